@@ -1,0 +1,77 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+	"github.com/google/uuid"
+	"github.com/inferiallm/orgserver/ent/privacy"
+)
+
+// Membership puts a user into an organization with exactly one role.
+type Membership struct{ ent.Schema }
+
+// Mixin of the Membership.
+func (Membership) Mixin() []ent.Mixin {
+	return []ent.Mixin{idMixin{}, orgMixin{ref: "memberships"}}
+}
+
+// Fields of the Membership.
+func (Membership) Fields() []ent.Field {
+	hidden := entgql.Skip(entgql.SkipAll)
+	return []ent.Field{
+		field.UUID("user_id", uuid.UUID{}).Immutable().Annotations(hidden),
+		field.UUID("role_id", uuid.UUID{}).Annotations(hidden),
+		field.Time("joined_at").Default(now).Immutable().
+			Annotations(entgql.OrderField("JOINED_AT")),
+		field.Time("last_active_at").Optional().Nillable().
+			Annotations(entgql.OrderField("LAST_ACTIVE_AT")),
+	}
+}
+
+// Edges of the Membership.
+func (Membership) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("user", User.Type).Ref("memberships").Field("user_id").Unique().Required().Immutable(),
+		edge.From("role", Role.Type).Ref("memberships").Field("role_id").Unique().Required(),
+	}
+}
+
+// Indexes of the Membership.
+func (Membership) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("user_id", "organization_id").Unique(),
+		index.Fields("organization_id", "joined_at"),
+		index.Fields("organization_id", "last_active_at"),
+		index.Fields("role_id"),
+	}
+}
+
+// Annotations of the Membership.
+func (Membership) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput),
+	}
+}
+
+// Policy of the Membership: a viewer sees the active organization's memberships and their own
+// elsewhere; changes stay inside the active organization.
+func (Membership) Policy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			denyIfNoViewer(),
+			filterMembershipsByOrgOrSelf(),
+			allow(),
+		},
+		Mutation: privacy.MutationPolicy{
+			denyIfNoViewer(),
+			denyCreateOutsideActiveOrg(),
+			filterByActiveOrg(),
+			allow(),
+		},
+	}
+}

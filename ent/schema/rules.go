@@ -1,0 +1,170 @@
+package schema
+
+import (
+	"context"
+
+	"entgo.io/ent"
+	"entgo.io/ent/entql"
+	"github.com/google/uuid"
+
+	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/server/auth"
+)
+
+// The privacy rules of the schema. Each entity's policy is a list of these sentences. Code that
+// must act outside a viewer's reach (sign-in, bootstrap, accepting an invitation) does so
+// visibly, with privacy.DecisionContext(ctx, privacy.Allow) and a comment saying why.
+
+// denyIfNoViewer refuses every query and mutation made without a signed-in viewer.
+func denyIfNoViewer() privacy.QueryMutationRule {
+	return privacy.ContextQueryMutationRule(func(ctx context.Context) error {
+		if auth.FromContext(ctx) == nil {
+			return privacy.Denyf("no viewer")
+		}
+		return privacy.Skip
+	})
+}
+
+// allowIfSuperAdmin lets super admins read every organization.
+func allowIfSuperAdmin() privacy.QueryRule {
+	return privacy.QueryRuleFunc(func(ctx context.Context, _ ent.Query) error {
+		if v := auth.FromContext(ctx); v != nil && v.SuperAdmin {
+			return privacy.Allow
+		}
+		return privacy.Skip
+	})
+}
+
+// filter narrows a query or mutation with a predicate built from the viewer.
+func filter(p func(v *auth.Viewer) entql.P) privacy.FilterFunc {
+	return func(ctx context.Context, f privacy.Filter) error {
+		v := auth.FromContext(ctx)
+		if v == nil {
+			return privacy.Denyf("no viewer")
+		}
+		f.Where(p(v))
+		return privacy.Skip
+	}
+}
+
+// inActiveOrg keeps rows of the viewer's active organization.
+func inActiveOrg(v *auth.Viewer) entql.P {
+	return entql.FieldEQ("organization_id", v.OrgID)
+}
+
+// filterByActiveOrg narrows to rows of the viewer's active organization.
+func filterByActiveOrg() privacy.FilterFunc { return filter(inActiveOrg) }
+
+// filterOrganizationsByMembership keeps the active organization and the ones the viewer belongs to.
+func filterOrganizationsByMembership() privacy.FilterFunc {
+	return filter(func(v *auth.Viewer) entql.P {
+		return entql.Or(
+			entql.FieldEQ("id", v.OrgID),
+			entql.HasEdgeWith("memberships", entql.FieldEQ("user_id", v.UserID)),
+		)
+	})
+}
+
+// filterActiveOrganization narrows changes to the viewer's active organization.
+func filterActiveOrganization() privacy.FilterFunc {
+	return filter(func(v *auth.Viewer) entql.P { return entql.FieldEQ("id", v.OrgID) })
+}
+
+// filterUsersByMembership keeps the viewer and the members of the active organization.
+func filterUsersByMembership() privacy.FilterFunc {
+	return filter(func(v *auth.Viewer) entql.P {
+		return entql.Or(
+			entql.FieldEQ("id", v.UserID),
+			entql.HasEdgeWith("memberships", inActiveOrg(v)),
+		)
+	})
+}
+
+// filterSelf narrows changes to the viewer's own account.
+func filterSelf() privacy.FilterFunc {
+	return filter(func(v *auth.Viewer) entql.P { return entql.FieldEQ("id", v.UserID) })
+}
+
+// filterMembershipsByOrgOrSelf keeps the active organization's memberships and the viewer's own
+// memberships elsewhere (for the organization switcher).
+func filterMembershipsByOrgOrSelf() privacy.FilterFunc {
+	return filter(func(v *auth.Viewer) entql.P {
+		return entql.Or(inActiveOrg(v), entql.FieldEQ("user_id", v.UserID))
+	})
+}
+
+// filterRolesByMembership keeps the built-in roles and the custom roles of the organizations the
+// viewer belongs to.
+func filterRolesByMembership() privacy.FilterFunc {
+	return filter(func(v *auth.Viewer) entql.P {
+		return entql.Or(
+			entql.FieldNil("organization_id"),
+			inActiveOrg(v),
+			entql.HasEdgeWith("organization", entql.HasEdgeWith("memberships", entql.FieldEQ("user_id", v.UserID))),
+		)
+	})
+}
+
+// filterSessions keeps the viewer's own sessions, and the active organization's sessions for
+// viewers holding perm.
+func filterSessions(perm string) privacy.FilterFunc {
+	return filter(func(v *auth.Viewer) entql.P {
+		own := entql.FieldEQ("user_id", v.UserID)
+		if v.Can(perm) {
+			return entql.Or(own, inActiveOrg(v))
+		}
+		return own
+	})
+}
+
+// filterAuditLogs keeps the active organization's entries, for viewers holding audit_log:list.
+func filterAuditLogs() privacy.FilterFunc {
+	return filter(func(v *auth.Viewer) entql.P {
+		if !v.Can("audit_log:list") {
+			return entql.FieldEQ("id", uuid.Nil)
+		}
+		return inActiveOrg(v)
+	})
+}
+
+// denyCreateOutsideActiveOrg stops new rows from pointing at an organization other than the
+// viewer's active one.
+func denyCreateOutsideActiveOrg() privacy.MutationRule {
+	return privacy.OnMutationOperation(privacy.MutationRuleFunc(func(ctx context.Context, m ent.Mutation) error {
+		v := auth.FromContext(ctx)
+		if v == nil {
+			return privacy.Denyf("no viewer")
+		}
+		id, ok := m.Field("organization_id")
+		if !ok || id != v.OrgID {
+			return privacy.Denyf("row outside the active organization")
+		}
+		return privacy.Skip
+	}), ent.OpCreate)
+}
+
+// denyUnlessPermission refuses mutations of the given kinds unless the viewer holds perm.
+func denyUnlessPermission(perm string, op ent.Op) privacy.MutationRule {
+	return privacy.OnMutationOperation(privacy.MutationRuleFunc(func(ctx context.Context, _ ent.Mutation) error {
+		if !auth.FromContext(ctx).Can(perm) {
+			return privacy.Denyf("permission %s required", perm)
+		}
+		return privacy.Skip
+	}), op)
+}
+
+// allowIfSuperAdminCreates lets super admins create organizations.
+func allowIfSuperAdminCreates() privacy.MutationRule {
+	return privacy.OnMutationOperation(privacy.MutationRuleFunc(func(ctx context.Context, _ ent.Mutation) error {
+		if v := auth.FromContext(ctx); v != nil && v.SuperAdmin {
+			return privacy.Allow
+		}
+		return privacy.Denyf("only super admins create organizations")
+	}), ent.OpCreate)
+}
+
+// denyOps refuses the given kinds of mutation outright.
+func denyOps(op ent.Op) privacy.MutationRule { return privacy.DenyMutationOperationRule(op) }
+
+// allow ends a policy whose filters have narrowed the query to what the viewer may see.
+func allow() privacy.QueryMutationRule { return privacy.AlwaysAllowRule() }

@@ -1,0 +1,95 @@
+package graph
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/server/auth"
+)
+
+// Audit categories.
+const (
+	categoryAuth         = "auth"
+	categoryOrganization = "organization"
+	categoryMember       = "member"
+	categoryRole         = "role"
+	categoryInvitation   = "invitation"
+	categorySecurity     = "security"
+)
+
+// auditEntry is one event to record.
+type auditEntry struct {
+	Action       string
+	Category     string
+	OrgID        *uuid.UUID
+	ActorID      *uuid.UUID
+	ActorEmail   string
+	ResourceType string
+	ResourceID   string
+	Details      map[string]any
+	Failed       bool
+}
+
+// fromViewer fills the actor and organization of e from the request's viewer, where unset.
+func (e auditEntry) fromViewer(ctx context.Context) auditEntry {
+	if v := auth.FromContext(ctx); v != nil {
+		if e.ActorID == nil {
+			e.ActorID = &v.UserID
+			e.ActorEmail = v.Email
+		}
+		if e.OrgID == nil {
+			e.OrgID = &v.OrgID
+		}
+	}
+	return e
+}
+
+// create builds the insert of e with the request's client address and user agent.
+func (e auditEntry) create(ctx context.Context, c *ent.Client) *ent.AuditLogCreate {
+	cl := auth.ClientFromContext(ctx)
+	status := "success"
+	if e.Failed {
+		status = "failure"
+	}
+	return c.AuditLog.Create().
+		SetNillableOrganizationID(e.OrgID).
+		SetNillableActorID(e.ActorID).
+		SetActorEmail(e.ActorEmail).
+		SetAction(e.Action).
+		SetCategory(e.Category).
+		SetResourceType(e.ResourceType).
+		SetResourceID(e.ResourceID).
+		SetDetails(e.Details).
+		SetIPAddress(cl.IP).
+		SetUserAgent(truncate(cl.UserAgent, 512)).
+		SetStatus(status)
+}
+
+// audit records e in the current transaction, so it is written if and only if the change it
+// describes is.
+func (s *Service) audit(ctx context.Context, e auditEntry) error {
+	e = e.fromViewer(ctx)
+	// The audit trail is written by the system on behalf of the actor, whoever that is.
+	return e.create(ctx, s.db(ctx)).Exec(privacy.DecisionContext(ctx, privacy.Allow))
+}
+
+// auditFailure records e after the transaction ends, so it survives the rollback of the failed
+// operation it describes.
+func (s *Service) auditFailure(ctx context.Context, e auditEntry) {
+	e.Failed = true
+	e = e.fromViewer(ctx)
+	s.afterTx(ctx, func(ctx context.Context, c *ent.Client) error {
+		// The audit trail is written by the system on behalf of the actor, whoever that is.
+		return e.create(ctx, c).Exec(privacy.DecisionContext(ctx, privacy.Allow))
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,167 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/server/auth"
+)
+
+// Code is the machine-readable class of an error, sent as extensions.code. The set is closed:
+// the REST layer maps each code to one HTTP status.
+type Code string
+
+// The error codes.
+const (
+	CodeUnauthenticated       Code = "UNAUTHENTICATED"
+	CodeForbidden             Code = "FORBIDDEN"
+	CodeNotFound              Code = "NOT_FOUND"
+	CodeBadUserInput          Code = "BAD_USER_INPUT"
+	CodeConflict              Code = "CONFLICT"
+	CodeRateLimited           Code = "RATE_LIMITED"
+	CodeTwoFactorRequired     Code = "TWO_FACTOR_REQUIRED"
+	CodeTwoFactorCodeRequired Code = "TWO_FACTOR_CODE_REQUIRED"
+	CodeInternal              Code = "INTERNAL"
+)
+
+// Error is an error with a code and a message that is safe to show to the client.
+type Error struct {
+	Code    Code
+	Message string
+	// Extensions are extra fields for extensions (e.g. retryAfter).
+	Extensions map[string]any
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Common errors.
+var (
+	ErrUnauthenticated = &Error{Code: CodeUnauthenticated, Message: "Not authenticated"}
+	ErrBadCredentials  = &Error{Code: CodeUnauthenticated, Message: "Incorrect username or password"}
+	ErrRefreshFailed   = &Error{Code: CodeUnauthenticated, Message: "Refresh failed"}
+	ErrNotFound        = &Error{Code: CodeNotFound, Message: "Not found"}
+	ErrInternal        = &Error{Code: CodeInternal, Message: "Internal server error"}
+)
+
+// permissionDenied is the error of a missing permission, worded as the dashboard expects.
+func permissionDenied(perm string) *Error {
+	return Errorf(CodeForbidden, "Permission denied: %s required", perm)
+}
+
+// classify turns any error into an *Error. Unknown errors become INTERNAL and are reported
+// through internal == true so that the presenter logs them.
+func classify(ctx context.Context, err error) (e *Error, internal bool) {
+	var ve *ent.ValidationError
+	switch {
+	case errors.As(err, &e):
+		return e, e.Code == CodeInternal
+	case ent.IsNotFound(err):
+		return ErrNotFound, false
+	case errors.Is(err, privacy.Deny):
+		// A denial must not reveal whether the row exists: on reads it is "not found".
+		if op := graphql.GetOperationContext(ctx); graphql.HasOperationContext(ctx) && op.Operation != nil && op.Operation.Operation == ast.Mutation {
+			return Errorf(CodeForbidden, "Not allowed"), false
+		}
+		return ErrNotFound, false
+	case errors.As(err, &ve):
+		return Errorf(CodeBadUserInput, "Invalid value for %s", validationField(ve)), false
+	case ent.IsConstraintError(err):
+		return Errorf(CodeConflict, "Conflicts with an existing record"), false
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return Errorf(CodeInternal, "Request cancelled"), false
+	}
+	return ErrInternal, true
+}
+
+// validationField names the field of an ent validation error in GraphQL's camelCase.
+func validationField(ve *ent.ValidationError) string {
+	name := ve.Name
+	parts := strings.Split(name, "_")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
+}
+
+// resolverError marks an error returned by a resolver or a directive, as opposed to one gqlgen
+// raised while parsing, validating or coercing the request. See markResolverErrors.
+type resolverError struct{ err error }
+
+func (e *resolverError) Error() string { return e.err.Error() }
+func (e *resolverError) Unwrap() error { return e.err }
+
+// markResolverErrors is a field middleware that marks the errors of resolvers and directives,
+// so that the presenter treats an unknown one as internal rather than as bad input.
+func markResolverErrors(ctx context.Context, next graphql.Resolver) (any, error) {
+	res, err := next(ctx)
+	if err != nil {
+		var gerr *gqlerror.Error
+		if !errors.As(err, &gerr) {
+			err = &resolverError{err: err}
+		}
+	}
+	return res, err
+}
+
+// errorPresenter sets extensions.code on every error and hides internal ones.
+func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gerr := graphql.DefaultErrorPresenter(ctx, err)
+		var (
+			re *resolverError
+			e  *Error
+		)
+		switch {
+		case errors.As(err, &re):
+			var internal bool
+			e, internal = classify(ctx, re.err)
+			if internal {
+				log.ErrorContext(ctx, "internal error", "err", re.err, "request_id", auth.ClientFromContext(ctx).RequestID, "path", gerr.Path.String())
+			}
+		case errors.As(err, &e):
+		default:
+			// gqlgen's own parse, validation, coercion and limit errors: the request is malformed.
+			// (entgql reports unresolvable node IDs this way too, already coded NOT_FOUND.)
+			reason := gerr.Extensions["code"]
+			if reason == string(CodeNotFound) {
+				gerr.Message = ErrNotFound.Message
+				return gerr
+			}
+			gerr.Extensions = map[string]any{"code": string(CodeBadUserInput)}
+			if reason != nil {
+				gerr.Extensions["reason"] = reason
+			}
+			return gerr
+		}
+		gerr.Message = e.Message
+		gerr.Extensions = map[string]any{"code": string(e.Code)}
+		for k, v := range e.Extensions {
+			gerr.Extensions[k] = v
+		}
+		return gerr
+	}
+}
+
+// recoverFunc turns a panic in a resolver into an INTERNAL error, logged once.
+func recoverFunc(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(p), "request_id", auth.ClientFromContext(ctx).RequestID)
+		return ErrInternal
+	}
+}

@@ -1,0 +1,101 @@
+package graph
+
+import (
+	"context"
+	"strings"
+
+	"entgo.io/contrib/entgql"
+	"github.com/google/uuid"
+	"github.com/inferiallm/orgserver/ent"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// depthLimit refuses operations that nest selections deeper than max. Introspection fields are
+// not counted, so GraphiQL's schema query keeps working.
+type depthLimit struct{ max int }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = depthLimit{}
+
+func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
+func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if d.max <= 0 || oc.Operation == nil {
+		return nil
+	}
+	if depth := selectionDepth(oc.Operation.SelectionSet, 0, d.max+1); depth > d.max {
+		return &gqlerror.Error{
+			Message:    "Query is nested too deeply (the limit is " + itoa(d.max) + " levels)",
+			Extensions: map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"},
+		}
+	}
+	return nil
+}
+
+// selectionDepth returns the depth of set, stopping early once it exceeds stop.
+func selectionDepth(set ast.SelectionSet, depth, stop int) int {
+	if depth >= stop {
+		return depth
+	}
+	deepest := depth
+	for _, sel := range set {
+		var d int
+		switch s := sel.(type) {
+		case *ast.Field:
+			if strings.HasPrefix(s.Name, "__") {
+				continue
+			}
+			d = depth + 1
+			if len(s.SelectionSet) > 0 {
+				d = selectionDepth(s.SelectionSet, depth+1, stop)
+			}
+		case *ast.InlineFragment:
+			d = selectionDepth(s.SelectionSet, depth, stop)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				d = selectionDepth(s.Definition.SelectionSet, depth, stop)
+			}
+		}
+		deepest = max(deepest, d)
+	}
+	return deepest
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// setComplexity makes connections and lists cost their page size times their children, so that
+// the complexity limit bounds the rows a query can ask for.
+func setComplexity(c *ComplexityRoot, maxPage int) {
+	page := func(first, last *int) int {
+		n := maxPage
+		if first != nil && *first > 0 {
+			n = *first
+		} else if last != nil && *last > 0 {
+			n = *last
+		}
+		return min(n, maxPage)
+	}
+	c.Query.Organizations = func(child int, _ *entgql.Cursor[uuid.UUID], first *int, _ *entgql.Cursor[uuid.UUID], last *int, _ *ent.OrganizationOrder, _ *ent.OrganizationWhereInput) int {
+		return 1 + page(first, last)*child
+	}
+	c.Query.Nodes = func(child int, ids []uuid.UUID) int { return 1 + len(ids)*child }
+	c.Viewer.Memberships = func(child int) int { return 1 + 10*child }
+	c.AuthPayload.Memberships = func(child int) int { return 1 + 10*child }
+}

@@ -1,0 +1,2 @@
+// Package model holds the GraphQL input and payload types that have no ent counterpart.
+package model

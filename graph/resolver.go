@@ -1,0 +1,4 @@
+package graph
+
+// Resolver is the root resolver. Resolvers delegate to the workflows of Service.
+type Resolver struct{ *Service }

@@ -1,0 +1,341 @@
+package graph
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect/sql"
+	"github.com/google/uuid"
+
+	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/membership"
+	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/role"
+	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/user"
+	"github.com/inferiallm/orgserver/graph/model"
+	"github.com/inferiallm/orgserver/server/auth"
+)
+
+// maxRotatedHashes bounds how many exchanged refresh tokens a session remembers for reuse
+// detection.
+const maxRotatedHashes = 50
+
+// Authenticate resolves a bearer access token to the viewer of a request. Beyond the token's
+// signature and expiry it checks, in one SQL statement, that the session is live and the user is
+// still a member of the token's organization, and reads the member's current role, so that a
+// revoked session, a removed member or a changed role takes effect on the very next request, on
+// every replica.
+func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer, error) {
+	id, err := s.Tokens.ParseAccess(token)
+	if err != nil {
+		return nil, err
+	}
+	b := sql.Dialect(s.Dialect)
+	st, u, m, r := b.Table(session.Table).As("s"), b.Table(user.Table).As("u"),
+		b.Table(membership.Table).As("m"), b.Table(role.Table).As("r")
+	q := b.Select(
+		st.C(session.FieldUserID), st.C(session.FieldOrganizationID), st.C(session.FieldExpiresAt),
+		u.C(user.FieldEmail), u.C(user.FieldIsSuperAdmin), u.C(user.FieldTwoFactorEnabled),
+		m.C(membership.FieldID), r.C(role.FieldName), r.C(role.FieldPermissions),
+	).From(st).
+		Join(u).On(u.C(user.FieldID), st.C(session.FieldUserID)).
+		Join(m).OnP(sql.And(
+			sql.ColumnsEQ(m.C(membership.FieldUserID), st.C(session.FieldUserID)),
+			sql.ColumnsEQ(m.C(membership.FieldOrganizationID), st.C(session.FieldOrganizationID)),
+		)).
+		Join(r).On(r.C(role.FieldID), m.C(membership.FieldRoleID)).
+		Where(sql.And(sql.EQ(st.C(session.FieldID), id.SessionID), sql.IsNull(st.C(session.FieldRevokedAt))))
+	query, args := q.Query()
+	rows, err := s.client.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		return nil, auth.ErrInvalidToken
+	}
+	var (
+		v         = &auth.Viewer{SessionID: id.SessionID}
+		expiresAt time.Time
+		perms     []byte
+	)
+	if err := rows.Scan(&v.UserID, &v.OrgID, &expiresAt, &v.Email, &v.SuperAdmin, &v.TwoFactorEnabled,
+		&v.MembershipID, &v.Role, &perms); err != nil {
+		return nil, err
+	}
+	if v.UserID != id.UserID || v.OrgID != id.OrgID || !s.now().Before(expiresAt) {
+		return nil, auth.ErrInvalidToken
+	}
+	if err := json.Unmarshal(perms, &v.Permissions); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// login signs a user in with e-mail and password and starts a session.
+//  1. Find the account; for an unknown e-mail, spend the time of a hash anyway.
+//  2. Check the password.
+//  3. Pick the organization: the one asked for, else the default, else the oldest membership.
+//  4. Start the session and issue its tokens.
+//  5. Audit success or failure (failures survive the rollback).
+func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPayload, error) {
+	email := strings.ToLower(strings.TrimSpace(in.Email))
+	// Signing in: there is no viewer yet.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	fail := func(reason string, u *ent.User) error {
+		e := auditEntry{Action: "auth.login", Category: categoryAuth, ActorEmail: email,
+			ResourceType: "user", Details: map[string]any{"reason": reason}}
+		if u != nil {
+			e.ActorID, e.ResourceID, e.OrgID = &u.ID, u.ID.String(), u.DefaultOrgID
+		}
+		s.auditFailure(ctx, e)
+		return ErrBadCredentials
+	}
+	u, err := s.db(ctx).User.Query().Where(user.Email(email)).Only(sys)
+	if ent.IsNotFound(err) {
+		s.Hasher.VerifyDummy(in.Password)
+		return nil, fail("unknown email", nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ok, err := s.Hasher.Verify(in.Password, u.PasswordHash); err != nil || !ok {
+		return nil, fail("wrong password", u)
+	}
+	m, err := s.signInMembership(sys, u, in.OrganizationID)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := s.startSession(ctx, u, m)
+	if err != nil {
+		return nil, err
+	}
+	return payload, s.audit(ctx, auditEntry{Action: "auth.login", Category: categoryAuth,
+		ResourceType: "user", ResourceID: u.ID.String()})
+}
+
+// signInMembership picks the membership a sign-in starts in.
+func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.UUID) (*ent.Membership, error) {
+	q := s.db(sys).Membership.Query().Where(membership.UserID(u.ID)).WithOrganization().WithRole()
+	if want != nil {
+		m, err := q.Where(membership.OrganizationID(*want)).Only(sys)
+		if ent.IsNotFound(err) {
+			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
+		}
+		return m, err
+	}
+	ms, err := q.Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).All(sys)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, Errorf(CodeForbidden, "User is not a member of any organization")
+	}
+	if u.DefaultOrgID != nil {
+		for _, m := range ms {
+			if m.OrganizationID == *u.DefaultOrgID {
+				return m, nil
+			}
+		}
+	}
+	return ms[0], nil
+}
+
+// startSession creates a session of u in m's organization, issues its tokens and makes the
+// rest of the request act as u in that organization. m must have its organization and role
+// loaded.
+func (s *Service) startSession(ctx context.Context, u *ent.User, m *ent.Membership) (*model.AuthPayload, error) {
+	cl := auth.ClientFromContext(ctx)
+	id := uuid.New()
+	refresh, err := auth.NewRefreshToken(id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	// Sessions are created by the sign-in workflows only, never by a viewer's own request.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	if _, err := s.db(ctx).Session.Create().
+		SetID(id).
+		SetUserID(u.ID).
+		SetOrganizationID(m.OrganizationID).
+		SetRefreshTokenHash(auth.HashToken(refresh)).
+		SetUserAgent(truncate(cl.UserAgent, 512)).
+		SetIPAddress(cl.IP).
+		SetCreatedAt(now).
+		SetLastUsedAt(now).
+		SetExpiresAt(now.Add(s.RefreshTTL)).
+		Save(sys); err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, u, m, id, refresh)
+}
+
+// issue signs an access token for the session, sets the request's viewer to it and builds the
+// payload.
+func (s *Service) issue(ctx context.Context, u *ent.User, m *ent.Membership, sid uuid.UUID, refresh string) (*model.AuthPayload, error) {
+	access, exp, err := s.Tokens.IssueAccess(u.ID, m.OrganizationID, sid)
+	if err != nil {
+		return nil, err
+	}
+	r := m.Edges.Role
+	auth.SetViewer(ctx, &auth.Viewer{
+		UserID: u.ID, Email: u.Email, OrgID: m.OrganizationID, SessionID: sid, MembershipID: m.ID,
+		Role: r.Name, Permissions: r.Permissions, SuperAdmin: u.IsSuperAdmin, TwoFactorEnabled: u.TwoFactorEnabled,
+	})
+	return &model.AuthPayload{
+		AccessToken:  access,
+		RefreshToken: refresh,
+		TokenType:    "bearer",
+		ExpiresIn:    int(exp.Sub(s.now()).Round(time.Second).Seconds()),
+		User:         u,
+		Organization: m.Edges.Organization,
+	}, nil
+}
+
+// refresh exchanges a refresh token for new tokens of the same session.
+//  1. Find the session the token names; it must be live and its user still a member.
+//  2. The token must be the session's current one. A token that was already exchanged means it
+//     was copied: the whole session is revoked (after the rollback, so it sticks).
+//  3. Rotate: the new hash replaces the old one only if the old one is still current, so two
+//     concurrent uses of one token cannot both succeed.
+func (s *Service) refresh(ctx context.Context, token string) (*model.AuthPayload, error) {
+	sid, err := auth.RefreshSessionID(token)
+	if err != nil {
+		return nil, ErrRefreshFailed
+	}
+	// Refreshing: the caller has no valid access token, the refresh token is the credential.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	db := s.db(ctx)
+	sess, err := db.Session.Query().Where(session.ID(sid)).WithUser().Only(sys)
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return nil, ErrRefreshFailed
+		}
+		return nil, err
+	}
+	now := s.now()
+	if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
+		return nil, ErrRefreshFailed
+	}
+	hash := auth.HashToken(token)
+	if subtle.ConstantTimeCompare([]byte(hash), []byte(sess.RefreshTokenHash)) != 1 {
+		if slices.Contains(sess.RotatedTokenHashes, hash) {
+			s.revokeForReuse(ctx, sess)
+		}
+		return nil, ErrRefreshFailed
+	}
+	m, err := db.Membership.Query().
+		Where(membership.UserID(sess.UserID), membership.OrganizationID(sess.OrganizationID)).
+		WithOrganization().WithRole().Only(sys)
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return nil, ErrRefreshFailed
+		}
+		return nil, err
+	}
+	next, err := auth.NewRefreshToken(sid)
+	if err != nil {
+		return nil, err
+	}
+	rotated := append(slices.Clone(sess.RotatedTokenHashes), hash)
+	if len(rotated) > maxRotatedHashes {
+		rotated = rotated[len(rotated)-maxRotatedHashes:]
+	}
+	n, err := db.Session.Update().
+		Where(session.ID(sid), session.RefreshTokenHash(hash), session.RevokedAtIsNil()).
+		SetRefreshTokenHash(auth.HashToken(next)).
+		SetRotatedTokenHashes(rotated).
+		SetLastUsedAt(now).
+		Save(sys)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		// Another request exchanged this token a moment ago: the same token used twice.
+		s.revokeForReuse(ctx, sess)
+		return nil, ErrRefreshFailed
+	}
+	return s.issue(ctx, sess.Edges.User, m, sid, next)
+}
+
+// revokeForReuse revokes a session whose refresh token was presented after it had been
+// exchanged, and audits it. It runs after the transaction so that it survives the refusal.
+func (s *Service) revokeForReuse(ctx context.Context, sess *ent.Session) {
+	now := s.now()
+	s.afterTx(ctx, func(ctx context.Context, c *ent.Client) error {
+		// Theft detection acts for the system: the caller holds no valid credential.
+		sys := privacy.DecisionContext(ctx, privacy.Allow)
+		if err := c.Session.UpdateOneID(sess.ID).SetRevokedAt(now).SetRevokeReason("refresh token reuse").Exec(sys); err != nil {
+			return err
+		}
+		e := auditEntry{Action: "session.revoke", Category: categorySecurity, OrgID: &sess.OrganizationID,
+			ActorID: &sess.UserID, ResourceType: "session", ResourceID: sess.ID.String(),
+			Details: map[string]any{"reason": "refresh token reuse"}}
+		if u := sess.Edges.User; u != nil {
+			e.ActorEmail = u.Email
+		}
+		return e.create(ctx, c).Exec(sys)
+	})
+}
+
+// logout revokes the viewer's current session.
+func (s *Service) logout(ctx context.Context) (bool, error) {
+	v := auth.FromContext(ctx)
+	if err := s.db(ctx).Session.UpdateOneID(v.SessionID).
+		SetRevokedAt(s.now()).SetRevokeReason("logout").Exec(ctx); err != nil {
+		return false, err
+	}
+	return true, s.audit(ctx, auditEntry{Action: "auth.logout", Category: categoryAuth,
+		ResourceType: "session", ResourceID: v.SessionID.String()})
+}
+
+// switchOrganization starts a session of the viewer in another organization they belong to and
+// makes it their default organization.
+func (s *Service) switchOrganization(ctx context.Context, orgID uuid.UUID) (*model.AuthPayload, error) {
+	v := auth.FromContext(ctx)
+	db := s.db(ctx)
+	m, err := db.Membership.Query().
+		Where(membership.UserID(v.UserID), membership.OrganizationID(orgID)).
+		WithOrganization().WithRole().Only(ctx)
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
+		}
+		return nil, err
+	}
+	u, err := db.User.UpdateOneID(v.UserID).SetDefaultOrgID(orgID).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	from := v.OrgID
+	payload, err := s.startSession(ctx, u, m)
+	if err != nil {
+		return nil, err
+	}
+	return payload, s.audit(ctx, auditEntry{Action: "auth.switch_org", Category: categoryAuth,
+		ResourceType: "organization", ResourceID: orgID.String(),
+		Details: map[string]any{"from_org_id": from.String()}})
+}
+
+// memberships returns the viewer's memberships in every organization, oldest first, with their
+// organizations and roles.
+func (s *Service) memberships(ctx context.Context) ([]*ent.Membership, error) {
+	v := auth.FromContext(ctx)
+	if v == nil {
+		return nil, ErrUnauthenticated
+	}
+	return s.db(ctx).Membership.Query().
+		Where(membership.UserID(v.UserID)).
+		WithOrganization().WithRole().
+		Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).
+		All(ctx)
+}
+

@@ -1,0 +1,232 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+
+	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/graph"
+	"github.com/inferiallm/orgserver/server/auth"
+	"github.com/inferiallm/orgserver/server/playground"
+)
+
+// App is a running server: its database, GraphQL service and HTTP handler.
+type App struct {
+	cfg     Config
+	log     *slog.Logger
+	client  *ent.Client
+	db      *sql.DB
+	dialect string
+	svc     *graph.Service
+	handler http.Handler
+}
+
+// Options are the parts of New that only tests change.
+type Options struct {
+	// Logs is where structured logs go (default: standard error).
+	Logs io.Writer
+	// Out is where the first start prints the generated super admin password (default: stdout).
+	Out io.Writer
+	// WrapDriver wraps the database driver, e.g. to count statements.
+	WrapDriver func(dialect.Driver) dialect.Driver
+}
+
+// New opens and migrates the database, bootstraps it on the first start, and builds the HTTP
+// handler. The caller must Close the App.
+func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logs == nil {
+		opts.Logs = os.Stderr
+	}
+	if opts.Out == nil {
+		opts.Out = os.Stdout
+	}
+	log := newLogger(cfg, opts.Logs)
+	client, d, db, err := openDatabase(cfg.DatabaseURL, opts.WrapDriver)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log, client: client, db: db, dialect: d}
+	if err := a.start(ctx, opts.Out); err != nil {
+		client.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	o := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, o))
+	}
+	return slog.New(slog.NewJSONHandler(w, o))
+}
+
+// start migrates, bootstraps, loads the signing key and builds the handler.
+func (a *App) start(ctx context.Context, out io.Writer) error {
+	hasher := auth.NewPasswordHasher(a.cfg.Argon2)
+	var boot *graph.BootstrapResult
+	err := migrateAndBootstrap(ctx, a.client, a.dialect, a.db, func(ctx context.Context) (err error) {
+		boot, err = graph.Bootstrap(ctx, a.client, graph.BootstrapOptions{
+			DefaultOrgName:     strings.TrimSpace(a.cfg.DefaultOrgName),
+			SuperAdminEmail:    strings.ToLower(strings.TrimSpace(a.cfg.SuperAdminEmail)),
+			SuperAdminPassword: a.cfg.SuperAdminPassword,
+			Hasher:             hasher,
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if boot.FirstStart {
+		a.log.Info("first start: created the default organization and the super admin",
+			"organization", a.cfg.DefaultOrgName, "email", a.cfg.SuperAdminEmail)
+	}
+	if boot.GeneratedPassword != "" {
+		fmt.Fprintf(out, "\n  Super admin: %s\n  Password:    %s\n  (shown once; set SUPERADMIN_PASSWORD to choose it, change it after signing in)\n\n",
+			a.cfg.SuperAdminEmail, boot.GeneratedPassword)
+	}
+	secret := a.cfg.JWTSecret
+	if secret == "" {
+		secret, err = graph.EnsureSetting(ctx, a.client, "jwt_secret", func() (string, error) {
+			return auth.RandomToken(48)
+		})
+		if err != nil {
+			return fmt.Errorf("signing key: %w", err)
+		}
+	}
+	key := []byte(secret)
+	if raw, err := base64.RawURLEncoding.DecodeString(secret); err == nil && a.cfg.JWTSecret == "" {
+		key = raw
+	}
+	now := a.cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	a.svc = graph.NewService(graph.Options{
+		Client:        a.client,
+		Dialect:       a.dialect,
+		Tokens:        &auth.Tokens{Secret: key, Issuer: "inferia", AccessTTL: a.cfg.AccessTokenTTL, Now: now},
+		Hasher:        hasher,
+		RefreshTTL:    a.cfg.RefreshTokenTTL,
+		Logger:        a.log,
+		Now:           now,
+		Introspection: a.cfg.Introspection,
+		MaxDepth:      a.cfg.MaxQueryDepth,
+		MaxComplexity: a.cfg.MaxQueryComplexity,
+	})
+	a.handler = a.routes()
+	return nil
+}
+
+// routes builds the HTTP handler.
+func (a *App) routes() http.Handler {
+	mux := http.NewServeMux()
+	gql := graph.NewServer(a.svc)
+	mux.Handle("/graphql", gql)
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", a.readyz)
+	if a.cfg.Playground {
+		page := playground.Handler("InferiaLLM GraphQL", "/graphql", "/playground/assets/")
+		mux.Handle("GET /playground", page)
+		mux.Handle("GET /{$}", page)
+		mux.Handle("GET /playground/assets/", http.StripPrefix("/playground/assets/", playground.Assets()))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, r, http.StatusNotFound, graph.CodeNotFound, "Not Found")
+	})
+	var h http.Handler = mux
+	h = a.authenticate(h)
+	h = a.limitBody(h)
+	h = a.cors(h)
+	h = securityHeaders(h)
+	h = a.recoverPanics(h)
+	h = a.withClient(h)
+	return h
+}
+
+// Handler returns the HTTP handler of the server.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Client returns the ent client (for tests and tools that seed data).
+func (a *App) Client() *ent.Client { return a.client }
+
+// Service returns the GraphQL service.
+func (a *App) Service() *graph.Service { return a.svc }
+
+// Close closes the database.
+func (a *App) Close() error { return a.client.Close() }
+
+// Serve serves HTTP on ln until ctx is done, then shuts down gracefully: it stops accepting,
+// lets requests in flight finish (up to ShutdownTimeout) and returns.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("listening", "addr", ln.Addr().String(), "database", a.dialect,
+		"playground", a.cfg.Playground, "introspection", a.cfg.Introspection)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Run is the whole program: configuration from defaults, environment and flags, then the server
+// until ctx is done (main cancels it on SIGINT and SIGTERM).
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg := DefaultConfig()
+	if err := cfg.FromEnv(getenv); err != nil {
+		return err
+	}
+	if err := cfg.FromFlags(args, stdout); err != nil {
+		return err
+	}
+	a, err := New(ctx, cfg, Options{Out: stdout})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	return a.Serve(ctx, ln)
+}

@@ -1,0 +1,243 @@
+// Package app wires the server together: configuration, database, GraphQL service, HTTP
+// middleware and start-up. Package main is a few lines around Run, so tests start the real
+// server in-process with New.
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/inferiallm/orgserver/server/auth"
+)
+
+// Config is the server's configuration. DefaultConfig gives the defaults; environment variables
+// and then flags override them; Validate refuses what cannot work.
+type Config struct {
+	// DatabaseURL: empty for the embedded SQLite file ./inferia.db, sqlite:///path/file.db for
+	// another file, postgres://... for PostgreSQL.
+	DatabaseURL string
+	// Addr is the listen address.
+	Addr string
+	// JWTSecret signs access tokens; empty: generated once and kept in the database.
+	JWTSecret string
+	// SuperAdminEmail and SuperAdminPassword create the super admin on the first start; with no
+	// password one is generated and printed once.
+	SuperAdminEmail    string
+	SuperAdminPassword string
+	// DefaultOrgName is the organization created on the first start.
+	DefaultOrgName string
+	// AccessTokenTTL is the lifetime of access tokens.
+	AccessTokenTTL time.Duration
+	// RefreshTokenTTL is the lifetime of a session and so of its refresh tokens.
+	RefreshTokenTTL time.Duration
+	// AllowedOrigins are the browser origins allowed by CORS ("*" for any).
+	AllowedOrigins []string
+	// PublicURL is where users reach the dashboard (invitation links point there).
+	PublicURL string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// SMTPURL, when set, sends invitation e-mails (smtp://user:pass@host:port?from=...).
+	SMTPURL string
+	// Introspection enables GraphQL introspection.
+	Introspection bool
+	// Playground serves GraphiQL at /playground and /.
+	Playground bool
+	// MaxBodyBytes limits request bodies.
+	MaxBodyBytes int64
+	// MaxQueryDepth and MaxQueryComplexity limit GraphQL queries.
+	MaxQueryDepth      int
+	MaxQueryComplexity int
+	// Argon2 are the password hashing parameters.
+	Argon2 auth.Argon2Params
+	// LogLevel is debug, info, warn or error; LogFormat is json or text.
+	LogLevel  string
+	LogFormat string
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration
+	// Now is the clock (tests inject one); nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the defaults: SQLite in ./inferia.db, port 8000.
+func DefaultConfig() Config {
+	return Config{
+		Addr:               ":8000",
+		SuperAdminEmail:    "admin@example.com",
+		DefaultOrgName:     "Default Organization",
+		AccessTokenTTL:     15 * time.Minute,
+		RefreshTokenTTL:    7 * 24 * time.Hour,
+		Introspection:      true,
+		Playground:         true,
+		MaxBodyBytes:       1 << 20,
+		MaxQueryDepth:      12,
+		MaxQueryComplexity: 2000,
+		Argon2:             auth.DefaultArgon2Params,
+		LogLevel:           "info",
+		LogFormat:          "json",
+		ShutdownTimeout:    15 * time.Second,
+	}
+}
+
+// envVar describes one environment variable: its name, what it sets, and how to parse it.
+type envVar struct {
+	name, help string
+	set        func(c *Config, v string) error
+}
+
+func str(f func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *f(c) = v; return nil }
+}
+
+func boolean(f func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		*f(c) = b
+		return err
+	}
+}
+
+func integer(f func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		*f(c) = n
+		return err
+	}
+}
+
+func duration(unit time.Duration, f func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err == nil && n <= 0 {
+			err = errors.New("must be positive")
+		}
+		*f(c) = time.Duration(n) * unit
+		return err
+	}
+}
+
+// EnvVars lists the environment variables the server reads, for Run and the README.
+var envVars = []envVar{
+	{"DATABASE_URL", "database (empty: SQLite ./inferia.db; sqlite:///path.db; postgres://...)", str(func(c *Config) *string { return &c.DatabaseURL })},
+	{"LISTEN_ADDR", "listen address (default :8000)", str(func(c *Config) *string { return &c.Addr })},
+	{"JWT_SECRET_KEY", "access-token signing key (default: generated and kept in the database)", str(func(c *Config) *string { return &c.JWTSecret })},
+	{"SUPERADMIN_EMAIL", "super admin created on the first start", str(func(c *Config) *string { return &c.SuperAdminEmail })},
+	{"SUPERADMIN_PASSWORD", "its password (default: generated and printed once)", str(func(c *Config) *string { return &c.SuperAdminPassword })},
+	{"DEFAULT_ORG_NAME", "organization created on the first start", str(func(c *Config) *string { return &c.DefaultOrgName })},
+	{"ACCESS_TOKEN_EXPIRE_MINUTES", "access-token lifetime in minutes (default 15)", duration(time.Minute, func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
+	{"REFRESH_TOKEN_EXPIRE_DAYS", "session and refresh-token lifetime in days (default 7)", duration(24*time.Hour, func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
+	{"ALLOWED_ORIGINS", "comma-separated CORS origins, or *", func(c *Config, v string) error { c.AllowedOrigins = splitList(v); return nil }},
+	{"PUBLIC_URL", "URL of the dashboard, for invitation links", str(func(c *Config) *string { return &c.PublicURL })},
+	{"TRUSTED_PROXIES", "comma-separated IPs or CIDRs whose X-Forwarded-For is trusted", func(c *Config, v string) (err error) {
+		c.TrustedProxies, err = parsePrefixes(splitList(v))
+		return err
+	}},
+	{"SMTP_URL", "smtp://user:pass@host:port?from=addr to e-mail invitations", str(func(c *Config) *string { return &c.SMTPURL })},
+	{"GRAPHQL_INTROSPECTION", "allow GraphQL introspection (default true)", boolean(func(c *Config) *bool { return &c.Introspection })},
+	{"GRAPHQL_PLAYGROUND", "serve GraphiQL at /playground and / (default true)", boolean(func(c *Config) *bool { return &c.Playground })},
+	{"GRAPHQL_MAX_DEPTH", "deepest allowed query nesting (default 12)", integer(func(c *Config) *int { return &c.MaxQueryDepth })},
+	{"GRAPHQL_MAX_COMPLEXITY", "highest allowed query complexity (default 2000)", integer(func(c *Config) *int { return &c.MaxQueryComplexity })},
+	{"MAX_BODY_BYTES", "largest request body in bytes (default 1048576)", func(c *Config, v string) (err error) {
+		c.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
+		return err
+	}},
+	{"LOG_LEVEL", "debug, info, warn or error (default info)", str(func(c *Config) *string { return &c.LogLevel })},
+	{"LOG_FORMAT", "json or text (default json)", str(func(c *Config) *string { return &c.LogFormat })},
+}
+
+// FromEnv applies the environment variables found by getenv to c.
+func (c *Config) FromEnv(getenv func(string) string) error {
+	var errs []error
+	for _, e := range envVars {
+		if v := strings.TrimSpace(getenv(e.name)); v != "" {
+			if err := e.set(c, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %v", e.name, v, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// FromFlags applies command-line flags to c.
+func (c *Config) FromFlags(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (LISTEN_ADDR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "database URL (DATABASE_URL)")
+	fs.Usage = func() {
+		fmt.Fprintln(out, "Usage: server [flags]\n\nFlags:")
+		fs.PrintDefaults()
+		fmt.Fprintln(out, "\nEnvironment:")
+		for _, e := range envVars {
+			fmt.Fprintf(out, "  %-28s %s\n", e.name, e.help)
+		}
+	}
+	return fs.Parse(args)
+}
+
+// Validate refuses configurations that cannot work.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.AccessTokenTTL <= 0 || c.RefreshTokenTTL <= 0 {
+		errs = append(errs, errors.New("token lifetimes must be positive"))
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		errs = append(errs, errors.New("JWT_SECRET_KEY must be at least 32 characters"))
+	}
+	if c.SuperAdminPassword != "" && len(c.SuperAdminPassword) < 8 {
+		errs = append(errs, errors.New("SUPERADMIN_PASSWORD must be at least 8 characters"))
+	}
+	if !strings.Contains(c.SuperAdminEmail, "@") {
+		errs = append(errs, errors.New("SUPERADMIN_EMAIL must be an e-mail address"))
+	}
+	if strings.TrimSpace(c.DefaultOrgName) == "" {
+		errs = append(errs, errors.New("DEFAULT_ORG_NAME must not be empty"))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, errors.New("MAX_BODY_BYTES must be at least 1024"))
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
+			errs = append(errs, errors.New("PUBLIC_URL must be an absolute URL"))
+		}
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, errors.New("LOG_FORMAT must be json or text"))
+	}
+	if _, err := dialectOf(c.DatabaseURL); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func parsePrefixes(items []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, s := range items {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or CIDR", s)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}

@@ -1,0 +1,269 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/inferiallm/orgserver/graph"
+	"github.com/inferiallm/orgserver/server/auth"
+)
+
+// The HTTP middleware, outermost first: request id and client address, access log, recover,
+// security headers, CORS, body limit, bearer token → viewer.
+
+// statusRecorder remembers the status code written through it.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += n
+	return n, err
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// validRequestID accepts client-supplied request ids that are short and plain.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// withClient puts the request id, client IP and user agent in the context, echoes the request
+// id, and logs the request when it is done.
+func (a *App) withClient(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID(id) {
+			id = uuid.NewString()
+		}
+		w.Header().Set("X-Request-ID", id)
+		c := &auth.Client{IP: a.clientIP(r), UserAgent: r.UserAgent(), RequestID: id}
+		ctx := auth.WithClient(r.Context(), c)
+		ctx = auth.NewContext(ctx, nil)
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r.WithContext(ctx))
+		level := slog.LevelInfo
+		if rec.status >= 500 {
+			level = slog.LevelError
+		}
+		attrs := []slog.Attr{
+			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000), slog.String("ip", c.IP),
+		}
+		if v := auth.FromContext(ctx); v != nil {
+			attrs = append(attrs, slog.String("user_id", v.UserID.String()), slog.String("org_id", v.OrgID.String()))
+		}
+		a.log.LogAttrs(ctx, level, "request", attrs...)
+	})
+}
+
+// clientIP is the peer address, or for a trusted proxy peer the nearest untrusted address of
+// X-Forwarded-For.
+func (a *App) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	peer = peer.Unmap()
+	if !a.trusted(peer) {
+		return peer.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		hop = hop.Unmap()
+		if !a.trusted(hop) {
+			return hop.String()
+		}
+		peer = hop
+	}
+	return peer.String()
+}
+
+func (a *App) trusted(ip netip.Addr) bool {
+	return slices.ContainsFunc(a.cfg.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(ip) })
+}
+
+// recoverPanics turns a panic in a handler into a logged 500 without details.
+func (a *App) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				a.log.ErrorContext(r.Context(), "panic", "panic", p, "stack", string(debug.Stack()),
+					"request_id", auth.ClientFromContext(r.Context()).RequestID)
+				a.writeError(w, r, http.StatusInternalServerError, graph.CodeInternal, "Internal server error")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// securityHeaders sets headers every response should carry.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cors answers preflight requests and sets CORS headers on every response to an allowed origin,
+// errors included, so that browsers let the dashboard read 401s and refresh.
+func (a *App) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && a.originAllowed(origin) {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID")
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *App) originAllowed(origin string) bool {
+	return slices.ContainsFunc(a.cfg.AllowedOrigins, func(o string) bool {
+		return o == "*" || strings.EqualFold(strings.TrimRight(o, "/"), origin)
+	})
+}
+
+// limitBody refuses bodies over the limit: at once when Content-Length says so, and otherwise
+// when reading passes it.
+func (a *App) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > a.cfg.MaxBodyBytes {
+			a.writeError(w, r, http.StatusRequestEntityTooLarge, graph.CodeBadUserInput,
+				"Request body too large (limit "+strconv.FormatInt(a.cfg.MaxBodyBytes, 10)+" bytes)")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate turns a bearer access token into the request's viewer. An invalid token does not
+// fail the request here: it leaves no viewer and records why, and whatever needs a viewer
+// answers UNAUTHENTICATED (REST: 401).
+func (a *App) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := bearerToken(r)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := r.Context()
+		c := auth.ClientFromContext(ctx)
+		c.BearerToken = token
+		v, err := a.svc.Authenticate(ctx, token)
+		switch {
+		case err == nil:
+			auth.SetViewer(ctx, v)
+		case errors.Is(err, auth.ErrInvalidToken):
+			c.AuthError = err
+		default:
+			a.log.ErrorContext(ctx, "authenticating", "err", err, "request_id", c.RequestID)
+			a.writeError(w, r, http.StatusServiceUnavailable, graph.CodeInternal, "Service unavailable")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// writeError answers with an error in the shape the endpoint speaks: GraphQL errors on
+// /graphql, {"detail": ...} elsewhere.
+func (a *App) writeError(w http.ResponseWriter, r *http.Request, status int, code graph.Code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	var body any = map[string]any{"detail": msg, "code": code}
+	if strings.HasSuffix(r.URL.Path, "/graphql") {
+		body = map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": code}}}}
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// healthz answers liveness probes.
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+}
+
+// readyz answers readiness probes: ready when the database answers.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/json")
+	if err := a.db.PingContext(ctx); err != nil {
+		a.log.WarnContext(ctx, "readiness check failed", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"status":"unavailable","database":"down"}` + "\n"))
+		return
+	}
+	_, _ = w.Write([]byte(`{"status":"ok","database":"up"}` + "\n"))
+}
