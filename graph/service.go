@@ -21,8 +21,8 @@ type Options struct {
 	Client *ent.Client
 	// Dialect is the database dialect of Client (dialect.SQLite or dialect.Postgres).
 	Dialect string
-	Tokens *auth.Tokens
-	Hasher *auth.PasswordHasher
+	Tokens  *auth.Tokens
+	Hasher  *auth.PasswordHasher
 	// RefreshTTL is the lifetime of a session (and so of its refresh tokens).
 	RefreshTTL time.Duration
 	Logger     *slog.Logger

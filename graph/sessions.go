@@ -45,9 +45,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 	).From(st).
 		Join(u).On(u.C(user.FieldID), st.C(session.FieldUserID)).
 		Join(m).OnP(sql.And(
-			sql.ColumnsEQ(m.C(membership.FieldUserID), st.C(session.FieldUserID)),
-			sql.ColumnsEQ(m.C(membership.FieldOrganizationID), st.C(session.FieldOrganizationID)),
-		)).
+		sql.ColumnsEQ(m.C(membership.FieldUserID), st.C(session.FieldUserID)),
+		sql.ColumnsEQ(m.C(membership.FieldOrganizationID), st.C(session.FieldOrganizationID)),
+	)).
 		Join(r).On(r.C(role.FieldID), m.C(membership.FieldRoleID)).
 		Where(sql.And(sql.EQ(st.C(session.FieldID), id.SessionID), sql.IsNull(st.C(session.FieldRevokedAt))))
 	query, args := q.Query()
@@ -338,4 +338,3 @@ func (s *Service) memberships(ctx context.Context) ([]*ent.Membership, error) {
 		Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).
 		All(ctx)
 }
-
