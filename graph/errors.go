@@ -112,7 +112,9 @@ func markResolverErrors(ctx context.Context, next graphql.Resolver) (any, error)
 	res, err := next(ctx)
 	if err != nil {
 		var gerr *gqlerror.Error
-		if !errors.As(err, &gerr) {
+		// Introspection fields fail only when introspection is off: a request error.
+		introspection := strings.HasPrefix(graphql.GetFieldContext(ctx).Field.Name, "__")
+		if !errors.As(err, &gerr) && !introspection {
 			err = &resolverError{err: err}
 		}
 	}
