@@ -1,0 +1,111 @@
+package auth
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestPasswordHashesVerifyOnlyTheirPassword(t *testing.T) {
+	h := NewPasswordHasher(TestArgon2Params)
+	enc, err := h.Hash("correct horse")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(enc, "$argon2id$v=19$m=1024,t=1,p=1$"))
+	ok, err := h.Verify("correct horse", enc)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	ok, err = h.Verify("correct horsE", enc)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	other, _ := h.Hash("correct horse")
+	assert.NotEqual(t, enc, other, "salted")
+
+	// Hashes made with other parameters still verify: the parameters travel in the hash.
+	strong := NewPasswordHasher(Argon2Params{Memory: 2048, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32})
+	enc2, _ := strong.Hash("pw")
+	ok, err = h.Verify("pw", enc2)
+	require.NoError(t, err)
+	assert.True(t, ok)
+
+	for _, bad := range []string{"", "$argon2i$v=19$m=1,t=1,p=1$AA$AA", "$argon2id$v=19$m=x$AA$AA", "plain"} {
+		_, err := h.Verify("pw", bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestAccessTokensCarryTheirClaimsAndExpire(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	tk := &Tokens{Secret: []byte("0123456789abcdef0123456789abcdef"), Issuer: "inferia", AccessTTL: 15 * time.Minute,
+		Now: func() time.Time { return now }}
+	u, o, s := uuid.New(), uuid.New(), uuid.New()
+	tok, exp, err := tk.IssueAccess(u, o, s)
+	require.NoError(t, err)
+	assert.Equal(t, now.Add(15*time.Minute), exp)
+	id, err := tk.ParseAccess(tok)
+	require.NoError(t, err)
+	assert.Equal(t, AccessIdentity{UserID: u, OrgID: o, SessionID: s}, *id)
+
+	now = now.Add(16 * time.Minute)
+	_, err = tk.ParseAccess(tok)
+	assert.ErrorIs(t, err, ErrInvalidToken)
+}
+
+func TestRefreshTokensNameTheirSession(t *testing.T) {
+	sid := uuid.New()
+	a, err := NewRefreshToken(sid)
+	require.NoError(t, err)
+	b, _ := NewRefreshToken(sid)
+	assert.NotEqual(t, a, b)
+	got, err := RefreshSessionID(a)
+	require.NoError(t, err)
+	assert.Equal(t, sid, got)
+	for _, bad := range []string{"", "rt_", "rt_!!!", "xx_" + a[3:], a[:20]} {
+		_, err := RefreshSessionID(bad)
+		assert.Error(t, err, bad)
+	}
+	assert.Len(t, HashToken(a), 64)
+}
+
+func TestPermissionsAreNormalizedAgainstTheCatalog(t *testing.T) {
+	got, err := NormalizePermissions([]string{" Member:List", "user:update", "user:view", "model:access"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"model:access", "member:list", "role:update"}, got, "catalog order, aliases expanded, no duplicates")
+
+	all, err := NormalizePermissions([]string{"admin:all"})
+	require.NoError(t, err)
+	assert.Equal(t, AllPermissions(), all)
+
+	_, err = NormalizePermissions([]string{"model:access", "rocket:launch", "x"})
+	var unknown *UnknownPermissionsError
+	require.ErrorAs(t, err, &unknown)
+	assert.Equal(t, "Invalid permissions: rocket:launch, x", err.Error())
+}
+
+func TestBuiltInRolesMatchTheContract(t *testing.T) {
+	roles := map[string][]string{}
+	for _, r := range BuiltInRoles() {
+		roles[r.Name] = r.Permissions
+	}
+	assert.Len(t, roles["admin"], 25)
+	assert.Len(t, roles["member"], 12)
+	assert.Equal(t, append(append([]string{}, roles["member"][:11]...), "member:list", "organization:view"), roles["developer"])
+	assert.Equal(t, []string{"api_key:list", "deployment:list", "model:access", "model:list", "organization:view"}, roles["viewer"])
+	assert.Empty(t, MissingPermissions(roles["admin"], roles["developer"]))
+	assert.Equal(t, []string{"member:list"}, MissingPermissions(roles["member"], roles["developer"]))
+}
+
+func TestTheViewerSlotFollowsSignIn(t *testing.T) {
+	ctx := NewContext(t.Context(), nil)
+	assert.Nil(t, FromContext(ctx))
+	v := &Viewer{UserID: uuid.New(), Permissions: []string{"member:list"}}
+	assert.Equal(t, ctx, SetViewer(ctx, v))
+	assert.Same(t, v, FromContext(ctx))
+	assert.True(t, FromContext(ctx).Can("member:list"))
+	assert.False(t, FromContext(ctx).Can("member:invite"))
+	var none *Viewer
+	assert.False(t, none.Can("member:list"))
+}
