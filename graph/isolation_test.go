@@ -140,13 +140,15 @@ func TestAnotherOrganizationsRowsAreInvisibleAndUntouchable(t *testing.T) {
 		c := s.App.Client()
 		now := time.Now()
 		updates := map[string]func(uuid.UUID) error{
-			"Organization": func(id uuid.UUID) error { return c.Organization.UpdateOneID(id).SetName("x-" + id.String()[:8]).Exec(ctx) },
-			"User":         func(id uuid.UUID) error { return c.User.UpdateOneID(id).SetName("x").Exec(ctx) },
-			"Membership":   func(id uuid.UUID) error { return c.Membership.UpdateOneID(id).SetLastActiveAt(now).Exec(ctx) },
-			"Role":         func(id uuid.UUID) error { return c.Role.UpdateOneID(id).SetDescription("x").Exec(ctx) },
-			"Invitation":   func(id uuid.UUID) error { return c.Invitation.UpdateOneID(id).SetStatus("REVOKED").Exec(ctx) },
-			"Session":      func(id uuid.UUID) error { return c.Session.UpdateOneID(id).SetRevokedAt(now).Exec(ctx) },
-			"AuditLog":     func(id uuid.UUID) error { return c.AuditLog.DeleteOneID(id).Exec(ctx) },
+			"Organization": func(id uuid.UUID) error {
+				return c.Organization.UpdateOneID(id).SetName("x-" + id.String()[:8]).Exec(ctx)
+			},
+			"User":       func(id uuid.UUID) error { return c.User.UpdateOneID(id).SetName("x").Exec(ctx) },
+			"Membership": func(id uuid.UUID) error { return c.Membership.UpdateOneID(id).SetLastActiveAt(now).Exec(ctx) },
+			"Role":       func(id uuid.UUID) error { return c.Role.UpdateOneID(id).SetDescription("x").Exec(ctx) },
+			"Invitation": func(id uuid.UUID) error { return c.Invitation.UpdateOneID(id).SetStatus("REVOKED").Exec(ctx) },
+			"Session":    func(id uuid.UUID) error { return c.Session.UpdateOneID(id).SetRevokedAt(now).Exec(ctx) },
+			"AuditLog":   func(id uuid.UUID) error { return c.AuditLog.DeleteOneID(id).Exec(ctx) },
 		}
 		deletes := map[string]func(uuid.UUID) error{
 			"Membership": func(id uuid.UUID) error { return c.Membership.DeleteOneID(id).Exec(ctx) },
