@@ -64,6 +64,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			invitation.FieldEmail:          {Type: field.TypeString, Column: invitation.FieldEmail},
 			invitation.FieldRoleID:         {Type: field.TypeUUID, Column: invitation.FieldRoleID},
 			invitation.FieldTokenHash:      {Type: field.TypeString, Column: invitation.FieldTokenHash},
+			invitation.FieldTokenEncrypted: {Type: field.TypeString, Column: invitation.FieldTokenEncrypted},
 			invitation.FieldStatus:         {Type: field.TypeEnum, Column: invitation.FieldStatus},
 			invitation.FieldExpiresAt:      {Type: field.TypeTime, Column: invitation.FieldExpiresAt},
 			invitation.FieldInvitedByID:    {Type: field.TypeUUID, Column: invitation.FieldInvitedByID},
@@ -84,6 +85,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membership.FieldOrganizationID: {Type: field.TypeUUID, Column: membership.FieldOrganizationID},
 			membership.FieldUserID:         {Type: field.TypeUUID, Column: membership.FieldUserID},
 			membership.FieldRoleID:         {Type: field.TypeUUID, Column: membership.FieldRoleID},
+			membership.FieldEmail:          {Type: field.TypeString, Column: membership.FieldEmail},
 			membership.FieldJoinedAt:       {Type: field.TypeTime, Column: membership.FieldJoinedAt},
 			membership.FieldLastActiveAt:   {Type: field.TypeTime, Column: membership.FieldLastActiveAt},
 		},
@@ -659,6 +661,11 @@ func (f *InvitationFilter) WhereTokenHash(p entql.StringP) {
 	f.Where(p.Field(invitation.FieldTokenHash))
 }
 
+// WhereTokenEncrypted applies the entql string predicate on the token_encrypted field.
+func (f *InvitationFilter) WhereTokenEncrypted(p entql.StringP) {
+	f.Where(p.Field(invitation.FieldTokenEncrypted))
+}
+
 // WhereStatus applies the entql string predicate on the status field.
 func (f *InvitationFilter) WhereStatus(p entql.StringP) {
 	f.Where(p.Field(invitation.FieldStatus))
@@ -774,6 +781,11 @@ func (f *MembershipFilter) WhereUserID(p entql.ValueP) {
 // WhereRoleID applies the entql [16]byte predicate on the role_id field.
 func (f *MembershipFilter) WhereRoleID(p entql.ValueP) {
 	f.Where(p.Field(membership.FieldRoleID))
+}
+
+// WhereEmail applies the entql string predicate on the email field.
+func (f *MembershipFilter) WhereEmail(p entql.StringP) {
+	f.Where(p.Field(membership.FieldEmail))
 }
 
 // WhereJoinedAt applies the entql time.Time predicate on the joined_at field.

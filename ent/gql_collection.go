@@ -258,11 +258,6 @@ func (_q *InvitationQuery) collectField(ctx context.Context, oneNode bool, opCtx
 				selectedFields = append(selectedFields, invitation.FieldEmail)
 				fieldSeen[invitation.FieldEmail] = struct{}{}
 			}
-		case "status":
-			if _, ok := fieldSeen[invitation.FieldStatus]; !ok {
-				selectedFields = append(selectedFields, invitation.FieldStatus)
-				fieldSeen[invitation.FieldStatus] = struct{}{}
-			}
 		case "expiresAt":
 			if _, ok := fieldSeen[invitation.FieldExpiresAt]; !ok {
 				selectedFields = append(selectedFields, invitation.FieldExpiresAt)
@@ -819,6 +814,28 @@ func newSessionPaginateArgs(rv map[string]any) *sessionPaginateArgs {
 	}
 	if v := rv[beforeField]; v != nil {
 		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &SessionOrder{Field: &SessionOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithSessionOrder(order))
+			}
+		case *SessionOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithSessionOrder(v))
+			}
+		}
 	}
 	return args
 }

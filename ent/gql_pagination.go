@@ -906,6 +906,20 @@ func (_m *MembershipQuery) Paginate(
 }
 
 var (
+	// MembershipOrderFieldEmail orders Membership by email.
+	MembershipOrderFieldEmail = &MembershipOrderField{
+		Value: func(_m *Membership) (ent.Value, error) {
+			return _m.Email, nil
+		},
+		column: membership.FieldEmail,
+		toTerm: membership.ByEmail,
+		toCursor: func(_m *Membership) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Email,
+			}
+		},
+	}
 	// MembershipOrderFieldJoinedAt orders Membership by joined_at.
 	MembershipOrderFieldJoinedAt = &MembershipOrderField{
 		Value: func(_m *Membership) (ent.Value, error) {
@@ -940,6 +954,8 @@ var (
 func (f MembershipOrderField) String() string {
 	var str string
 	switch f.column {
+	case MembershipOrderFieldEmail.column:
+		str = "EMAIL"
 	case MembershipOrderFieldJoinedAt.column:
 		str = "JOINED_AT"
 	case MembershipOrderFieldLastActiveAt.column:
@@ -960,6 +976,8 @@ func (f *MembershipOrderField) UnmarshalGQL(v interface{}) error {
 		return fmt.Errorf("MembershipOrderField %T must be a string", v)
 	}
 	switch str {
+	case "EMAIL":
+		*f = *MembershipOrderFieldEmail
 	case "JOINED_AT":
 		*f = *MembershipOrderFieldJoinedAt
 	case "LAST_ACTIVE_AT":
@@ -1827,6 +1845,53 @@ func (_m *SessionQuery) Paginate(
 	}
 	conn.build(nodes, pager, after, first, before, last)
 	return conn, nil
+}
+
+var (
+	// SessionOrderFieldLastUsedAt orders Session by last_used_at.
+	SessionOrderFieldLastUsedAt = &SessionOrderField{
+		Value: func(_m *Session) (ent.Value, error) {
+			return _m.LastUsedAt, nil
+		},
+		column: session.FieldLastUsedAt,
+		toTerm: session.ByLastUsedAt,
+		toCursor: func(_m *Session) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.LastUsedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f SessionOrderField) String() string {
+	var str string
+	switch f.column {
+	case SessionOrderFieldLastUsedAt.column:
+		str = "LAST_USED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f SessionOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *SessionOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("SessionOrderField %T must be a string", v)
+	}
+	switch str {
+	case "LAST_USED_AT":
+		*f = *SessionOrderFieldLastUsedAt
+	default:
+		return fmt.Errorf("%s is not a valid SessionOrderField", str)
+	}
+	return nil
 }
 
 // SessionOrderField defines the ordering field of Session.

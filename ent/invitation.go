@@ -33,7 +33,9 @@ type Invitation struct {
 	RoleID uuid.UUID `json:"role_id,omitempty"`
 	// TokenHash holds the value of the "token_hash" field.
 	TokenHash string `json:"-"`
-	// Status holds the value of the "status" field.
+	// The token sealed with the data key, so that admins can copy the link again.
+	TokenEncrypted string `json:"-"`
+	// Stored as PENDING, ACCEPTED or REVOKED; EXPIRED is what a pending invitation past expires_at reads as.
 	Status invitation.Status `json:"status,omitempty"`
 	// ExpiresAt holds the value of the "expires_at" field.
 	ExpiresAt time.Time `json:"expires_at,omitempty"`
@@ -102,7 +104,7 @@ func (*Invitation) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case invitation.FieldInvitedByID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
-		case invitation.FieldEmail, invitation.FieldTokenHash, invitation.FieldStatus:
+		case invitation.FieldEmail, invitation.FieldTokenHash, invitation.FieldTokenEncrypted, invitation.FieldStatus:
 			values[i] = new(sql.NullString)
 		case invitation.FieldCreatedAt, invitation.FieldUpdatedAt, invitation.FieldExpiresAt, invitation.FieldAcceptedAt:
 			values[i] = new(sql.NullTime)
@@ -164,6 +166,12 @@ func (_m *Invitation) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field token_hash", values[i])
 			} else if value.Valid {
 				_m.TokenHash = value.String
+			}
+		case invitation.FieldTokenEncrypted:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field token_encrypted", values[i])
+			} else if value.Valid {
+				_m.TokenEncrypted = value.String
 			}
 		case invitation.FieldStatus:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -258,6 +266,8 @@ func (_m *Invitation) String() string {
 	builder.WriteString(fmt.Sprintf("%v", _m.RoleID))
 	builder.WriteString(", ")
 	builder.WriteString("token_hash=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("token_encrypted=<sensitive>")
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))

@@ -79,6 +79,20 @@ func (_c *InvitationCreate) SetTokenHash(v string) *InvitationCreate {
 	return _c
 }
 
+// SetTokenEncrypted sets the "token_encrypted" field.
+func (_c *InvitationCreate) SetTokenEncrypted(v string) *InvitationCreate {
+	_c.mutation.SetTokenEncrypted(v)
+	return _c
+}
+
+// SetNillableTokenEncrypted sets the "token_encrypted" field if the given value is not nil.
+func (_c *InvitationCreate) SetNillableTokenEncrypted(v *string) *InvitationCreate {
+	if v != nil {
+		_c.SetTokenEncrypted(*v)
+	}
+	return _c
+}
+
 // SetStatus sets the "status" field.
 func (_c *InvitationCreate) SetStatus(v invitation.Status) *InvitationCreate {
 	_c.mutation.SetStatus(v)
@@ -315,6 +329,10 @@ func (_c *InvitationCreate) createSpec() (*Invitation, *sqlgraph.CreateSpec) {
 		_spec.SetField(invitation.FieldTokenHash, field.TypeString, value)
 		_node.TokenHash = value
 	}
+	if value, ok := _c.mutation.TokenEncrypted(); ok {
+		_spec.SetField(invitation.FieldTokenEncrypted, field.TypeString, value)
+		_node.TokenEncrypted = value
+	}
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(invitation.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
@@ -475,6 +493,24 @@ func (u *InvitationUpsert) SetTokenHash(v string) *InvitationUpsert {
 // UpdateTokenHash sets the "token_hash" field to the value that was provided on create.
 func (u *InvitationUpsert) UpdateTokenHash() *InvitationUpsert {
 	u.SetExcluded(invitation.FieldTokenHash)
+	return u
+}
+
+// SetTokenEncrypted sets the "token_encrypted" field.
+func (u *InvitationUpsert) SetTokenEncrypted(v string) *InvitationUpsert {
+	u.Set(invitation.FieldTokenEncrypted, v)
+	return u
+}
+
+// UpdateTokenEncrypted sets the "token_encrypted" field to the value that was provided on create.
+func (u *InvitationUpsert) UpdateTokenEncrypted() *InvitationUpsert {
+	u.SetExcluded(invitation.FieldTokenEncrypted)
+	return u
+}
+
+// ClearTokenEncrypted clears the value of the "token_encrypted" field.
+func (u *InvitationUpsert) ClearTokenEncrypted() *InvitationUpsert {
+	u.SetNull(invitation.FieldTokenEncrypted)
 	return u
 }
 
@@ -645,6 +681,27 @@ func (u *InvitationUpsertOne) SetTokenHash(v string) *InvitationUpsertOne {
 func (u *InvitationUpsertOne) UpdateTokenHash() *InvitationUpsertOne {
 	return u.Update(func(s *InvitationUpsert) {
 		s.UpdateTokenHash()
+	})
+}
+
+// SetTokenEncrypted sets the "token_encrypted" field.
+func (u *InvitationUpsertOne) SetTokenEncrypted(v string) *InvitationUpsertOne {
+	return u.Update(func(s *InvitationUpsert) {
+		s.SetTokenEncrypted(v)
+	})
+}
+
+// UpdateTokenEncrypted sets the "token_encrypted" field to the value that was provided on create.
+func (u *InvitationUpsertOne) UpdateTokenEncrypted() *InvitationUpsertOne {
+	return u.Update(func(s *InvitationUpsert) {
+		s.UpdateTokenEncrypted()
+	})
+}
+
+// ClearTokenEncrypted clears the value of the "token_encrypted" field.
+func (u *InvitationUpsertOne) ClearTokenEncrypted() *InvitationUpsertOne {
+	return u.Update(func(s *InvitationUpsert) {
+		s.ClearTokenEncrypted()
 	})
 }
 
@@ -992,6 +1049,27 @@ func (u *InvitationUpsertBulk) SetTokenHash(v string) *InvitationUpsertBulk {
 func (u *InvitationUpsertBulk) UpdateTokenHash() *InvitationUpsertBulk {
 	return u.Update(func(s *InvitationUpsert) {
 		s.UpdateTokenHash()
+	})
+}
+
+// SetTokenEncrypted sets the "token_encrypted" field.
+func (u *InvitationUpsertBulk) SetTokenEncrypted(v string) *InvitationUpsertBulk {
+	return u.Update(func(s *InvitationUpsert) {
+		s.SetTokenEncrypted(v)
+	})
+}
+
+// UpdateTokenEncrypted sets the "token_encrypted" field to the value that was provided on create.
+func (u *InvitationUpsertBulk) UpdateTokenEncrypted() *InvitationUpsertBulk {
+	return u.Update(func(s *InvitationUpsert) {
+		s.UpdateTokenEncrypted()
+	})
+}
+
+// ClearTokenEncrypted clears the value of the "token_encrypted" field.
+func (u *InvitationUpsertBulk) ClearTokenEncrypted() *InvitationUpsertBulk {
+	return u.Update(func(s *InvitationUpsert) {
+		s.ClearTokenEncrypted()
 	})
 }
 

@@ -80,6 +80,26 @@ func (_u *InvitationUpdate) SetNillableTokenHash(v *string) *InvitationUpdate {
 	return _u
 }
 
+// SetTokenEncrypted sets the "token_encrypted" field.
+func (_u *InvitationUpdate) SetTokenEncrypted(v string) *InvitationUpdate {
+	_u.mutation.SetTokenEncrypted(v)
+	return _u
+}
+
+// SetNillableTokenEncrypted sets the "token_encrypted" field if the given value is not nil.
+func (_u *InvitationUpdate) SetNillableTokenEncrypted(v *string) *InvitationUpdate {
+	if v != nil {
+		_u.SetTokenEncrypted(*v)
+	}
+	return _u
+}
+
+// ClearTokenEncrypted clears the value of the "token_encrypted" field.
+func (_u *InvitationUpdate) ClearTokenEncrypted() *InvitationUpdate {
+	_u.mutation.ClearTokenEncrypted()
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *InvitationUpdate) SetStatus(v invitation.Status) *InvitationUpdate {
 	_u.mutation.SetStatus(v)
@@ -265,6 +285,12 @@ func (_u *InvitationUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if value, ok := _u.mutation.TokenHash(); ok {
 		_spec.SetField(invitation.FieldTokenHash, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.TokenEncrypted(); ok {
+		_spec.SetField(invitation.FieldTokenEncrypted, field.TypeString, value)
+	}
+	if _u.mutation.TokenEncryptedCleared() {
+		_spec.ClearField(invitation.FieldTokenEncrypted, field.TypeString)
+	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(invitation.FieldStatus, field.TypeEnum, value)
 	}
@@ -402,6 +428,26 @@ func (_u *InvitationUpdateOne) SetNillableTokenHash(v *string) *InvitationUpdate
 	if v != nil {
 		_u.SetTokenHash(*v)
 	}
+	return _u
+}
+
+// SetTokenEncrypted sets the "token_encrypted" field.
+func (_u *InvitationUpdateOne) SetTokenEncrypted(v string) *InvitationUpdateOne {
+	_u.mutation.SetTokenEncrypted(v)
+	return _u
+}
+
+// SetNillableTokenEncrypted sets the "token_encrypted" field if the given value is not nil.
+func (_u *InvitationUpdateOne) SetNillableTokenEncrypted(v *string) *InvitationUpdateOne {
+	if v != nil {
+		_u.SetTokenEncrypted(*v)
+	}
+	return _u
+}
+
+// ClearTokenEncrypted clears the value of the "token_encrypted" field.
+func (_u *InvitationUpdateOne) ClearTokenEncrypted() *InvitationUpdateOne {
+	_u.mutation.ClearTokenEncrypted()
 	return _u
 }
 
@@ -619,6 +665,12 @@ func (_u *InvitationUpdateOne) sqlSave(ctx context.Context) (_node *Invitation, 
 	}
 	if value, ok := _u.mutation.TokenHash(); ok {
 		_spec.SetField(invitation.FieldTokenHash, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.TokenEncrypted(); ok {
+		_spec.SetField(invitation.FieldTokenEncrypted, field.TypeString, value)
+	}
+	if _u.mutation.TokenEncryptedCleared() {
+		_spec.ClearField(invitation.FieldTokenEncrypted, field.TypeString)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(invitation.FieldStatus, field.TypeEnum, value)

@@ -27,10 +27,12 @@ type Membership struct {
 	UserID uuid.UUID `json:"user_id,omitempty"`
 	// RoleID holds the value of the "role_id" field.
 	RoleID uuid.UUID `json:"role_id,omitempty"`
+	// The member's e-mail, copied from the user so the Users page can search and sort by it with an index.
+	Email string `json:"email,omitempty"`
 	// JoinedAt holds the value of the "joined_at" field.
 	JoinedAt time.Time `json:"joined_at,omitempty"`
-	// LastActiveAt holds the value of the "last_active_at" field.
-	LastActiveAt *time.Time `json:"last_active_at,omitempty"`
+	// Last authenticated request in this organization, written at most once a minute; joining counts.
+	LastActiveAt time.Time `json:"last_active_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MembershipQuery when eager-loading is set.
 	Edges        MembershipEdges `json:"edges"`
@@ -90,6 +92,8 @@ func (*Membership) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case membership.FieldEmail:
+			values[i] = new(sql.NullString)
 		case membership.FieldJoinedAt, membership.FieldLastActiveAt:
 			values[i] = new(sql.NullTime)
 		case membership.FieldID, membership.FieldOrganizationID, membership.FieldUserID, membership.FieldRoleID:
@@ -133,6 +137,12 @@ func (_m *Membership) assignValues(columns []string, values []any) error {
 			} else if value != nil {
 				_m.RoleID = *value
 			}
+		case membership.FieldEmail:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field email", values[i])
+			} else if value.Valid {
+				_m.Email = value.String
+			}
 		case membership.FieldJoinedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field joined_at", values[i])
@@ -143,8 +153,7 @@ func (_m *Membership) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field last_active_at", values[i])
 			} else if value.Valid {
-				_m.LastActiveAt = new(time.Time)
-				*_m.LastActiveAt = value.Time
+				_m.LastActiveAt = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -206,13 +215,14 @@ func (_m *Membership) String() string {
 	builder.WriteString("role_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RoleID))
 	builder.WriteString(", ")
+	builder.WriteString("email=")
+	builder.WriteString(_m.Email)
+	builder.WriteString(", ")
 	builder.WriteString("joined_at=")
 	builder.WriteString(_m.JoinedAt.Format(time.ANSIC))
 	builder.WriteString(", ")
-	if v := _m.LastActiveAt; v != nil {
-		builder.WriteString("last_active_at=")
-		builder.WriteString(v.Format(time.ANSIC))
-	}
+	builder.WriteString("last_active_at=")
+	builder.WriteString(_m.LastActiveAt.Format(time.ANSIC))
 	builder.WriteByte(')')
 	return builder.String()
 }

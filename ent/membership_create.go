@@ -45,6 +45,12 @@ func (_c *MembershipCreate) SetRoleID(v uuid.UUID) *MembershipCreate {
 	return _c
 }
 
+// SetEmail sets the "email" field.
+func (_c *MembershipCreate) SetEmail(v string) *MembershipCreate {
+	_c.mutation.SetEmail(v)
+	return _c
+}
+
 // SetJoinedAt sets the "joined_at" field.
 func (_c *MembershipCreate) SetJoinedAt(v time.Time) *MembershipCreate {
 	_c.mutation.SetJoinedAt(v)
@@ -146,6 +152,13 @@ func (_c *MembershipCreate) defaults() error {
 		v := membership.DefaultJoinedAt()
 		_c.mutation.SetJoinedAt(v)
 	}
+	if _, ok := _c.mutation.LastActiveAt(); !ok {
+		if membership.DefaultLastActiveAt == nil {
+			return fmt.Errorf("ent: uninitialized membership.DefaultLastActiveAt (forgotten import ent/runtime?)")
+		}
+		v := membership.DefaultLastActiveAt()
+		_c.mutation.SetLastActiveAt(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if membership.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized membership.DefaultID (forgotten import ent/runtime?)")
@@ -167,8 +180,19 @@ func (_c *MembershipCreate) check() error {
 	if _, ok := _c.mutation.RoleID(); !ok {
 		return &ValidationError{Name: "role_id", err: errors.New(`ent: missing required field "Membership.role_id"`)}
 	}
+	if _, ok := _c.mutation.Email(); !ok {
+		return &ValidationError{Name: "email", err: errors.New(`ent: missing required field "Membership.email"`)}
+	}
+	if v, ok := _c.mutation.Email(); ok {
+		if err := membership.EmailValidator(v); err != nil {
+			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "Membership.email": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.JoinedAt(); !ok {
 		return &ValidationError{Name: "joined_at", err: errors.New(`ent: missing required field "Membership.joined_at"`)}
+	}
+	if _, ok := _c.mutation.LastActiveAt(); !ok {
+		return &ValidationError{Name: "last_active_at", err: errors.New(`ent: missing required field "Membership.last_active_at"`)}
 	}
 	if len(_c.mutation.OrganizationIDs()) == 0 {
 		return &ValidationError{Name: "organization", err: errors.New(`ent: missing required edge "Membership.organization"`)}
@@ -215,13 +239,17 @@ func (_c *MembershipCreate) createSpec() (*Membership, *sqlgraph.CreateSpec) {
 		_node.ID = id
 		_spec.ID.Value = &id
 	}
+	if value, ok := _c.mutation.Email(); ok {
+		_spec.SetField(membership.FieldEmail, field.TypeString, value)
+		_node.Email = value
+	}
 	if value, ok := _c.mutation.JoinedAt(); ok {
 		_spec.SetField(membership.FieldJoinedAt, field.TypeTime, value)
 		_node.JoinedAt = value
 	}
 	if value, ok := _c.mutation.LastActiveAt(); ok {
 		_spec.SetField(membership.FieldLastActiveAt, field.TypeTime, value)
-		_node.LastActiveAt = &value
+		_node.LastActiveAt = value
 	}
 	if nodes := _c.mutation.OrganizationIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -338,6 +366,18 @@ func (u *MembershipUpsert) UpdateRoleID() *MembershipUpsert {
 	return u
 }
 
+// SetEmail sets the "email" field.
+func (u *MembershipUpsert) SetEmail(v string) *MembershipUpsert {
+	u.Set(membership.FieldEmail, v)
+	return u
+}
+
+// UpdateEmail sets the "email" field to the value that was provided on create.
+func (u *MembershipUpsert) UpdateEmail() *MembershipUpsert {
+	u.SetExcluded(membership.FieldEmail)
+	return u
+}
+
 // SetLastActiveAt sets the "last_active_at" field.
 func (u *MembershipUpsert) SetLastActiveAt(v time.Time) *MembershipUpsert {
 	u.Set(membership.FieldLastActiveAt, v)
@@ -347,12 +387,6 @@ func (u *MembershipUpsert) SetLastActiveAt(v time.Time) *MembershipUpsert {
 // UpdateLastActiveAt sets the "last_active_at" field to the value that was provided on create.
 func (u *MembershipUpsert) UpdateLastActiveAt() *MembershipUpsert {
 	u.SetExcluded(membership.FieldLastActiveAt)
-	return u
-}
-
-// ClearLastActiveAt clears the value of the "last_active_at" field.
-func (u *MembershipUpsert) ClearLastActiveAt() *MembershipUpsert {
-	u.SetNull(membership.FieldLastActiveAt)
 	return u
 }
 
@@ -427,6 +461,20 @@ func (u *MembershipUpsertOne) UpdateRoleID() *MembershipUpsertOne {
 	})
 }
 
+// SetEmail sets the "email" field.
+func (u *MembershipUpsertOne) SetEmail(v string) *MembershipUpsertOne {
+	return u.Update(func(s *MembershipUpsert) {
+		s.SetEmail(v)
+	})
+}
+
+// UpdateEmail sets the "email" field to the value that was provided on create.
+func (u *MembershipUpsertOne) UpdateEmail() *MembershipUpsertOne {
+	return u.Update(func(s *MembershipUpsert) {
+		s.UpdateEmail()
+	})
+}
+
 // SetLastActiveAt sets the "last_active_at" field.
 func (u *MembershipUpsertOne) SetLastActiveAt(v time.Time) *MembershipUpsertOne {
 	return u.Update(func(s *MembershipUpsert) {
@@ -438,13 +486,6 @@ func (u *MembershipUpsertOne) SetLastActiveAt(v time.Time) *MembershipUpsertOne 
 func (u *MembershipUpsertOne) UpdateLastActiveAt() *MembershipUpsertOne {
 	return u.Update(func(s *MembershipUpsert) {
 		s.UpdateLastActiveAt()
-	})
-}
-
-// ClearLastActiveAt clears the value of the "last_active_at" field.
-func (u *MembershipUpsertOne) ClearLastActiveAt() *MembershipUpsertOne {
-	return u.Update(func(s *MembershipUpsert) {
-		s.ClearLastActiveAt()
 	})
 }
 
@@ -686,6 +727,20 @@ func (u *MembershipUpsertBulk) UpdateRoleID() *MembershipUpsertBulk {
 	})
 }
 
+// SetEmail sets the "email" field.
+func (u *MembershipUpsertBulk) SetEmail(v string) *MembershipUpsertBulk {
+	return u.Update(func(s *MembershipUpsert) {
+		s.SetEmail(v)
+	})
+}
+
+// UpdateEmail sets the "email" field to the value that was provided on create.
+func (u *MembershipUpsertBulk) UpdateEmail() *MembershipUpsertBulk {
+	return u.Update(func(s *MembershipUpsert) {
+		s.UpdateEmail()
+	})
+}
+
 // SetLastActiveAt sets the "last_active_at" field.
 func (u *MembershipUpsertBulk) SetLastActiveAt(v time.Time) *MembershipUpsertBulk {
 	return u.Update(func(s *MembershipUpsert) {
@@ -697,13 +752,6 @@ func (u *MembershipUpsertBulk) SetLastActiveAt(v time.Time) *MembershipUpsertBul
 func (u *MembershipUpsertBulk) UpdateLastActiveAt() *MembershipUpsertBulk {
 	return u.Update(func(s *MembershipUpsert) {
 		s.UpdateLastActiveAt()
-	})
-}
-
-// ClearLastActiveAt clears the value of the "last_active_at" field.
-func (u *MembershipUpsertBulk) ClearLastActiveAt() *MembershipUpsertBulk {
-	return u.Update(func(s *MembershipUpsert) {
-		s.ClearLastActiveAt()
 	})
 }
 

@@ -45,6 +45,20 @@ func (_u *MembershipUpdate) SetNillableRoleID(v *uuid.UUID) *MembershipUpdate {
 	return _u
 }
 
+// SetEmail sets the "email" field.
+func (_u *MembershipUpdate) SetEmail(v string) *MembershipUpdate {
+	_u.mutation.SetEmail(v)
+	return _u
+}
+
+// SetNillableEmail sets the "email" field if the given value is not nil.
+func (_u *MembershipUpdate) SetNillableEmail(v *string) *MembershipUpdate {
+	if v != nil {
+		_u.SetEmail(*v)
+	}
+	return _u
+}
+
 // SetLastActiveAt sets the "last_active_at" field.
 func (_u *MembershipUpdate) SetLastActiveAt(v time.Time) *MembershipUpdate {
 	_u.mutation.SetLastActiveAt(v)
@@ -56,12 +70,6 @@ func (_u *MembershipUpdate) SetNillableLastActiveAt(v *time.Time) *MembershipUpd
 	if v != nil {
 		_u.SetLastActiveAt(*v)
 	}
-	return _u
-}
-
-// ClearLastActiveAt clears the value of the "last_active_at" field.
-func (_u *MembershipUpdate) ClearLastActiveAt() *MembershipUpdate {
-	_u.mutation.ClearLastActiveAt()
 	return _u
 }
 
@@ -110,6 +118,11 @@ func (_u *MembershipUpdate) ExecX(ctx context.Context) {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *MembershipUpdate) check() error {
+	if v, ok := _u.mutation.Email(); ok {
+		if err := membership.EmailValidator(v); err != nil {
+			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "Membership.email": %w`, err)}
+		}
+	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Membership.organization"`)
 	}
@@ -140,11 +153,11 @@ func (_u *MembershipUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 			}
 		}
 	}
+	if value, ok := _u.mutation.Email(); ok {
+		_spec.SetField(membership.FieldEmail, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.LastActiveAt(); ok {
 		_spec.SetField(membership.FieldLastActiveAt, field.TypeTime, value)
-	}
-	if _u.mutation.LastActiveAtCleared() {
-		_spec.ClearField(membership.FieldLastActiveAt, field.TypeTime)
 	}
 	if _u.mutation.RoleCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -211,6 +224,20 @@ func (_u *MembershipUpdateOne) SetNillableRoleID(v *uuid.UUID) *MembershipUpdate
 	return _u
 }
 
+// SetEmail sets the "email" field.
+func (_u *MembershipUpdateOne) SetEmail(v string) *MembershipUpdateOne {
+	_u.mutation.SetEmail(v)
+	return _u
+}
+
+// SetNillableEmail sets the "email" field if the given value is not nil.
+func (_u *MembershipUpdateOne) SetNillableEmail(v *string) *MembershipUpdateOne {
+	if v != nil {
+		_u.SetEmail(*v)
+	}
+	return _u
+}
+
 // SetLastActiveAt sets the "last_active_at" field.
 func (_u *MembershipUpdateOne) SetLastActiveAt(v time.Time) *MembershipUpdateOne {
 	_u.mutation.SetLastActiveAt(v)
@@ -222,12 +249,6 @@ func (_u *MembershipUpdateOne) SetNillableLastActiveAt(v *time.Time) *Membership
 	if v != nil {
 		_u.SetLastActiveAt(*v)
 	}
-	return _u
-}
-
-// ClearLastActiveAt clears the value of the "last_active_at" field.
-func (_u *MembershipUpdateOne) ClearLastActiveAt() *MembershipUpdateOne {
-	_u.mutation.ClearLastActiveAt()
 	return _u
 }
 
@@ -289,6 +310,11 @@ func (_u *MembershipUpdateOne) ExecX(ctx context.Context) {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *MembershipUpdateOne) check() error {
+	if v, ok := _u.mutation.Email(); ok {
+		if err := membership.EmailValidator(v); err != nil {
+			return &ValidationError{Name: "email", err: fmt.Errorf(`ent: validator failed for field "Membership.email": %w`, err)}
+		}
+	}
 	if _u.mutation.OrganizationCleared() && len(_u.mutation.OrganizationIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Membership.organization"`)
 	}
@@ -336,11 +362,11 @@ func (_u *MembershipUpdateOne) sqlSave(ctx context.Context) (_node *Membership, 
 			}
 		}
 	}
+	if value, ok := _u.mutation.Email(); ok {
+		_spec.SetField(membership.FieldEmail, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.LastActiveAt(); ok {
 		_spec.SetField(membership.FieldLastActiveAt, field.TypeTime, value)
-	}
-	if _u.mutation.LastActiveAtCleared() {
-		_spec.ClearField(membership.FieldLastActiveAt, field.TypeTime)
 	}
 	if _u.mutation.RoleCleared() {
 		edge := &sqlgraph.EdgeSpec{

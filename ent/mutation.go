@@ -1139,6 +1139,7 @@ type InvitationMutation struct {
 	updated_at          *time.Time
 	email               *string
 	token_hash          *string
+	token_encrypted     *string
 	status              *invitation.Status
 	expires_at          *time.Time
 	accepted_at         *time.Time
@@ -1474,6 +1475,55 @@ func (m *InvitationMutation) ResetTokenHash() {
 	m.token_hash = nil
 }
 
+// SetTokenEncrypted sets the "token_encrypted" field.
+func (m *InvitationMutation) SetTokenEncrypted(s string) {
+	m.token_encrypted = &s
+}
+
+// TokenEncrypted returns the value of the "token_encrypted" field in the mutation.
+func (m *InvitationMutation) TokenEncrypted() (r string, exists bool) {
+	v := m.token_encrypted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokenEncrypted returns the old "token_encrypted" field's value of the Invitation entity.
+// If the Invitation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *InvitationMutation) OldTokenEncrypted(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokenEncrypted is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokenEncrypted requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokenEncrypted: %w", err)
+	}
+	return oldValue.TokenEncrypted, nil
+}
+
+// ClearTokenEncrypted clears the value of the "token_encrypted" field.
+func (m *InvitationMutation) ClearTokenEncrypted() {
+	m.token_encrypted = nil
+	m.clearedFields[invitation.FieldTokenEncrypted] = struct{}{}
+}
+
+// TokenEncryptedCleared returns if the "token_encrypted" field was cleared in this mutation.
+func (m *InvitationMutation) TokenEncryptedCleared() bool {
+	_, ok := m.clearedFields[invitation.FieldTokenEncrypted]
+	return ok
+}
+
+// ResetTokenEncrypted resets all changes to the "token_encrypted" field.
+func (m *InvitationMutation) ResetTokenEncrypted() {
+	m.token_encrypted = nil
+	delete(m.clearedFields, invitation.FieldTokenEncrypted)
+}
+
 // SetStatus sets the "status" field.
 func (m *InvitationMutation) SetStatus(i invitation.Status) {
 	m.status = &i
@@ -1759,7 +1809,7 @@ func (m *InvitationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *InvitationMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, invitation.FieldCreatedAt)
 	}
@@ -1777,6 +1827,9 @@ func (m *InvitationMutation) Fields() []string {
 	}
 	if m.token_hash != nil {
 		fields = append(fields, invitation.FieldTokenHash)
+	}
+	if m.token_encrypted != nil {
+		fields = append(fields, invitation.FieldTokenEncrypted)
 	}
 	if m.status != nil {
 		fields = append(fields, invitation.FieldStatus)
@@ -1810,6 +1863,8 @@ func (m *InvitationMutation) Field(name string) (ent.Value, bool) {
 		return m.RoleID()
 	case invitation.FieldTokenHash:
 		return m.TokenHash()
+	case invitation.FieldTokenEncrypted:
+		return m.TokenEncrypted()
 	case invitation.FieldStatus:
 		return m.Status()
 	case invitation.FieldExpiresAt:
@@ -1839,6 +1894,8 @@ func (m *InvitationMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldRoleID(ctx)
 	case invitation.FieldTokenHash:
 		return m.OldTokenHash(ctx)
+	case invitation.FieldTokenEncrypted:
+		return m.OldTokenEncrypted(ctx)
 	case invitation.FieldStatus:
 		return m.OldStatus(ctx)
 	case invitation.FieldExpiresAt:
@@ -1898,6 +1955,13 @@ func (m *InvitationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetTokenHash(v)
 		return nil
+	case invitation.FieldTokenEncrypted:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokenEncrypted(v)
+		return nil
 	case invitation.FieldStatus:
 		v, ok := value.(invitation.Status)
 		if !ok {
@@ -1956,6 +2020,9 @@ func (m *InvitationMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *InvitationMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(invitation.FieldTokenEncrypted) {
+		fields = append(fields, invitation.FieldTokenEncrypted)
+	}
 	if m.FieldCleared(invitation.FieldInvitedByID) {
 		fields = append(fields, invitation.FieldInvitedByID)
 	}
@@ -1976,6 +2043,9 @@ func (m *InvitationMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *InvitationMutation) ClearField(name string) error {
 	switch name {
+	case invitation.FieldTokenEncrypted:
+		m.ClearTokenEncrypted()
+		return nil
 	case invitation.FieldInvitedByID:
 		m.ClearInvitedByID()
 		return nil
@@ -2007,6 +2077,9 @@ func (m *InvitationMutation) ResetField(name string) error {
 		return nil
 	case invitation.FieldTokenHash:
 		m.ResetTokenHash()
+		return nil
+	case invitation.FieldTokenEncrypted:
+		m.ResetTokenEncrypted()
 		return nil
 	case invitation.FieldStatus:
 		m.ResetStatus()
@@ -2140,6 +2213,7 @@ type MembershipMutation struct {
 	op                  Op
 	typ                 string
 	id                  *uuid.UUID
+	email               *string
 	joined_at           *time.Time
 	last_active_at      *time.Time
 	clearedFields       map[string]struct{}
@@ -2366,6 +2440,42 @@ func (m *MembershipMutation) ResetRoleID() {
 	m.role = nil
 }
 
+// SetEmail sets the "email" field.
+func (m *MembershipMutation) SetEmail(s string) {
+	m.email = &s
+}
+
+// Email returns the value of the "email" field in the mutation.
+func (m *MembershipMutation) Email() (r string, exists bool) {
+	v := m.email
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmail returns the old "email" field's value of the Membership entity.
+// If the Membership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MembershipMutation) OldEmail(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmail: %w", err)
+	}
+	return oldValue.Email, nil
+}
+
+// ResetEmail resets all changes to the "email" field.
+func (m *MembershipMutation) ResetEmail() {
+	m.email = nil
+}
+
 // SetJoinedAt sets the "joined_at" field.
 func (m *MembershipMutation) SetJoinedAt(t time.Time) {
 	m.joined_at = &t
@@ -2419,7 +2529,7 @@ func (m *MembershipMutation) LastActiveAt() (r time.Time, exists bool) {
 // OldLastActiveAt returns the old "last_active_at" field's value of the Membership entity.
 // If the Membership object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *MembershipMutation) OldLastActiveAt(ctx context.Context) (v *time.Time, err error) {
+func (m *MembershipMutation) OldLastActiveAt(ctx context.Context) (v time.Time, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldLastActiveAt is only allowed on UpdateOne operations")
 	}
@@ -2433,22 +2543,9 @@ func (m *MembershipMutation) OldLastActiveAt(ctx context.Context) (v *time.Time,
 	return oldValue.LastActiveAt, nil
 }
 
-// ClearLastActiveAt clears the value of the "last_active_at" field.
-func (m *MembershipMutation) ClearLastActiveAt() {
-	m.last_active_at = nil
-	m.clearedFields[membership.FieldLastActiveAt] = struct{}{}
-}
-
-// LastActiveAtCleared returns if the "last_active_at" field was cleared in this mutation.
-func (m *MembershipMutation) LastActiveAtCleared() bool {
-	_, ok := m.clearedFields[membership.FieldLastActiveAt]
-	return ok
-}
-
 // ResetLastActiveAt resets all changes to the "last_active_at" field.
 func (m *MembershipMutation) ResetLastActiveAt() {
 	m.last_active_at = nil
-	delete(m.clearedFields, membership.FieldLastActiveAt)
 }
 
 // ClearOrganization clears the "organization" edge to the Organization entity.
@@ -2566,7 +2663,7 @@ func (m *MembershipMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MembershipMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 6)
 	if m.organization != nil {
 		fields = append(fields, membership.FieldOrganizationID)
 	}
@@ -2575,6 +2672,9 @@ func (m *MembershipMutation) Fields() []string {
 	}
 	if m.role != nil {
 		fields = append(fields, membership.FieldRoleID)
+	}
+	if m.email != nil {
+		fields = append(fields, membership.FieldEmail)
 	}
 	if m.joined_at != nil {
 		fields = append(fields, membership.FieldJoinedAt)
@@ -2596,6 +2696,8 @@ func (m *MembershipMutation) Field(name string) (ent.Value, bool) {
 		return m.UserID()
 	case membership.FieldRoleID:
 		return m.RoleID()
+	case membership.FieldEmail:
+		return m.Email()
 	case membership.FieldJoinedAt:
 		return m.JoinedAt()
 	case membership.FieldLastActiveAt:
@@ -2615,6 +2717,8 @@ func (m *MembershipMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldUserID(ctx)
 	case membership.FieldRoleID:
 		return m.OldRoleID(ctx)
+	case membership.FieldEmail:
+		return m.OldEmail(ctx)
 	case membership.FieldJoinedAt:
 		return m.OldJoinedAt(ctx)
 	case membership.FieldLastActiveAt:
@@ -2648,6 +2752,13 @@ func (m *MembershipMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetRoleID(v)
+		return nil
+	case membership.FieldEmail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmail(v)
 		return nil
 	case membership.FieldJoinedAt:
 		v, ok := value.(time.Time)
@@ -2692,11 +2803,7 @@ func (m *MembershipMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *MembershipMutation) ClearedFields() []string {
-	var fields []string
-	if m.FieldCleared(membership.FieldLastActiveAt) {
-		fields = append(fields, membership.FieldLastActiveAt)
-	}
-	return fields
+	return nil
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -2709,11 +2816,6 @@ func (m *MembershipMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *MembershipMutation) ClearField(name string) error {
-	switch name {
-	case membership.FieldLastActiveAt:
-		m.ClearLastActiveAt()
-		return nil
-	}
 	return fmt.Errorf("unknown Membership nullable field %s", name)
 }
 
@@ -2729,6 +2831,9 @@ func (m *MembershipMutation) ResetField(name string) error {
 		return nil
 	case membership.FieldRoleID:
 		m.ResetRoleID()
+		return nil
+	case membership.FieldEmail:
+		m.ResetEmail()
 		return nil
 	case membership.FieldJoinedAt:
 		m.ResetJoinedAt()

@@ -3,10 +3,13 @@ package graph
 import (
 	"context"
 
+	"entgo.io/contrib/entgql"
 	"github.com/google/uuid"
 
 	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/auditlog"
 	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/graph/model"
 	"github.com/inferiallm/orgserver/server/auth"
 )
 
@@ -92,4 +95,35 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// auditLogs lists the active organization's audit entries, newest first, filtered.
+func (s *Service) auditLogs(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int, where *model.AuditLogFilterInput) (*ent.AuditLogConnection, error) {
+	if _, err := activeOrg(ctx, obj); err != nil {
+		return nil, err
+	}
+	first, err := s.defaultPage(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	q := s.db(ctx).AuditLog.Query().Where(auditlog.OrganizationID(obj.ID))
+	if w := where; w != nil {
+		if w.Action != nil {
+			q.Where(auditlog.Action(*w.Action))
+		}
+		if w.Category != nil {
+			q.Where(auditlog.Category(*w.Category))
+		}
+		if w.ActorID != nil {
+			q.Where(auditlog.ActorID(*w.ActorID))
+		}
+		if w.Since != nil {
+			q.Where(auditlog.CreatedAtGTE(*w.Since))
+		}
+		if w.Until != nil {
+			q.Where(auditlog.CreatedAtLT(*w.Until))
+		}
+	}
+	return q.Paginate(ctx, after, first, nil, nil, ent.WithAuditLogOrder(&ent.AuditLogOrder{
+		Field: ent.AuditLogOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
 }

@@ -28,13 +28,25 @@ func (r *queryResolver) Organizations(ctx context.Context, after *entgql.Cursor[
 	return r.organizations(ctx, after, first, before, last, orderBy, where)
 }
 
+// Invitation returns InvitationResolver implementation.
+func (r *Resolver) Invitation() InvitationResolver { return &invitationResolver{r} }
+
+// Organization returns OrganizationResolver implementation.
+func (r *Resolver) Organization() OrganizationResolver { return &organizationResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
+
+// Role returns RoleResolver implementation.
+func (r *Resolver) Role() RoleResolver { return &roleResolver{r} }
 
 // Session returns SessionResolver implementation.
 func (r *Resolver) Session() SessionResolver { return &sessionResolver{r} }
 
 type (
-	queryResolver   struct{ *Resolver }
-	sessionResolver struct{ *Resolver }
+	invitationResolver   struct{ *Resolver }
+	organizationResolver struct{ *Resolver }
+	queryResolver        struct{ *Resolver }
+	roleResolver         struct{ *Resolver }
+	sessionResolver      struct{ *Resolver }
 )

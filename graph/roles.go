@@ -7,8 +7,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/invitation"
+	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/ent/role"
+	"github.com/inferiallm/orgserver/graph/model"
 	"github.com/inferiallm/orgserver/server/auth"
 )
 
@@ -55,4 +58,191 @@ func (s *Service) findRole(ctx context.Context, name string) (*ent.Role, error) 
 		return nil, Errorf(CodeBadUserInput, "Role '%s' does not exist", name)
 	}
 	return r, err
+}
+
+// validRoleName tells what a custom role may be called: lower-case letters, digits, '-', '_'.
+func validRoleName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// normalizePermissions validates a permission list against the catalog and the viewer's own
+// permissions.
+func normalizePermissions(v *auth.Viewer, perms []string) ([]string, error) {
+	out, err := auth.NormalizePermissions(perms)
+	if err != nil {
+		return nil, &Error{Code: CodeBadUserInput, Message: err.Error()}
+	}
+	if err := checkCanGrant(v, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// roles lists the built-in roles and the active organization's custom roles.
+func (s *Service) roles(ctx context.Context, obj *ent.Organization) ([]*ent.Role, error) {
+	if _, err := activeOrg(ctx, obj); err != nil {
+		return nil, err
+	}
+	return s.db(ctx).Role.Query().
+		Where(role.Or(role.OrganizationIDIsNil(), role.OrganizationID(obj.ID))).
+		Order(ent.Desc(role.FieldBuiltIn), ent.Asc(role.FieldCreatedAt), ent.Asc(role.FieldName)).
+		All(ctx)
+}
+
+// createRole creates a custom role in the active organization.
+func (s *Service) createRole(ctx context.Context, in model.CreateRoleInput) (*ent.Role, error) {
+	v := auth.FromContext(ctx)
+	name := strings.ToLower(strings.TrimSpace(in.Name))
+	if !validRoleName(name) {
+		return nil, Errorf(CodeBadUserInput, "Role names are 1 to 64 lower-case letters, digits, '-' or '_'")
+	}
+	if auth.IsBuiltInRole(name) {
+		return nil, Errorf(CodeBadUserInput, "Role already exists")
+	}
+	perms, err := normalizePermissions(v, in.Permissions)
+	if err != nil {
+		return nil, err
+	}
+	db := s.db(ctx)
+	exists, err := db.Role.Query().Where(role.OrganizationID(v.OrgID), role.Name(name)).Exist(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if exists {
+		return nil, Errorf(CodeBadUserInput, "Role already exists")
+	}
+	r, err := db.Role.Create().
+		SetOrganizationID(v.OrgID).
+		SetName(name).
+		SetDescription(strings.TrimSpace(ptr(in.Description))).
+		SetPermissions(perms).
+		Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, Errorf(CodeBadUserInput, "Role already exists")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, s.audit(ctx, auditEntry{Action: "role.create", Category: categoryRole, ResourceType: "role",
+		ResourceID: r.ID.String(), Details: map[string]any{"name": name, "permissions": perms}})
+}
+
+// customRole finds a custom role of the active organization by name.
+func (s *Service) customRole(ctx context.Context, name string, builtInMessage string) (*ent.Role, error) {
+	name = strings.ToLower(strings.TrimSpace(name))
+	if auth.IsBuiltInRole(name) {
+		return nil, Errorf(CodeBadUserInput, "%s", builtInMessage)
+	}
+	v := auth.FromContext(ctx)
+	r, err := s.db(ctx).Role.Query().Where(role.OrganizationID(v.OrgID), role.Name(name)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, Errorf(CodeNotFound, "Role not found")
+	}
+	return r, err
+}
+
+// updateRole changes a custom role's description or permissions. Members holding it get the
+// new permissions on their next request.
+func (s *Service) updateRole(ctx context.Context, name string, in model.UpdateRoleInput) (*ent.Role, error) {
+	v := auth.FromContext(ctx)
+	r, err := s.customRole(ctx, name, "Built-in roles cannot be changed")
+	if err != nil {
+		return nil, err
+	}
+	// Changing a role is granting its permissions: you must hold what it has and what it gets.
+	if err := checkCanGrant(v, r.Permissions); err != nil {
+		return nil, err
+	}
+	upd := s.db(ctx).Role.UpdateOne(r)
+	details := map[string]any{"name": r.Name}
+	if in.Description != nil {
+		upd.SetDescription(strings.TrimSpace(*in.Description))
+		details["description"] = strings.TrimSpace(*in.Description)
+	}
+	if in.Permissions != nil {
+		perms, err := normalizePermissions(v, in.Permissions)
+		if err != nil {
+			return nil, err
+		}
+		upd.SetPermissions(perms)
+		details["old_permissions"], details["new_permissions"] = r.Permissions, perms
+	}
+	r, err = upd.Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r, s.audit(ctx, auditEntry{Action: "role.update", Category: categoryRole, ResourceType: "role",
+		ResourceID: r.ID.String(), Details: details})
+}
+
+// deleteRole deletes a custom role that no member holds and no pending invitation offers.
+func (s *Service) deleteRole(ctx context.Context, name string) (bool, error) {
+	r, err := s.customRole(ctx, name, "Cannot delete default system roles")
+	if err != nil {
+		return false, err
+	}
+	db := s.db(ctx)
+	members, err := db.Membership.Query().Where(membership.RoleID(r.ID)).Count(ctx)
+	if err != nil {
+		return false, err
+	}
+	pending, err := db.Invitation.Query().Where(invitation.RoleID(r.ID), invitation.StatusEQ(invitation.StatusPENDING)).Count(ctx)
+	if err != nil {
+		return false, err
+	}
+	if members > 0 || pending > 0 {
+		return false, Errorf(CodeConflict, "Role is in use by %d member(s) and %d pending invitation(s)", members, pending)
+	}
+	// Accepted and revoked invitations that offered the role are history; the audit log keeps it.
+	if _, err := db.Invitation.Delete().Where(invitation.RoleID(r.ID)).Exec(ctx); err != nil {
+		return false, err
+	}
+	if err := db.Role.DeleteOne(r).Exec(ctx); err != nil {
+		return false, err
+	}
+	return true, s.audit(ctx, auditEntry{Action: "role.delete", Category: categoryRole, ResourceType: "role",
+		ResourceID: r.ID.String(), Details: map[string]any{"name": r.Name, "permissions": r.Permissions}})
+}
+
+// memberCounts counts the active organization's members holding each of the roles, in one
+// statement; it is the batch function of the memberCount loader.
+func (s *Service) memberCounts(ctx context.Context, roleIDs []uuid.UUID) ([]int, []error) {
+	v := auth.FromContext(ctx)
+	errs := make([]error, len(roleIDs))
+	counts := make([]int, len(roleIDs))
+	if v == nil {
+		for i := range errs {
+			errs[i] = ErrUnauthenticated
+		}
+		return counts, errs
+	}
+	var rows []struct {
+		RoleID uuid.UUID `json:"role_id"`
+		Count  int       `json:"count"`
+	}
+	err := s.db(ctx).Membership.Query().
+		Where(membership.OrganizationID(v.OrgID), membership.RoleIDIn(roleIDs...)).
+		GroupBy(membership.FieldRoleID).Aggregate(ent.Count()).Scan(ctx, &rows)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return counts, errs
+	}
+	byRole := make(map[uuid.UUID]int, len(rows))
+	for _, r := range rows {
+		byRole[r.RoleID] = r.Count
+	}
+	for i, id := range roleIDs {
+		counts[i] = byRole[id]
+	}
+	return counts, errs
 }

@@ -8,14 +8,21 @@ package graph
 import (
 	"context"
 
+	"entgo.io/contrib/entgql"
 	"github.com/google/uuid"
 	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/graph/model"
 )
 
 // Memberships is the resolver for the memberships field.
 func (r *authPayloadResolver) Memberships(ctx context.Context, obj *model.AuthPayload) ([]*ent.Membership, error) {
 	return r.memberships(ctx)
+}
+
+// Status is the resolver for the status field.
+func (r *invitationResolver) Status(ctx context.Context, obj *ent.Invitation) (invitation.Status, error) {
+	return effectiveStatus(obj, r.now()), nil
 }
 
 // Login is the resolver for the login field.
@@ -48,6 +55,81 @@ func (r *mutationResolver) UpdateOrganization(ctx context.Context, input model.U
 	return r.updateOrganization(ctx, input)
 }
 
+// InviteMember is the resolver for the inviteMember field.
+func (r *mutationResolver) InviteMember(ctx context.Context, input model.InviteMemberInput) (*model.InvitationPayload, error) {
+	return r.inviteMember(ctx, input)
+}
+
+// ResendInvitation is the resolver for the resendInvitation field.
+func (r *mutationResolver) ResendInvitation(ctx context.Context, id uuid.UUID) (*model.InvitationPayload, error) {
+	return r.resendInvitation(ctx, id)
+}
+
+// RevokeInvitation is the resolver for the revokeInvitation field.
+func (r *mutationResolver) RevokeInvitation(ctx context.Context, id uuid.UUID) (*ent.Invitation, error) {
+	return r.revokeInvitation(ctx, id)
+}
+
+// AcceptInvitation is the resolver for the acceptInvitation field.
+func (r *mutationResolver) AcceptInvitation(ctx context.Context, input model.AcceptInvitationInput) (*model.AuthPayload, error) {
+	return r.acceptInvitation(ctx, input)
+}
+
+// UpdateMemberRole is the resolver for the updateMemberRole field.
+func (r *mutationResolver) UpdateMemberRole(ctx context.Context, userID uuid.UUID, role string) (*ent.Membership, error) {
+	return r.updateMemberRole(ctx, userID, role)
+}
+
+// RemoveMember is the resolver for the removeMember field.
+func (r *mutationResolver) RemoveMember(ctx context.Context, userID uuid.UUID) (bool, error) {
+	return r.removeMember(ctx, userID)
+}
+
+// LeaveOrganization is the resolver for the leaveOrganization field.
+func (r *mutationResolver) LeaveOrganization(ctx context.Context) (bool, error) {
+	return r.leaveOrganization(ctx)
+}
+
+// CreateRole is the resolver for the createRole field.
+func (r *mutationResolver) CreateRole(ctx context.Context, input model.CreateRoleInput) (*ent.Role, error) {
+	return r.createRole(ctx, input)
+}
+
+// UpdateRole is the resolver for the updateRole field.
+func (r *mutationResolver) UpdateRole(ctx context.Context, name string, input model.UpdateRoleInput) (*ent.Role, error) {
+	return r.updateRole(ctx, name, input)
+}
+
+// DeleteRole is the resolver for the deleteRole field.
+func (r *mutationResolver) DeleteRole(ctx context.Context, name string) (bool, error) {
+	return r.deleteRole(ctx, name)
+}
+
+// Members is the resolver for the members field.
+func (r *organizationResolver) Members(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) (*ent.MembershipConnection, error) {
+	return r.members(ctx, obj, after, first, before, last, where, orderBy)
+}
+
+// Invitations is the resolver for the invitations field.
+func (r *organizationResolver) Invitations(ctx context.Context, obj *ent.Organization, status *invitation.Status, after *entgql.Cursor[uuid.UUID], first *int) (*ent.InvitationConnection, error) {
+	return r.invitations(ctx, obj, status, after, first)
+}
+
+// Roles is the resolver for the roles field.
+func (r *organizationResolver) Roles(ctx context.Context, obj *ent.Organization) ([]*ent.Role, error) {
+	return r.roles(ctx, obj)
+}
+
+// Sessions is the resolver for the sessions field.
+func (r *organizationResolver) Sessions(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int) (*ent.SessionConnection, error) {
+	return r.sessions(ctx, obj, after, first)
+}
+
+// AuditLogs is the resolver for the auditLogs field.
+func (r *organizationResolver) AuditLogs(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int, where *model.AuditLogFilterInput) (*ent.AuditLogConnection, error) {
+	return r.auditLogs(ctx, obj, after, first, where)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	return r.viewer(ctx)
@@ -56,6 +138,16 @@ func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 // PermissionCatalog is the resolver for the permissionCatalog field.
 func (r *queryResolver) PermissionCatalog(ctx context.Context) ([]*model.PermissionInfo, error) {
 	return permissionCatalog(), nil
+}
+
+// InvitationPreview is the resolver for the invitationPreview field.
+func (r *queryResolver) InvitationPreview(ctx context.Context, token string) (*model.InvitationPreview, error) {
+	return r.invitationPreview(ctx, token)
+}
+
+// MemberCount is the resolver for the memberCount field.
+func (r *roleResolver) MemberCount(ctx context.Context, obj *ent.Role) (int, error) {
+	return r.memberCount(ctx, obj.ID)
 }
 
 // Current is the resolver for the current field.

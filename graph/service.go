@@ -36,6 +36,12 @@ type Options struct {
 	MaxComplexity int
 	// MaxPageSize is the largest first/last a connection accepts.
 	MaxPageSize int
+	// Sealer encrypts secrets kept to be shown again (invitation tokens).
+	Sealer *auth.Sealer
+	// PublicURL is where users reach the dashboard; invitation links point there.
+	PublicURL string
+	// Mailer sends invitation e-mails; nil logs the links instead.
+	Mailer Mailer
 }
 
 // Service holds the dependencies of the workflows and resolvers.
@@ -56,7 +62,11 @@ func NewService(cfg Options) *Service {
 	if cfg.MaxPageSize == 0 {
 		cfg.MaxPageSize = 100
 	}
-	return &Service{Options: cfg, client: cfg.Client, log: cfg.Logger}
+	s := &Service{Options: cfg, client: cfg.Client, log: cfg.Logger}
+	if s.Mailer == nil {
+		s.Mailer = logMailer{s}
+	}
+	return s
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
@@ -87,6 +97,7 @@ func NewServer(s *Service) *handler.Server {
 		srv.Use(extension.FixedComplexityLimit(s.MaxComplexity))
 	}
 	srv.Use(&transactions{svc: s})
+	srv.AroundOperations(s.withLoaders)
 	srv.AroundFields(markResolverErrors)
 	srv.SetErrorPresenter(errorPresenter(s.log))
 	srv.SetRecoverFunc(recoverFunc(s.log))

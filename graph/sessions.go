@@ -3,11 +3,13 @@ package graph
 import (
 	"context"
 	"crypto/subtle"
+	stdsql "database/sql"
 	"encoding/json"
 	"slices"
 	"strings"
 	"time"
 
+	"entgo.io/contrib/entgql"
 	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
@@ -40,8 +42,8 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 		b.Table(membership.Table).As("m"), b.Table(role.Table).As("r")
 	q := b.Select(
 		st.C(session.FieldUserID), st.C(session.FieldOrganizationID), st.C(session.FieldExpiresAt),
-		u.C(user.FieldEmail), u.C(user.FieldIsSuperAdmin), u.C(user.FieldTwoFactorEnabled),
-		m.C(membership.FieldID), r.C(role.FieldName), r.C(role.FieldPermissions),
+		u.C(user.FieldEmail), u.C(user.FieldIsSuperAdmin), u.C(user.FieldTwoFactorEnabled), u.C(user.FieldLastActiveAt),
+		m.C(membership.FieldID), m.C(membership.FieldLastActiveAt), r.C(role.FieldName), r.C(role.FieldPermissions),
 	).From(st).
 		Join(u).On(u.C(user.FieldID), st.C(session.FieldUserID)).
 		Join(m).OnP(sql.And(
@@ -63,20 +65,24 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 		return nil, auth.ErrInvalidToken
 	}
 	var (
-		v         = &auth.Viewer{SessionID: id.SessionID}
-		expiresAt time.Time
-		perms     []byte
+		v          = &auth.Viewer{SessionID: id.SessionID}
+		expiresAt  time.Time
+		userSeen   stdsql.NullTime
+		memberSeen time.Time
+		perms      []byte
 	)
-	if err := rows.Scan(&v.UserID, &v.OrgID, &expiresAt, &v.Email, &v.SuperAdmin, &v.TwoFactorEnabled,
-		&v.MembershipID, &v.Role, &perms); err != nil {
+	if err := rows.Scan(&v.UserID, &v.OrgID, &expiresAt, &v.Email, &v.SuperAdmin, &v.TwoFactorEnabled, &userSeen,
+		&v.MembershipID, &memberSeen, &v.Role, &perms); err != nil {
 		return nil, err
 	}
+	rows.Close()
 	if v.UserID != id.UserID || v.OrgID != id.OrgID || !s.now().Before(expiresAt) {
 		return nil, auth.ErrInvalidToken
 	}
 	if err := json.Unmarshal(perms, &v.Permissions); err != nil {
 		return nil, err
 	}
+	s.trackActivity(ctx, v, memberSeen, userSeen.Time)
 	return v, nil
 }
 
@@ -337,4 +343,20 @@ func (s *Service) memberships(ctx context.Context) ([]*ent.Membership, error) {
 		WithOrganization().WithRole().
 		Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).
 		All(ctx)
+}
+
+// sessions lists the live sessions of the active organization's members, most recently used
+// first: the Security page.
+func (s *Service) sessions(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int) (*ent.SessionConnection, error) {
+	if _, err := activeOrg(ctx, obj); err != nil {
+		return nil, err
+	}
+	first, err := s.defaultPage(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.db(ctx).Session.Query().
+		Where(session.OrganizationID(obj.ID), session.RevokedAtIsNil(), session.ExpiresAtGT(s.now())).
+		Paginate(ctx, after, first, nil, nil, ent.WithSessionOrder(&ent.SessionOrder{
+			Field: ent.SessionOrderFieldLastUsedAt, Direction: entgql.OrderDirectionDesc}))
 }

@@ -31,6 +31,8 @@ const (
 	FieldRoleID = "role_id"
 	// FieldTokenHash holds the string denoting the token_hash field in the database.
 	FieldTokenHash = "token_hash"
+	// FieldTokenEncrypted holds the string denoting the token_encrypted field in the database.
+	FieldTokenEncrypted = "token_encrypted"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
 	// FieldExpiresAt holds the string denoting the expires_at field in the database.
@@ -79,6 +81,7 @@ var Columns = []string{
 	FieldEmail,
 	FieldRoleID,
 	FieldTokenHash,
+	FieldTokenEncrypted,
 	FieldStatus,
 	FieldExpiresAt,
 	FieldInvitedByID,
@@ -126,6 +129,7 @@ const (
 	StatusPENDING  Status = "PENDING"
 	StatusACCEPTED Status = "ACCEPTED"
 	StatusREVOKED  Status = "REVOKED"
+	StatusEXPIRED  Status = "EXPIRED"
 )
 
 func (s Status) String() string {
@@ -135,7 +139,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusPENDING, StatusACCEPTED, StatusREVOKED:
+	case StatusPENDING, StatusACCEPTED, StatusREVOKED, StatusEXPIRED:
 		return nil
 	default:
 		return fmt.Errorf("invitation: invalid enum value for status field: %q", s)
@@ -178,6 +182,11 @@ func ByRoleID(opts ...sql.OrderTermOption) OrderOption {
 // ByTokenHash orders the results by the token_hash field.
 func ByTokenHash(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTokenHash, opts...).ToFunc()
+}
+
+// ByTokenEncrypted orders the results by the token_encrypted field.
+func ByTokenEncrypted(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTokenEncrypted, opts...).ToFunc()
 }
 
 // ByStatus orders the results by the status field.

@@ -86,6 +86,11 @@ func TokenHash(v string) predicate.Invitation {
 	return predicate.Invitation(sql.FieldEQ(FieldTokenHash, v))
 }
 
+// TokenEncrypted applies equality check predicate on the "token_encrypted" field. It's identical to TokenEncryptedEQ.
+func TokenEncrypted(v string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldEQ(FieldTokenEncrypted, v))
+}
+
 // ExpiresAt applies equality check predicate on the "expires_at" field. It's identical to ExpiresAtEQ.
 func ExpiresAt(v time.Time) predicate.Invitation {
 	return predicate.Invitation(sql.FieldEQ(FieldExpiresAt, v))
@@ -349,6 +354,81 @@ func TokenHashEqualFold(v string) predicate.Invitation {
 // TokenHashContainsFold applies the ContainsFold predicate on the "token_hash" field.
 func TokenHashContainsFold(v string) predicate.Invitation {
 	return predicate.Invitation(sql.FieldContainsFold(FieldTokenHash, v))
+}
+
+// TokenEncryptedEQ applies the EQ predicate on the "token_encrypted" field.
+func TokenEncryptedEQ(v string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldEQ(FieldTokenEncrypted, v))
+}
+
+// TokenEncryptedNEQ applies the NEQ predicate on the "token_encrypted" field.
+func TokenEncryptedNEQ(v string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldNEQ(FieldTokenEncrypted, v))
+}
+
+// TokenEncryptedIn applies the In predicate on the "token_encrypted" field.
+func TokenEncryptedIn(vs ...string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldIn(FieldTokenEncrypted, vs...))
+}
+
+// TokenEncryptedNotIn applies the NotIn predicate on the "token_encrypted" field.
+func TokenEncryptedNotIn(vs ...string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldNotIn(FieldTokenEncrypted, vs...))
+}
+
+// TokenEncryptedGT applies the GT predicate on the "token_encrypted" field.
+func TokenEncryptedGT(v string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldGT(FieldTokenEncrypted, v))
+}
+
+// TokenEncryptedGTE applies the GTE predicate on the "token_encrypted" field.
+func TokenEncryptedGTE(v string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldGTE(FieldTokenEncrypted, v))
+}
+
+// TokenEncryptedLT applies the LT predicate on the "token_encrypted" field.
+func TokenEncryptedLT(v string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldLT(FieldTokenEncrypted, v))
+}
+
+// TokenEncryptedLTE applies the LTE predicate on the "token_encrypted" field.
+func TokenEncryptedLTE(v string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldLTE(FieldTokenEncrypted, v))
+}
+
+// TokenEncryptedContains applies the Contains predicate on the "token_encrypted" field.
+func TokenEncryptedContains(v string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldContains(FieldTokenEncrypted, v))
+}
+
+// TokenEncryptedHasPrefix applies the HasPrefix predicate on the "token_encrypted" field.
+func TokenEncryptedHasPrefix(v string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldHasPrefix(FieldTokenEncrypted, v))
+}
+
+// TokenEncryptedHasSuffix applies the HasSuffix predicate on the "token_encrypted" field.
+func TokenEncryptedHasSuffix(v string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldHasSuffix(FieldTokenEncrypted, v))
+}
+
+// TokenEncryptedIsNil applies the IsNil predicate on the "token_encrypted" field.
+func TokenEncryptedIsNil() predicate.Invitation {
+	return predicate.Invitation(sql.FieldIsNull(FieldTokenEncrypted))
+}
+
+// TokenEncryptedNotNil applies the NotNil predicate on the "token_encrypted" field.
+func TokenEncryptedNotNil() predicate.Invitation {
+	return predicate.Invitation(sql.FieldNotNull(FieldTokenEncrypted))
+}
+
+// TokenEncryptedEqualFold applies the EqualFold predicate on the "token_encrypted" field.
+func TokenEncryptedEqualFold(v string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldEqualFold(FieldTokenEncrypted, v))
+}
+
+// TokenEncryptedContainsFold applies the ContainsFold predicate on the "token_encrypted" field.
+func TokenEncryptedContainsFold(v string) predicate.Invitation {
+	return predicate.Invitation(sql.FieldContainsFold(FieldTokenEncrypted, v))
 }
 
 // StatusEQ applies the EQ predicate on the "status" field.

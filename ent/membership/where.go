@@ -71,6 +71,11 @@ func RoleID(v uuid.UUID) predicate.Membership {
 	return predicate.Membership(sql.FieldEQ(FieldRoleID, v))
 }
 
+// Email applies equality check predicate on the "email" field. It's identical to EmailEQ.
+func Email(v string) predicate.Membership {
+	return predicate.Membership(sql.FieldEQ(FieldEmail, v))
+}
+
 // JoinedAt applies equality check predicate on the "joined_at" field. It's identical to JoinedAtEQ.
 func JoinedAt(v time.Time) predicate.Membership {
 	return predicate.Membership(sql.FieldEQ(FieldJoinedAt, v))
@@ -139,6 +144,71 @@ func RoleIDIn(vs ...uuid.UUID) predicate.Membership {
 // RoleIDNotIn applies the NotIn predicate on the "role_id" field.
 func RoleIDNotIn(vs ...uuid.UUID) predicate.Membership {
 	return predicate.Membership(sql.FieldNotIn(FieldRoleID, vs...))
+}
+
+// EmailEQ applies the EQ predicate on the "email" field.
+func EmailEQ(v string) predicate.Membership {
+	return predicate.Membership(sql.FieldEQ(FieldEmail, v))
+}
+
+// EmailNEQ applies the NEQ predicate on the "email" field.
+func EmailNEQ(v string) predicate.Membership {
+	return predicate.Membership(sql.FieldNEQ(FieldEmail, v))
+}
+
+// EmailIn applies the In predicate on the "email" field.
+func EmailIn(vs ...string) predicate.Membership {
+	return predicate.Membership(sql.FieldIn(FieldEmail, vs...))
+}
+
+// EmailNotIn applies the NotIn predicate on the "email" field.
+func EmailNotIn(vs ...string) predicate.Membership {
+	return predicate.Membership(sql.FieldNotIn(FieldEmail, vs...))
+}
+
+// EmailGT applies the GT predicate on the "email" field.
+func EmailGT(v string) predicate.Membership {
+	return predicate.Membership(sql.FieldGT(FieldEmail, v))
+}
+
+// EmailGTE applies the GTE predicate on the "email" field.
+func EmailGTE(v string) predicate.Membership {
+	return predicate.Membership(sql.FieldGTE(FieldEmail, v))
+}
+
+// EmailLT applies the LT predicate on the "email" field.
+func EmailLT(v string) predicate.Membership {
+	return predicate.Membership(sql.FieldLT(FieldEmail, v))
+}
+
+// EmailLTE applies the LTE predicate on the "email" field.
+func EmailLTE(v string) predicate.Membership {
+	return predicate.Membership(sql.FieldLTE(FieldEmail, v))
+}
+
+// EmailContains applies the Contains predicate on the "email" field.
+func EmailContains(v string) predicate.Membership {
+	return predicate.Membership(sql.FieldContains(FieldEmail, v))
+}
+
+// EmailHasPrefix applies the HasPrefix predicate on the "email" field.
+func EmailHasPrefix(v string) predicate.Membership {
+	return predicate.Membership(sql.FieldHasPrefix(FieldEmail, v))
+}
+
+// EmailHasSuffix applies the HasSuffix predicate on the "email" field.
+func EmailHasSuffix(v string) predicate.Membership {
+	return predicate.Membership(sql.FieldHasSuffix(FieldEmail, v))
+}
+
+// EmailEqualFold applies the EqualFold predicate on the "email" field.
+func EmailEqualFold(v string) predicate.Membership {
+	return predicate.Membership(sql.FieldEqualFold(FieldEmail, v))
+}
+
+// EmailContainsFold applies the ContainsFold predicate on the "email" field.
+func EmailContainsFold(v string) predicate.Membership {
+	return predicate.Membership(sql.FieldContainsFold(FieldEmail, v))
 }
 
 // JoinedAtEQ applies the EQ predicate on the "joined_at" field.
@@ -219,16 +289,6 @@ func LastActiveAtLT(v time.Time) predicate.Membership {
 // LastActiveAtLTE applies the LTE predicate on the "last_active_at" field.
 func LastActiveAtLTE(v time.Time) predicate.Membership {
 	return predicate.Membership(sql.FieldLTE(FieldLastActiveAt, v))
-}
-
-// LastActiveAtIsNil applies the IsNil predicate on the "last_active_at" field.
-func LastActiveAtIsNil() predicate.Membership {
-	return predicate.Membership(sql.FieldIsNull(FieldLastActiveAt))
-}
-
-// LastActiveAtNotNil applies the NotNil predicate on the "last_active_at" field.
-func LastActiveAtNotNil() predicate.Membership {
-	return predicate.Membership(sql.FieldNotNull(FieldLastActiveAt))
 }
 
 // HasOrganization applies the HasEdge predicate on the "organization" edge.

@@ -3,6 +3,7 @@
 package migrate
 
 import (
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -68,7 +69,8 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "email", Type: field.TypeString, Size: 254},
 		{Name: "token_hash", Type: field.TypeString, Unique: true},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "ACCEPTED", "REVOKED"}, Default: "PENDING"},
+		{Name: "token_encrypted", Type: field.TypeString, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "ACCEPTED", "REVOKED", "EXPIRED"}, Default: "PENDING"},
 		{Name: "expires_at", Type: field.TypeTime},
 		{Name: "accepted_at", Type: field.TypeTime, Nullable: true},
 		{Name: "organization_id", Type: field.TypeUUID},
@@ -83,19 +85,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "invitations_organizations_invitations",
-				Columns:    []*schema.Column{InvitationsColumns[8]},
+				Columns:    []*schema.Column{InvitationsColumns[9]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "invitations_roles_invitations",
-				Columns:    []*schema.Column{InvitationsColumns[9]},
+				Columns:    []*schema.Column{InvitationsColumns[10]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "invitations_users_invitations_sent",
-				Columns:    []*schema.Column{InvitationsColumns[10]},
+				Columns:    []*schema.Column{InvitationsColumns[11]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -104,20 +106,24 @@ var (
 			{
 				Name:    "invitation_organization_id_status_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{InvitationsColumns[8], InvitationsColumns[5], InvitationsColumns[1]},
+				Columns: []*schema.Column{InvitationsColumns[9], InvitationsColumns[6], InvitationsColumns[1]},
 			},
 			{
 				Name:    "invitation_organization_id_email",
-				Unique:  false,
-				Columns: []*schema.Column{InvitationsColumns[8], InvitationsColumns[3]},
+				Unique:  true,
+				Columns: []*schema.Column{InvitationsColumns[9], InvitationsColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "status = 'PENDING'",
+				},
 			},
 		},
 	}
 	// MembershipsColumns holds the columns for the "memberships" table.
 	MembershipsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
+		{Name: "email", Type: field.TypeString},
 		{Name: "joined_at", Type: field.TypeTime},
-		{Name: "last_active_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_active_at", Type: field.TypeTime},
 		{Name: "organization_id", Type: field.TypeUUID},
 		{Name: "role_id", Type: field.TypeUUID},
 		{Name: "user_id", Type: field.TypeUUID},
@@ -130,19 +136,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "memberships_organizations_memberships",
-				Columns:    []*schema.Column{MembershipsColumns[3]},
+				Columns:    []*schema.Column{MembershipsColumns[4]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "memberships_roles_memberships",
-				Columns:    []*schema.Column{MembershipsColumns[4]},
+				Columns:    []*schema.Column{MembershipsColumns[5]},
 				RefColumns: []*schema.Column{RolesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "memberships_users_memberships",
-				Columns:    []*schema.Column{MembershipsColumns[5]},
+				Columns:    []*schema.Column{MembershipsColumns[6]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -151,22 +157,27 @@ var (
 			{
 				Name:    "membership_user_id_organization_id",
 				Unique:  true,
-				Columns: []*schema.Column{MembershipsColumns[5], MembershipsColumns[3]},
+				Columns: []*schema.Column{MembershipsColumns[6], MembershipsColumns[4]},
 			},
 			{
 				Name:    "membership_organization_id_joined_at",
 				Unique:  false,
-				Columns: []*schema.Column{MembershipsColumns[3], MembershipsColumns[1]},
+				Columns: []*schema.Column{MembershipsColumns[4], MembershipsColumns[2]},
 			},
 			{
 				Name:    "membership_organization_id_last_active_at",
 				Unique:  false,
-				Columns: []*schema.Column{MembershipsColumns[3], MembershipsColumns[2]},
+				Columns: []*schema.Column{MembershipsColumns[4], MembershipsColumns[3]},
+			},
+			{
+				Name:    "membership_organization_id_email",
+				Unique:  false,
+				Columns: []*schema.Column{MembershipsColumns[4], MembershipsColumns[1]},
 			},
 			{
 				Name:    "membership_role_id",
 				Unique:  false,
-				Columns: []*schema.Column{MembershipsColumns[4]},
+				Columns: []*schema.Column{MembershipsColumns[5]},
 			},
 		},
 	}

@@ -141,14 +141,27 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	membershipHooks := schema.Membership{}.Hooks()
+
+	membership.Hooks[1] = membershipHooks[0]
+
+	membership.Hooks[2] = membershipHooks[1]
 	membershipMixinFields0 := membershipMixin[0].Fields()
 	_ = membershipMixinFields0
 	membershipFields := schema.Membership{}.Fields()
 	_ = membershipFields
+	// membershipDescEmail is the schema descriptor for email field.
+	membershipDescEmail := membershipFields[2].Descriptor()
+	// membership.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	membership.EmailValidator = membershipDescEmail.Validators[0].(func(string) error)
 	// membershipDescJoinedAt is the schema descriptor for joined_at field.
-	membershipDescJoinedAt := membershipFields[2].Descriptor()
+	membershipDescJoinedAt := membershipFields[3].Descriptor()
 	// membership.DefaultJoinedAt holds the default value on creation for the joined_at field.
 	membership.DefaultJoinedAt = membershipDescJoinedAt.Default.(func() time.Time)
+	// membershipDescLastActiveAt is the schema descriptor for last_active_at field.
+	membershipDescLastActiveAt := membershipFields[4].Descriptor()
+	// membership.DefaultLastActiveAt holds the default value on creation for the last_active_at field.
+	membership.DefaultLastActiveAt = membershipDescLastActiveAt.Default.(func() time.Time)
 	// membershipDescID is the schema descriptor for id field.
 	membershipDescID := membershipMixinFields0[0].Descriptor()
 	// membership.DefaultID holds the default value on creation for the id field.

@@ -3,6 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -27,8 +28,12 @@ func (Invitation) Fields() []ent.Field {
 		field.String("email").NotEmpty().MaxLen(254),
 		field.UUID("role_id", uuid.UUID{}).Annotations(hidden),
 		field.String("token_hash").Sensitive().Unique().Annotations(hidden),
-		field.Enum("status").Values("PENDING", "ACCEPTED", "REVOKED").Default("PENDING").
-			Annotations(entgql.Type("InvitationStatus")),
+		field.String("token_encrypted").Sensitive().Optional().
+			Comment("The token sealed with the data key, so that admins can copy the link again.").
+			Annotations(hidden),
+		field.Enum("status").Values("PENDING", "ACCEPTED", "REVOKED", "EXPIRED").Default("PENDING").
+			Comment("Stored as PENDING, ACCEPTED or REVOKED; EXPIRED is what a pending invitation past expires_at reads as.").
+			Annotations(entgql.Type("InvitationStatus"), entgql.Skip(entgql.SkipType)),
 		field.Time("expires_at"),
 		field.UUID("invited_by_id", uuid.UUID{}).Optional().Nillable().Annotations(hidden),
 		field.Time("accepted_at").Optional().Nillable(),
@@ -47,7 +52,8 @@ func (Invitation) Edges() []ent.Edge {
 func (Invitation) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("organization_id", "status", "created_at"),
-		index.Fields("organization_id", "email"),
+		index.Fields("organization_id", "email").Unique().
+			Annotations(entsql.IndexWhere("status = 'PENDING'")),
 	}
 }
 

@@ -32,7 +32,7 @@ func (Session) Fields() []ent.Field {
 		field.String("user_agent").Default("").MaxLen(512),
 		field.String("ip_address").Default(""),
 		field.Time("created_at").Default(now).Immutable(),
-		field.Time("last_used_at").Default(now),
+		field.Time("last_used_at").Default(now).Annotations(entgql.OrderField("LAST_USED_AT")),
 		field.Time("expires_at"),
 		field.Time("revoked_at").Optional().Nillable().Annotations(hidden),
 		field.String("revoke_reason").Optional().Annotations(hidden),

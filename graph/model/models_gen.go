@@ -3,8 +3,31 @@
 package model
 
 import (
+	"time"
+
 	"github.com/google/uuid"
+	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/invitation"
 )
+
+type AcceptInvitationInput struct {
+	Token string `json:"token"`
+	// For a new account, its password; for an existing account not signed in, its password.
+	Password *string `json:"password,omitempty"`
+	// For a new account.
+	Name *string `json:"name,omitempty"`
+}
+
+// Filters of the audit log.
+type AuditLogFilterInput struct {
+	Action   *string    `json:"action,omitempty"`
+	Category *string    `json:"category,omitempty"`
+	ActorID  *uuid.UUID `json:"actorId,omitempty"`
+	// Entries at or after this time.
+	Since *time.Time `json:"since,omitempty"`
+	// Entries before this time.
+	Until *time.Time `json:"until,omitempty"`
+}
 
 type BillingInfoInput struct {
 	BillingEmail *string `json:"billingEmail,omitempty"`
@@ -20,6 +43,37 @@ type CreateOrganizationInput struct {
 	Billing  *BillingInfoInput          `json:"billing,omitempty"`
 }
 
+type CreateRoleInput struct {
+	Name        string   `json:"name"`
+	Description *string  `json:"description,omitempty"`
+	Permissions []string `json:"permissions"`
+}
+
+// A new or renewed invitation and its link. The token is shown here and to holders of
+// member:invite; only its hash and a sealed copy are stored.
+type InvitationPayload struct {
+	Invitation *ent.Invitation `json:"invitation"`
+	Token      string          `json:"token"`
+	InviteLink string          `json:"inviteLink"`
+}
+
+// What the invitation link shows before the invitee signs up.
+type InvitationPreview struct {
+	Email            string `json:"email"`
+	Role             string `json:"role"`
+	OrganizationName string `json:"organizationName"`
+	// Name (or e-mail) of the member who sent it.
+	InvitedBy *string           `json:"invitedBy,omitempty"`
+	ExpiresAt time.Time         `json:"expiresAt"`
+	Status    invitation.Status `json:"status"`
+}
+
+type InviteMemberInput struct {
+	Email string `json:"email"`
+	// Role name; default: the organization's default role.
+	Role *string `json:"role,omitempty"`
+}
+
 type LoginInput struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
@@ -29,6 +83,14 @@ type LoginInput struct {
 	RecoveryCode *string `json:"recoveryCode,omitempty"`
 	// Organization to sign in to; default: the user's default organization, else the oldest membership.
 	OrganizationID *uuid.UUID `json:"organizationId,omitempty"`
+}
+
+// Filters of the Users page.
+type MemberFilter struct {
+	// Matches e-mail or name, case-insensitively.
+	Search *string `json:"search,omitempty"`
+	// Role name.
+	Role *string `json:"role,omitempty"`
 }
 
 type OrganizationSettingsInput struct {
@@ -49,4 +111,9 @@ type UpdateOrganizationInput struct {
 	Settings *OrganizationSettingsInput `json:"settings,omitempty"`
 	// Needs billing:update.
 	Billing *BillingInfoInput `json:"billing,omitempty"`
+}
+
+type UpdateRoleInput struct {
+	Description *string  `json:"description,omitempty"`
+	Permissions []string `json:"permissions,omitempty"`
 }

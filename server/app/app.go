@@ -117,6 +117,25 @@ func (a *App) start(ctx context.Context, out io.Writer) error {
 	if raw, err := base64.RawURLEncoding.DecodeString(secret); err == nil && a.cfg.JWTSecret == "" {
 		key = raw
 	}
+	dataKey := a.cfg.EncryptionKey
+	if dataKey == "" {
+		dataKey, err = graph.EnsureSetting(ctx, a.client, "encryption_key", func() (string, error) {
+			return auth.RandomToken(32)
+		})
+		if err != nil {
+			return fmt.Errorf("encryption key: %w", err)
+		}
+	}
+	sealer, err := auth.NewSealer([]byte(dataKey))
+	if err != nil {
+		return err
+	}
+	var mailer graph.Mailer
+	if a.cfg.SMTPURL != "" {
+		if mailer, err = newSMTPMailer(a.cfg.SMTPURL); err != nil {
+			return err
+		}
+	}
 	now := a.cfg.Now
 	if now == nil {
 		now = time.Now
@@ -132,6 +151,9 @@ func (a *App) start(ctx context.Context, out io.Writer) error {
 		Introspection: a.cfg.Introspection,
 		MaxDepth:      a.cfg.MaxQueryDepth,
 		MaxComplexity: a.cfg.MaxQueryComplexity,
+		Sealer:        sealer,
+		PublicURL:     a.cfg.PublicURL,
+		Mailer:        mailer,
 	})
 	a.handler = a.routes()
 	return nil

@@ -27,6 +27,9 @@ type Config struct {
 	Addr string
 	// JWTSecret signs access tokens; empty: generated once and kept in the database.
 	JWTSecret string
+	// EncryptionKey seals secrets kept to be shown again (invitation links, TOTP secrets);
+	// empty: generated once and kept in the database.
+	EncryptionKey string
 	// SuperAdminEmail and SuperAdminPassword create the super admin on the first start; with no
 	// password one is generated and printed once.
 	SuperAdminEmail    string
@@ -127,6 +130,7 @@ var envVars = []envVar{
 	{"DATABASE_URL", "database (empty: SQLite ./inferia.db; sqlite:///path.db; postgres://...)", str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"LISTEN_ADDR", "listen address (default :8000)", str(func(c *Config) *string { return &c.Addr })},
 	{"JWT_SECRET_KEY", "access-token signing key (default: generated and kept in the database)", str(func(c *Config) *string { return &c.JWTSecret })},
+	{"ENCRYPTION_KEY", "key that encrypts stored secrets (default: generated and kept in the database)", str(func(c *Config) *string { return &c.EncryptionKey })},
 	{"SUPERADMIN_EMAIL", "super admin created on the first start", str(func(c *Config) *string { return &c.SuperAdminEmail })},
 	{"SUPERADMIN_PASSWORD", "its password (default: generated and printed once)", str(func(c *Config) *string { return &c.SuperAdminPassword })},
 	{"DEFAULT_ORG_NAME", "organization created on the first start", str(func(c *Config) *string { return &c.DefaultOrgName })},
@@ -205,6 +209,14 @@ func (c *Config) Validate() error {
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
 			errs = append(errs, errors.New("PUBLIC_URL must be an absolute URL"))
+		}
+	}
+	if c.EncryptionKey != "" && len(c.EncryptionKey) < 32 {
+		errs = append(errs, errors.New("ENCRYPTION_KEY must be at least 32 characters"))
+	}
+	if c.SMTPURL != "" {
+		if _, err := newSMTPMailer(c.SMTPURL); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {

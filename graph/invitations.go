@@ -1,0 +1,437 @@
+package graph
+
+import (
+	"context"
+	"net/mail"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"github.com/google/uuid"
+
+	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/invitation"
+	"github.com/inferiallm/orgserver/ent/membership"
+	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/user"
+	"github.com/inferiallm/orgserver/graph/model"
+	"github.com/inferiallm/orgserver/server/auth"
+)
+
+// Mailer delivers invitation e-mails.
+type Mailer interface {
+	SendInvitation(ctx context.Context, m InvitationMail) error
+}
+
+// InvitationMail is what an invitation e-mail says.
+type InvitationMail struct {
+	To               string
+	OrganizationName string
+	InvitedBy        string
+	Role             string
+	Link             string
+	ExpiresAt        time.Time
+}
+
+// maxPasswordLength bounds the work one password costs to hash.
+const maxPasswordLength = 256
+
+// normalizeEmail checks an e-mail address and returns it trimmed and lower-case.
+func normalizeEmail(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || len(s) > 254 || !strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".") && !strings.HasSuffix(s, "@localhost") {
+		return "", Errorf(CodeBadUserInput, "Invalid e-mail address")
+	}
+	return strings.ToLower(s), nil
+}
+
+// effectiveStatus is the status an invitation reads as now: a pending one past its expiry is
+// EXPIRED.
+func effectiveStatus(inv *ent.Invitation, now time.Time) invitation.Status {
+	if inv.Status == invitation.StatusPENDING && !now.Before(inv.ExpiresAt) {
+		return invitation.StatusEXPIRED
+	}
+	return inv.Status
+}
+
+// inviteLink is the link an invitee follows.
+func (s *Service) inviteLink(token string) string {
+	return strings.TrimRight(s.PublicURL, "/") + "/auth/accept-invite?token=" + url.QueryEscape(token)
+}
+
+// newInvitationToken returns a token (256 random bits), its hash and its sealed copy.
+func (s *Service) newInvitationToken(id uuid.UUID) (token, hash, sealed string, err error) {
+	if token, err = auth.RandomToken(32); err != nil {
+		return "", "", "", err
+	}
+	if sealed, err = s.Sealer.Seal(token, "invitation:"+id.String()); err != nil {
+		return "", "", "", err
+	}
+	return token, auth.HashToken(token), sealed, nil
+}
+
+// inviteMember invites someone into the active organization.
+//  1. A valid e-mail in an allowed domain; a role the inviter may grant (default: the
+//     organization's default role).
+//  2. Not a member already; no other pending invitation (an expired one is closed).
+//  3. A new token, stored as a hash and a sealed copy; expiry from the policy.
+//  4. Audit; the e-mail goes out after commit.
+func (s *Service) inviteMember(ctx context.Context, in model.InviteMemberInput) (*model.InvitationPayload, error) {
+	v := auth.FromContext(ctx)
+	db := s.db(ctx)
+	email, err := normalizeEmail(in.Email)
+	if err != nil {
+		return nil, err
+	}
+	org, err := db.Organization.Get(ctx, v.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	if domains := org.SecurityPolicy.AllowedEmailDomains; len(domains) > 0 {
+		domain := email[strings.LastIndexByte(email, '@')+1:]
+		if !slices.ContainsFunc(domains, func(d string) bool { return strings.EqualFold(d, domain) }) {
+			return nil, Errorf(CodeBadUserInput, "E-mail domain %s is not allowed by this organization", domain)
+		}
+	}
+	roleName := ptr(in.Role)
+	if strings.TrimSpace(roleName) == "" {
+		roleName = org.Settings.DefaultRole
+	}
+	r, err := s.findRole(ctx, roleName)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCanGrant(v, r.Permissions); err != nil {
+		return nil, err
+	}
+	member, err := db.Membership.Query().Where(membership.OrganizationID(org.ID), membership.Email(email)).Exist(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if member {
+		return nil, Errorf(CodeBadUserInput, "User is already a member of this organization")
+	}
+	now := s.now()
+	pending, err := db.Invitation.Query().
+		Where(invitation.OrganizationID(org.ID), invitation.Email(email), invitation.StatusEQ(invitation.StatusPENDING)).
+		Only(ctx)
+	switch {
+	case err == nil && effectiveStatus(pending, now) == invitation.StatusPENDING:
+		return nil, Errorf(CodeBadUserInput, "Pending invitation already exists for this email")
+	case err == nil:
+		if err := db.Invitation.UpdateOne(pending).SetStatus(invitation.StatusEXPIRED).Exec(ctx); err != nil {
+			return nil, err
+		}
+	case !ent.IsNotFound(err):
+		return nil, err
+	}
+	id := uuid.New()
+	token, hash, sealed, err := s.newInvitationToken(id)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := db.Invitation.Create().
+		SetID(id).
+		SetOrganizationID(org.ID).
+		SetEmail(email).
+		SetRoleID(r.ID).
+		SetTokenHash(hash).
+		SetTokenEncrypted(sealed).
+		SetExpiresAt(now.Add(time.Duration(org.SecurityPolicy.InvitationTTLHours) * time.Hour)).
+		SetInvitedByID(v.UserID).
+		Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, Errorf(CodeBadUserInput, "Pending invitation already exists for this email")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.audit(ctx, auditEntry{Action: "invitation.create", Category: categoryInvitation,
+		ResourceType: "invitation", ResourceID: inv.ID.String(),
+		Details: map[string]any{"email": email, "role": r.Name}}); err != nil {
+		return nil, err
+	}
+	s.mailAfterCommit(ctx, inv, org.Name, r.Name, token)
+	inv.Edges.Role = r
+	return &model.InvitationPayload{Invitation: inv, Token: token, InviteLink: s.inviteLink(token)}, nil
+}
+
+// resendInvitation renews a pending invitation: a new token (the old link stops working) and a
+// new expiry, and sends it again.
+func (s *Service) resendInvitation(ctx context.Context, id uuid.UUID) (*model.InvitationPayload, error) {
+	v := auth.FromContext(ctx)
+	db := s.db(ctx)
+	inv, err := db.Invitation.Query().Where(invitation.ID(id)).WithRole().WithOrganization().Only(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if inv.Status != invitation.StatusPENDING {
+		return nil, Errorf(CodeBadUserInput, "Only pending invitations can be resent")
+	}
+	if err := checkCanGrant(v, inv.Edges.Role.Permissions); err != nil {
+		return nil, err
+	}
+	token, hash, sealed, err := s.newInvitationToken(inv.ID)
+	if err != nil {
+		return nil, err
+	}
+	org := inv.Edges.Organization
+	updated, err := db.Invitation.UpdateOne(inv).
+		SetTokenHash(hash).
+		SetTokenEncrypted(sealed).
+		SetExpiresAt(s.now().Add(time.Duration(org.SecurityPolicy.InvitationTTLHours) * time.Hour)).
+		Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.audit(ctx, auditEntry{Action: "invitation.resend", Category: categoryInvitation,
+		ResourceType: "invitation", ResourceID: inv.ID.String(), Details: map[string]any{"email": inv.Email}}); err != nil {
+		return nil, err
+	}
+	s.mailAfterCommit(ctx, updated, org.Name, inv.Edges.Role.Name, token)
+	updated.Edges.Role = inv.Edges.Role
+	return &model.InvitationPayload{Invitation: updated, Token: token, InviteLink: s.inviteLink(token)}, nil
+}
+
+// revokeInvitation revokes a pending invitation; its link stops working.
+func (s *Service) revokeInvitation(ctx context.Context, id uuid.UUID) (*ent.Invitation, error) {
+	db := s.db(ctx)
+	inv, err := db.Invitation.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if inv.Status != invitation.StatusPENDING {
+		return nil, Errorf(CodeBadUserInput, "Only pending invitations can be revoked")
+	}
+	inv, err = db.Invitation.UpdateOne(inv).SetStatus(invitation.StatusREVOKED).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return inv, s.audit(ctx, auditEntry{Action: "invitation.revoke", Category: categoryInvitation,
+		ResourceType: "invitation", ResourceID: inv.ID.String(), Details: map[string]any{"email": inv.Email}})
+}
+
+// invitationByToken finds an invitation by its token, with its organization and role.
+func (s *Service) invitationByToken(ctx context.Context, token string) (*ent.Invitation, error) {
+	if token == "" || len(token) > 512 {
+		return nil, &ent.NotFoundError{}
+	}
+	// Looking an invitation up by token: the invitee is not a member yet.
+	return s.db(ctx).Invitation.Query().
+		Where(invitation.TokenHash(auth.HashToken(token))).
+		WithOrganization().WithRole().WithInvitedBy().
+		Only(privacy.DecisionContext(ctx, privacy.Allow))
+}
+
+// invitationPreview is what the invitation link shows; nil for an unknown token.
+func (s *Service) invitationPreview(ctx context.Context, token string) (*model.InvitationPreview, error) {
+	inv, err := s.invitationByToken(ctx, token)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := &model.InvitationPreview{
+		Email: inv.Email, Role: inv.Edges.Role.Name, OrganizationName: inv.Edges.Organization.Name,
+		ExpiresAt: inv.ExpiresAt, Status: effectiveStatus(inv, s.now()),
+	}
+	if by := inv.Edges.InvitedBy; by != nil {
+		name := by.Name
+		if name == "" {
+			name = by.Email
+		}
+		p.InvitedBy = &name
+	}
+	return p, nil
+}
+
+// acceptInvitation joins the invited organization and starts a session there.
+//  1. Look the invitation up by token hash; it must be pending and unexpired.
+//  2. Claim it: only one of two simultaneous accepts changes PENDING to ACCEPTED.
+//  3. Who joins: the signed-in user (with the invited e-mail); else the existing account of that
+//     e-mail, proven by its password; else a new account with name and password.
+//  4. Create the membership, audit, and sign in to the organization.
+func (s *Service) acceptInvitation(ctx context.Context, in model.AcceptInvitationInput) (*model.AuthPayload, error) {
+	inv, err := s.invitationByToken(ctx, in.Token)
+	if ent.IsNotFound(err) {
+		return nil, Errorf(CodeNotFound, "Invalid invitation token")
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch effectiveStatus(inv, s.now()) {
+	case invitation.StatusACCEPTED:
+		return nil, Errorf(CodeBadUserInput, "Invitation already accepted")
+	case invitation.StatusEXPIRED:
+		return nil, Errorf(CodeBadUserInput, "Invitation expired")
+	case invitation.StatusREVOKED:
+		return nil, Errorf(CodeNotFound, "Invalid invitation token")
+	}
+	// Accepting acts before the invitee is a member; every step below is checked here.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	db := s.db(ctx)
+	org := inv.Edges.Organization
+	u, err := s.invitee(ctx, sys, inv, in)
+	if err != nil {
+		return nil, err
+	}
+	n, err := db.Invitation.Update().
+		Where(invitation.ID(inv.ID), invitation.StatusEQ(invitation.StatusPENDING)).
+		SetStatus(invitation.StatusACCEPTED).SetAcceptedAt(s.now()).Save(sys)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, Errorf(CodeBadUserInput, "Invitation already accepted")
+	}
+	already, err := db.Membership.Query().Where(membership.UserID(u.ID), membership.OrganizationID(org.ID)).Exist(sys)
+	if err != nil {
+		return nil, err
+	}
+	if already {
+		return nil, Errorf(CodeBadUserInput, "User is already a member of this organization")
+	}
+	m, err := db.Membership.Create().
+		SetUserID(u.ID).SetOrganizationID(org.ID).SetRoleID(inv.RoleID).SetEmail(u.Email).Save(sys)
+	if ent.IsConstraintError(err) {
+		return nil, Errorf(CodeBadUserInput, "User is already a member of this organization")
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.Edges.Organization, m.Edges.Role = org, inv.Edges.Role
+	payload, err := s.startSession(ctx, u, m)
+	if err != nil {
+		return nil, err
+	}
+	return payload, s.audit(ctx, auditEntry{Action: "invitation.accept", Category: categoryInvitation,
+		ResourceType: "invitation", ResourceID: inv.ID.String(),
+		Details: map[string]any{"email": u.Email, "role": inv.Edges.Role.Name, "user_id": u.ID.String()}})
+}
+
+// invitee returns the account that accepts inv, creating it for a new user.
+func (s *Service) invitee(ctx, sys context.Context, inv *ent.Invitation, in model.AcceptInvitationInput) (*ent.User, error) {
+	db := s.db(ctx)
+	if v := auth.FromContext(ctx); v != nil {
+		if v.Email != inv.Email {
+			return nil, Errorf(CodeForbidden, "Invitation email does not match logged in user")
+		}
+		return db.User.Get(sys, v.UserID)
+	}
+	password := ptr(in.Password)
+	u, err := db.User.Query().Where(user.Email(inv.Email)).Only(sys)
+	switch {
+	case err == nil:
+		if password == "" {
+			return nil, Errorf(CodeBadUserInput, "User already exists. Please login and accept the invitation.")
+		}
+		if ok, _ := s.Hasher.Verify(password, u.PasswordHash); !ok {
+			return nil, ErrBadCredentials
+		}
+		return u, nil
+	case !ent.IsNotFound(err):
+		return nil, err
+	}
+	if err := checkPassword(password, inv.Edges.Organization.SecurityPolicy.PasswordMinLength); err != nil {
+		return nil, err
+	}
+	hash, err := s.Hasher.Hash(password)
+	if err != nil {
+		return nil, err
+	}
+	name := strings.TrimSpace(ptr(in.Name))
+	if name == "" {
+		name = inv.Email[:strings.IndexByte(inv.Email, '@')]
+	}
+	if len([]rune(name)) > 200 {
+		return nil, Errorf(CodeBadUserInput, "Name must be at most 200 characters")
+	}
+	u, err = db.User.Create().SetEmail(inv.Email).SetName(name).SetPasswordHash(hash).
+		SetDefaultOrgID(inv.OrganizationID).Save(sys)
+	if ent.IsConstraintError(err) {
+		return nil, Errorf(CodeBadUserInput, "Invitation already accepted")
+	}
+	return u, err
+}
+
+// checkPassword enforces the password policy.
+func checkPassword(password string, minLength int) error {
+	minLength = max(minLength, 8)
+	n := len([]rune(password))
+	if n < minLength {
+		return Errorf(CodeBadUserInput, "Password must be at least %d characters", minLength)
+	}
+	if n > maxPasswordLength {
+		return Errorf(CodeBadUserInput, "Password must be at most %d characters", maxPasswordLength)
+	}
+	return nil
+}
+
+// mailAfterCommit sends the invitation e-mail once the transaction has committed (never for a
+// change that rolled back), without holding up the response.
+func (s *Service) mailAfterCommit(ctx context.Context, inv *ent.Invitation, orgName, roleName, token string) {
+	msg := InvitationMail{To: inv.Email, OrganizationName: orgName, Role: roleName,
+		Link: s.inviteLink(token), ExpiresAt: inv.ExpiresAt}
+	if v := auth.FromContext(ctx); v != nil {
+		msg.InvitedBy = v.Email
+	}
+	send := func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := s.Mailer.SendInvitation(ctx, msg); err != nil {
+			s.log.ErrorContext(ctx, "sending invitation e-mail", "err", err, "invitation_id", inv.ID.String())
+		}
+	}
+	if tx := ent.TxFromContext(ctx); tx != nil {
+		tx.OnCommit(func(next ent.Committer) ent.Committer {
+			return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+				err := next.Commit(ctx, tx)
+				if err == nil {
+					go send()
+				}
+				return err
+			})
+		})
+		return
+	}
+	go send()
+}
+
+// invitations lists the active organization's invitations, newest first.
+func (s *Service) invitations(ctx context.Context, obj *ent.Organization, status *invitation.Status, after *entgql.Cursor[uuid.UUID], first *int) (*ent.InvitationConnection, error) {
+	if _, err := activeOrg(ctx, obj); err != nil {
+		return nil, err
+	}
+	first, err := s.defaultPage(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	q := s.db(ctx).Invitation.Query().Where(invitation.OrganizationID(obj.ID))
+	now := s.now()
+	if status != nil {
+		switch *status {
+		case invitation.StatusPENDING:
+			q.Where(invitation.StatusEQ(invitation.StatusPENDING), invitation.ExpiresAtGT(now))
+		case invitation.StatusEXPIRED:
+			q.Where(invitation.Or(invitation.StatusEQ(invitation.StatusEXPIRED),
+				invitation.And(invitation.StatusEQ(invitation.StatusPENDING), invitation.ExpiresAtLTE(now))))
+		default:
+			q.Where(invitation.StatusEQ(*status))
+		}
+	}
+	return q.Paginate(ctx, after, first, nil, nil, ent.WithInvitationOrder(&ent.InvitationOrder{
+		Field: ent.InvitationOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
+}
+
+// logMailer writes invitation links to the log when no SMTP server is configured.
+type logMailer struct{ s *Service }
+
+func (m logMailer) SendInvitation(ctx context.Context, msg InvitationMail) error {
+	m.s.log.InfoContext(ctx, "invitation (no SMTP_URL set, so not e-mailed)",
+		"to", msg.To, "organization", msg.OrganizationName, "role", msg.Role, "link", msg.Link)
+	return nil
+}

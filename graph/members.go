@@ -1,0 +1,259 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent/dialect"
+	"github.com/google/uuid"
+
+	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/membership"
+	"github.com/inferiallm/orgserver/ent/organization"
+	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/role"
+	"github.com/inferiallm/orgserver/ent/schema"
+	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/user"
+	"github.com/inferiallm/orgserver/graph/model"
+	"github.com/inferiallm/orgserver/server/auth"
+)
+
+// activityInterval is how stale lastActiveAt may get: authenticated requests write it at most
+// once per interval per user and organization.
+const activityInterval = time.Minute
+
+// ErrLastAdmin is the error of a change that would leave the organization without an admin.
+var ErrLastAdmin = &Error{Code: CodeConflict, Message: "Organization must keep at least one admin"}
+
+// activeOrg checks that obj is the viewer's active organization: its members, invitations, roles,
+// sessions and audit log are visible only from a session scoped to it.
+func activeOrg(ctx context.Context, obj *ent.Organization) (*auth.Viewer, error) {
+	v, err := requireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if obj.ID != v.OrgID {
+		return nil, Errorf(CodeForbidden, "Switch to this organization to see its members, roles and logs")
+	}
+	return v, nil
+}
+
+// defaultPage applies the default page size when neither first nor last is given.
+func (s *Service) defaultPage(first, last *int) (*int, error) {
+	if err := s.checkPage(first, last); err != nil {
+		return nil, err
+	}
+	if first == nil && last == nil {
+		n := 50
+		return &n, nil
+	}
+	return first, nil
+}
+
+// members lists the active organization's members: the Users page.
+func (s *Service) members(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) (*ent.MembershipConnection, error) {
+	if _, err := activeOrg(ctx, obj); err != nil {
+		return nil, err
+	}
+	first, err := s.defaultPage(first, last)
+	if err != nil {
+		return nil, err
+	}
+	q := s.db(ctx).Membership.Query().Where(membership.OrganizationID(obj.ID))
+	if where != nil {
+		if term := strings.TrimSpace(ptr(where.Search)); term != "" {
+			q.Where(membership.Or(membership.EmailContainsFold(term), membership.HasUserWith(user.NameContainsFold(term))))
+		}
+		if r := strings.ToLower(strings.TrimSpace(ptr(where.Role))); r != "" {
+			q.Where(membership.HasRoleWith(role.Name(r)))
+		}
+	}
+	if orderBy == nil {
+		orderBy = &ent.MembershipOrder{Field: ent.MembershipOrderFieldEmail, Direction: entgql.OrderDirectionAsc}
+	}
+	return q.Paginate(ctx, after, first, before, last, ent.WithMembershipOrder(orderBy))
+}
+
+func ptr[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// lockOrganization serializes changes to the organization's memberships for the rest of the
+// transaction. On PostgreSQL it locks the organization's row; SQLite transactions here take the
+// database's write lock when they begin, which serializes them already.
+func (s *Service) lockOrganization(ctx context.Context, orgID uuid.UUID) error {
+	if s.Dialect != dialect.Postgres {
+		return nil
+	}
+	// Locking is the system's business; the viewer may be anyone allowed to change members.
+	_, err := s.db(ctx).Organization.Query().Where(organization.ID(orgID)).ForUpdate().
+		Only(privacy.DecisionContext(ctx, privacy.Allow))
+	return err
+}
+
+// memberOf returns the membership of userID in the active organization, with its role.
+func (s *Service) memberOf(ctx context.Context, userID uuid.UUID) (*ent.Membership, error) {
+	v := auth.FromContext(ctx)
+	m, err := s.db(ctx).Membership.Query().
+		Where(membership.UserID(userID), membership.OrganizationID(v.OrgID)).
+		WithRole().WithUser().Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, Errorf(CodeNotFound, "User not found in this organization")
+	}
+	return m, err
+}
+
+// checkCanManage refuses to act on a member whose role holds permissions the viewer lacks, so
+// nobody can demote or remove someone more powerful than themselves.
+func checkCanManage(v *auth.Viewer, target *ent.Membership) error {
+	if missing := auth.MissingPermissions(v.Permissions, target.Edges.Role.Permissions); len(missing) > 0 {
+		return Errorf(CodeForbidden, "Cannot manage a member whose role has permissions you do not have")
+	}
+	return nil
+}
+
+// checkCanGrant refuses roles whose permissions exceed the viewer's own.
+func checkCanGrant(v *auth.Viewer, perms []string) error {
+	if missing := auth.MissingPermissions(v.Permissions, perms); len(missing) > 0 {
+		return Errorf(CodeForbidden, "Cannot grant permissions you do not have: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// keepAdmin translates the last-admin invariant of the schema into the API's error.
+func keepAdmin(err error) error {
+	if err != nil && errors.Is(err, schema.ErrLastAdmin) {
+		return ErrLastAdmin
+	}
+	return err
+}
+
+// updateMemberRole gives a member of the active organization another role.
+//  1. Not your own role; the member exists here; you may manage them.
+//  2. The role exists for this organization and you hold all its permissions.
+//  3. Lock the organization, change the role; the schema keeps one admin.
+//  4. Audit with the old and the new role. It takes effect on the member's next request.
+func (s *Service) updateMemberRole(ctx context.Context, userID uuid.UUID, roleName string) (*ent.Membership, error) {
+	v := auth.FromContext(ctx)
+	if userID == v.UserID {
+		return nil, Errorf(CodeForbidden, "You cannot change your own role")
+	}
+	target, err := s.memberOf(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCanManage(v, target); err != nil {
+		return nil, err
+	}
+	r, err := s.findRole(ctx, roleName)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCanGrant(v, r.Permissions); err != nil {
+		return nil, err
+	}
+	old := target.Edges.Role.Name
+	if r.ID == target.RoleID {
+		return target, nil
+	}
+	if err := s.lockOrganization(ctx, v.OrgID); err != nil {
+		return nil, err
+	}
+	m, err := s.db(ctx).Membership.UpdateOne(target).SetRoleID(r.ID).Save(ctx)
+	if err != nil {
+		return nil, keepAdmin(err)
+	}
+	return m, s.audit(ctx, auditEntry{Action: "member.role_change", Category: categoryMember,
+		ResourceType: "user", ResourceID: userID.String(),
+		Details: map[string]any{"email": target.Email, "old_role": old, "new_role": r.Name}})
+}
+
+// removeMember removes a member from the active organization and ends their sessions there.
+// The account and its other memberships stay.
+func (s *Service) removeMember(ctx context.Context, userID uuid.UUID) (bool, error) {
+	v := auth.FromContext(ctx)
+	if userID == v.UserID {
+		return false, Errorf(CodeBadUserInput, "Use leaveOrganization to leave the organization")
+	}
+	target, err := s.memberOf(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	if err := checkCanManage(v, target); err != nil {
+		return false, err
+	}
+	if err := s.deleteMembership(ctx, target, "removed from organization"); err != nil {
+		return false, err
+	}
+	return true, s.audit(ctx, auditEntry{Action: "member.remove", Category: categoryMember,
+		ResourceType: "user", ResourceID: userID.String(),
+		Details: map[string]any{"email": target.Email, "role": target.Edges.Role.Name}})
+}
+
+// leaveOrganization removes the viewer from the active organization.
+func (s *Service) leaveOrganization(ctx context.Context) (bool, error) {
+	v := auth.FromContext(ctx)
+	m, err := s.memberOf(ctx, v.UserID)
+	if err != nil {
+		return false, err
+	}
+	if err := s.deleteMembership(ctx, m, "left organization"); err != nil {
+		return false, err
+	}
+	return true, s.audit(ctx, auditEntry{Action: "member.leave", Category: categoryMember,
+		ResourceType: "user", ResourceID: v.UserID.String(), Details: map[string]any{"role": m.Edges.Role.Name}})
+}
+
+// deleteMembership deletes m under the organization lock, revokes the user's sessions in that
+// organization and forgets it as their default organization.
+func (s *Service) deleteMembership(ctx context.Context, m *ent.Membership, reason string) error {
+	if err := s.lockOrganization(ctx, m.OrganizationID); err != nil {
+		return err
+	}
+	db := s.db(ctx)
+	if err := db.Membership.DeleteOne(m).Exec(ctx); err != nil {
+		return keepAdmin(err)
+	}
+	// Ending another user's sessions and editing their account is the system's consequence of
+	// the removal the viewer was allowed to make.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	if err := db.Session.Update().
+		Where(session.UserID(m.UserID), session.OrganizationID(m.OrganizationID), session.RevokedAtIsNil()).
+		SetRevokedAt(s.now()).SetRevokeReason(reason).Exec(sys); err != nil {
+		return err
+	}
+	return db.User.Update().Where(user.ID(m.UserID), user.DefaultOrgID(m.OrganizationID)).
+		ClearDefaultOrgID().Exec(sys)
+}
+
+// trackActivity records that the viewer made a request, at most once per activityInterval:
+// reads must not turn into a write per request. The conditional update also keeps replicas from
+// writing the same minute twice.
+func (s *Service) trackActivity(ctx context.Context, v *auth.Viewer, memberSeen, userSeen time.Time) {
+	now := s.now()
+	cutoff := now.Add(-activityInterval)
+	// Recording activity is bookkeeping by the system, not a change the viewer makes.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	if memberSeen.Before(cutoff) {
+		if err := s.client.Membership.Update().
+			Where(membership.ID(v.MembershipID), membership.LastActiveAtLT(cutoff)).
+			SetLastActiveAt(now).Exec(sys); err != nil {
+			s.log.WarnContext(ctx, "recording activity", "err", err)
+		}
+	}
+	if userSeen.Before(cutoff) {
+		if err := s.client.User.Update().
+			Where(user.ID(v.UserID), user.Or(user.LastActiveAtIsNil(), user.LastActiveAtLT(cutoff))).
+			SetLastActiveAt(now).Exec(sys); err != nil {
+			s.log.WarnContext(ctx, "recording activity", "err", err)
+		}
+	}
+}
