@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/inferiallm/orgserver/ent"
@@ -19,11 +20,28 @@ type transactions struct{ svc *Service }
 
 var _ interface {
 	graphql.HandlerExtension
+	graphql.OperationContextMutator
 	graphql.ResponseInterceptor
 } = (*transactions)(nil)
 
 func (*transactions) ExtensionName() string                   { return "Transactions" }
 func (*transactions) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationContext makes the resolvers of a mutation take turns: they share one
+// transaction, and so one database connection, which must not run two statements at once.
+func (*transactions) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
+		return nil
+	}
+	previous := oc.ResolverMiddleware
+	var mu sync.Mutex
+	oc.ResolverMiddleware = func(ctx context.Context, next graphql.Resolver) (any, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return previous(ctx, next)
+	}
+	return nil
+}
 
 func (t *transactions) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 	if !operationIsMutation(ctx) {
