@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
 
 	"github.com/inferiallm/orgserver/ent"
@@ -91,10 +92,37 @@ func (s *Service) roles(ctx context.Context, obj *ent.Organization) ([]*ent.Role
 	if _, err := activeOrg(ctx, obj); err != nil {
 		return nil, err
 	}
-	return s.db(ctx).Role.Query().
+	roles, err := s.db(ctx).Role.Query().
 		Where(role.Or(role.OrganizationIDIsNil(), role.OrganizationID(obj.ID))).
 		Order(ent.Desc(role.FieldBuiltIn), ent.Asc(role.FieldCreatedAt), ent.Asc(role.FieldName)).
 		All(ctx)
+	if err != nil || !selects(ctx, "memberCount") {
+		return roles, err
+	}
+	// Count every listed role's members in one statement now, rather than leaving the batching
+	// of the memberCount fields to timing.
+	ids := make([]uuid.UUID, len(roles))
+	for i, r := range roles {
+		ids[i] = r.ID
+	}
+	counts, errs := s.memberCounts(ctx, ids)
+	l := loadersFrom(ctx).memberCount
+	for i, id := range ids {
+		if errs[i] == nil {
+			l.Prime(id, counts[i])
+		}
+	}
+	return roles, nil
+}
+
+// selects reports whether the current field's selection asks for the named child field.
+func selects(ctx context.Context, name string) bool {
+	for _, f := range graphql.CollectFieldsCtx(ctx, nil) {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // createRole creates a custom role in the active organization.
