@@ -92,7 +92,10 @@ func TestThePermissionMatrixOfMembersRolesAndInvitations(t *testing.T) {
 			map[string]string{"admin": "", "globex admin": "NOT_FOUND"}},
 		{"remove a member", do(`mutation($u: ID!) { removeMember(userId: $u) }`, func() map[string]any { return map[string]any{"u": fresh("viewer").ID} }),
 			map[string]string{"admin": "", "globex admin": "NOT_FOUND"}},
-		{"create a role", do(createRole, func() map[string]any { n++; return map[string]any{"n": fmt.Sprintf("r%d", n), "p": []string{"model:list"}} }),
+		{"create a role", do(createRole, func() map[string]any {
+			n++
+			return map[string]any{"n": fmt.Sprintf("r%d", n), "p": []string{"model:list"}}
+		}),
 			allowed("admin", "globex admin")},
 		{"update a role", do(`mutation($n: String!) { updateRole(name: $n, input: {description: "d"}) { name } }`,
 			func() map[string]any { return map[string]any{"n": customRole()} }),

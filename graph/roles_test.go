@@ -59,10 +59,10 @@ func TestCustomRolesAreValidatedBoundedAndScopedToTheirOrganization(t *testing.T
 	assert.Equal(t, false, r.Get("createRole.builtIn"))
 
 	cases := []struct {
-		name  string
-		vars  map[string]any
-		code  string
-		msg   string
+		name string
+		vars map[string]any
+		code string
+		msg  string
 	}{
 		{"names are unique in the organization", map[string]any{"n": "AUDITOR", "p": []string{}}, "BAD_USER_INPUT", "Role already exists"},
 		{"built-in names are taken", map[string]any{"n": "admin", "p": []string{}}, "BAD_USER_INPUT", "Role already exists"},
@@ -138,7 +138,9 @@ func TestCustomRolesAreValidatedBoundedAndScopedToTheirOrganization(t *testing.T
 	require.Empty(t, s.Do(t, gTok.Access, createRole, map[string]any{"n": "lister", "p": []string{"model:list"}}).Errors, "names are unique per organization only")
 
 	// The catalog.
-	var cat struct{ PermissionCatalog []struct{ Name, Description, Category string } }
+	var cat struct {
+		PermissionCatalog []struct{ Name, Description, Category string }
+	}
 	s.Do(t, root.Access, rolesPage, nil).Decode(t, &cat)
 	require.Len(t, cat.PermissionCatalog, len(auth.Catalog))
 	assert.Equal(t, "api_key:create", cat.PermissionCatalog[0].Name)

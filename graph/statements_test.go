@@ -15,7 +15,7 @@ import (
 
 // The three Settings pages of the dashboard, each one request.
 var settingsPages = map[string]string{
-	"users": `{ viewer { permissions organization { members(first: 20, orderBy: {field: LAST_ACTIVE_AT, direction: DESC}) { totalCount edges { node { role { name } lastActiveAt joinedAt user { id email name twoFactorEnabled } } } pageInfo { endCursor hasNextPage } } invitations { edges { node { id email role { name } expiresAt } } } roles { name } } } }`,
+	"users":    `{ viewer { permissions organization { members(first: 20, orderBy: {field: LAST_ACTIVE_AT, direction: DESC}) { totalCount edges { node { role { name } lastActiveAt joinedAt user { id email name twoFactorEnabled } } } pageInfo { endCursor hasNextPage } } invitations { edges { node { id email role { name } expiresAt } } } roles { name } } } }`,
 	"roles":    `{ viewer { organization { roles { name description permissions builtIn memberCount } } } permissionCatalog { name description category } }`,
 	"security": `{ viewer { user { twoFactorEnabled } organization { securityPolicy { requireTwoFactor sessionIdleTimeoutMinutes sessionMaxLifetimeHours } sessions(first: 50) { edges { node { id userAgent ipAddress lastUsedAt current user { email } } } } } } }`,
 }
@@ -39,7 +39,7 @@ func statementsFor(t *testing.T, n int) map[string]int {
 		require.NoError(t, c.Session.Create().SetUserID(u.ID).SetOrganizationID(acme.ID).SetRefreshTokenHash(auth.HashToken(u.Email)).
 			SetUserAgent("agent").SetIPAddress("10.0.0.1").SetExpiresAt(time.Now().Add(time.Hour)).Exec(ctx))
 		require.NoError(t, c.Invitation.Create().SetOrganizationID(acme.ID).SetEmail(fmt.Sprintf("i%03d@acme.test", i)).
-			SetRoleID(builtInRoleID(t, s, "viewer")).SetTokenHash(auth.HashToken(u.Email + "inv")).SetStatus(invitation.StatusPENDING).
+			SetRoleID(builtInRoleID(t, s, "viewer")).SetTokenHash(auth.HashToken(u.Email+"inv")).SetStatus(invitation.StatusPENDING).
 			SetExpiresAt(time.Now().Add(time.Hour)).Exec(ctx))
 	}
 	tok := s.Login(t, apptest.RootEmail, apptest.RootPassword)
@@ -59,7 +59,6 @@ func statementsFor(t *testing.T, n int) map[string]int {
 	}
 	return out
 }
-
 
 // An N+1 test reads like a SQL transcript: the Settings pages cost the same number of statements
 // for 1 member as for 50.
