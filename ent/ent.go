@@ -16,6 +16,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
+	"github.com/inferiallm/orgserver/ent/ratelimit"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/serversetting"
 	"github.com/inferiallm/orgserver/ent/session"
@@ -84,6 +85,7 @@ func checkColumn(t, c string) error {
 			invitation.Table:    invitation.ValidColumn,
 			membership.Table:    membership.ValidColumn,
 			organization.Table:  organization.ValidColumn,
+			ratelimit.Table:     ratelimit.ValidColumn,
 			role.Table:          role.ValidColumn,
 			serversetting.Table: serversetting.ValidColumn,
 			session.Table:       session.ValidColumn,

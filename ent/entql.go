@@ -8,6 +8,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
 	"github.com/inferiallm/orgserver/ent/predicate"
+	"github.com/inferiallm/orgserver/ent/ratelimit"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/serversetting"
 	"github.com/inferiallm/orgserver/ent/session"
@@ -21,7 +22,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 8)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 9)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   auditlog.Table,
@@ -111,6 +112,22 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   ratelimit.Table,
+			Columns: ratelimit.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: ratelimit.FieldID,
+			},
+		},
+		Type: "RateLimit",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			ratelimit.FieldFailures:     {Type: field.TypeInt, Column: ratelimit.FieldFailures},
+			ratelimit.FieldWindowStart:  {Type: field.TypeTime, Column: ratelimit.FieldWindowStart},
+			ratelimit.FieldBlockedUntil: {Type: field.TypeTime, Column: ratelimit.FieldBlockedUntil},
+		},
+	}
+	graph.Nodes[5] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -129,7 +146,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltIn:        {Type: field.TypeBool, Column: role.FieldBuiltIn},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   serversetting.Table,
 			Columns: serversetting.Columns,
@@ -144,7 +161,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			serversetting.FieldCreatedAt: {Type: field.TypeTime, Column: serversetting.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -168,7 +185,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldRevokeReason:       {Type: field.TypeString, Column: session.FieldRevokeReason},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -179,15 +196,20 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "User",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			user.FieldCreatedAt:        {Type: field.TypeTime, Column: user.FieldCreatedAt},
-			user.FieldUpdatedAt:        {Type: field.TypeTime, Column: user.FieldUpdatedAt},
-			user.FieldEmail:            {Type: field.TypeString, Column: user.FieldEmail},
-			user.FieldName:             {Type: field.TypeString, Column: user.FieldName},
-			user.FieldPasswordHash:     {Type: field.TypeString, Column: user.FieldPasswordHash},
-			user.FieldIsSuperAdmin:     {Type: field.TypeBool, Column: user.FieldIsSuperAdmin},
-			user.FieldDefaultOrgID:     {Type: field.TypeUUID, Column: user.FieldDefaultOrgID},
-			user.FieldLastActiveAt:     {Type: field.TypeTime, Column: user.FieldLastActiveAt},
-			user.FieldTwoFactorEnabled: {Type: field.TypeBool, Column: user.FieldTwoFactorEnabled},
+			user.FieldCreatedAt:          {Type: field.TypeTime, Column: user.FieldCreatedAt},
+			user.FieldUpdatedAt:          {Type: field.TypeTime, Column: user.FieldUpdatedAt},
+			user.FieldEmail:              {Type: field.TypeString, Column: user.FieldEmail},
+			user.FieldName:               {Type: field.TypeString, Column: user.FieldName},
+			user.FieldPasswordHash:       {Type: field.TypeString, Column: user.FieldPasswordHash},
+			user.FieldIsSuperAdmin:       {Type: field.TypeBool, Column: user.FieldIsSuperAdmin},
+			user.FieldDefaultOrgID:       {Type: field.TypeUUID, Column: user.FieldDefaultOrgID},
+			user.FieldLastActiveAt:       {Type: field.TypeTime, Column: user.FieldLastActiveAt},
+			user.FieldTwoFactorEnabled:   {Type: field.TypeBool, Column: user.FieldTwoFactorEnabled},
+			user.FieldTotpSecret:         {Type: field.TypeString, Column: user.FieldTotpSecret},
+			user.FieldTotpPendingSecret:  {Type: field.TypeString, Column: user.FieldTotpPendingSecret},
+			user.FieldTotpLastStep:       {Type: field.TypeInt64, Column: user.FieldTotpLastStep},
+			user.FieldRecoveryCodeHashes: {Type: field.TypeJSON, Column: user.FieldRecoveryCodeHashes},
+			user.FieldSecurityVersion:    {Type: field.TypeInt, Column: user.FieldSecurityVersion},
 		},
 	}
 	graph.MustAddE(
@@ -981,6 +1003,61 @@ func (f *OrganizationFilter) WhereHasAuditLogsWith(preds ...predicate.AuditLog) 
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *RateLimitQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the RateLimitQuery builder.
+func (_q *RateLimitQuery) Filter() *RateLimitFilter {
+	return &RateLimitFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *RateLimitMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the RateLimitMutation builder.
+func (m *RateLimitMutation) Filter() *RateLimitFilter {
+	return &RateLimitFilter{config: m.config, predicateAdder: m}
+}
+
+// RateLimitFilter provides a generic filtering capability at runtime for RateLimitQuery.
+type RateLimitFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *RateLimitFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *RateLimitFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(ratelimit.FieldID))
+}
+
+// WhereFailures applies the entql int predicate on the failures field.
+func (f *RateLimitFilter) WhereFailures(p entql.IntP) {
+	f.Where(p.Field(ratelimit.FieldFailures))
+}
+
+// WhereWindowStart applies the entql time.Time predicate on the window_start field.
+func (f *RateLimitFilter) WhereWindowStart(p entql.TimeP) {
+	f.Where(p.Field(ratelimit.FieldWindowStart))
+}
+
+// WhereBlockedUntil applies the entql time.Time predicate on the blocked_until field.
+func (f *RateLimitFilter) WhereBlockedUntil(p entql.TimeP) {
+	f.Where(p.Field(ratelimit.FieldBlockedUntil))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *RoleQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1009,7 +1086,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1126,7 +1203,7 @@ type ServerSettingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ServerSettingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1176,7 +1253,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1299,7 +1376,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1353,6 +1430,31 @@ func (f *UserFilter) WhereLastActiveAt(p entql.TimeP) {
 // WhereTwoFactorEnabled applies the entql bool predicate on the two_factor_enabled field.
 func (f *UserFilter) WhereTwoFactorEnabled(p entql.BoolP) {
 	f.Where(p.Field(user.FieldTwoFactorEnabled))
+}
+
+// WhereTotpSecret applies the entql string predicate on the totp_secret field.
+func (f *UserFilter) WhereTotpSecret(p entql.StringP) {
+	f.Where(p.Field(user.FieldTotpSecret))
+}
+
+// WhereTotpPendingSecret applies the entql string predicate on the totp_pending_secret field.
+func (f *UserFilter) WhereTotpPendingSecret(p entql.StringP) {
+	f.Where(p.Field(user.FieldTotpPendingSecret))
+}
+
+// WhereTotpLastStep applies the entql int64 predicate on the totp_last_step field.
+func (f *UserFilter) WhereTotpLastStep(p entql.Int64P) {
+	f.Where(p.Field(user.FieldTotpLastStep))
+}
+
+// WhereRecoveryCodeHashes applies the entql json.RawMessage predicate on the recovery_code_hashes field.
+func (f *UserFilter) WhereRecoveryCodeHashes(p entql.BytesP) {
+	f.Where(p.Field(user.FieldRecoveryCodeHashes))
+}
+
+// WhereSecurityVersion applies the entql int predicate on the security_version field.
+func (f *UserFilter) WhereSecurityVersion(p entql.IntP) {
+	f.Where(p.Field(user.FieldSecurityVersion))
 }
 
 // WhereHasMemberships applies a predicate to check if query has an edge memberships.

@@ -22,6 +22,8 @@ type Tx struct {
 	Membership *MembershipClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
+	// RateLimit is the client for interacting with the RateLimit builders.
+	RateLimit *RateLimitClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
 	// ServerSetting is the client for interacting with the ServerSetting builders.
@@ -165,6 +167,7 @@ func (tx *Tx) init() {
 	tx.Invitation = NewInvitationClient(tx.config)
 	tx.Membership = NewMembershipClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
+	tx.RateLimit = NewRateLimitClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.ServerSetting = NewServerSettingClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -36,6 +37,16 @@ type User struct {
 	LastActiveAt *time.Time `json:"last_active_at,omitempty"`
 	// TwoFactorEnabled holds the value of the "two_factor_enabled" field.
 	TwoFactorEnabled bool `json:"two_factor_enabled,omitempty"`
+	// The TOTP secret, sealed with the encryption key; set while 2FA is on.
+	TotpSecret string `json:"-"`
+	// A secret from beginTwoFactorSetup, sealed, until confirmTwoFactorSetup.
+	TotpPendingSecret string `json:"-"`
+	// The last TOTP time step accepted: a code is accepted once.
+	TotpLastStep int64 `json:"totp_last_step,omitempty"`
+	// RecoveryCodeHashes holds the value of the "recovery_code_hashes" field.
+	RecoveryCodeHashes []string `json:"-"`
+	// Incremented by every change of 2FA state, so concurrent changes cannot both apply.
+	SecurityVersion int `json:"security_version,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the UserQuery when eager-loading is set.
 	Edges        UserEdges `json:"edges"`
@@ -105,9 +116,13 @@ func (*User) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case user.FieldDefaultOrgID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
+		case user.FieldRecoveryCodeHashes:
+			values[i] = new([]byte)
 		case user.FieldIsSuperAdmin, user.FieldTwoFactorEnabled:
 			values[i] = new(sql.NullBool)
-		case user.FieldEmail, user.FieldName, user.FieldPasswordHash:
+		case user.FieldTotpLastStep, user.FieldSecurityVersion:
+			values[i] = new(sql.NullInt64)
+		case user.FieldEmail, user.FieldName, user.FieldPasswordHash, user.FieldTotpSecret, user.FieldTotpPendingSecret:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldLastActiveAt:
 			values[i] = new(sql.NullTime)
@@ -189,6 +204,38 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field two_factor_enabled", values[i])
 			} else if value.Valid {
 				_m.TwoFactorEnabled = value.Bool
+			}
+		case user.FieldTotpSecret:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_secret", values[i])
+			} else if value.Valid {
+				_m.TotpSecret = value.String
+			}
+		case user.FieldTotpPendingSecret:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_pending_secret", values[i])
+			} else if value.Valid {
+				_m.TotpPendingSecret = value.String
+			}
+		case user.FieldTotpLastStep:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field totp_last_step", values[i])
+			} else if value.Valid {
+				_m.TotpLastStep = value.Int64
+			}
+		case user.FieldRecoveryCodeHashes:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field recovery_code_hashes", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.RecoveryCodeHashes); err != nil {
+					return fmt.Errorf("unmarshal field recovery_code_hashes: %w", err)
+				}
+			}
+		case user.FieldSecurityVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field security_version", values[i])
+			} else if value.Valid {
+				_m.SecurityVersion = int(value.Int64)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -275,6 +322,18 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("two_factor_enabled=")
 	builder.WriteString(fmt.Sprintf("%v", _m.TwoFactorEnabled))
+	builder.WriteString(", ")
+	builder.WriteString("totp_secret=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("totp_pending_secret=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("totp_last_step=")
+	builder.WriteString(fmt.Sprintf("%v", _m.TotpLastStep))
+	builder.WriteString(", ")
+	builder.WriteString("recovery_code_hashes=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("security_version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SecurityVersion))
 	builder.WriteByte(')')
 	return builder.String()
 }

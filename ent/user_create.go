@@ -138,6 +138,68 @@ func (_c *UserCreate) SetNillableTwoFactorEnabled(v *bool) *UserCreate {
 	return _c
 }
 
+// SetTotpSecret sets the "totp_secret" field.
+func (_c *UserCreate) SetTotpSecret(v string) *UserCreate {
+	_c.mutation.SetTotpSecret(v)
+	return _c
+}
+
+// SetNillableTotpSecret sets the "totp_secret" field if the given value is not nil.
+func (_c *UserCreate) SetNillableTotpSecret(v *string) *UserCreate {
+	if v != nil {
+		_c.SetTotpSecret(*v)
+	}
+	return _c
+}
+
+// SetTotpPendingSecret sets the "totp_pending_secret" field.
+func (_c *UserCreate) SetTotpPendingSecret(v string) *UserCreate {
+	_c.mutation.SetTotpPendingSecret(v)
+	return _c
+}
+
+// SetNillableTotpPendingSecret sets the "totp_pending_secret" field if the given value is not nil.
+func (_c *UserCreate) SetNillableTotpPendingSecret(v *string) *UserCreate {
+	if v != nil {
+		_c.SetTotpPendingSecret(*v)
+	}
+	return _c
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (_c *UserCreate) SetTotpLastStep(v int64) *UserCreate {
+	_c.mutation.SetTotpLastStep(v)
+	return _c
+}
+
+// SetNillableTotpLastStep sets the "totp_last_step" field if the given value is not nil.
+func (_c *UserCreate) SetNillableTotpLastStep(v *int64) *UserCreate {
+	if v != nil {
+		_c.SetTotpLastStep(*v)
+	}
+	return _c
+}
+
+// SetRecoveryCodeHashes sets the "recovery_code_hashes" field.
+func (_c *UserCreate) SetRecoveryCodeHashes(v []string) *UserCreate {
+	_c.mutation.SetRecoveryCodeHashes(v)
+	return _c
+}
+
+// SetSecurityVersion sets the "security_version" field.
+func (_c *UserCreate) SetSecurityVersion(v int) *UserCreate {
+	_c.mutation.SetSecurityVersion(v)
+	return _c
+}
+
+// SetNillableSecurityVersion sets the "security_version" field if the given value is not nil.
+func (_c *UserCreate) SetNillableSecurityVersion(v *int) *UserCreate {
+	if v != nil {
+		_c.SetSecurityVersion(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *UserCreate) SetID(v uuid.UUID) *UserCreate {
 	_c.mutation.SetID(v)
@@ -275,6 +337,18 @@ func (_c *UserCreate) defaults() error {
 		v := user.DefaultTwoFactorEnabled
 		_c.mutation.SetTwoFactorEnabled(v)
 	}
+	if _, ok := _c.mutation.TotpLastStep(); !ok {
+		v := user.DefaultTotpLastStep
+		_c.mutation.SetTotpLastStep(v)
+	}
+	if _, ok := _c.mutation.RecoveryCodeHashes(); !ok {
+		v := user.DefaultRecoveryCodeHashes
+		_c.mutation.SetRecoveryCodeHashes(v)
+	}
+	if _, ok := _c.mutation.SecurityVersion(); !ok {
+		v := user.DefaultSecurityVersion
+		_c.mutation.SetSecurityVersion(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if user.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized user.DefaultID (forgotten import ent/runtime?)")
@@ -317,6 +391,15 @@ func (_c *UserCreate) check() error {
 	}
 	if _, ok := _c.mutation.TwoFactorEnabled(); !ok {
 		return &ValidationError{Name: "two_factor_enabled", err: errors.New(`ent: missing required field "User.two_factor_enabled"`)}
+	}
+	if _, ok := _c.mutation.TotpLastStep(); !ok {
+		return &ValidationError{Name: "totp_last_step", err: errors.New(`ent: missing required field "User.totp_last_step"`)}
+	}
+	if _, ok := _c.mutation.RecoveryCodeHashes(); !ok {
+		return &ValidationError{Name: "recovery_code_hashes", err: errors.New(`ent: missing required field "User.recovery_code_hashes"`)}
+	}
+	if _, ok := _c.mutation.SecurityVersion(); !ok {
+		return &ValidationError{Name: "security_version", err: errors.New(`ent: missing required field "User.security_version"`)}
 	}
 	return nil
 }
@@ -389,6 +472,26 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.TwoFactorEnabled(); ok {
 		_spec.SetField(user.FieldTwoFactorEnabled, field.TypeBool, value)
 		_node.TwoFactorEnabled = value
+	}
+	if value, ok := _c.mutation.TotpSecret(); ok {
+		_spec.SetField(user.FieldTotpSecret, field.TypeString, value)
+		_node.TotpSecret = value
+	}
+	if value, ok := _c.mutation.TotpPendingSecret(); ok {
+		_spec.SetField(user.FieldTotpPendingSecret, field.TypeString, value)
+		_node.TotpPendingSecret = value
+	}
+	if value, ok := _c.mutation.TotpLastStep(); ok {
+		_spec.SetField(user.FieldTotpLastStep, field.TypeInt64, value)
+		_node.TotpLastStep = value
+	}
+	if value, ok := _c.mutation.RecoveryCodeHashes(); ok {
+		_spec.SetField(user.FieldRecoveryCodeHashes, field.TypeJSON, value)
+		_node.RecoveryCodeHashes = value
+	}
+	if value, ok := _c.mutation.SecurityVersion(); ok {
+		_spec.SetField(user.FieldSecurityVersion, field.TypeInt, value)
+		_node.SecurityVersion = value
 	}
 	if nodes := _c.mutation.MembershipsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -614,6 +717,90 @@ func (u *UserUpsert) UpdateTwoFactorEnabled() *UserUpsert {
 	return u
 }
 
+// SetTotpSecret sets the "totp_secret" field.
+func (u *UserUpsert) SetTotpSecret(v string) *UserUpsert {
+	u.Set(user.FieldTotpSecret, v)
+	return u
+}
+
+// UpdateTotpSecret sets the "totp_secret" field to the value that was provided on create.
+func (u *UserUpsert) UpdateTotpSecret() *UserUpsert {
+	u.SetExcluded(user.FieldTotpSecret)
+	return u
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (u *UserUpsert) ClearTotpSecret() *UserUpsert {
+	u.SetNull(user.FieldTotpSecret)
+	return u
+}
+
+// SetTotpPendingSecret sets the "totp_pending_secret" field.
+func (u *UserUpsert) SetTotpPendingSecret(v string) *UserUpsert {
+	u.Set(user.FieldTotpPendingSecret, v)
+	return u
+}
+
+// UpdateTotpPendingSecret sets the "totp_pending_secret" field to the value that was provided on create.
+func (u *UserUpsert) UpdateTotpPendingSecret() *UserUpsert {
+	u.SetExcluded(user.FieldTotpPendingSecret)
+	return u
+}
+
+// ClearTotpPendingSecret clears the value of the "totp_pending_secret" field.
+func (u *UserUpsert) ClearTotpPendingSecret() *UserUpsert {
+	u.SetNull(user.FieldTotpPendingSecret)
+	return u
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (u *UserUpsert) SetTotpLastStep(v int64) *UserUpsert {
+	u.Set(user.FieldTotpLastStep, v)
+	return u
+}
+
+// UpdateTotpLastStep sets the "totp_last_step" field to the value that was provided on create.
+func (u *UserUpsert) UpdateTotpLastStep() *UserUpsert {
+	u.SetExcluded(user.FieldTotpLastStep)
+	return u
+}
+
+// AddTotpLastStep adds v to the "totp_last_step" field.
+func (u *UserUpsert) AddTotpLastStep(v int64) *UserUpsert {
+	u.Add(user.FieldTotpLastStep, v)
+	return u
+}
+
+// SetRecoveryCodeHashes sets the "recovery_code_hashes" field.
+func (u *UserUpsert) SetRecoveryCodeHashes(v []string) *UserUpsert {
+	u.Set(user.FieldRecoveryCodeHashes, v)
+	return u
+}
+
+// UpdateRecoveryCodeHashes sets the "recovery_code_hashes" field to the value that was provided on create.
+func (u *UserUpsert) UpdateRecoveryCodeHashes() *UserUpsert {
+	u.SetExcluded(user.FieldRecoveryCodeHashes)
+	return u
+}
+
+// SetSecurityVersion sets the "security_version" field.
+func (u *UserUpsert) SetSecurityVersion(v int) *UserUpsert {
+	u.Set(user.FieldSecurityVersion, v)
+	return u
+}
+
+// UpdateSecurityVersion sets the "security_version" field to the value that was provided on create.
+func (u *UserUpsert) UpdateSecurityVersion() *UserUpsert {
+	u.SetExcluded(user.FieldSecurityVersion)
+	return u
+}
+
+// AddSecurityVersion adds v to the "security_version" field.
+func (u *UserUpsert) AddSecurityVersion(v int) *UserUpsert {
+	u.Add(user.FieldSecurityVersion, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -788,6 +975,104 @@ func (u *UserUpsertOne) SetTwoFactorEnabled(v bool) *UserUpsertOne {
 func (u *UserUpsertOne) UpdateTwoFactorEnabled() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateTwoFactorEnabled()
+	})
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (u *UserUpsertOne) SetTotpSecret(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpSecret(v)
+	})
+}
+
+// UpdateTotpSecret sets the "totp_secret" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateTotpSecret() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpSecret()
+	})
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (u *UserUpsertOne) ClearTotpSecret() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearTotpSecret()
+	})
+}
+
+// SetTotpPendingSecret sets the "totp_pending_secret" field.
+func (u *UserUpsertOne) SetTotpPendingSecret(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpPendingSecret(v)
+	})
+}
+
+// UpdateTotpPendingSecret sets the "totp_pending_secret" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateTotpPendingSecret() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpPendingSecret()
+	})
+}
+
+// ClearTotpPendingSecret clears the value of the "totp_pending_secret" field.
+func (u *UserUpsertOne) ClearTotpPendingSecret() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearTotpPendingSecret()
+	})
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (u *UserUpsertOne) SetTotpLastStep(v int64) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpLastStep(v)
+	})
+}
+
+// AddTotpLastStep adds v to the "totp_last_step" field.
+func (u *UserUpsertOne) AddTotpLastStep(v int64) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddTotpLastStep(v)
+	})
+}
+
+// UpdateTotpLastStep sets the "totp_last_step" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateTotpLastStep() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpLastStep()
+	})
+}
+
+// SetRecoveryCodeHashes sets the "recovery_code_hashes" field.
+func (u *UserUpsertOne) SetRecoveryCodeHashes(v []string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetRecoveryCodeHashes(v)
+	})
+}
+
+// UpdateRecoveryCodeHashes sets the "recovery_code_hashes" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateRecoveryCodeHashes() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateRecoveryCodeHashes()
+	})
+}
+
+// SetSecurityVersion sets the "security_version" field.
+func (u *UserUpsertOne) SetSecurityVersion(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSecurityVersion(v)
+	})
+}
+
+// AddSecurityVersion adds v to the "security_version" field.
+func (u *UserUpsertOne) AddSecurityVersion(v int) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddSecurityVersion(v)
+	})
+}
+
+// UpdateSecurityVersion sets the "security_version" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateSecurityVersion() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSecurityVersion()
 	})
 }
 
@@ -1132,6 +1417,104 @@ func (u *UserUpsertBulk) SetTwoFactorEnabled(v bool) *UserUpsertBulk {
 func (u *UserUpsertBulk) UpdateTwoFactorEnabled() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateTwoFactorEnabled()
+	})
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (u *UserUpsertBulk) SetTotpSecret(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpSecret(v)
+	})
+}
+
+// UpdateTotpSecret sets the "totp_secret" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateTotpSecret() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpSecret()
+	})
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (u *UserUpsertBulk) ClearTotpSecret() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearTotpSecret()
+	})
+}
+
+// SetTotpPendingSecret sets the "totp_pending_secret" field.
+func (u *UserUpsertBulk) SetTotpPendingSecret(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpPendingSecret(v)
+	})
+}
+
+// UpdateTotpPendingSecret sets the "totp_pending_secret" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateTotpPendingSecret() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpPendingSecret()
+	})
+}
+
+// ClearTotpPendingSecret clears the value of the "totp_pending_secret" field.
+func (u *UserUpsertBulk) ClearTotpPendingSecret() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearTotpPendingSecret()
+	})
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (u *UserUpsertBulk) SetTotpLastStep(v int64) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetTotpLastStep(v)
+	})
+}
+
+// AddTotpLastStep adds v to the "totp_last_step" field.
+func (u *UserUpsertBulk) AddTotpLastStep(v int64) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddTotpLastStep(v)
+	})
+}
+
+// UpdateTotpLastStep sets the "totp_last_step" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateTotpLastStep() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateTotpLastStep()
+	})
+}
+
+// SetRecoveryCodeHashes sets the "recovery_code_hashes" field.
+func (u *UserUpsertBulk) SetRecoveryCodeHashes(v []string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetRecoveryCodeHashes(v)
+	})
+}
+
+// UpdateRecoveryCodeHashes sets the "recovery_code_hashes" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateRecoveryCodeHashes() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateRecoveryCodeHashes()
+	})
+}
+
+// SetSecurityVersion sets the "security_version" field.
+func (u *UserUpsertBulk) SetSecurityVersion(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetSecurityVersion(v)
+	})
+}
+
+// AddSecurityVersion adds v to the "security_version" field.
+func (u *UserUpsertBulk) AddSecurityVersion(v int) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddSecurityVersion(v)
+	})
+}
+
+// UpdateSecurityVersion sets the "security_version" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateSecurityVersion() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateSecurityVersion()
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
 	"github.com/inferiallm/orgserver/ent/auditlog"
@@ -147,6 +148,100 @@ func (_u *UserUpdate) SetNillableTwoFactorEnabled(v *bool) *UserUpdate {
 	if v != nil {
 		_u.SetTwoFactorEnabled(*v)
 	}
+	return _u
+}
+
+// SetTotpSecret sets the "totp_secret" field.
+func (_u *UserUpdate) SetTotpSecret(v string) *UserUpdate {
+	_u.mutation.SetTotpSecret(v)
+	return _u
+}
+
+// SetNillableTotpSecret sets the "totp_secret" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableTotpSecret(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetTotpSecret(*v)
+	}
+	return _u
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (_u *UserUpdate) ClearTotpSecret() *UserUpdate {
+	_u.mutation.ClearTotpSecret()
+	return _u
+}
+
+// SetTotpPendingSecret sets the "totp_pending_secret" field.
+func (_u *UserUpdate) SetTotpPendingSecret(v string) *UserUpdate {
+	_u.mutation.SetTotpPendingSecret(v)
+	return _u
+}
+
+// SetNillableTotpPendingSecret sets the "totp_pending_secret" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableTotpPendingSecret(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetTotpPendingSecret(*v)
+	}
+	return _u
+}
+
+// ClearTotpPendingSecret clears the value of the "totp_pending_secret" field.
+func (_u *UserUpdate) ClearTotpPendingSecret() *UserUpdate {
+	_u.mutation.ClearTotpPendingSecret()
+	return _u
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (_u *UserUpdate) SetTotpLastStep(v int64) *UserUpdate {
+	_u.mutation.ResetTotpLastStep()
+	_u.mutation.SetTotpLastStep(v)
+	return _u
+}
+
+// SetNillableTotpLastStep sets the "totp_last_step" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableTotpLastStep(v *int64) *UserUpdate {
+	if v != nil {
+		_u.SetTotpLastStep(*v)
+	}
+	return _u
+}
+
+// AddTotpLastStep adds value to the "totp_last_step" field.
+func (_u *UserUpdate) AddTotpLastStep(v int64) *UserUpdate {
+	_u.mutation.AddTotpLastStep(v)
+	return _u
+}
+
+// SetRecoveryCodeHashes sets the "recovery_code_hashes" field.
+func (_u *UserUpdate) SetRecoveryCodeHashes(v []string) *UserUpdate {
+	_u.mutation.SetRecoveryCodeHashes(v)
+	return _u
+}
+
+// AppendRecoveryCodeHashes appends value to the "recovery_code_hashes" field.
+func (_u *UserUpdate) AppendRecoveryCodeHashes(v []string) *UserUpdate {
+	_u.mutation.AppendRecoveryCodeHashes(v)
+	return _u
+}
+
+// SetSecurityVersion sets the "security_version" field.
+func (_u *UserUpdate) SetSecurityVersion(v int) *UserUpdate {
+	_u.mutation.ResetSecurityVersion()
+	_u.mutation.SetSecurityVersion(v)
+	return _u
+}
+
+// SetNillableSecurityVersion sets the "security_version" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableSecurityVersion(v *int) *UserUpdate {
+	if v != nil {
+		_u.SetSecurityVersion(*v)
+	}
+	return _u
+}
+
+// AddSecurityVersion adds value to the "security_version" field.
+func (_u *UserUpdate) AddSecurityVersion(v int) *UserUpdate {
+	_u.mutation.AddSecurityVersion(v)
 	return _u
 }
 
@@ -403,6 +498,38 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.TwoFactorEnabled(); ok {
 		_spec.SetField(user.FieldTwoFactorEnabled, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.TotpSecret(); ok {
+		_spec.SetField(user.FieldTotpSecret, field.TypeString, value)
+	}
+	if _u.mutation.TotpSecretCleared() {
+		_spec.ClearField(user.FieldTotpSecret, field.TypeString)
+	}
+	if value, ok := _u.mutation.TotpPendingSecret(); ok {
+		_spec.SetField(user.FieldTotpPendingSecret, field.TypeString, value)
+	}
+	if _u.mutation.TotpPendingSecretCleared() {
+		_spec.ClearField(user.FieldTotpPendingSecret, field.TypeString)
+	}
+	if value, ok := _u.mutation.TotpLastStep(); ok {
+		_spec.SetField(user.FieldTotpLastStep, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedTotpLastStep(); ok {
+		_spec.AddField(user.FieldTotpLastStep, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.RecoveryCodeHashes(); ok {
+		_spec.SetField(user.FieldRecoveryCodeHashes, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedRecoveryCodeHashes(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, user.FieldRecoveryCodeHashes, value)
+		})
+	}
+	if value, ok := _u.mutation.SecurityVersion(); ok {
+		_spec.SetField(user.FieldSecurityVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedSecurityVersion(); ok {
+		_spec.AddField(user.FieldSecurityVersion, field.TypeInt, value)
 	}
 	if _u.mutation.MembershipsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -722,6 +849,100 @@ func (_u *UserUpdateOne) SetNillableTwoFactorEnabled(v *bool) *UserUpdateOne {
 	return _u
 }
 
+// SetTotpSecret sets the "totp_secret" field.
+func (_u *UserUpdateOne) SetTotpSecret(v string) *UserUpdateOne {
+	_u.mutation.SetTotpSecret(v)
+	return _u
+}
+
+// SetNillableTotpSecret sets the "totp_secret" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableTotpSecret(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetTotpSecret(*v)
+	}
+	return _u
+}
+
+// ClearTotpSecret clears the value of the "totp_secret" field.
+func (_u *UserUpdateOne) ClearTotpSecret() *UserUpdateOne {
+	_u.mutation.ClearTotpSecret()
+	return _u
+}
+
+// SetTotpPendingSecret sets the "totp_pending_secret" field.
+func (_u *UserUpdateOne) SetTotpPendingSecret(v string) *UserUpdateOne {
+	_u.mutation.SetTotpPendingSecret(v)
+	return _u
+}
+
+// SetNillableTotpPendingSecret sets the "totp_pending_secret" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableTotpPendingSecret(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetTotpPendingSecret(*v)
+	}
+	return _u
+}
+
+// ClearTotpPendingSecret clears the value of the "totp_pending_secret" field.
+func (_u *UserUpdateOne) ClearTotpPendingSecret() *UserUpdateOne {
+	_u.mutation.ClearTotpPendingSecret()
+	return _u
+}
+
+// SetTotpLastStep sets the "totp_last_step" field.
+func (_u *UserUpdateOne) SetTotpLastStep(v int64) *UserUpdateOne {
+	_u.mutation.ResetTotpLastStep()
+	_u.mutation.SetTotpLastStep(v)
+	return _u
+}
+
+// SetNillableTotpLastStep sets the "totp_last_step" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableTotpLastStep(v *int64) *UserUpdateOne {
+	if v != nil {
+		_u.SetTotpLastStep(*v)
+	}
+	return _u
+}
+
+// AddTotpLastStep adds value to the "totp_last_step" field.
+func (_u *UserUpdateOne) AddTotpLastStep(v int64) *UserUpdateOne {
+	_u.mutation.AddTotpLastStep(v)
+	return _u
+}
+
+// SetRecoveryCodeHashes sets the "recovery_code_hashes" field.
+func (_u *UserUpdateOne) SetRecoveryCodeHashes(v []string) *UserUpdateOne {
+	_u.mutation.SetRecoveryCodeHashes(v)
+	return _u
+}
+
+// AppendRecoveryCodeHashes appends value to the "recovery_code_hashes" field.
+func (_u *UserUpdateOne) AppendRecoveryCodeHashes(v []string) *UserUpdateOne {
+	_u.mutation.AppendRecoveryCodeHashes(v)
+	return _u
+}
+
+// SetSecurityVersion sets the "security_version" field.
+func (_u *UserUpdateOne) SetSecurityVersion(v int) *UserUpdateOne {
+	_u.mutation.ResetSecurityVersion()
+	_u.mutation.SetSecurityVersion(v)
+	return _u
+}
+
+// SetNillableSecurityVersion sets the "security_version" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableSecurityVersion(v *int) *UserUpdateOne {
+	if v != nil {
+		_u.SetSecurityVersion(*v)
+	}
+	return _u
+}
+
+// AddSecurityVersion adds value to the "security_version" field.
+func (_u *UserUpdateOne) AddSecurityVersion(v int) *UserUpdateOne {
+	_u.mutation.AddSecurityVersion(v)
+	return _u
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Membership entity by IDs.
 func (_u *UserUpdateOne) AddMembershipIDs(ids ...uuid.UUID) *UserUpdateOne {
 	_u.mutation.AddMembershipIDs(ids...)
@@ -1005,6 +1226,38 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.TwoFactorEnabled(); ok {
 		_spec.SetField(user.FieldTwoFactorEnabled, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.TotpSecret(); ok {
+		_spec.SetField(user.FieldTotpSecret, field.TypeString, value)
+	}
+	if _u.mutation.TotpSecretCleared() {
+		_spec.ClearField(user.FieldTotpSecret, field.TypeString)
+	}
+	if value, ok := _u.mutation.TotpPendingSecret(); ok {
+		_spec.SetField(user.FieldTotpPendingSecret, field.TypeString, value)
+	}
+	if _u.mutation.TotpPendingSecretCleared() {
+		_spec.ClearField(user.FieldTotpPendingSecret, field.TypeString)
+	}
+	if value, ok := _u.mutation.TotpLastStep(); ok {
+		_spec.SetField(user.FieldTotpLastStep, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedTotpLastStep(); ok {
+		_spec.AddField(user.FieldTotpLastStep, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.RecoveryCodeHashes(); ok {
+		_spec.SetField(user.FieldRecoveryCodeHashes, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedRecoveryCodeHashes(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, user.FieldRecoveryCodeHashes, value)
+		})
+	}
+	if value, ok := _u.mutation.SecurityVersion(); ok {
+		_spec.SetField(user.FieldSecurityVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedSecurityVersion(); ok {
+		_spec.AddField(user.FieldSecurityVersion, field.TypeInt, value)
 	}
 	if _u.mutation.MembershipsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -23,9 +23,19 @@ func requireViewer(ctx context.Context) (*auth.Viewer, error) {
 	return v, nil
 }
 
+// requireMember returns the viewer, or UNAUTHENTICATED, or TWO_FACTOR_REQUIRED when the active
+// organization requires 2FA the viewer lacks (except for the fields that set it up).
+func requireMember(ctx context.Context) (*auth.Viewer, error) {
+	v, err := requireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return v, checkTwoFactor(ctx, v)
+}
+
 // authenticated is @authenticated: a signed-in viewer.
 func authenticated(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
-	if _, err := requireViewer(ctx); err != nil {
+	if _, err := requireMember(ctx); err != nil {
 		return nil, err
 	}
 	return next(ctx)
@@ -34,7 +44,7 @@ func authenticated(ctx context.Context, _ any, next graphql.Resolver) (any, erro
 // hasPermission is @hasPermission(permission:): the viewer holds the permission in the active
 // organization.
 func hasPermission(ctx context.Context, _ any, next graphql.Resolver, permission string) (any, error) {
-	v, err := requireViewer(ctx)
+	v, err := requireMember(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -46,7 +56,7 @@ func hasPermission(ctx context.Context, _ any, next graphql.Resolver, permission
 
 // superAdmin is @superAdmin: the viewer is a super admin.
 func superAdmin(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
-	v, err := requireViewer(ctx)
+	v, err := requireMember(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -256,8 +256,13 @@ func (s *Service) invitationPreview(ctx context.Context, token string) (*model.I
 //     e-mail, proven by its password; else a new account with name and password.
 //  4. Create the membership, audit, and sign in to the organization.
 func (s *Service) acceptInvitation(ctx context.Context, in model.AcceptInvitationInput) (*model.AuthPayload, error) {
+	keys := s.ipKey(ctx, "accept", s.Limits.AcceptPerIP)
+	if err := s.checkLimits(ctx, keys); err != nil {
+		return nil, err
+	}
 	inv, err := s.invitationByToken(ctx, in.Token)
 	if ent.IsNotFound(err) {
+		s.recordFailures(ctx, keys)
 		return nil, Errorf(CodeNotFound, "Invalid invitation token")
 	}
 	if err != nil {
@@ -330,6 +335,7 @@ func (s *Service) invitee(ctx, sys context.Context, inv *ent.Invitation, in mode
 			return nil, Errorf(CodeBadUserInput, "User already exists. Please login and accept the invitation.")
 		}
 		if ok, _ := s.Hasher.Verify(password, u.PasswordHash); !ok {
+			s.recordFailures(ctx, s.ipKey(ctx, "accept", s.Limits.AcceptPerIP))
 			return nil, ErrBadCredentials
 		}
 		return u, nil

@@ -234,26 +234,34 @@ func (s *Service) deleteMembership(ctx context.Context, m *ent.Membership, reaso
 		ClearDefaultOrgID().Exec(sys)
 }
 
+// activity is when a viewer's membership, account and session were last marked as used.
+type activity struct{ member, user, session time.Time }
+
 // trackActivity records that the viewer made a request, at most once per activityInterval:
-// reads must not turn into a write per request. The conditional update also keeps replicas from
-// writing the same minute twice.
-func (s *Service) trackActivity(ctx context.Context, v *auth.Viewer, memberSeen, userSeen time.Time) {
+// reads must not turn into a write per request. The conditional updates also keep replicas from
+// writing the same minute twice. The session's last use drives its idle timeout.
+func (s *Service) trackActivity(ctx context.Context, v *auth.Viewer, seen activity) {
 	now := s.now()
 	cutoff := now.Add(-activityInterval)
 	// Recording activity is bookkeeping by the system, not a change the viewer makes.
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
-	if memberSeen.Before(cutoff) {
-		if err := s.client.Membership.Update().
+	var errs []error
+	if seen.member.Before(cutoff) {
+		errs = append(errs, s.client.Membership.Update().
 			Where(membership.ID(v.MembershipID), membership.LastActiveAtLT(cutoff)).
-			SetLastActiveAt(now).Exec(sys); err != nil {
-			s.log.WarnContext(ctx, "recording activity", "err", err)
-		}
+			SetLastActiveAt(now).Exec(sys))
 	}
-	if userSeen.Before(cutoff) {
-		if err := s.client.User.Update().
+	if seen.user.Before(cutoff) {
+		errs = append(errs, s.client.User.Update().
 			Where(user.ID(v.UserID), user.Or(user.LastActiveAtIsNil(), user.LastActiveAtLT(cutoff))).
-			SetLastActiveAt(now).Exec(sys); err != nil {
-			s.log.WarnContext(ctx, "recording activity", "err", err)
-		}
+			SetLastActiveAt(now).Exec(sys))
+	}
+	if seen.session.Before(cutoff) {
+		errs = append(errs, s.client.Session.Update().
+			Where(session.ID(v.SessionID), session.LastUsedAtLT(cutoff)).
+			SetLastUsedAt(now).Exec(sys))
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.log.WarnContext(ctx, "recording activity", "err", err)
 	}
 }

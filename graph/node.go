@@ -53,7 +53,7 @@ func (s *Service) nodeType(ctx context.Context, id uuid.UUID) (string, error) {
 
 // node loads one node, tenant-filtered.
 func (s *Service) node(ctx context.Context, id uuid.UUID) (ent.Noder, error) {
-	if _, err := requireViewer(ctx); err != nil {
+	if _, err := requireMember(ctx); err != nil {
 		return nil, err
 	}
 	return s.db(ctx).Noder(ctx, id, ent.WithNodeType(s.nodeType))
@@ -61,7 +61,7 @@ func (s *Service) node(ctx context.Context, id uuid.UUID) (ent.Noder, error) {
 
 // nodes loads several nodes, tenant-filtered; missing ones are null with an error each.
 func (s *Service) nodes(ctx context.Context, ids []uuid.UUID) ([]ent.Noder, error) {
-	if _, err := requireViewer(ctx); err != nil {
+	if _, err := requireMember(ctx); err != nil {
 		return nil, err
 	}
 	if len(ids) > s.MaxPageSize {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/invitation"
+	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/graph/model"
 )
 
@@ -105,6 +106,41 @@ func (r *mutationResolver) DeleteRole(ctx context.Context, name string) (bool, e
 	return r.deleteRole(ctx, name)
 }
 
+// UpdateSecurityPolicy is the resolver for the updateSecurityPolicy field.
+func (r *mutationResolver) UpdateSecurityPolicy(ctx context.Context, input model.UpdateSecurityPolicyInput) (*schematype.SecurityPolicy, error) {
+	return r.updateSecurityPolicy(ctx, input)
+}
+
+// BeginTwoFactorSetup is the resolver for the beginTwoFactorSetup field.
+func (r *mutationResolver) BeginTwoFactorSetup(ctx context.Context) (*model.TwoFactorSetup, error) {
+	return r.beginTwoFactorSetup(ctx)
+}
+
+// ConfirmTwoFactorSetup is the resolver for the confirmTwoFactorSetup field.
+func (r *mutationResolver) ConfirmTwoFactorSetup(ctx context.Context, code string) (*model.RecoveryCodes, error) {
+	return r.confirmTwoFactorSetup(ctx, code)
+}
+
+// DisableTwoFactor is the resolver for the disableTwoFactor field.
+func (r *mutationResolver) DisableTwoFactor(ctx context.Context, code *string, password *string) (bool, error) {
+	return r.disableTwoFactor(ctx, code, password)
+}
+
+// ChangePassword is the resolver for the changePassword field.
+func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword string, newPassword string) (bool, error) {
+	return r.changePassword(ctx, currentPassword, newPassword)
+}
+
+// RevokeSession is the resolver for the revokeSession field.
+func (r *mutationResolver) RevokeSession(ctx context.Context, id uuid.UUID) (bool, error) {
+	return r.revokeSession(ctx, id)
+}
+
+// RevokeOtherSessions is the resolver for the revokeOtherSessions field.
+func (r *mutationResolver) RevokeOtherSessions(ctx context.Context) (int, error) {
+	return r.revokeOtherSessions(ctx)
+}
+
 // Members is the resolver for the members field.
 func (r *organizationResolver) Members(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) (*ent.MembershipConnection, error) {
 	return r.members(ctx, obj, after, first, before, last, where, orderBy)
@@ -178,6 +214,11 @@ func (r *viewerResolver) Memberships(ctx context.Context, obj *model.Viewer) ([]
 // Session is the resolver for the session field.
 func (r *viewerResolver) Session(ctx context.Context, obj *model.Viewer) (*ent.Session, error) {
 	return r.db(ctx).Session.Get(ctx, obj.Auth.SessionID)
+}
+
+// Sessions is the resolver for the sessions field.
+func (r *viewerResolver) Sessions(ctx context.Context, obj *model.Viewer) ([]*ent.Session, error) {
+	return r.viewerSessions(ctx, obj.Auth)
 }
 
 // AuthPayload returns AuthPayloadResolver implementation.

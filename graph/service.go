@@ -42,6 +42,8 @@ type Options struct {
 	PublicURL string
 	// Mailer sends invitation e-mails; nil logs the links instead.
 	Mailer Mailer
+	// Limits configure the rate limiter; zero values take DefaultLimits.
+	Limits Limits
 }
 
 // Service holds the dependencies of the workflows and resolvers.
@@ -58,6 +60,9 @@ func NewService(cfg Options) *Service {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits
 	}
 	if cfg.MaxPageSize == 0 {
 		cfg.MaxPageSize = 100

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	stdsql "database/sql"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -15,8 +16,10 @@ import (
 
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/membership"
+	"github.com/inferiallm/orgserver/ent/organization"
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/ent/role"
+	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/session"
 	"github.com/inferiallm/orgserver/ent/user"
 	"github.com/inferiallm/orgserver/graph/model"
@@ -38,10 +41,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 		return nil, err
 	}
 	b := sql.Dialect(s.Dialect)
-	st, u, m, r := b.Table(session.Table).As("s"), b.Table(user.Table).As("u"),
-		b.Table(membership.Table).As("m"), b.Table(role.Table).As("r")
+	st, u, m, r, o := b.Table(session.Table).As("s"), b.Table(user.Table).As("u"),
+		b.Table(membership.Table).As("m"), b.Table(role.Table).As("r"), b.Table(organization.Table).As("o")
 	q := b.Select(
 		st.C(session.FieldUserID), st.C(session.FieldOrganizationID), st.C(session.FieldExpiresAt),
+		st.C(session.FieldCreatedAt), st.C(session.FieldLastUsedAt), o.C(organization.FieldSecurityPolicy),
 		u.C(user.FieldEmail), u.C(user.FieldIsSuperAdmin), u.C(user.FieldTwoFactorEnabled), u.C(user.FieldLastActiveAt),
 		m.C(membership.FieldID), m.C(membership.FieldLastActiveAt), r.C(role.FieldName), r.C(role.FieldPermissions),
 	).From(st).
@@ -51,6 +55,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 		sql.ColumnsEQ(m.C(membership.FieldOrganizationID), st.C(session.FieldOrganizationID)),
 	)).
 		Join(r).On(r.C(role.FieldID), m.C(membership.FieldRoleID)).
+		Join(o).On(o.C(organization.FieldID), st.C(session.FieldOrganizationID)).
 		Where(sql.And(sql.EQ(st.C(session.FieldID), id.SessionID), sql.IsNull(st.C(session.FieldRevokedAt))))
 	query, args := q.Query()
 	rows, err := s.client.QueryContext(ctx, query, args...)
@@ -65,56 +70,91 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 		return nil, auth.ErrInvalidToken
 	}
 	var (
-		v          = &auth.Viewer{SessionID: id.SessionID}
-		expiresAt  time.Time
-		userSeen   stdsql.NullTime
-		memberSeen time.Time
-		perms      []byte
+		v                                 = &auth.Viewer{SessionID: id.SessionID}
+		expiresAt, createdAt, sessionSeen time.Time
+		userSeen                          stdsql.NullTime
+		memberSeen                        time.Time
+		perms, rawPolicy                  []byte
+		policy                            schematype.SecurityPolicy
 	)
-	if err := rows.Scan(&v.UserID, &v.OrgID, &expiresAt, &v.Email, &v.SuperAdmin, &v.TwoFactorEnabled, &userSeen,
+	if err := rows.Scan(&v.UserID, &v.OrgID, &expiresAt, &createdAt, &sessionSeen, &rawPolicy,
+		&v.Email, &v.SuperAdmin, &v.TwoFactorEnabled, &userSeen,
 		&v.MembershipID, &memberSeen, &v.Role, &perms); err != nil {
 		return nil, err
 	}
 	rows.Close()
-	if v.UserID != id.UserID || v.OrgID != id.OrgID || !s.now().Before(expiresAt) {
+	if err := json.Unmarshal(rawPolicy, &policy); err != nil {
+		return nil, err
+	}
+	if v.UserID != id.UserID || v.OrgID != id.OrgID || !sessionAlive(policy, createdAt, sessionSeen, expiresAt, s.now()) {
 		return nil, auth.ErrInvalidToken
 	}
 	if err := json.Unmarshal(perms, &v.Permissions); err != nil {
 		return nil, err
 	}
-	s.trackActivity(ctx, v, memberSeen, userSeen.Time)
+	v.RequireTwoFactor = policy.RequireTwoFactor
+	s.trackActivity(ctx, v, activity{member: memberSeen, user: userSeen.Time, session: sessionSeen})
 	return v, nil
 }
 
 // login signs a user in with e-mail and password and starts a session.
-//  1. Find the account; for an unknown e-mail, spend the time of a hash anyway.
-//  2. Check the password.
-//  3. Pick the organization: the one asked for, else the default, else the oldest membership.
-//  4. Start the session and issue its tokens.
-//  5. Audit success or failure (failures survive the rollback).
+//  1. Refuse while the account or the client address is rate limited.
+//  2. Find the account; for an unknown e-mail, spend the time of a hash anyway, so that neither
+//     the answer nor its timing tells whether the account exists.
+//  3. Check the password, then the second factor when the account has 2FA.
+//  4. Pick the organization: the one asked for, else the default, else the oldest membership.
+//  5. Start the session and issue its tokens.
+//  6. Audit success or failure; failures, and the rate limiter's counts, survive the rollback.
 func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPayload, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
+	keys := s.loginKeys(ctx, email)
+	if err := s.checkLimits(ctx, keys); err != nil {
+		return nil, err
+	}
 	// Signing in: there is no viewer yet.
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
-	fail := func(reason string, u *ent.User) error {
+	fail := func(reason string, u *ent.User, err error) error {
 		e := auditEntry{Action: "auth.login", Category: categoryAuth, ActorEmail: email,
 			ResourceType: "user", Details: map[string]any{"reason": reason}}
 		if u != nil {
 			e.ActorID, e.ResourceID, e.OrgID = &u.ID, u.ID.String(), u.DefaultOrgID
 		}
 		s.auditFailure(ctx, e)
-		return ErrBadCredentials
+		s.recordFailures(ctx, keys)
+		return err
+	}
+	if len(in.Password) > maxPasswordLength {
+		return nil, fail("password too long", nil, ErrBadCredentials)
 	}
 	u, err := s.db(ctx).User.Query().Where(user.Email(email)).Only(sys)
 	if ent.IsNotFound(err) {
 		s.Hasher.VerifyDummy(in.Password)
-		return nil, fail("unknown email", nil)
+		return nil, fail("unknown email", nil, ErrBadCredentials)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if ok, err := s.Hasher.Verify(in.Password, u.PasswordHash); err != nil || !ok {
-		return nil, fail("wrong password", u)
+		return nil, fail("wrong password", u, ErrBadCredentials)
+	}
+	if u.TwoFactorEnabled {
+		code := strings.TrimSpace(ptr(in.TotpCode))
+		if code == "" {
+			code = strings.TrimSpace(ptr(in.RecoveryCode))
+		}
+		if code == "" {
+			return nil, &Error{Code: CodeTwoFactorCodeRequired, Message: "TOTP_REQUIRED"}
+		}
+		if err := s.verifySecondFactor(ctx, u, code); err != nil {
+			var e *Error
+			if errors.As(err, &e) && e == errInvalidCode {
+				return nil, fail("invalid 2FA code", u, err)
+			}
+			return nil, err
+		}
+	}
+	if err := s.clearLimits(ctx, keys[0].name); err != nil {
+		return nil, err
 	}
 	m, err := s.signInMembership(sys, u, in.OrganizationID)
 	if err != nil {
@@ -195,6 +235,7 @@ func (s *Service) issue(ctx context.Context, u *ent.User, m *ent.Membership, sid
 	auth.SetViewer(ctx, &auth.Viewer{
 		UserID: u.ID, Email: u.Email, OrgID: m.OrganizationID, SessionID: sid, MembershipID: m.ID,
 		Role: r.Name, Permissions: r.Permissions, SuperAdmin: u.IsSuperAdmin, TwoFactorEnabled: u.TwoFactorEnabled,
+		RequireTwoFactor: m.Edges.Organization.SecurityPolicy.RequireTwoFactor,
 	})
 	return &model.AuthPayload{
 		AccessToken:  access,
@@ -246,6 +287,9 @@ func (s *Service) refresh(ctx context.Context, token string) (*model.AuthPayload
 			return nil, ErrRefreshFailed
 		}
 		return nil, err
+	}
+	if !sessionAlive(m.Edges.Organization.SecurityPolicy, sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, now) {
+		return nil, ErrRefreshFailed
 	}
 	next, err := auth.NewRefreshToken(sid)
 	if err != nil {

@@ -61,10 +61,11 @@ func BenchmarkUsersPage(b *testing.B) {
 	// Find the cursor after 9,000 members by walking with big steps.
 	var deep any
 	for range 9_000 / 100 {
-		r := s.Do(b, tok.Access, `query($after: Cursor) { viewer { organization { members(first: 100, after: $after, orderBy: {field: LAST_ACTIVE_AT, direction: DESC}) { pageInfo { endCursor } } } } }`,
+		r := s.Do(b, tok.Access, `query($after: Cursor) { viewer { organization { members(first: 100, after: $after, orderBy: {field: LAST_ACTIVE_AT, direction: DESC}) { edges { cursor } pageInfo { endCursor } } } } }`,
 			map[string]any{"after": deep})
 		require.Empty(b, r.Errors)
 		deep = r.Str("viewer.organization.members.pageInfo.endCursor")
+		require.NotEmpty(b, deep, "%s", r.Data)
 	}
 	client := &http.Client{}
 	for _, c := range []struct {

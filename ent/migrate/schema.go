@@ -197,6 +197,19 @@ var (
 		Columns:    OrganizationsColumns,
 		PrimaryKey: []*schema.Column{OrganizationsColumns[0]},
 	}
+	// RateLimitsColumns holds the columns for the "rate_limits" table.
+	RateLimitsColumns = []*schema.Column{
+		{Name: "key", Type: field.TypeString},
+		{Name: "failures", Type: field.TypeInt, Default: 0},
+		{Name: "window_start", Type: field.TypeTime},
+		{Name: "blocked_until", Type: field.TypeTime, Nullable: true},
+	}
+	// RateLimitsTable holds the schema information for the "rate_limits" table.
+	RateLimitsTable = &schema.Table{
+		Name:       "rate_limits",
+		Columns:    RateLimitsColumns,
+		PrimaryKey: []*schema.Column{RateLimitsColumns[0]},
+	}
 	// RolesColumns holds the columns for the "roles" table.
 	RolesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -300,6 +313,11 @@ var (
 		{Name: "default_org_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "last_active_at", Type: field.TypeTime, Nullable: true},
 		{Name: "two_factor_enabled", Type: field.TypeBool, Default: false},
+		{Name: "totp_secret", Type: field.TypeString, Nullable: true},
+		{Name: "totp_pending_secret", Type: field.TypeString, Nullable: true},
+		{Name: "totp_last_step", Type: field.TypeInt64, Default: 0},
+		{Name: "recovery_code_hashes", Type: field.TypeJSON},
+		{Name: "security_version", Type: field.TypeInt, Default: 0},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{
@@ -320,6 +338,7 @@ var (
 		InvitationsTable,
 		MembershipsTable,
 		OrganizationsTable,
+		RateLimitsTable,
 		RolesTable,
 		ServerSettingsTable,
 		SessionsTable,

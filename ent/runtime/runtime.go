@@ -11,6 +11,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
+	"github.com/inferiallm/orgserver/ent/ratelimit"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/schema"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
@@ -226,6 +227,25 @@ func init() {
 	organizationDescID := organizationMixinFields0[0].Descriptor()
 	// organization.DefaultID holds the default value on creation for the id field.
 	organization.DefaultID = organizationDescID.Default.(func() uuid.UUID)
+	ratelimit.Policy = privacy.NewPolicies(schema.RateLimit{})
+	ratelimit.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := ratelimit.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	ratelimitFields := schema.RateLimit{}.Fields()
+	_ = ratelimitFields
+	// ratelimitDescFailures is the schema descriptor for failures field.
+	ratelimitDescFailures := ratelimitFields[1].Descriptor()
+	// ratelimit.DefaultFailures holds the default value on creation for the failures field.
+	ratelimit.DefaultFailures = ratelimitDescFailures.Default.(int)
+	// ratelimitDescID is the schema descriptor for id field.
+	ratelimitDescID := ratelimitFields[0].Descriptor()
+	// ratelimit.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	ratelimit.IDValidator = ratelimitDescID.Validators[0].(func(string) error)
 	roleMixin := schema.Role{}.Mixin()
 	role.Policy = privacy.NewPolicies(schema.Role{})
 	role.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -408,6 +428,18 @@ func init() {
 	userDescTwoFactorEnabled := userFields[6].Descriptor()
 	// user.DefaultTwoFactorEnabled holds the default value on creation for the two_factor_enabled field.
 	user.DefaultTwoFactorEnabled = userDescTwoFactorEnabled.Default.(bool)
+	// userDescTotpLastStep is the schema descriptor for totp_last_step field.
+	userDescTotpLastStep := userFields[9].Descriptor()
+	// user.DefaultTotpLastStep holds the default value on creation for the totp_last_step field.
+	user.DefaultTotpLastStep = userDescTotpLastStep.Default.(int64)
+	// userDescRecoveryCodeHashes is the schema descriptor for recovery_code_hashes field.
+	userDescRecoveryCodeHashes := userFields[10].Descriptor()
+	// user.DefaultRecoveryCodeHashes holds the default value on creation for the recovery_code_hashes field.
+	user.DefaultRecoveryCodeHashes = userDescRecoveryCodeHashes.Default.([]string)
+	// userDescSecurityVersion is the schema descriptor for security_version field.
+	userDescSecurityVersion := userFields[11].Descriptor()
+	// user.DefaultSecurityVersion holds the default value on creation for the security_version field.
+	user.DefaultSecurityVersion = userDescSecurityVersion.Default.(int)
 	// userDescID is the schema descriptor for id field.
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.

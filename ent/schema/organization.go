@@ -32,7 +32,7 @@ func (Organization) Fields() []ent.Field {
 			Annotations(entgql.Type("BillingInfo"), entgql.Directives(hasPermission("billing:view"))),
 		field.JSON("security_policy", schematype.SecurityPolicy{}).
 			Default(schematype.DefaultSecurityPolicy()).
-			Annotations(entgql.Type("SecurityPolicy")),
+			Annotations(entgql.Type("SecurityPolicy"), entgql.Directives(hasPermission("security:view"))),
 	}
 }
 

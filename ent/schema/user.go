@@ -36,6 +36,15 @@ func (User) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		field.Bool("two_factor_enabled").Default(false).
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.String("totp_secret").Sensitive().Optional().
+			Comment("The TOTP secret, sealed with the encryption key; set while 2FA is on.").Annotations(hidden),
+		field.String("totp_pending_secret").Sensitive().Optional().
+			Comment("A secret from beginTwoFactorSetup, sealed, until confirmTwoFactorSetup.").Annotations(hidden),
+		field.Int64("totp_last_step").Default(0).
+			Comment("The last TOTP time step accepted: a code is accepted once.").Annotations(hidden),
+		field.Strings("recovery_code_hashes").Sensitive().Default([]string{}).Annotations(hidden),
+		field.Int("security_version").Default(0).
+			Comment("Incremented by every change of 2FA state, so concurrent changes cannot both apply.").Annotations(hidden),
 	}
 }
 

@@ -34,6 +34,16 @@ const (
 	FieldLastActiveAt = "last_active_at"
 	// FieldTwoFactorEnabled holds the string denoting the two_factor_enabled field in the database.
 	FieldTwoFactorEnabled = "two_factor_enabled"
+	// FieldTotpSecret holds the string denoting the totp_secret field in the database.
+	FieldTotpSecret = "totp_secret"
+	// FieldTotpPendingSecret holds the string denoting the totp_pending_secret field in the database.
+	FieldTotpPendingSecret = "totp_pending_secret"
+	// FieldTotpLastStep holds the string denoting the totp_last_step field in the database.
+	FieldTotpLastStep = "totp_last_step"
+	// FieldRecoveryCodeHashes holds the string denoting the recovery_code_hashes field in the database.
+	FieldRecoveryCodeHashes = "recovery_code_hashes"
+	// FieldSecurityVersion holds the string denoting the security_version field in the database.
+	FieldSecurityVersion = "security_version"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
 	EdgeMemberships = "memberships"
 	// EdgeSessions holds the string denoting the sessions edge name in mutations.
@@ -86,6 +96,11 @@ var Columns = []string{
 	FieldDefaultOrgID,
 	FieldLastActiveAt,
 	FieldTwoFactorEnabled,
+	FieldTotpSecret,
+	FieldTotpPendingSecret,
+	FieldTotpLastStep,
+	FieldRecoveryCodeHashes,
+	FieldSecurityVersion,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -122,6 +137,12 @@ var (
 	DefaultIsSuperAdmin bool
 	// DefaultTwoFactorEnabled holds the default value on creation for the "two_factor_enabled" field.
 	DefaultTwoFactorEnabled bool
+	// DefaultTotpLastStep holds the default value on creation for the "totp_last_step" field.
+	DefaultTotpLastStep int64
+	// DefaultRecoveryCodeHashes holds the default value on creation for the "recovery_code_hashes" field.
+	DefaultRecoveryCodeHashes []string
+	// DefaultSecurityVersion holds the default value on creation for the "security_version" field.
+	DefaultSecurityVersion int
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -177,6 +198,26 @@ func ByLastActiveAt(opts ...sql.OrderTermOption) OrderOption {
 // ByTwoFactorEnabled orders the results by the two_factor_enabled field.
 func ByTwoFactorEnabled(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTwoFactorEnabled, opts...).ToFunc()
+}
+
+// ByTotpSecret orders the results by the totp_secret field.
+func ByTotpSecret(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotpSecret, opts...).ToFunc()
+}
+
+// ByTotpPendingSecret orders the results by the totp_pending_secret field.
+func ByTotpPendingSecret(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotpPendingSecret, opts...).ToFunc()
+}
+
+// ByTotpLastStep orders the results by the totp_last_step field.
+func ByTotpLastStep(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldTotpLastStep, opts...).ToFunc()
+}
+
+// BySecurityVersion orders the results by the security_version field.
+func BySecurityVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSecurityVersion, opts...).ToFunc()
 }
 
 // ByMembershipsCount orders the results by memberships count.

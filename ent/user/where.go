@@ -101,6 +101,26 @@ func TwoFactorEnabled(v bool) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldTwoFactorEnabled, v))
 }
 
+// TotpSecret applies equality check predicate on the "totp_secret" field. It's identical to TotpSecretEQ.
+func TotpSecret(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpSecret, v))
+}
+
+// TotpPendingSecret applies equality check predicate on the "totp_pending_secret" field. It's identical to TotpPendingSecretEQ.
+func TotpPendingSecret(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpPendingSecret, v))
+}
+
+// TotpLastStep applies equality check predicate on the "totp_last_step" field. It's identical to TotpLastStepEQ.
+func TotpLastStep(v int64) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpLastStep, v))
+}
+
+// SecurityVersion applies equality check predicate on the "security_version" field. It's identical to SecurityVersionEQ.
+func SecurityVersion(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSecurityVersion, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldCreatedAt, v))
@@ -494,6 +514,236 @@ func TwoFactorEnabledEQ(v bool) predicate.User {
 // TwoFactorEnabledNEQ applies the NEQ predicate on the "two_factor_enabled" field.
 func TwoFactorEnabledNEQ(v bool) predicate.User {
 	return predicate.User(sql.FieldNEQ(FieldTwoFactorEnabled, v))
+}
+
+// TotpSecretEQ applies the EQ predicate on the "totp_secret" field.
+func TotpSecretEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpSecret, v))
+}
+
+// TotpSecretNEQ applies the NEQ predicate on the "totp_secret" field.
+func TotpSecretNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldTotpSecret, v))
+}
+
+// TotpSecretIn applies the In predicate on the "totp_secret" field.
+func TotpSecretIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldTotpSecret, vs...))
+}
+
+// TotpSecretNotIn applies the NotIn predicate on the "totp_secret" field.
+func TotpSecretNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldTotpSecret, vs...))
+}
+
+// TotpSecretGT applies the GT predicate on the "totp_secret" field.
+func TotpSecretGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldTotpSecret, v))
+}
+
+// TotpSecretGTE applies the GTE predicate on the "totp_secret" field.
+func TotpSecretGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldTotpSecret, v))
+}
+
+// TotpSecretLT applies the LT predicate on the "totp_secret" field.
+func TotpSecretLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldTotpSecret, v))
+}
+
+// TotpSecretLTE applies the LTE predicate on the "totp_secret" field.
+func TotpSecretLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldTotpSecret, v))
+}
+
+// TotpSecretContains applies the Contains predicate on the "totp_secret" field.
+func TotpSecretContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldTotpSecret, v))
+}
+
+// TotpSecretHasPrefix applies the HasPrefix predicate on the "totp_secret" field.
+func TotpSecretHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldTotpSecret, v))
+}
+
+// TotpSecretHasSuffix applies the HasSuffix predicate on the "totp_secret" field.
+func TotpSecretHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldTotpSecret, v))
+}
+
+// TotpSecretIsNil applies the IsNil predicate on the "totp_secret" field.
+func TotpSecretIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldTotpSecret))
+}
+
+// TotpSecretNotNil applies the NotNil predicate on the "totp_secret" field.
+func TotpSecretNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldTotpSecret))
+}
+
+// TotpSecretEqualFold applies the EqualFold predicate on the "totp_secret" field.
+func TotpSecretEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldTotpSecret, v))
+}
+
+// TotpSecretContainsFold applies the ContainsFold predicate on the "totp_secret" field.
+func TotpSecretContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldTotpSecret, v))
+}
+
+// TotpPendingSecretEQ applies the EQ predicate on the "totp_pending_secret" field.
+func TotpPendingSecretEQ(v string) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretNEQ applies the NEQ predicate on the "totp_pending_secret" field.
+func TotpPendingSecretNEQ(v string) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretIn applies the In predicate on the "totp_pending_secret" field.
+func TotpPendingSecretIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldIn(FieldTotpPendingSecret, vs...))
+}
+
+// TotpPendingSecretNotIn applies the NotIn predicate on the "totp_pending_secret" field.
+func TotpPendingSecretNotIn(vs ...string) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldTotpPendingSecret, vs...))
+}
+
+// TotpPendingSecretGT applies the GT predicate on the "totp_pending_secret" field.
+func TotpPendingSecretGT(v string) predicate.User {
+	return predicate.User(sql.FieldGT(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretGTE applies the GTE predicate on the "totp_pending_secret" field.
+func TotpPendingSecretGTE(v string) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretLT applies the LT predicate on the "totp_pending_secret" field.
+func TotpPendingSecretLT(v string) predicate.User {
+	return predicate.User(sql.FieldLT(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretLTE applies the LTE predicate on the "totp_pending_secret" field.
+func TotpPendingSecretLTE(v string) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretContains applies the Contains predicate on the "totp_pending_secret" field.
+func TotpPendingSecretContains(v string) predicate.User {
+	return predicate.User(sql.FieldContains(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretHasPrefix applies the HasPrefix predicate on the "totp_pending_secret" field.
+func TotpPendingSecretHasPrefix(v string) predicate.User {
+	return predicate.User(sql.FieldHasPrefix(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretHasSuffix applies the HasSuffix predicate on the "totp_pending_secret" field.
+func TotpPendingSecretHasSuffix(v string) predicate.User {
+	return predicate.User(sql.FieldHasSuffix(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretIsNil applies the IsNil predicate on the "totp_pending_secret" field.
+func TotpPendingSecretIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldTotpPendingSecret))
+}
+
+// TotpPendingSecretNotNil applies the NotNil predicate on the "totp_pending_secret" field.
+func TotpPendingSecretNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldTotpPendingSecret))
+}
+
+// TotpPendingSecretEqualFold applies the EqualFold predicate on the "totp_pending_secret" field.
+func TotpPendingSecretEqualFold(v string) predicate.User {
+	return predicate.User(sql.FieldEqualFold(FieldTotpPendingSecret, v))
+}
+
+// TotpPendingSecretContainsFold applies the ContainsFold predicate on the "totp_pending_secret" field.
+func TotpPendingSecretContainsFold(v string) predicate.User {
+	return predicate.User(sql.FieldContainsFold(FieldTotpPendingSecret, v))
+}
+
+// TotpLastStepEQ applies the EQ predicate on the "totp_last_step" field.
+func TotpLastStepEQ(v int64) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldTotpLastStep, v))
+}
+
+// TotpLastStepNEQ applies the NEQ predicate on the "totp_last_step" field.
+func TotpLastStepNEQ(v int64) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldTotpLastStep, v))
+}
+
+// TotpLastStepIn applies the In predicate on the "totp_last_step" field.
+func TotpLastStepIn(vs ...int64) predicate.User {
+	return predicate.User(sql.FieldIn(FieldTotpLastStep, vs...))
+}
+
+// TotpLastStepNotIn applies the NotIn predicate on the "totp_last_step" field.
+func TotpLastStepNotIn(vs ...int64) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldTotpLastStep, vs...))
+}
+
+// TotpLastStepGT applies the GT predicate on the "totp_last_step" field.
+func TotpLastStepGT(v int64) predicate.User {
+	return predicate.User(sql.FieldGT(FieldTotpLastStep, v))
+}
+
+// TotpLastStepGTE applies the GTE predicate on the "totp_last_step" field.
+func TotpLastStepGTE(v int64) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldTotpLastStep, v))
+}
+
+// TotpLastStepLT applies the LT predicate on the "totp_last_step" field.
+func TotpLastStepLT(v int64) predicate.User {
+	return predicate.User(sql.FieldLT(FieldTotpLastStep, v))
+}
+
+// TotpLastStepLTE applies the LTE predicate on the "totp_last_step" field.
+func TotpLastStepLTE(v int64) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldTotpLastStep, v))
+}
+
+// SecurityVersionEQ applies the EQ predicate on the "security_version" field.
+func SecurityVersionEQ(v int) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldSecurityVersion, v))
+}
+
+// SecurityVersionNEQ applies the NEQ predicate on the "security_version" field.
+func SecurityVersionNEQ(v int) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldSecurityVersion, v))
+}
+
+// SecurityVersionIn applies the In predicate on the "security_version" field.
+func SecurityVersionIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldIn(FieldSecurityVersion, vs...))
+}
+
+// SecurityVersionNotIn applies the NotIn predicate on the "security_version" field.
+func SecurityVersionNotIn(vs ...int) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldSecurityVersion, vs...))
+}
+
+// SecurityVersionGT applies the GT predicate on the "security_version" field.
+func SecurityVersionGT(v int) predicate.User {
+	return predicate.User(sql.FieldGT(FieldSecurityVersion, v))
+}
+
+// SecurityVersionGTE applies the GTE predicate on the "security_version" field.
+func SecurityVersionGTE(v int) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldSecurityVersion, v))
+}
+
+// SecurityVersionLT applies the LT predicate on the "security_version" field.
+func SecurityVersionLT(v int) predicate.User {
+	return predicate.User(sql.FieldLT(FieldSecurityVersion, v))
+}
+
+// SecurityVersionLTE applies the LTE predicate on the "security_version" field.
+func SecurityVersionLTE(v int) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldSecurityVersion, v))
 }
 
 // HasMemberships applies the HasEdge predicate on the "memberships" edge.

@@ -105,6 +105,19 @@ type PermissionInfo struct {
 	Category    string `json:"category"`
 }
 
+// Single-use codes that stand in for an authenticator code. Shown once.
+type RecoveryCodes struct {
+	RecoveryCodes []string `json:"recoveryCodes"`
+}
+
+// A pending authenticator secret, to scan or type into an authenticator app.
+type TwoFactorSetup struct {
+	Secret     string `json:"secret"`
+	OtpauthURI string `json:"otpauthUri"`
+	// The otpauth URI as a QR code, a PNG data URL.
+	QRCode string `json:"qrCode"`
+}
+
 // Changes to the active organization; omitted fields stay as they are.
 type UpdateOrganizationInput struct {
 	Name     *string                    `json:"name,omitempty"`
@@ -116,4 +129,19 @@ type UpdateOrganizationInput struct {
 type UpdateRoleInput struct {
 	Description *string  `json:"description,omitempty"`
 	Permissions []string `json:"permissions,omitempty"`
+}
+
+type UpdateSecurityPolicyInput struct {
+	// Members without two-factor authentication can then only set it up, sign out or switch away.
+	RequireTwoFactor *bool `json:"requireTwoFactor,omitempty"`
+	// Sessions unused for this long stop working (5 to 43200).
+	SessionIdleTimeoutMinutes *int `json:"sessionIdleTimeoutMinutes,omitempty"`
+	// Sessions stop working this long after sign-in, refresh or not (1 to 8760).
+	SessionMaxLifetimeHours *int `json:"sessionMaxLifetimeHours,omitempty"`
+	// How long invitation links work (1 to 8760).
+	InvitationTTLHours *int `json:"invitationTtlHours,omitempty"`
+	// Shortest password accepted for new accounts and password changes (8 to 128).
+	PasswordMinLength *int `json:"passwordMinLength,omitempty"`
+	// Invitations only to these e-mail domains; empty: any.
+	AllowedEmailDomains []string `json:"allowedEmailDomains,omitempty"`
 }

@@ -154,6 +154,7 @@ func (a *App) start(ctx context.Context, out io.Writer) error {
 		Sealer:        sealer,
 		PublicURL:     a.cfg.PublicURL,
 		Mailer:        mailer,
+		Limits:        a.cfg.Limits,
 	})
 	a.handler = a.routes()
 	return nil

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/inferiallm/orgserver/graph"
 	"github.com/inferiallm/orgserver/server/auth"
 )
 
@@ -59,6 +60,8 @@ type Config struct {
 	MaxQueryComplexity int
 	// Argon2 are the password hashing parameters.
 	Argon2 auth.Argon2Params
+	// Limits configure the rate limiter of sign-ins, invitation acceptance and 2FA attempts.
+	Limits graph.Limits
 	// LogLevel is debug, info, warn or error; LogFormat is json or text.
 	LogLevel  string
 	LogFormat string
@@ -82,6 +85,7 @@ func DefaultConfig() Config {
 		MaxQueryDepth:      12,
 		MaxQueryComplexity: 2000,
 		Argon2:             auth.DefaultArgon2Params,
+		Limits:             graph.DefaultLimits,
 		LogLevel:           "info",
 		LogFormat:          "json",
 		ShutdownTimeout:    15 * time.Second,
@@ -151,6 +155,12 @@ var envVars = []envVar{
 		c.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
 		return err
 	}},
+	{"RATE_LIMIT_LOGIN_PER_ACCOUNT", "failed sign-ins of one account before it is slowed down (default 5; 0: off)", integer(func(c *Config) *int { return &c.Limits.LoginPerAccount })},
+	{"RATE_LIMIT_LOGIN_PER_IP", "failed sign-ins from one address before it is slowed down (default 30)", integer(func(c *Config) *int { return &c.Limits.LoginPerIP })},
+	{"RATE_LIMIT_ACCEPT_PER_IP", "failed invitation acceptances from one address (default 20)", integer(func(c *Config) *int { return &c.Limits.AcceptPerIP })},
+	{"RATE_LIMIT_2FA_PER_IP", "wrong 2FA codes from one address (default 10)", integer(func(c *Config) *int { return &c.Limits.TwoFactorPerIP })},
+	{"RATE_LIMIT_WINDOW_MINUTES", "how long failures are remembered (default 15)", duration(time.Minute, func(c *Config) *time.Duration { return &c.Limits.Window })},
+	{"RATE_LIMIT_MAX_DELAY_MINUTES", "longest block (default 15); blocks start at 15 s and double", duration(time.Minute, func(c *Config) *time.Duration { return &c.Limits.MaxDelay })},
 	{"LOG_LEVEL", "debug, info, warn or error (default info)", str(func(c *Config) *string { return &c.LogLevel })},
 	{"LOG_FORMAT", "json or text (default json)", str(func(c *Config) *string { return &c.LogFormat })},
 }

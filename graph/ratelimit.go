@@ -1,0 +1,142 @@
+package graph
+
+import (
+	"context"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/ratelimit"
+	"github.com/inferiallm/orgserver/server/auth"
+)
+
+// Limits configure the rate limiter. A key may fail Threshold times within Window; each
+// further failure blocks it for twice as long as the one before, from BaseDelay up to MaxDelay.
+// Blocks and counts expire on their own, so nobody is locked out for longer than MaxDelay after
+// the failures stop. Successes never count.
+type Limits struct {
+	LoginPerAccount int
+	LoginPerIP      int
+	AcceptPerIP     int
+	TwoFactorPerIP  int
+	Window          time.Duration
+	BaseDelay       time.Duration
+	MaxDelay        time.Duration
+}
+
+// DefaultLimits are the limits of a default configuration.
+var DefaultLimits = Limits{
+	LoginPerAccount: 5, LoginPerIP: 30, AcceptPerIP: 20, TwoFactorPerIP: 10,
+	Window: 15 * time.Minute, BaseDelay: 15 * time.Second, MaxDelay: 15 * time.Minute,
+}
+
+// limitKey names one counter.
+type limitKey struct {
+	name      string
+	threshold int
+}
+
+func (s *Service) loginKeys(ctx context.Context, email string) []limitKey {
+	ip := auth.ClientFromContext(ctx).IP
+	return []limitKey{
+		{"login:account:" + strings.ToLower(email), s.Limits.LoginPerAccount},
+		{"login:ip:" + ip, s.Limits.LoginPerIP},
+	}
+}
+
+func (s *Service) ipKey(ctx context.Context, kind string, threshold int) []limitKey {
+	return []limitKey{{kind + ":ip:" + auth.ClientFromContext(ctx).IP, threshold}}
+}
+
+// checkLimits refuses with RATE_LIMITED while any of the keys is blocked.
+func (s *Service) checkLimits(ctx context.Context, keys []limitKey) error {
+	names := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if k.threshold > 0 {
+			names = append(names, k.name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	// The limiter's state is the server's, read whoever asks.
+	rows, err := s.client.RateLimit.Query().Where(ratelimit.IDIn(names...)).All(privacy.DecisionContext(ctx, privacy.Allow))
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	var wait time.Duration
+	for _, r := range rows {
+		if r.BlockedUntil != nil && r.BlockedUntil.After(now) {
+			wait = max(wait, r.BlockedUntil.Sub(now))
+		}
+	}
+	if wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		return &Error{Code: CodeRateLimited, Message: "Too many failed attempts. Try again later.",
+			Extensions: map[string]any{"retryAfter": secs}}
+	}
+	return nil
+}
+
+// recordFailures counts a failure against each key, after the transaction so that the count
+// survives the refusal.
+func (s *Service) recordFailures(ctx context.Context, keys []limitKey) {
+	now := s.now()
+	s.afterTx(ctx, func(ctx context.Context, c *ent.Client) error {
+		// The limiter's state is the server's.
+		sys := privacy.DecisionContext(ctx, privacy.Allow)
+		for _, k := range keys {
+			if k.threshold <= 0 {
+				continue
+			}
+			if err := s.recordFailure(sys, c, k, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Service) recordFailure(ctx context.Context, c *ent.Client, k limitKey, now time.Time) error {
+	r, err := c.RateLimit.Get(ctx, k.name)
+	switch {
+	case ent.IsNotFound(err):
+		err = c.RateLimit.Create().SetID(k.name).SetFailures(1).SetWindowStart(now).Exec(ctx)
+		if !ent.IsConstraintError(err) {
+			return s.block(ctx, c, k, 1, now, err)
+		}
+		r, err = c.RateLimit.Get(ctx, k.name) // another replica created it just now
+	}
+	if err != nil {
+		return err
+	}
+	if now.Sub(r.WindowStart) > s.Limits.Window && (r.BlockedUntil == nil || !r.BlockedUntil.After(now)) {
+		// The old failures have aged out: start a new window.
+		return c.RateLimit.UpdateOne(r).SetFailures(1).SetWindowStart(now).ClearBlockedUntil().Exec(ctx)
+	}
+	r, err = c.RateLimit.UpdateOne(r).AddFailures(1).Save(ctx)
+	return s.block(ctx, c, k, r.Failures, now, err)
+}
+
+// block sets the key's block once it has failed threshold times: BaseDelay, doubling with each
+// further failure, at most MaxDelay.
+func (s *Service) block(ctx context.Context, c *ent.Client, k limitKey, failures int, now time.Time, err error) error {
+	if err != nil || failures < k.threshold {
+		return err
+	}
+	delay := s.Limits.BaseDelay << min(failures-k.threshold, 20)
+	if delay <= 0 || delay > s.Limits.MaxDelay {
+		delay = s.Limits.MaxDelay
+	}
+	return c.RateLimit.UpdateOneID(k.name).SetBlockedUntil(now.Add(delay)).SetWindowStart(now).Exec(ctx)
+}
+
+// clearLimits forgets the failures of keys after a success (the account's, not the address's:
+// an attacker's own success must not wipe what they did to others).
+func (s *Service) clearLimits(ctx context.Context, keys ...string) error {
+	_, err := s.db(ctx).RateLimit.Delete().Where(ratelimit.IDIn(keys...)).Exec(privacy.DecisionContext(ctx, privacy.Allow))
+	return err
+}

@@ -1,0 +1,185 @@
+package graph
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/google/uuid"
+
+	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/schema/schematype"
+	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/graph/model"
+	"github.com/inferiallm/orgserver/server/auth"
+)
+
+// twoFactorExempt are the fields a member without 2FA can still reach in an organization that
+// requires it: set 2FA up, sign out, and switch to another organization.
+var twoFactorExempt = map[string]bool{
+	"logout": true, "switchOrganization": true, "beginTwoFactorSetup": true, "confirmTwoFactorSetup": true,
+}
+
+// checkTwoFactor refuses the current field when the active organization requires 2FA, the viewer
+// has none, and the field is not one of the exempt ones.
+func checkTwoFactor(ctx context.Context, v *auth.Viewer) error {
+	if !v.RequireTwoFactor || v.TwoFactorEnabled {
+		return nil
+	}
+	if fc := graphql.GetFieldContext(ctx); fc != nil && twoFactorExempt[fc.Field.Name] {
+		return nil
+	}
+	return ErrTwoFactorRequired
+}
+
+// sessionAlive reports whether a session is still usable under its organization's policy: not
+// revoked, not expired, not idle too long, not older than the maximum lifetime.
+func sessionAlive(p schematype.SecurityPolicy, createdAt, lastUsedAt, expiresAt time.Time, now time.Time) bool {
+	if !now.Before(expiresAt) {
+		return false
+	}
+	if p.SessionIdleTimeoutMinutes > 0 && now.Sub(lastUsedAt) > time.Duration(p.SessionIdleTimeoutMinutes)*time.Minute {
+		return false
+	}
+	if p.SessionMaxLifetimeHours > 0 && now.Sub(createdAt) > time.Duration(p.SessionMaxLifetimeHours)*time.Hour {
+		return false
+	}
+	return true
+}
+
+// updateSecurityPolicy changes the active organization's security policy.
+func (s *Service) updateSecurityPolicy(ctx context.Context, in model.UpdateSecurityPolicyInput) (*schematype.SecurityPolicy, error) {
+	v := auth.FromContext(ctx)
+	db := s.db(ctx)
+	org, err := db.Organization.Get(ctx, v.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	old, p := org.SecurityPolicy, org.SecurityPolicy
+	between := func(name string, val *int, lo, hi int, dst *int) error {
+		if val == nil {
+			return nil
+		}
+		if *val < lo || *val > hi {
+			return Errorf(CodeBadUserInput, "%s must be between %d and %d", name, lo, hi)
+		}
+		*dst = *val
+		return nil
+	}
+	for _, err := range []error{
+		between("sessionIdleTimeoutMinutes", in.SessionIdleTimeoutMinutes, 5, 43200, &p.SessionIdleTimeoutMinutes),
+		between("sessionMaxLifetimeHours", in.SessionMaxLifetimeHours, 1, 8760, &p.SessionMaxLifetimeHours),
+		between("invitationTtlHours", in.InvitationTTLHours, 1, 8760, &p.InvitationTTLHours),
+		between("passwordMinLength", in.PasswordMinLength, 8, 128, &p.PasswordMinLength),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if in.RequireTwoFactor != nil {
+		p.RequireTwoFactor = *in.RequireTwoFactor
+	}
+	if in.AllowedEmailDomains != nil {
+		domains := []string{}
+		for _, d := range in.AllowedEmailDomains {
+			d = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d), "@"))
+			if _, err := normalizeEmail("x@" + d); err != nil || d == "" {
+				return nil, Errorf(CodeBadUserInput, "Invalid e-mail domain %q", d)
+			}
+			domains = append(domains, d)
+		}
+		p.AllowedEmailDomains = domains
+	}
+	if err := db.Organization.UpdateOne(org).SetSecurityPolicy(p).Exec(ctx); err != nil {
+		return nil, err
+	}
+	return &p, s.audit(ctx, auditEntry{Action: "security.policy_update", Category: categorySecurity,
+		ResourceType: "organization", ResourceID: org.ID.String(),
+		Details: map[string]any{"old": old, "new": p}})
+}
+
+// viewerSessions lists the viewer's live sessions in every organization.
+func (s *Service) viewerSessions(ctx context.Context, v *auth.Viewer) ([]*ent.Session, error) {
+	return s.db(ctx).Session.Query().
+		Where(session.UserID(v.UserID), session.RevokedAtIsNil(), session.ExpiresAtGT(s.now())).
+		Order(ent.Desc(session.FieldLastUsedAt)).
+		All(ctx)
+}
+
+// revokeSession revokes one session: the viewer's own, or with security:update a session of a
+// member of the active organization. Others' sessions are NOT_FOUND.
+func (s *Service) revokeSession(ctx context.Context, id uuid.UUID) (bool, error) {
+	v := auth.FromContext(ctx)
+	db := s.db(ctx)
+	sess, err := db.Session.Query().Where(session.ID(id)).Only(ctx)
+	if err != nil {
+		return false, err
+	}
+	if sess.UserID != v.UserID && !v.Can("security:update") {
+		return false, ErrNotFound
+	}
+	if sess.RevokedAt == nil {
+		if err := db.Session.UpdateOne(sess).SetRevokedAt(s.now()).SetRevokeReason("revoked").Exec(ctx); err != nil {
+			return false, err
+		}
+	}
+	return true, s.audit(ctx, auditEntry{Action: "session.revoke", Category: categorySecurity,
+		ResourceType: "session", ResourceID: id.String(), Details: map[string]any{"user_id": sess.UserID.String()}})
+}
+
+// revokeOtherSessions revokes every live session of the viewer but the current one.
+func (s *Service) revokeOtherSessions(ctx context.Context) (int, error) {
+	v := auth.FromContext(ctx)
+	n, err := s.revokeUserSessions(ctx, v, "revoked by user")
+	if err != nil {
+		return 0, err
+	}
+	return n, s.audit(ctx, auditEntry{Action: "session.revoke_others", Category: categorySecurity,
+		ResourceType: "user", ResourceID: v.UserID.String(), Details: map[string]any{"count": n}})
+}
+
+func (s *Service) revokeUserSessions(ctx context.Context, v *auth.Viewer, reason string) (int, error) {
+	return s.db(ctx).Session.Update().
+		Where(session.UserID(v.UserID), session.IDNEQ(v.SessionID), session.RevokedAtIsNil()).
+		SetRevokedAt(s.now()).SetRevokeReason(reason).Save(ctx)
+}
+
+// changePassword changes the viewer's password after checking the current one, and ends their
+// other sessions.
+func (s *Service) changePassword(ctx context.Context, current, next string) (bool, error) {
+	v := auth.FromContext(ctx)
+	db := s.db(ctx)
+	keys := s.loginKeys(ctx, v.Email)
+	if err := s.checkLimits(ctx, keys); err != nil {
+		return false, err
+	}
+	u, err := db.User.Get(ctx, v.UserID)
+	if err != nil {
+		return false, err
+	}
+	if ok, _ := s.Hasher.Verify(current, u.PasswordHash); !ok {
+		s.recordFailures(ctx, keys)
+		return false, Errorf(CodeBadUserInput, "Current password is incorrect")
+	}
+	org, err := db.Organization.Get(ctx, v.OrgID)
+	if err != nil {
+		return false, err
+	}
+	if err := checkPassword(next, org.SecurityPolicy.PasswordMinLength); err != nil {
+		return false, err
+	}
+	hash, err := s.Hasher.Hash(next)
+	if err != nil {
+		return false, err
+	}
+	if err := db.User.UpdateOne(u).SetPasswordHash(hash).Exec(ctx); err != nil {
+		return false, err
+	}
+	n, err := s.revokeUserSessions(ctx, v, "password changed")
+	if err != nil {
+		return false, err
+	}
+	return true, s.audit(ctx, auditEntry{Action: "security.password_change", Category: categorySecurity,
+		ResourceType: "user", ResourceID: u.ID.String(), Details: map[string]any{"sessions_revoked": n}})
+}
