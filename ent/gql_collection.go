@@ -505,11 +505,6 @@ func (_q *OrganizationQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, organization.FieldSettings)
 				fieldSeen[organization.FieldSettings] = struct{}{}
 			}
-		case "billing":
-			if _, ok := fieldSeen[organization.FieldBilling]; !ok {
-				selectedFields = append(selectedFields, organization.FieldBilling)
-				fieldSeen[organization.FieldBilling] = struct{}{}
-			}
 		case "securityPolicy":
 			if _, ok := fieldSeen[organization.FieldSecurityPolicy]; !ok {
 				selectedFields = append(selectedFields, organization.FieldSecurityPolicy)

@@ -106,6 +106,12 @@ func (s *Service) auditLogs(ctx context.Context, obj *ent.Organization, after *e
 	if err != nil {
 		return nil, err
 	}
+	return s.auditQuery(ctx, obj, where).Paginate(ctx, after, first, nil, nil, ent.WithAuditLogOrder(&ent.AuditLogOrder{
+		Field: ent.AuditLogOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
+}
+
+// auditQuery selects the organization's audit entries matching the filters.
+func (s *Service) auditQuery(ctx context.Context, obj *ent.Organization, where *model.AuditLogFilterInput) *ent.AuditLogQuery {
 	q := s.db(ctx).AuditLog.Query().Where(auditlog.OrganizationID(obj.ID))
 	if w := where; w != nil {
 		if w.Action != nil {
@@ -124,6 +130,5 @@ func (s *Service) auditLogs(ctx context.Context, obj *ent.Organization, after *e
 			q.Where(auditlog.CreatedAtLT(*w.Until))
 		}
 	}
-	return q.Paginate(ctx, after, first, nil, nil, ent.WithAuditLogOrder(&ent.AuditLogOrder{
-		Field: ent.AuditLogOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
+	return q
 }

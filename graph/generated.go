@@ -103,10 +103,12 @@ type ComplexityRoot struct {
 		Email        func(childComplexity int) int
 		ExpiresAt    func(childComplexity int) int
 		ID           func(childComplexity int) int
+		InviteLink   func(childComplexity int) int
 		InvitedBy    func(childComplexity int) int
 		Organization func(childComplexity int) int
 		Role         func(childComplexity int) int
 		Status       func(childComplexity int) int
+		Token        func(childComplexity int) int
 		UpdatedAt    func(childComplexity int) int
 	}
 
@@ -128,8 +130,11 @@ type ComplexityRoot struct {
 	}
 
 	InvitationPreview struct {
+		CreatedAt        func(childComplexity int) int
 		Email            func(childComplexity int) int
 		ExpiresAt        func(childComplexity int) int
+		ID               func(childComplexity int) int
+		InviteLink       func(childComplexity int) int
 		InvitedBy        func(childComplexity int) int
 		OrganizationName func(childComplexity int) int
 		Role             func(childComplexity int) int
@@ -183,11 +188,13 @@ type ComplexityRoot struct {
 	}
 
 	Organization struct {
+		AuditLogList   func(childComplexity int, offset *int, limit *int, where *model.AuditLogFilterInput) int
 		AuditLogs      func(childComplexity int, after *entgql.Cursor[uuid.UUID], first *int, where *model.AuditLogFilterInput) int
 		Billing        func(childComplexity int) int
 		CreatedAt      func(childComplexity int) int
 		ID             func(childComplexity int) int
 		Invitations    func(childComplexity int, status *invitation.Status, after *entgql.Cursor[uuid.UUID], first *int) int
+		MemberList     func(childComplexity int, offset *int, limit *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) int
 		Members        func(childComplexity int, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) int
 		Name           func(childComplexity int) int
 		Roles          func(childComplexity int) int
@@ -230,6 +237,7 @@ type ComplexityRoot struct {
 		InvitationPreview func(childComplexity int, token string) int
 		Node              func(childComplexity int, id uuid.UUID) int
 		Nodes             func(childComplexity int, ids []uuid.UUID) int
+		Organization      func(childComplexity int) int
 		Organizations     func(childComplexity int, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, orderBy *ent.OrganizationOrder, where *ent.OrganizationWhereInput) int
 		PermissionCatalog func(childComplexity int) int
 		Viewer            func(childComplexity int) int
@@ -331,6 +339,8 @@ type AuthPayloadResolver interface {
 }
 type InvitationResolver interface {
 	Status(ctx context.Context, obj *ent.Invitation) (invitation.Status, error)
+	Token(ctx context.Context, obj *ent.Invitation) (*string, error)
+	InviteLink(ctx context.Context, obj *ent.Invitation) (*string, error)
 }
 type MutationResolver interface {
 	Login(ctx context.Context, input model.LoginInput) (*model.AuthPayload, error)
@@ -358,17 +368,21 @@ type MutationResolver interface {
 	RevokeOtherSessions(ctx context.Context) (int, error)
 }
 type OrganizationResolver interface {
+	Billing(ctx context.Context, obj *ent.Organization) (*schematype.BillingInfo, error)
 	Members(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) (*ent.MembershipConnection, error)
+	MemberList(ctx context.Context, obj *ent.Organization, offset *int, limit *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) ([]*ent.Membership, error)
 	Invitations(ctx context.Context, obj *ent.Organization, status *invitation.Status, after *entgql.Cursor[uuid.UUID], first *int) (*ent.InvitationConnection, error)
 	Roles(ctx context.Context, obj *ent.Organization) ([]*ent.Role, error)
 	Sessions(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int) (*ent.SessionConnection, error)
 	AuditLogs(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int, where *model.AuditLogFilterInput) (*ent.AuditLogConnection, error)
+	AuditLogList(ctx context.Context, obj *ent.Organization, offset *int, limit *int, where *model.AuditLogFilterInput) ([]*ent.AuditLog, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id uuid.UUID) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []uuid.UUID) ([]ent.Noder, error)
 	Organizations(ctx context.Context, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, orderBy *ent.OrganizationOrder, where *ent.OrganizationWhereInput) (*ent.OrganizationConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
+	Organization(ctx context.Context) (*ent.Organization, error)
 	PermissionCatalog(ctx context.Context) ([]*model.PermissionInfo, error)
 	InvitationPreview(ctx context.Context, token string) (*model.InvitationPreview, error)
 }
@@ -621,6 +635,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Invitation.ID(childComplexity), true
+	case "Invitation.inviteLink":
+		if e.ComplexityRoot.Invitation.InviteLink == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.InviteLink(childComplexity), true
 	case "Invitation.invitedBy":
 		if e.ComplexityRoot.Invitation.InvitedBy == nil {
 			break
@@ -645,6 +665,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Invitation.Status(childComplexity), true
+	case "Invitation.token":
+		if e.ComplexityRoot.Invitation.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.Token(childComplexity), true
 	case "Invitation.updatedAt":
 		if e.ComplexityRoot.Invitation.UpdatedAt == nil {
 			break
@@ -703,6 +729,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.InvitationPayload.Token(childComplexity), true
 
+	case "InvitationPreview.createdAt":
+		if e.ComplexityRoot.InvitationPreview.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvitationPreview.CreatedAt(childComplexity), true
 	case "InvitationPreview.email":
 		if e.ComplexityRoot.InvitationPreview.Email == nil {
 			break
@@ -715,6 +747,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InvitationPreview.ExpiresAt(childComplexity), true
+	case "InvitationPreview.id":
+		if e.ComplexityRoot.InvitationPreview.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvitationPreview.ID(childComplexity), true
+	case "InvitationPreview.inviteLink":
+		if e.ComplexityRoot.InvitationPreview.InviteLink == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvitationPreview.InviteLink(childComplexity), true
 	case "InvitationPreview.invitedBy":
 		if e.ComplexityRoot.InvitationPreview.InvitedBy == nil {
 			break
@@ -1043,6 +1087,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.UpdateSecurityPolicy(childComplexity, args["input"].(model.UpdateSecurityPolicyInput)), true
 
+	case "Organization.auditLogList":
+		if e.ComplexityRoot.Organization.AuditLogList == nil {
+			break
+		}
+
+		args, err := ec.field_Organization_auditLogList_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Organization.AuditLogList(childComplexity, args["offset"].(*int), args["limit"].(*int), args["where"].(*model.AuditLogFilterInput)), true
 	case "Organization.auditLogs":
 		if e.ComplexityRoot.Organization.AuditLogs == nil {
 			break
@@ -1083,6 +1138,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.Invitations(childComplexity, args["status"].(*invitation.Status), args["after"].(*entgql.Cursor[uuid.UUID]), args["first"].(*int)), true
+	case "Organization.memberList":
+		if e.ComplexityRoot.Organization.MemberList == nil {
+			break
+		}
+
+		args, err := ec.field_Organization_memberList_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Organization.MemberList(childComplexity, args["offset"].(*int), args["limit"].(*int), args["where"].(*model.MemberFilter), args["orderBy"].(*ent.MembershipOrder)), true
 	case "Organization.members":
 		if e.ComplexityRoot.Organization.Members == nil {
 			break
@@ -1258,6 +1324,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]uuid.UUID)), true
+	case "Query.organization":
+		if e.ComplexityRoot.Query.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Organization(childComplexity), true
 	case "Query.organizations":
 		if e.ComplexityRoot.Query.Organizations == nil {
 			break
@@ -1806,6 +1878,8 @@ input MemberFilter {
 }
 
 extend type Organization {
+  "Billing contact and plan; null without billing:view."
+  billing: BillingInfo @goField(forceResolver: true)
   "Members with their roles and last activity: the Users page."
   members(
     after: Cursor
@@ -1815,6 +1889,9 @@ extend type Organization {
     where: MemberFilter
     orderBy: MembershipOrder
   ): MembershipConnection! @hasPermission(permission: "member:list")
+  "The same members as a plain list with offset paging, for clients that page by skip and limit."
+  memberList(offset: Int = 0, limit: Int = 50, where: MemberFilter, orderBy: MembershipOrder): [Membership!]!
+    @hasPermission(permission: "member:list")
   "Invitations, newest first; pending ones by default."
   invitations(status: InvitationStatus = PENDING, after: Cursor, first: Int): InvitationConnection!
     @hasPermission(permission: "member:list")
@@ -1824,6 +1901,9 @@ extend type Organization {
   sessions(after: Cursor, first: Int): SessionConnection! @hasPermission(permission: "security:view")
   "The audit log, newest first."
   auditLogs(after: Cursor, first: Int, where: AuditLogFilterInput): AuditLogConnection!
+    @hasPermission(permission: "audit_log:list")
+  "The audit log as a plain list with offset paging (limit up to 1000), newest first."
+  auditLogList(offset: Int = 0, limit: Int = 100, where: AuditLogFilterInput): [AuditLog!]!
     @hasPermission(permission: "audit_log:list")
 }
 
@@ -1846,17 +1926,25 @@ extend type Role {
 extend type Invitation {
   "PENDING, ACCEPTED, REVOKED, or EXPIRED for a pending invitation past its expiry."
   status: InvitationStatus! @goField(forceResolver: true)
+  "The link's token, for viewers holding member:invite (null otherwise or once it is no longer pending)."
+  token: String
+  "The invitation link, for viewers holding member:invite (null otherwise or once it is no longer pending)."
+  inviteLink: String
 }
 
 """What the invitation link shows before the invitee signs up."""
 type InvitationPreview {
+  id: ID!
   email: String!
   role: String!
   organizationName: String!
   "Name (or e-mail) of the member who sent it."
   invitedBy: String
   expiresAt: Time!
+  createdAt: Time!
   status: InvitationStatus!
+  "The link for the token asked about."
+  inviteLink: String!
 }
 
 """A new or renewed invitation and its link. The token is shown here and to holders of
@@ -1879,6 +1967,8 @@ input AcceptInvitationInput {
   password: String
   "For a new account."
   name: String
+  "Only create a new account: refuse when the e-mail already has one (the dashboard's sign-up form)."
+  createAccount: Boolean
 }
 
 input CreateRoleInput {
@@ -1928,6 +2018,8 @@ extend type Session {
 extend type Query {
   "The signed-in caller, or null when the request carries no valid access token."
   viewer: Viewer
+  "The active organization."
+  organization: Organization! @hasPermission(permission: "organization:view")
   "Every permission, in catalog order."
   permissionCatalog: [PermissionInfo!]! @authenticated
   "What an invitation link leads to; null for an unknown token."
@@ -2160,6 +2252,10 @@ func (ec *executionContext) childFields_Invitation(ctx context.Context, field gr
 		return ec.fieldContext_Invitation_invitedBy(ctx, field)
 	case "status":
 		return ec.fieldContext_Invitation_status(ctx, field)
+	case "token":
+		return ec.fieldContext_Invitation_token(ctx, field)
+	case "inviteLink":
+		return ec.fieldContext_Invitation_inviteLink(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Invitation", field.Name)
 }
@@ -2200,6 +2296,8 @@ func (ec *executionContext) childFields_InvitationPayload(ctx context.Context, f
 
 func (ec *executionContext) childFields_InvitationPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
+	case "id":
+		return ec.fieldContext_InvitationPreview_id(ctx, field)
 	case "email":
 		return ec.fieldContext_InvitationPreview_email(ctx, field)
 	case "role":
@@ -2210,8 +2308,12 @@ func (ec *executionContext) childFields_InvitationPreview(ctx context.Context, f
 		return ec.fieldContext_InvitationPreview_invitedBy(ctx, field)
 	case "expiresAt":
 		return ec.fieldContext_InvitationPreview_expiresAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_InvitationPreview_createdAt(ctx, field)
 	case "status":
 		return ec.fieldContext_InvitationPreview_status(ctx, field)
+	case "inviteLink":
+		return ec.fieldContext_InvitationPreview_inviteLink(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InvitationPreview", field.Name)
 }
@@ -2268,12 +2370,14 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_name(ctx, field)
 	case "settings":
 		return ec.fieldContext_Organization_settings(ctx, field)
-	case "billing":
-		return ec.fieldContext_Organization_billing(ctx, field)
 	case "securityPolicy":
 		return ec.fieldContext_Organization_securityPolicy(ctx, field)
+	case "billing":
+		return ec.fieldContext_Organization_billing(ctx, field)
 	case "members":
 		return ec.fieldContext_Organization_members(ctx, field)
+	case "memberList":
+		return ec.fieldContext_Organization_memberList(ctx, field)
 	case "invitations":
 		return ec.fieldContext_Organization_invitations(ctx, field)
 	case "roles":
@@ -2282,6 +2386,8 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_sessions(ctx, field)
 	case "auditLogs":
 		return ec.fieldContext_Organization_auditLogs(ctx, field)
+	case "auditLogList":
+		return ec.fieldContext_Organization_auditLogList(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Organization", field.Name)
 }
@@ -2932,6 +3038,36 @@ func (ec *executionContext) field_Mutation_updateSecurityPolicy_args(ctx context
 	return args, nil
 }
 
+func (ec *executionContext) field_Organization_auditLogList_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*model.AuditLogFilterInput, error) {
+			return ec.unmarshalOAuditLogFilterInput2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐAuditLogFilterInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Organization_auditLogs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2989,6 +3125,44 @@ func (ec *executionContext) field_Organization_invitations_args(ctx context.Cont
 		return nil, err
 	}
 	args["first"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Organization_memberList_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*model.MemberFilter, error) {
+			return ec.unmarshalOMemberFilter2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐMemberFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.MembershipOrder, error) {
+			return ec.unmarshalOMembershipOrder2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐMembershipOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg3
 	return args, nil
 }
 
@@ -4257,6 +4431,52 @@ func (ec *executionContext) fieldContext_Invitation_status(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Invitation", field, true, true, "InvitationStatus")
 }
 
+func (ec *executionContext) _Invitation_token(ctx context.Context, field graphql.CollectedField, obj *ent.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invitation_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Invitation().Token(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Invitation_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invitation", field, true, true, "String")
+}
+
+func (ec *executionContext) _Invitation_inviteLink(ctx context.Context, field graphql.CollectedField, obj *ent.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invitation_inviteLink(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Invitation().InviteLink(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Invitation_inviteLink(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invitation", field, true, true, "String")
+}
+
 func (ec *executionContext) _InvitationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.InvitationConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4477,6 +4697,29 @@ func (ec *executionContext) fieldContext_InvitationPayload_inviteLink(_ context.
 	return graphql.NewScalarFieldContext("InvitationPayload", field, false, false, "String")
 }
 
+func (ec *executionContext) _InvitationPreview_id(ctx context.Context, field graphql.CollectedField, obj *model.InvitationPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvitationPreview_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvitationPreview_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvitationPreview", field, false, false, "ID")
+}
+
 func (ec *executionContext) _InvitationPreview_email(ctx context.Context, field graphql.CollectedField, obj *model.InvitationPreview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4592,6 +4835,29 @@ func (ec *executionContext) fieldContext_InvitationPreview_expiresAt(_ context.C
 	return graphql.NewScalarFieldContext("InvitationPreview", field, false, false, "Time")
 }
 
+func (ec *executionContext) _InvitationPreview_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.InvitationPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvitationPreview_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvitationPreview_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvitationPreview", field, false, false, "Time")
+}
+
 func (ec *executionContext) _InvitationPreview_status(ctx context.Context, field graphql.CollectedField, obj *model.InvitationPreview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4613,6 +4879,29 @@ func (ec *executionContext) _InvitationPreview_status(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_InvitationPreview_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("InvitationPreview", field, false, false, "InvitationStatus")
+}
+
+func (ec *executionContext) _InvitationPreview_inviteLink(ctx context.Context, field graphql.CollectedField, obj *model.InvitationPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvitationPreview_inviteLink(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InviteLink, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvitationPreview_inviteLink(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvitationPreview", field, false, false, "String")
 }
 
 func (ec *executionContext) _Membership_id(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
@@ -6293,56 +6582,6 @@ func (ec *executionContext) fieldContext_Organization_settings(_ context.Context
 	return fc, nil
 }
 
-func (ec *executionContext) _Organization_billing(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Organization_billing(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Billing, nil
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				permission, err := ec.unmarshalNString2string(ctx, "billing:view")
-				if err != nil {
-					var zeroVal schematype.BillingInfo
-					return zeroVal, err
-				}
-				if ec.Directives.HasPermission == nil {
-					var zeroVal schematype.BillingInfo
-					return zeroVal, errors.New("directive hasPermission is not implemented")
-				}
-				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v schematype.BillingInfo) graphql.Marshaler {
-			return ec.marshalNBillingInfo2githubᚗcomᚋinferiallmᚋorgserverᚋentᚋschemaᚋschematypeᚐBillingInfo(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Organization_billing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Organization",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_BillingInfo(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _Organization_securityPolicy(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6388,6 +6627,38 @@ func (ec *executionContext) fieldContext_Organization_securityPolicy(_ context.C
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SecurityPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_billing(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_billing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Organization().Billing(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schematype.BillingInfo) graphql.Marshaler {
+			return ec.marshalOBillingInfo2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚋschemaᚋschematypeᚐBillingInfo(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_billing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BillingInfo(ctx, field)
 		},
 	}
 	return fc, nil
@@ -6449,6 +6720,68 @@ func (ec *executionContext) fieldContext_Organization_members(ctx context.Contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Organization_members_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_memberList(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_memberList(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Organization().MemberList(ctx, obj, fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["where"].(*model.MemberFilter), fc.Args["orderBy"].(*ent.MembershipOrder))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "member:list")
+				if err != nil {
+					var zeroVal []*ent.Membership
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal []*ent.Membership
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Membership) graphql.Marshaler {
+			return ec.marshalNMembership2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐMembershipᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_memberList(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Membership(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Organization_memberList_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6685,6 +7018,68 @@ func (ec *executionContext) fieldContext_Organization_auditLogs(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Organization_auditLogs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_auditLogList(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_auditLogList(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Organization().AuditLogList(ctx, obj, fc.Args["offset"].(*int), fc.Args["limit"].(*int), fc.Args["where"].(*model.AuditLogFilterInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "audit_log:list")
+				if err != nil {
+					var zeroVal []*ent.AuditLog
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal []*ent.AuditLog
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.AuditLog) graphql.Marshaler {
+			return ec.marshalNAuditLog2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐAuditLogᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_auditLogList(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditLog(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Organization_auditLogList_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7212,6 +7607,56 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Viewer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_organization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Organization(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "organization:view")
+				if err != nil {
+					var zeroVal *ent.Organization
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *ent.Organization
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Organization) graphql.Marshaler {
+			return ec.marshalNOrganization2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐOrganization(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
 		},
 	}
 	return fc, nil
@@ -9806,7 +10251,7 @@ func (ec *executionContext) unmarshalInputAcceptInvitationInput(ctx context.Cont
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"token", "password", "name"}
+	fieldsInOrder := [...]string{"token", "password", "name", "createAccount"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -9834,6 +10279,13 @@ func (ec *executionContext) unmarshalInputAcceptInvitationInput(ctx context.Cont
 				return it, err
 			}
 			it.Name = data
+		case "createAccount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createAccount"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreateAccount = data
 		}
 	}
 	return it, nil
@@ -11896,6 +12348,18 @@ func (ec *executionContext) _Invitation(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Invitation_status(ctx, field, obj)
 				})
+		case "token":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Invitation_token(ctx, field, obj)
+				})
+		case "inviteLink":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Invitation_inviteLink(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -12048,6 +12512,11 @@ func (ec *executionContext) _InvitationPreview(ctx context.Context, sel ast.Sele
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("InvitationPreview")
+		case "id":
+			out.Values[i] = ec._InvitationPreview_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "email":
 			out.Values[i] = ec._InvitationPreview_email(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -12073,8 +12542,18 @@ func (ec *executionContext) _InvitationPreview(ctx context.Context, sel ast.Sele
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createdAt":
+			out.Values[i] = ec._InvitationPreview_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "status":
 			out.Values[i] = ec._InvitationPreview_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inviteLink":
+			out.Values[i] = ec._InvitationPreview_inviteLink(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12470,21 +12949,28 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "billing":
-			out.Values[i] = ec._Organization_billing(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
 		case "securityPolicy":
 			out.Values[i] = ec._Organization_securityPolicy(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "billing":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Organization_billing(ctx, field, obj)
+				})
 		case "members":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Organization_members(ctx, field, obj)
+				})
+		case "memberList":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Organization_memberList(ctx, field, obj)
 				})
 		case "invitations":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -12509,6 +12995,12 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Organization_auditLogs(ctx, field, obj)
+				})
+		case "auditLogList":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Organization_auditLogList(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -12779,6 +13271,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_viewer(ctx, field)
+				})
+		case "organization":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_organization(ctx, field)
 				})
 		case "permissionCatalog":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -13774,6 +14272,30 @@ func (ec *executionContext) unmarshalNAcceptInvitationInput2githubᚗcomᚋinfer
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNAuditLog2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐAuditLogᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.AuditLog) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditLog2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐAuditLog(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAuditLog2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐAuditLog(ctx context.Context, sel ast.SelectionSet, v *ent.AuditLog) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditLog!")
+		return graphql.Null
+	}
+	return ec._AuditLog(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNAuditLogConnection2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐAuditLogConnection(ctx context.Context, sel ast.SelectionSet, v *ent.AuditLogConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AuditLogConnection!")
@@ -13802,10 +14324,6 @@ func (ec *executionContext) marshalNAuthPayload2ᚖgithubᚗcomᚋinferiallmᚋo
 		return graphql.Null
 	}
 	return ec._AuthPayload(ctx, sel, v)
-}
-
-func (ec *executionContext) marshalNBillingInfo2githubᚗcomᚋinferiallmᚋorgserverᚋentᚋschemaᚋschematypeᚐBillingInfo(ctx context.Context, sel ast.SelectionSet, v schematype.BillingInfo) graphql.Marshaler {
-	return ec._BillingInfo(ctx, sel, &v)
 }
 
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
@@ -14476,6 +14994,13 @@ func (ec *executionContext) unmarshalOAuditLogFilterInput2ᚖgithubᚗcomᚋinfe
 	}
 	res, err := ec.unmarshalInputAuditLogFilterInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOBillingInfo2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚋschemaᚋschematypeᚐBillingInfo(ctx context.Context, sel ast.SelectionSet, v *schematype.BillingInfo) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._BillingInfo(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOBillingInfoInput2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐBillingInfoInput(ctx context.Context, v any) (*model.BillingInfoInput, error) {

@@ -236,8 +236,9 @@ func (s *Service) invitationPreview(ctx context.Context, token string) (*model.I
 		return nil, err
 	}
 	p := &model.InvitationPreview{
-		Email: inv.Email, Role: inv.Edges.Role.Name, OrganizationName: inv.Edges.Organization.Name,
-		ExpiresAt: inv.ExpiresAt, Status: effectiveStatus(inv, s.now()),
+		ID: inv.ID, Email: inv.Email, Role: inv.Edges.Role.Name, OrganizationName: inv.Edges.Organization.Name,
+		ExpiresAt: inv.ExpiresAt, CreatedAt: inv.CreatedAt, Status: effectiveStatus(inv, s.now()),
+		InviteLink: s.inviteLink(token),
 	}
 	if by := inv.Edges.InvitedBy; by != nil {
 		name := by.Name
@@ -331,7 +332,7 @@ func (s *Service) invitee(ctx, sys context.Context, inv *ent.Invitation, in mode
 	u, err := db.User.Query().Where(user.Email(inv.Email)).Only(sys)
 	switch {
 	case err == nil:
-		if password == "" {
+		if password == "" || ptr(in.CreateAccount) {
 			return nil, Errorf(CodeBadUserInput, "User already exists. Please login and accept the invitation.")
 		}
 		if ok, _ := s.Hasher.Verify(password, u.PasswordHash); !ok {

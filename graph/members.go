@@ -63,6 +63,17 @@ func (s *Service) members(ctx context.Context, obj *ent.Organization, after *ent
 	if err != nil {
 		return nil, err
 	}
+	if orderBy == nil {
+		orderBy = defaultMemberOrder
+	}
+	return s.memberQuery(ctx, obj, where).Paginate(ctx, after, first, before, last, ent.WithMembershipOrder(orderBy))
+}
+
+// defaultMemberOrder lists members by e-mail.
+var defaultMemberOrder = &ent.MembershipOrder{Field: ent.MembershipOrderFieldEmail, Direction: entgql.OrderDirectionAsc}
+
+// memberQuery selects the organization's members matching the Users page's filters.
+func (s *Service) memberQuery(ctx context.Context, obj *ent.Organization, where *model.MemberFilter) *ent.MembershipQuery {
 	q := s.db(ctx).Membership.Query().Where(membership.OrganizationID(obj.ID))
 	if where != nil {
 		if term := strings.TrimSpace(ptr(where.Search)); term != "" {
@@ -72,10 +83,7 @@ func (s *Service) members(ctx context.Context, obj *ent.Organization, after *ent
 			q.Where(membership.HasRoleWith(role.Name(r)))
 		}
 	}
-	if orderBy == nil {
-		orderBy = &ent.MembershipOrder{Field: ent.MembershipOrderFieldEmail, Direction: entgql.OrderDirectionAsc}
-	}
-	return q.Paginate(ctx, after, first, before, last, ent.WithMembershipOrder(orderBy))
+	return q
 }
 
 func ptr[T any](p *T) T {

@@ -26,6 +26,16 @@ func (r *invitationResolver) Status(ctx context.Context, obj *ent.Invitation) (i
 	return effectiveStatus(obj, r.now()), nil
 }
 
+// Token is the resolver for the token field.
+func (r *invitationResolver) Token(ctx context.Context, obj *ent.Invitation) (*string, error) {
+	return r.invitationToken(ctx, obj)
+}
+
+// InviteLink is the resolver for the inviteLink field.
+func (r *invitationResolver) InviteLink(ctx context.Context, obj *ent.Invitation) (*string, error) {
+	return r.invitationLink(ctx, obj)
+}
+
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, input model.LoginInput) (*model.AuthPayload, error) {
 	return r.login(ctx, input)
@@ -141,9 +151,19 @@ func (r *mutationResolver) RevokeOtherSessions(ctx context.Context) (int, error)
 	return r.revokeOtherSessions(ctx)
 }
 
+// Billing is the resolver for the billing field.
+func (r *organizationResolver) Billing(ctx context.Context, obj *ent.Organization) (*schematype.BillingInfo, error) {
+	return organizationBilling(ctx, obj), nil
+}
+
 // Members is the resolver for the members field.
 func (r *organizationResolver) Members(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) (*ent.MembershipConnection, error) {
 	return r.members(ctx, obj, after, first, before, last, where, orderBy)
+}
+
+// MemberList is the resolver for the memberList field.
+func (r *organizationResolver) MemberList(ctx context.Context, obj *ent.Organization, offset *int, limit *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) ([]*ent.Membership, error) {
+	return r.memberList(ctx, obj, offset, limit, where, orderBy)
 }
 
 // Invitations is the resolver for the invitations field.
@@ -166,9 +186,19 @@ func (r *organizationResolver) AuditLogs(ctx context.Context, obj *ent.Organizat
 	return r.auditLogs(ctx, obj, after, first, where)
 }
 
+// AuditLogList is the resolver for the auditLogList field.
+func (r *organizationResolver) AuditLogList(ctx context.Context, obj *ent.Organization, offset *int, limit *int, where *model.AuditLogFilterInput) ([]*ent.AuditLog, error) {
+	return r.auditLogList(ctx, obj, offset, limit, where)
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	return r.viewer(ctx)
+}
+
+// Organization is the resolver for the organization field.
+func (r *queryResolver) Organization(ctx context.Context) (*ent.Organization, error) {
+	return r.activeOrganization(ctx)
 }
 
 // PermissionCatalog is the resolver for the permissionCatalog field.

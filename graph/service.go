@@ -2,11 +2,12 @@ package graph
 
 import (
 	"context"
+	"net/http"
 	"log/slog"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/executor"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -84,29 +85,52 @@ func (s *Service) db(ctx context.Context) *ent.Client {
 	return s.client
 }
 
-// NewServer builds the GraphQL handler shared by /graphql and the REST layer: transports,
-// query cache, limits, transactions per mutation, directives and the error presenter.
-func NewServer(s *Service) *handler.Server {
-	cfg := ExecutableConfig(s)
-	srv := handler.New(NewExecutableSchema(cfg))
-	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+// Server is the GraphQL endpoint: the HTTP transports over one executor, which the REST layer
+// shares, so both paths run the same directives, limits, transactions and error presenter.
+type Server struct {
+	exec       *executor.Executor
+	transports []graphql.Transport
+}
+
+// NewServer builds the GraphQL executor (query cache, limits, transactions per mutation,
+// loaders, directives, error presenter) and its HTTP transports.
+func NewServer(s *Service) *Server {
+	exec := executor.New(NewExecutableSchema(ExecutableConfig(s)))
+	exec.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if s.Introspection {
-		srv.Use(extension.Introspection{})
+		exec.Use(extension.Introspection{})
 	}
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
-	srv.Use(depthLimit{max: s.MaxDepth})
+	exec.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	exec.Use(depthLimit{max: s.MaxDepth})
 	if s.MaxComplexity > 0 {
-		srv.Use(extension.FixedComplexityLimit(s.MaxComplexity))
+		exec.Use(extension.FixedComplexityLimit(s.MaxComplexity))
 	}
-	srv.Use(&transactions{svc: s})
-	srv.AroundOperations(s.withLoaders)
-	srv.AroundFields(markResolverErrors)
-	srv.SetErrorPresenter(errorPresenter(s.log))
-	srv.SetRecoverFunc(recoverFunc(s.log))
-	return srv
+	exec.Use(&transactions{svc: s})
+	exec.AroundOperations(s.withLoaders)
+	exec.AroundFields(markResolverErrors)
+	exec.SetErrorPresenter(errorPresenter(s.log))
+	exec.SetRecoverFunc(recoverFunc(s.log))
+	return &Server{
+		exec:       exec,
+		transports: []graphql.Transport{transport.Options{}, transport.GET{}, transport.POST{}},
+	}
+}
+
+// Executor returns the executor, for the REST layer.
+func (srv *Server) Executor() *executor.Executor { return srv.exec }
+
+// ServeHTTP serves GraphQL over HTTP (GET and POST, JSON).
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = r.WithContext(graphql.StartOperationTrace(r.Context()))
+	for _, t := range srv.transports {
+		if t.Supports(r) {
+			t.Do(w, r, srv.exec)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	_, _ = w.Write([]byte(`{"errors":[{"message":"Send GraphQL as POST with Content-Type: application/json, or as GET with ?query=","extensions":{"code":"BAD_USER_INPUT"}}]}`))
 }
 
 // ExecutableConfig returns the gqlgen configuration: resolvers, directives and complexity.

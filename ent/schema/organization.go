@@ -29,7 +29,7 @@ func (Organization) Fields() []ent.Field {
 			Annotations(entgql.Type("OrganizationSettings")),
 		field.JSON("billing", schematype.BillingInfo{}).
 			Default(schematype.BillingInfo{}).
-			Annotations(entgql.Type("BillingInfo"), entgql.Directives(hasPermission("billing:view"))),
+			Annotations(entgql.Type("BillingInfo"), entgql.Skip(entgql.SkipType)),
 		field.JSON("security_policy", schematype.SecurityPolicy{}).
 			Default(schematype.DefaultSecurityPolicy()).
 			Annotations(entgql.Type("SecurityPolicy"), entgql.Directives(hasPermission("security:view"))),

@@ -16,6 +16,8 @@ type AcceptInvitationInput struct {
 	Password *string `json:"password,omitempty"`
 	// For a new account.
 	Name *string `json:"name,omitempty"`
+	// Only create a new account: refuse when the e-mail already has one (the dashboard's sign-up form).
+	CreateAccount *bool `json:"createAccount,omitempty"`
 }
 
 // Filters of the audit log.
@@ -59,13 +61,17 @@ type InvitationPayload struct {
 
 // What the invitation link shows before the invitee signs up.
 type InvitationPreview struct {
-	Email            string `json:"email"`
-	Role             string `json:"role"`
-	OrganizationName string `json:"organizationName"`
+	ID               uuid.UUID `json:"id"`
+	Email            string    `json:"email"`
+	Role             string    `json:"role"`
+	OrganizationName string    `json:"organizationName"`
 	// Name (or e-mail) of the member who sent it.
 	InvitedBy *string           `json:"invitedBy,omitempty"`
 	ExpiresAt time.Time         `json:"expiresAt"`
+	CreatedAt time.Time         `json:"createdAt"`
 	Status    invitation.Status `json:"status"`
+	// The link for the token asked about.
+	InviteLink string `json:"inviteLink"`
 }
 
 type InviteMemberInput struct {
