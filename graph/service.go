@@ -2,8 +2,8 @@ package graph
 
 import (
 	"context"
-	"net/http"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
