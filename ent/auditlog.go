@@ -23,7 +23,7 @@ type AuditLog struct {
 	ID uuid.UUID `json:"id,omitempty"`
 	// OrganizationID holds the value of the "organization_id" field.
 	OrganizationID *uuid.UUID `json:"organization_id,omitempty"`
-	// ActorID holds the value of the "actor_id" field.
+	// Kept when the actor's account is no longer visible, e.g. after they left.
 	ActorID *uuid.UUID `json:"actor_id,omitempty"`
 	// ActorEmail holds the value of the "actor_email" field.
 	ActorEmail string `json:"actor_email,omitempty"`

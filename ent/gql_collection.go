@@ -67,6 +67,11 @@ func (_q *AuditLogQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				selectedFields = append(selectedFields, auditlog.FieldActorID)
 				fieldSeen[auditlog.FieldActorID] = struct{}{}
 			}
+		case "actorID":
+			if _, ok := fieldSeen[auditlog.FieldActorID]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldActorID)
+				fieldSeen[auditlog.FieldActorID] = struct{}{}
+			}
 		case "actorEmail":
 			if _, ok := fieldSeen[auditlog.FieldActorEmail]; !ok {
 				selectedFields = append(selectedFields, auditlog.FieldActorEmail)

@@ -56,6 +56,7 @@ type ComplexityRoot struct {
 		Action       func(childComplexity int) int
 		Actor        func(childComplexity int) int
 		ActorEmail   func(childComplexity int) int
+		ActorID      func(childComplexity int) int
 		Category     func(childComplexity int) int
 		CreatedAt    func(childComplexity int) int
 		Details      func(childComplexity int) int
@@ -130,6 +131,7 @@ type ComplexityRoot struct {
 	}
 
 	InvitationPreview struct {
+		AccountExists    func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		Email            func(childComplexity int) int
 		ExpiresAt        func(childComplexity int) int
@@ -438,6 +440,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditLog.ActorEmail(childComplexity), true
+	case "AuditLog.actorID":
+		if e.ComplexityRoot.AuditLog.ActorID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.ActorID(childComplexity), true
 	case "AuditLog.category":
 		if e.ComplexityRoot.AuditLog.Category == nil {
 			break
@@ -729,6 +737,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.InvitationPayload.Token(childComplexity), true
 
+	case "InvitationPreview.accountExists":
+		if e.ComplexityRoot.InvitationPreview.AccountExists == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvitationPreview.AccountExists(childComplexity), true
 	case "InvitationPreview.createdAt":
 		if e.ComplexityRoot.InvitationPreview.CreatedAt == nil {
 			break
@@ -1945,6 +1959,8 @@ type InvitationPreview {
   status: InvitationStatus!
   "The link for the token asked about."
   inviteLink: String!
+  "Whether the invited e-mail already has an account (then accepting needs its password, not a name)."
+  accountExists: Boolean!
 }
 
 """A new or renewed invitation and its link. The token is shown here and to holders of
@@ -2144,6 +2160,8 @@ func (ec *executionContext) childFields_AuditLog(ctx context.Context, field grap
 	switch field.Name {
 	case "id":
 		return ec.fieldContext_AuditLog_id(ctx, field)
+	case "actorID":
+		return ec.fieldContext_AuditLog_actorID(ctx, field)
 	case "actorEmail":
 		return ec.fieldContext_AuditLog_actorEmail(ctx, field)
 	case "action":
@@ -2314,6 +2332,8 @@ func (ec *executionContext) childFields_InvitationPreview(ctx context.Context, f
 		return ec.fieldContext_InvitationPreview_status(ctx, field)
 	case "inviteLink":
 		return ec.fieldContext_InvitationPreview_inviteLink(ctx, field)
+	case "accountExists":
+		return ec.fieldContext_InvitationPreview_accountExists(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InvitationPreview", field.Name)
 }
@@ -3432,6 +3452,29 @@ func (ec *executionContext) _AuditLog_id(ctx context.Context, field graphql.Coll
 	)
 }
 func (ec *executionContext) fieldContext_AuditLog_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLog", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AuditLog_actorID(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLog_actorID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLog_actorID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AuditLog", field, false, false, "ID")
 }
 
@@ -4902,6 +4945,29 @@ func (ec *executionContext) _InvitationPreview_inviteLink(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_InvitationPreview_inviteLink(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("InvitationPreview", field, false, false, "String")
+}
+
+func (ec *executionContext) _InvitationPreview_accountExists(ctx context.Context, field graphql.CollectedField, obj *model.InvitationPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvitationPreview_accountExists(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccountExists, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvitationPreview_accountExists(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvitationPreview", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Membership_id(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
@@ -12006,6 +12072,11 @@ func (ec *executionContext) _AuditLog(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "actorID":
+			out.Values[i] = ec._AuditLog_actorID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "actorEmail":
 			out.Values[i] = ec._AuditLog_actorEmail(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -12554,6 +12625,11 @@ func (ec *executionContext) _InvitationPreview(ctx context.Context, sel ast.Sele
 			}
 		case "inviteLink":
 			out.Values[i] = ec._InvitationPreview_inviteLink(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "accountExists":
+			out.Values[i] = ec._InvitationPreview_accountExists(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -240,6 +240,13 @@ func (s *Service) invitationPreview(ctx context.Context, token string) (*model.I
 		ExpiresAt: inv.ExpiresAt, CreatedAt: inv.CreatedAt, Status: effectiveStatus(inv, s.now()),
 		InviteLink: s.inviteLink(token),
 	}
+	// The token holder is the invitee: telling them whether their e-mail has an account lets the
+	// invitation page ask for the right things.
+	exists, err := s.db(ctx).User.Query().Where(user.Email(inv.Email)).Exist(privacy.DecisionContext(ctx, privacy.Allow))
+	if err != nil {
+		return nil, err
+	}
+	p.AccountExists = exists
 	if by := inv.Edges.InvitedBy; by != nil {
 		name := by.Name
 		if name == "" {

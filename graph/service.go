@@ -88,6 +88,7 @@ func (s *Service) db(ctx context.Context) *ent.Client {
 // Server is the GraphQL endpoint: the HTTP transports over one executor, which the REST layer
 // shares, so both paths run the same directives, limits, transactions and error presenter.
 type Server struct {
+	schema     graphql.ExecutableSchema
 	exec       *executor.Executor
 	transports []graphql.Transport
 }
@@ -95,7 +96,8 @@ type Server struct {
 // NewServer builds the GraphQL executor (query cache, limits, transactions per mutation,
 // loaders, directives, error presenter) and its HTTP transports.
 func NewServer(s *Service) *Server {
-	exec := executor.New(NewExecutableSchema(ExecutableConfig(s)))
+	es := NewExecutableSchema(ExecutableConfig(s))
+	exec := executor.New(es)
 	exec.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if s.Introspection {
 		exec.Use(extension.Introspection{})
@@ -111,6 +113,7 @@ func NewServer(s *Service) *Server {
 	exec.SetErrorPresenter(errorPresenter(s.log))
 	exec.SetRecoverFunc(recoverFunc(s.log))
 	return &Server{
+		schema:     es,
 		exec:       exec,
 		transports: []graphql.Transport{transport.Options{}, transport.GET{}, transport.POST{}},
 	}
@@ -118,6 +121,9 @@ func NewServer(s *Service) *Server {
 
 // Executor returns the executor, for the REST layer.
 func (srv *Server) Executor() *executor.Executor { return srv.exec }
+
+// Schema returns the GraphQL schema.
+func (srv *Server) Schema() *ast.Schema { return srv.schema.Schema() }
 
 // ServeHTTP serves GraphQL over HTTP (GET and POST, JSON).
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -24,7 +24,8 @@ func (AuditLog) Mixin() []ent.Mixin {
 func (AuditLog) Fields() []ent.Field {
 	return []ent.Field{
 		field.UUID("actor_id", uuid.UUID{}).Optional().Nillable().Immutable().
-			Annotations(entgql.Skip(entgql.SkipAll)),
+			Comment("Kept when the actor's account is no longer visible, e.g. after they left.").
+			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		field.String("actor_email").Default("").Immutable(),
 		field.String("action").NotEmpty().Immutable(),
 		field.String("category").NotEmpty().Immutable(),

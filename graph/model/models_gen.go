@@ -72,6 +72,8 @@ type InvitationPreview struct {
 	Status    invitation.Status `json:"status"`
 	// The link for the token asked about.
 	InviteLink string `json:"inviteLink"`
+	// Whether the invited e-mail already has an account (then accepting needs its password, not a name).
+	AccountExists bool `json:"accountExists"`
 }
 
 type InviteMemberInput struct {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/graph"
+	"github.com/inferiallm/orgserver/rest"
 	"github.com/inferiallm/orgserver/server/auth"
 	"github.com/inferiallm/orgserver/server/playground"
 )
@@ -156,15 +157,25 @@ func (a *App) start(ctx context.Context, out io.Writer) error {
 		Mailer:        mailer,
 		Limits:        a.cfg.Limits,
 	})
-	a.handler = a.routes()
-	return nil
+	a.handler, err = a.routes()
+	return err
 }
 
 // routes builds the HTTP handler.
-func (a *App) routes() http.Handler {
+func (a *App) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	gql := graph.NewServer(a.svc)
 	mux.Handle("/graphql", gql)
+	api, err := rest.New(gql.Executor(), gql.Schema(), rest.Options{Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	for _, prefix := range rest.Prefixes {
+		for _, p := range []string{"/auth/", "/admin/", "/management/", "/audit/"} {
+			mux.Handle(prefix+p, api)
+		}
+	}
+	mux.HandleFunc("GET /openapi.json", api.ServeOpenAPI)
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
 	if a.cfg.Playground {
@@ -183,7 +194,7 @@ func (a *App) routes() http.Handler {
 	h = securityHeaders(h)
 	h = a.recoverPanics(h)
 	h = a.withClient(h)
-	return h
+	return h, nil
 }
 
 // Handler returns the HTTP handler of the server.
