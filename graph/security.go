@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/predicate"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/session"
 	"github.com/inferiallm/orgserver/graph/model"
@@ -99,12 +100,37 @@ func (s *Service) updateSecurityPolicy(ctx context.Context, in model.UpdateSecur
 		Details: map[string]any{"old": old, "new": p}})
 }
 
-// viewerSessions lists the viewer's live sessions in every organization.
+// viewerSessions lists the viewer's live sessions in every organization: not revoked, not
+// expired, and not ended by their organization's idle timeout or maximum lifetime.
 func (s *Service) viewerSessions(ctx context.Context, v *auth.Viewer) ([]*ent.Session, error) {
-	return s.db(ctx).Session.Query().
+	all, err := s.db(ctx).Session.Query().
 		Where(session.UserID(v.UserID), session.RevokedAtIsNil(), session.ExpiresAtGT(s.now())).
+		WithOrganization().
 		Order(ent.Desc(session.FieldLastUsedAt)).
 		All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	live := all[:0]
+	for _, sess := range all {
+		if o := sess.Edges.Organization; o != nil && sessionAlive(o.SecurityPolicy, sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, now) {
+			live = append(live, sess)
+		}
+	}
+	return live, nil
+}
+
+// livePredicates select the sessions of an organization with policy p that are still usable.
+func livePredicates(p schematype.SecurityPolicy, now time.Time) []predicate.Session {
+	ps := []predicate.Session{session.RevokedAtIsNil(), session.ExpiresAtGT(now)}
+	if p.SessionIdleTimeoutMinutes > 0 {
+		ps = append(ps, session.LastUsedAtGTE(now.Add(-time.Duration(p.SessionIdleTimeoutMinutes)*time.Minute)))
+	}
+	if p.SessionMaxLifetimeHours > 0 {
+		ps = append(ps, session.CreatedAtGTE(now.Add(-time.Duration(p.SessionMaxLifetimeHours)*time.Hour)))
+	}
+	return ps
 }
 
 // revokeSession revokes one session: the viewer's own, or with security:update a session of a

@@ -400,7 +400,8 @@ func (s *Service) sessions(ctx context.Context, obj *ent.Organization, after *en
 		return nil, err
 	}
 	return s.db(ctx).Session.Query().
-		Where(session.OrganizationID(obj.ID), session.RevokedAtIsNil(), session.ExpiresAtGT(s.now())).
+		Where(session.OrganizationID(obj.ID)).
+		Where(livePredicates(obj.SecurityPolicy, s.now())...).
 		Paginate(ctx, after, first, nil, nil, ent.WithSessionOrder(&ent.SessionOrder{
 			Field: ent.SessionOrderFieldLastUsedAt, Direction: entgql.OrderDirectionDesc}))
 }

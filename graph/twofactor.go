@@ -153,8 +153,12 @@ func (s *Service) disableTwoFactor(ctx context.Context, code, password *string) 
 			return false, err
 		}
 	case ptr(password) != "":
+		keys := s.ipKey(ctx, "2fa", s.Limits.TwoFactorPerIP)
+		if err := s.checkLimits(ctx, keys); err != nil {
+			return false, err
+		}
 		if ok, _ := s.Hasher.Verify(*password, u.PasswordHash); !ok {
-			s.recordFailures(ctx, s.ipKey(ctx, "2fa", s.Limits.TwoFactorPerIP))
+			s.recordFailures(ctx, keys)
 			return false, ErrBadCredentials
 		}
 	default:
