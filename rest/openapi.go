@@ -57,15 +57,8 @@ func (h *Handler) OpenAPI() map[string]any {
 			responses[strconv.Itoa(status)] = map[string]any{"description": "Success", "content": map[string]any{
 				"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(r.Result), schemas)}}}
 		}
-		errRef := map[string]any{"content": map[string]any{"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
-		for code, text := range map[string]string{"400": "Refused by a rule", "401": "Missing, invalid or expired token",
-			"403": "Permission denied", "404": "Not found", "409": "Conflict", "413": "Body too large",
-			"422": "Malformed request", "429": "Rate limited (see Retry-After)"} {
-			e := map[string]any{"description": text}
-			for k, v := range errRef {
-				e[k] = v
-			}
-			responses[code] = e
+		for code := range errorResponses {
+			responses[code] = map[string]any{"$ref": "#/components/responses/" + errorResponseName(code)}
 		}
 		op["responses"] = responses
 		item, _ := paths[r.Path].(map[string]any)
@@ -83,9 +76,26 @@ func (h *Handler) OpenAPI() map[string]any {
 		"paths":   paths,
 		"components": map[string]any{
 			"schemas":         schemas,
+			"responses":       componentResponses(),
 			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
 		},
 	}
+}
+
+// errorResponses are the error statuses every route may answer with.
+var errorResponses = map[string]string{"400": "Refused by a rule", "401": "Missing, invalid or expired token",
+	"403": "Permission denied", "404": "Not found", "409": "Conflict", "413": "Body too large",
+	"422": "Malformed request", "429": "Rate limited (see Retry-After)"}
+
+func errorResponseName(code string) string { return "Error" + code }
+
+func componentResponses() map[string]any {
+	out := map[string]any{}
+	for code, text := range errorResponses {
+		out[errorResponseName(code)] = map[string]any{"description": text, "content": map[string]any{
+			"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
+	}
+	return out
 }
 
 func operationID(r route) string {

@@ -1,0 +1,83 @@
+package rest
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/inferiallm/orgserver/graph"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func newHandler(t *testing.T) (*Handler, *graph.Server) {
+	t.Helper()
+	srv := graph.NewServer(graph.NewService(graph.Options{}))
+	h, err := New(srv.Executor(), srv.Schema(), Options{})
+	require.NoError(t, err)
+	return h, srv
+}
+
+func TestEveryRouteNamesAValidOperation(t *testing.T) {
+	_, srv := newHandler(t)
+	doc, err := LoadOperations()
+	require.NoError(t, err)
+	require.NoError(t, ValidateOperations(srv.Schema(), doc))
+
+	// A stale operation fails validation, and so the boot.
+	stale := strings.Replace(doc, "query Me {\n  viewer {", "query Me {\n  viewer {\n    shoeSize", 1)
+	require.NotEqual(t, doc, stale)
+	assert.ErrorContains(t, ValidateOperations(srv.Schema(), stale), "shoeSize")
+
+	// A route naming a missing operation fails too.
+	missing := strings.Replace(doc, "query Permissions {", "query PermissionsRenamed {", 1)
+	assert.ErrorContains(t, ValidateOperations(srv.Schema(), missing), `"Permissions"`)
+
+	for _, r := range table() {
+		assert.True(t, r.Op != "" || r.Serve != nil, "%s %s runs something", r.Method, r.Path)
+		assert.True(t, r.Shape != nil || r.Serve != nil || r.Status == 204, "%s %s shapes its answer", r.Method, r.Path)
+	}
+}
+
+func TestTheOpenAPIDocumentFollowsTheRouteTable(t *testing.T) {
+	h, _ := newHandler(t)
+	doc := h.OpenAPI()
+	assert.Equal(t, "3.1.0", doc["openapi"])
+	paths := doc["paths"].(map[string]any)
+	for _, r := range h.routes {
+		item, ok := paths[r.Path].(map[string]any)
+		require.True(t, ok, "%s is documented", r.Path)
+		op, ok := item[strings.ToLower(r.Method)].(map[string]any)
+		require.True(t, ok, "%s %s is documented", r.Method, r.Path)
+		assert.NotEmpty(t, op["summary"])
+		if r.Body != nil {
+			assert.NotNil(t, op["requestBody"], "%s %s documents its body", r.Method, r.Path)
+		}
+		if strings.Contains(r.Path, "{") {
+			assert.NotEmpty(t, op["parameters"], "%s %s documents its path parameters", r.Method, r.Path)
+		}
+	}
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	for _, name := range []string{"AuthToken", "UserResponse", "InviteResponse", "RoleResponse", "OrganizationResponse", "Error"} {
+		assert.Contains(t, schemas, name)
+	}
+	auth := schemas["AuthToken"].(map[string]any)
+	assert.Contains(t, auth["required"], "refresh_token")
+
+	// The committed copy is what the server serves: `go test ./rest -update` refreshes it.
+	got, err := json.MarshalIndent(doc, "", "  ")
+	require.NoError(t, err)
+	golden := filepath.Join("testdata", "openapi.json")
+	if *update {
+		require.NoError(t, os.WriteFile(golden, append(got, '\n'), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err)
+	assert.JSONEq(t, string(want), string(got), "testdata/openapi.json is stale: run go test ./rest -update")
+}
