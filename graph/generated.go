@@ -131,16 +131,17 @@ type ComplexityRoot struct {
 	}
 
 	InvitationPreview struct {
-		AccountExists    func(childComplexity int) int
-		CreatedAt        func(childComplexity int) int
-		Email            func(childComplexity int) int
-		ExpiresAt        func(childComplexity int) int
-		ID               func(childComplexity int) int
-		InviteLink       func(childComplexity int) int
-		InvitedBy        func(childComplexity int) int
-		OrganizationName func(childComplexity int) int
-		Role             func(childComplexity int) int
-		Status           func(childComplexity int) int
+		AccountExists     func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		Email             func(childComplexity int) int
+		ExpiresAt         func(childComplexity int) int
+		ID                func(childComplexity int) int
+		InviteLink        func(childComplexity int) int
+		InvitedBy         func(childComplexity int) int
+		OrganizationName  func(childComplexity int) int
+		PasswordMinLength func(childComplexity int) int
+		Role              func(childComplexity int) int
+		Status            func(childComplexity int) int
 	}
 
 	Membership struct {
@@ -785,6 +786,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.InvitationPreview.OrganizationName(childComplexity), true
+	case "InvitationPreview.passwordMinLength":
+		if e.ComplexityRoot.InvitationPreview.PasswordMinLength == nil {
+			break
+		}
+
+		return e.ComplexityRoot.InvitationPreview.PasswordMinLength(childComplexity), true
 	case "InvitationPreview.role":
 		if e.ComplexityRoot.InvitationPreview.Role == nil {
 			break
@@ -1961,6 +1968,8 @@ type InvitationPreview {
   inviteLink: String!
   "Whether the invited e-mail already has an account (then accepting needs its password, not a name)."
   accountExists: Boolean!
+  "Shortest password the organization accepts for a new account."
+  passwordMinLength: Int!
 }
 
 """A new or renewed invitation and its link. The token is shown here and to holders of
@@ -2334,6 +2343,8 @@ func (ec *executionContext) childFields_InvitationPreview(ctx context.Context, f
 		return ec.fieldContext_InvitationPreview_inviteLink(ctx, field)
 	case "accountExists":
 		return ec.fieldContext_InvitationPreview_accountExists(ctx, field)
+	case "passwordMinLength":
+		return ec.fieldContext_InvitationPreview_passwordMinLength(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type InvitationPreview", field.Name)
 }
@@ -4968,6 +4979,29 @@ func (ec *executionContext) _InvitationPreview_accountExists(ctx context.Context
 }
 func (ec *executionContext) fieldContext_InvitationPreview_accountExists(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("InvitationPreview", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _InvitationPreview_passwordMinLength(ctx context.Context, field graphql.CollectedField, obj *model.InvitationPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_InvitationPreview_passwordMinLength(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PasswordMinLength, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_InvitationPreview_passwordMinLength(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("InvitationPreview", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Membership_id(ctx context.Context, field graphql.CollectedField, obj *ent.Membership) (ret graphql.Marshaler) {
@@ -12630,6 +12664,11 @@ func (ec *executionContext) _InvitationPreview(ctx context.Context, sel ast.Sele
 			}
 		case "accountExists":
 			out.Values[i] = ec._InvitationPreview_accountExists(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "passwordMinLength":
+			out.Values[i] = ec._InvitationPreview_passwordMinLength(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

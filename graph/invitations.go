@@ -238,7 +238,7 @@ func (s *Service) invitationPreview(ctx context.Context, token string) (*model.I
 	p := &model.InvitationPreview{
 		ID: inv.ID, Email: inv.Email, Role: inv.Edges.Role.Name, OrganizationName: inv.Edges.Organization.Name,
 		ExpiresAt: inv.ExpiresAt, CreatedAt: inv.CreatedAt, Status: effectiveStatus(inv, s.now()),
-		InviteLink: s.inviteLink(token),
+		InviteLink: s.inviteLink(token), PasswordMinLength: max(inv.Edges.Organization.SecurityPolicy.PasswordMinLength, 8),
 	}
 	// The token holder is the invitee: telling them whether their e-mail has an account lets the
 	// invitation page ask for the right things.

@@ -122,6 +122,7 @@ type gqlPreview struct {
 	ExpiresAt, CreatedAt, Status      string
 	InviteLink                        string
 	AccountExists                     bool
+	PasswordMinLength                 int
 }
 
 // previewError is how an invitation that cannot be accepted reads on the REST paths.

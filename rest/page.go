@@ -69,8 +69,8 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
     <label for="name">Your name</label>
     <input id="name" name="name" type="text" autocomplete="name" value="{{.Name}}" required>
     <label for="password">Choose a password</label>
-    <input id="password" name="password" type="password" autocomplete="new-password" minlength="8" required aria-describedby="password-hint{{if .Error}} form-error{{end}}">
-    <p class="hint" id="password-hint">At least 8 characters.</p>
+    <input id="password" name="password" type="password" autocomplete="new-password" minlength="{{.Preview.PasswordMinLength}}" required aria-describedby="password-hint{{if .Error}} form-error{{end}}">
+    <p class="hint" id="password-hint">At least {{.Preview.PasswordMinLength}} characters.</p>
     {{- end}}
     <button type="submit">Accept invitation</button>
   </form>

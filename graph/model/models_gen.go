@@ -74,6 +74,8 @@ type InvitationPreview struct {
 	InviteLink string `json:"inviteLink"`
 	// Whether the invited e-mail already has an account (then accepting needs its password, not a name).
 	AccountExists bool `json:"accountExists"`
+	// Shortest password the organization accepts for a new account.
+	PasswordMinLength int `json:"passwordMinLength"`
 }
 
 type InviteMemberInput struct {
