@@ -46,9 +46,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "auditlog_organization_id_created_at",
+				Name:    "auditlog_organization_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{AuditLogsColumns[11], AuditLogsColumns[10]},
+				Columns: []*schema.Column{AuditLogsColumns[11], AuditLogsColumns[10], AuditLogsColumns[0]},
 			},
 			{
 				Name:    "auditlog_organization_id_action_created_at",
@@ -160,19 +160,19 @@ var (
 				Columns: []*schema.Column{MembershipsColumns[6], MembershipsColumns[4]},
 			},
 			{
-				Name:    "membership_organization_id_joined_at",
+				Name:    "membership_organization_id_joined_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{MembershipsColumns[4], MembershipsColumns[2]},
+				Columns: []*schema.Column{MembershipsColumns[4], MembershipsColumns[2], MembershipsColumns[0]},
 			},
 			{
-				Name:    "membership_organization_id_last_active_at",
+				Name:    "membership_organization_id_last_active_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{MembershipsColumns[4], MembershipsColumns[3]},
+				Columns: []*schema.Column{MembershipsColumns[4], MembershipsColumns[3], MembershipsColumns[0]},
 			},
 			{
-				Name:    "membership_organization_id_email",
+				Name:    "membership_organization_id_email_id",
 				Unique:  false,
-				Columns: []*schema.Column{MembershipsColumns[4], MembershipsColumns[1]},
+				Columns: []*schema.Column{MembershipsColumns[4], MembershipsColumns[1], MembershipsColumns[0]},
 			},
 			{
 				Name:    "membership_role_id",
@@ -295,9 +295,9 @@ var (
 				Columns: []*schema.Column{SessionsColumns[11], SessionsColumns[10]},
 			},
 			{
-				Name:    "session_organization_id_last_used_at",
+				Name:    "session_organization_id_last_used_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{SessionsColumns[10], SessionsColumns[6]},
+				Columns: []*schema.Column{SessionsColumns[10], SessionsColumns[6], SessionsColumns[0]},
 			},
 		},
 	}

@@ -50,7 +50,7 @@ func (AuditLog) Edges() []ent.Edge {
 // Indexes of the AuditLog.
 func (AuditLog) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("organization_id", "created_at"),
+		index.Fields("organization_id", "created_at", "id"),
 		index.Fields("organization_id", "action", "created_at"),
 		index.Fields("actor_id", "created_at"),
 	}

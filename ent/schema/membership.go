@@ -48,9 +48,11 @@ func (Membership) Edges() []ent.Edge {
 func (Membership) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("user_id", "organization_id").Unique(),
-		index.Fields("organization_id", "joined_at"),
-		index.Fields("organization_id", "last_active_at"),
-		index.Fields("organization_id", "email"),
+		// The Users page's orderings, with the id tie-breaker of cursor pagination, so that a
+		// page is an index range scan rather than a sort of the whole organization.
+		index.Fields("organization_id", "joined_at", "id"),
+		index.Fields("organization_id", "last_active_at", "id"),
+		index.Fields("organization_id", "email", "id"),
 		index.Fields("role_id"),
 	}
 }

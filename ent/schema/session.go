@@ -50,7 +50,7 @@ func (Session) Edges() []ent.Edge {
 func (Session) Indexes() []ent.Index {
 	return []ent.Index{
 		index.Fields("user_id", "organization_id"),
-		index.Fields("organization_id", "last_used_at"),
+		index.Fields("organization_id", "last_used_at", "id"),
 	}
 }
 
