@@ -86,7 +86,9 @@ func run(database string, members int, duration time.Duration, concurrency int, 
 	if err != nil {
 		return err
 	}
-	var tok struct{ AccessToken string `json:"access_token"` }
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
 	if err := json.Unmarshal(login, &tok); err != nil || tok.AccessToken == "" {
 		return fmt.Errorf("login: %s", login)
 	}
