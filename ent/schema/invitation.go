@@ -9,7 +9,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
-	"github.com/inferiallm/orgserver/ent/privacy"
 )
 
 // Invitation asks someone, by e-mail, to join an organization with a role. The link's token is
@@ -69,19 +68,7 @@ func (Invitation) Annotations() []schema.Annotation {
 // an invitation up by its token happens before the invitee is a member, in the invitation
 // workflow, with an explicit bypass.
 func (Invitation) Policy() ent.Policy {
-	return privacy.Policy{
-		Query: privacy.QueryPolicy{
-			denyIfNoViewer(),
-			filterByActiveOrg(),
-			allow(),
-		},
-		Mutation: privacy.MutationPolicy{
-			denyIfNoViewer(),
-			denyCreateOutsideActiveOrg(),
-			filterByActiveOrg(),
-			allow(),
-		},
-	}
+	return orgOwnedPolicy(filterByActiveOrg())
 }
 
 // Hooks of the Invitation.

@@ -8,7 +8,6 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
-	"github.com/inferiallm/orgserver/ent/privacy"
 )
 
 // Membership puts a user into an organization with exactly one role.
@@ -68,19 +67,7 @@ func (Membership) Annotations() []schema.Annotation {
 // Policy of the Membership: a viewer sees the active organization's memberships and their own
 // elsewhere; changes stay inside the active organization.
 func (Membership) Policy() ent.Policy {
-	return privacy.Policy{
-		Query: privacy.QueryPolicy{
-			denyIfNoViewer(),
-			filterMembershipsByOrgOrSelf(),
-			allow(),
-		},
-		Mutation: privacy.MutationPolicy{
-			denyIfNoViewer(),
-			denyCreateOutsideActiveOrg(),
-			filterByActiveOrg(),
-			allow(),
-		},
-	}
+	return orgOwnedPolicy(filterMembershipsByOrgOrSelf())
 }
 
 // Hooks of the Membership.

@@ -7,7 +7,6 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
-	"github.com/inferiallm/orgserver/ent/privacy"
 )
 
 // Role is a named permission set. Built-in roles (admin, developer, member, viewer) have no
@@ -53,17 +52,5 @@ func (Role) Annotations() []schema.Annotation {
 // Policy of the Role: built-in roles are visible to everyone signed in and changed by nobody;
 // custom roles are visible to members of their organization and changed only in the active one.
 func (Role) Policy() ent.Policy {
-	return privacy.Policy{
-		Query: privacy.QueryPolicy{
-			denyIfNoViewer(),
-			filterRolesByMembership(),
-			allow(),
-		},
-		Mutation: privacy.MutationPolicy{
-			denyIfNoViewer(),
-			denyCreateOutsideActiveOrg(),
-			filterByActiveOrg(),
-			allow(),
-		},
-	}
+	return orgOwnedPolicy(filterRolesByMembership())
 }

@@ -168,3 +168,21 @@ func denyOps(op ent.Op) privacy.MutationRule { return privacy.DenyMutationOperat
 
 // allow ends a policy whose filters have narrowed the query to what the viewer may see.
 func allow() privacy.QueryMutationRule { return privacy.AlwaysAllowRule() }
+
+// orgOwnedPolicy is the policy of rows owned by one organization: reads narrowed by
+// readFilter, and changes only inside the viewer's active organization.
+func orgOwnedPolicy(readFilter privacy.QueryRule) ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			denyIfNoViewer(),
+			readFilter,
+			allow(),
+		},
+		Mutation: privacy.MutationPolicy{
+			denyIfNoViewer(),
+			denyCreateOutsideActiveOrg(),
+			filterByActiveOrg(),
+			allow(),
+		},
+	}
+}
