@@ -7,9 +7,12 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/inferiallm/orgserver/graph"
+	"github.com/inferiallm/orgserver/server/app"
 	"github.com/inferiallm/orgserver/server/apptest"
 )
 
@@ -65,5 +68,38 @@ func BenchmarkTokenCheck(b *testing.B) {
 		if _, err := tk.ParseAccess(tok.Access); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkLoginRateLimiter measures what the rate limiter adds to a successful sign-in (its
+// check and the reset of the account's count), with cheap password hashing so that the
+// difference shows.
+func BenchmarkLoginRateLimiter(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		limits graph.Limits
+	}{
+		{"limiter-on", graph.DefaultLimits},
+		{"limiter-off", graph.Limits{Window: time.Minute}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var counter apptest.StatementCounter
+			s := apptest.Start(b, apptest.CountStatements(&counter), func(cfg *app.Config, _ *app.Options) { cfg.Limits = c.limits })
+			body, _ := json.Marshal(map[string]any{"query": `mutation { login(input: {email: "` + apptest.RootEmail +
+				`", password: "` + apptest.RootPassword + `"}) { accessToken } }`})
+			client := &http.Client{}
+			before := counter.Count()
+			for b.Loop() {
+				req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			b.ReportMetric(float64(counter.Count()-before)/float64(b.N), "stmts/op")
+		})
 	}
 }

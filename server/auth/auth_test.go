@@ -109,3 +109,16 @@ func TestTheViewerSlotFollowsSignIn(t *testing.T) {
 	var none *Viewer
 	assert.False(t, none.Can("member:list"))
 }
+
+// BenchmarkPasswordHash measures one argon2id verification with the production parameters
+// (64 MiB, 3 passes, 2 lanes): the cost that dominates a sign-in.
+func BenchmarkPasswordHash(b *testing.B) {
+	h := NewPasswordHasher(DefaultArgon2Params)
+	enc, err := h.Hash("correct horse battery staple")
+	require.NoError(b, err)
+	for b.Loop() {
+		if ok, _ := h.Verify("correct horse battery staple", enc); !ok {
+			b.Fatal("no match")
+		}
+	}
+}
