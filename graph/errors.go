@@ -145,10 +145,14 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 				gerr.Message = ErrNotFound.Message
 				return gerr
 			}
-			gerr.Extensions = map[string]any{"code": string(CodeBadUserInput)}
-			if reason != nil {
-				gerr.Extensions["reason"] = reason
+			if reason == nil {
+				// An argument or variable that could not be read as its type, e.g. a malformed ID.
+				reason = "INVALID_INPUT"
+				if strings.Contains(gerr.Message, "UUID") {
+					gerr.Message = "Invalid ID: expected a UUID"
+				}
 			}
+			gerr.Extensions = map[string]any{"code": string(CodeBadUserInput), "reason": reason}
 			return gerr
 		}
 		gerr.Message = e.Message

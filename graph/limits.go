@@ -99,3 +99,45 @@ func setComplexity(c *ComplexityRoot, maxPage int) {
 	c.Viewer.Memberships = func(child int) int { return 1 + 10*child }
 	c.AuthPayload.Memberships = func(child int) int { return 1 + 10*child }
 }
+
+// noNUL refuses operations whose variables or inline strings contain the NUL character, which
+// PostgreSQL cannot store in text: a clear BAD_USER_INPUT instead of a database error.
+type noNUL struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = noNUL{}
+
+func (noNUL) ExtensionName() string                   { return "NoNUL" }
+func (noNUL) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (noNUL) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if hasNUL(oc.Variables) || strings.ContainsRune(oc.RawQuery, 0) || strings.Contains(strings.ToLower(oc.RawQuery), `\u0000`) {
+		return &gqlerror.Error{
+			Message:    "Text must not contain NUL characters",
+			Extensions: map[string]any{"code": "INVALID_TEXT"},
+		}
+	}
+	return nil
+}
+
+func hasNUL(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.ContainsRune(v, 0)
+	case map[string]any:
+		for k, e := range v {
+			if strings.ContainsRune(k, 0) || hasNUL(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
