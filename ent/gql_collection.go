@@ -510,11 +510,6 @@ func (_q *OrganizationQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, organization.FieldSettings)
 				fieldSeen[organization.FieldSettings] = struct{}{}
 			}
-		case "securityPolicy":
-			if _, ok := fieldSeen[organization.FieldSecurityPolicy]; !ok {
-				selectedFields = append(selectedFields, organization.FieldSecurityPolicy)
-				fieldSeen[organization.FieldSecurityPolicy] = struct{}{}
-			}
 		case "id":
 		case "__typename":
 		default:

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"unicode/utf8"
 
 	"entgo.io/contrib/entgql"
 	"github.com/google/uuid"
@@ -90,9 +91,13 @@ func (s *Service) auditFailure(ctx context.Context, e auditEntry) {
 	})
 }
 
+// truncate cuts s to at most n bytes without splitting a character.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }
@@ -104,6 +109,9 @@ func (s *Service) auditLogs(ctx context.Context, obj *ent.Organization, after *e
 	}
 	first, err := s.defaultPage(first, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkCursors("time", after); err != nil {
 		return nil, err
 	}
 	return s.auditQuery(ctx, obj, where).Paginate(ctx, after, first, nil, nil, ent.WithAuditLogOrder(&ent.AuditLogOrder{

@@ -131,7 +131,6 @@ type ComplexityRoot struct {
 	}
 
 	InvitationPreview struct {
-		AccountExists     func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
 		Email             func(childComplexity int) int
 		ExpiresAt         func(childComplexity int) int
@@ -372,6 +371,7 @@ type MutationResolver interface {
 }
 type OrganizationResolver interface {
 	Billing(ctx context.Context, obj *ent.Organization) (*schematype.BillingInfo, error)
+	SecurityPolicy(ctx context.Context, obj *ent.Organization) (*schematype.SecurityPolicy, error)
 	Members(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) (*ent.MembershipConnection, error)
 	MemberList(ctx context.Context, obj *ent.Organization, offset *int, limit *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) ([]*ent.Membership, error)
 	Invitations(ctx context.Context, obj *ent.Organization, status *invitation.Status, after *entgql.Cursor[uuid.UUID], first *int) (*ent.InvitationConnection, error)
@@ -738,12 +738,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.InvitationPayload.Token(childComplexity), true
 
-	case "InvitationPreview.accountExists":
-		if e.ComplexityRoot.InvitationPreview.AccountExists == nil {
-			break
-		}
-
-		return e.ComplexityRoot.InvitationPreview.AccountExists(childComplexity), true
 	case "InvitationPreview.createdAt":
 		if e.ComplexityRoot.InvitationPreview.CreatedAt == nil {
 			break
@@ -1899,8 +1893,10 @@ input MemberFilter {
 }
 
 extend type Organization {
-  "Billing contact and plan; null without billing:view."
+  "Billing contact and plan of the active organization; null without billing:view."
   billing: BillingInfo @goField(forceResolver: true)
+  "The security policy of the active organization."
+  securityPolicy: SecurityPolicy! @hasPermission(permission: "security:view") @goField(forceResolver: true)
   "Members with their roles and last activity: the Users page."
   members(
     after: Cursor
@@ -1966,8 +1962,6 @@ type InvitationPreview {
   status: InvitationStatus!
   "The link for the token asked about."
   inviteLink: String!
-  "Whether the invited e-mail already has an account (then accepting needs its password, not a name)."
-  accountExists: Boolean!
   "Shortest password the organization accepts for a new account."
   passwordMinLength: Int!
 }
@@ -2341,8 +2335,6 @@ func (ec *executionContext) childFields_InvitationPreview(ctx context.Context, f
 		return ec.fieldContext_InvitationPreview_status(ctx, field)
 	case "inviteLink":
 		return ec.fieldContext_InvitationPreview_inviteLink(ctx, field)
-	case "accountExists":
-		return ec.fieldContext_InvitationPreview_accountExists(ctx, field)
 	case "passwordMinLength":
 		return ec.fieldContext_InvitationPreview_passwordMinLength(ctx, field)
 	}
@@ -2401,10 +2393,10 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_name(ctx, field)
 	case "settings":
 		return ec.fieldContext_Organization_settings(ctx, field)
-	case "securityPolicy":
-		return ec.fieldContext_Organization_securityPolicy(ctx, field)
 	case "billing":
 		return ec.fieldContext_Organization_billing(ctx, field)
+	case "securityPolicy":
+		return ec.fieldContext_Organization_securityPolicy(ctx, field)
 	case "members":
 		return ec.fieldContext_Organization_members(ctx, field)
 	case "memberList":
@@ -4958,29 +4950,6 @@ func (ec *executionContext) fieldContext_InvitationPreview_inviteLink(_ context.
 	return graphql.NewScalarFieldContext("InvitationPreview", field, false, false, "String")
 }
 
-func (ec *executionContext) _InvitationPreview_accountExists(ctx context.Context, field graphql.CollectedField, obj *model.InvitationPreview) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_InvitationPreview_accountExists(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.AccountExists, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
-			return ec.marshalNBoolean2bool(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_InvitationPreview_accountExists(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("InvitationPreview", field, false, false, "Boolean")
-}
-
 func (ec *executionContext) _InvitationPreview_passwordMinLength(ctx context.Context, field graphql.CollectedField, obj *model.InvitationPreview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6682,56 +6651,6 @@ func (ec *executionContext) fieldContext_Organization_settings(_ context.Context
 	return fc, nil
 }
 
-func (ec *executionContext) _Organization_securityPolicy(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Organization_securityPolicy(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.SecurityPolicy, nil
-		},
-		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
-			directive0 := next
-
-			directive1 := func(ctx context.Context) (any, error) {
-				permission, err := ec.unmarshalNString2string(ctx, "security:view")
-				if err != nil {
-					var zeroVal schematype.SecurityPolicy
-					return zeroVal, err
-				}
-				if ec.Directives.HasPermission == nil {
-					var zeroVal schematype.SecurityPolicy
-					return zeroVal, errors.New("directive hasPermission is not implemented")
-				}
-				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
-			}
-
-			next = directive1
-			return next
-		},
-		func(ctx context.Context, selections ast.SelectionSet, v schematype.SecurityPolicy) graphql.Marshaler {
-			return ec.marshalNSecurityPolicy2githubᚗcomᚋinferiallmᚋorgserverᚋentᚋschemaᚋschematypeᚐSecurityPolicy(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Organization_securityPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Organization",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_SecurityPolicy(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _Organization_billing(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6759,6 +6678,56 @@ func (ec *executionContext) fieldContext_Organization_billing(_ context.Context,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_BillingInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_securityPolicy(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_securityPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Organization().SecurityPolicy(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "security:view")
+				if err != nil {
+					var zeroVal *schematype.SecurityPolicy
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *schematype.SecurityPolicy
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *schematype.SecurityPolicy) graphql.Marshaler {
+			return ec.marshalNSecurityPolicy2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚋschemaᚋschematypeᚐSecurityPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_securityPolicy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SecurityPolicy(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12662,11 +12631,6 @@ func (ec *executionContext) _InvitationPreview(ctx context.Context, sel ast.Sele
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
-		case "accountExists":
-			out.Values[i] = ec._InvitationPreview_accountExists(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
 		case "passwordMinLength":
 			out.Values[i] = ec._InvitationPreview_passwordMinLength(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -13064,16 +13028,17 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "securityPolicy":
-			out.Values[i] = ec._Organization_securityPolicy(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
 		case "billing":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Organization_billing(ctx, field, obj)
+				})
+		case "securityPolicy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Organization_securityPolicy(ctx, field, obj)
 				})
 		case "members":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -14767,10 +14732,6 @@ func (ec *executionContext) marshalNRoleOrderField2ᚖgithubᚗcomᚋinferiallm�
 		return graphql.Null
 	}
 	return v
-}
-
-func (ec *executionContext) marshalNSecurityPolicy2githubᚗcomᚋinferiallmᚋorgserverᚋentᚋschemaᚋschematypeᚐSecurityPolicy(ctx context.Context, sel ast.SelectionSet, v schematype.SecurityPolicy) graphql.Marshaler {
-	return ec._SecurityPolicy(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNSecurityPolicy2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚋschemaᚋschematypeᚐSecurityPolicy(ctx context.Context, sel ast.SelectionSet, v *schematype.SecurityPolicy) graphql.Marshaler {

@@ -240,13 +240,6 @@ func (s *Service) invitationPreview(ctx context.Context, token string) (*model.I
 		ExpiresAt: inv.ExpiresAt, CreatedAt: inv.CreatedAt, Status: effectiveStatus(inv, s.now()),
 		InviteLink: s.inviteLink(token), PasswordMinLength: max(inv.Edges.Organization.SecurityPolicy.PasswordMinLength, 8),
 	}
-	// The token holder is the invitee: telling them whether their e-mail has an account lets the
-	// invitation page ask for the right things.
-	exists, err := s.db(ctx).User.Query().Where(user.Email(inv.Email)).Exist(privacy.DecisionContext(ctx, privacy.Allow))
-	if err != nil {
-		return nil, err
-	}
-	p.AccountExists = exists
 	if by := inv.Edges.InvitedBy; by != nil {
 		name := by.Name
 		if name == "" {
@@ -317,7 +310,7 @@ func (s *Service) acceptInvitation(ctx context.Context, in model.AcceptInvitatio
 		return nil, err
 	}
 	m.Edges.Organization, m.Edges.Role = org, inv.Edges.Role
-	payload, err := s.startSession(ctx, u, m)
+	payload, err := s.startSession(ctx, u, m, auth.FromContext(ctx) != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -339,11 +332,17 @@ func (s *Service) invitee(ctx, sys context.Context, inv *ent.Invitation, in mode
 	u, err := db.User.Query().Where(user.Email(inv.Email)).Only(sys)
 	switch {
 	case err == nil:
-		if password == "" || ptr(in.CreateAccount) {
+		// An existing account proves itself like a sign-in: its password, under the sign-in rate
+		// limits; an account with 2FA must sign in (with its second factor) and accept from there.
+		if password == "" || ptr(in.CreateAccount) || u.TwoFactorEnabled {
 			return nil, Errorf(CodeBadUserInput, "User already exists. Please login and accept the invitation.")
 		}
+		keys := append(s.loginKeys(ctx, u.Email), s.ipKey(ctx, "accept", s.Limits.AcceptPerIP)...)
+		if err := s.checkLimits(ctx, keys); err != nil {
+			return nil, err
+		}
 		if ok, _ := s.Hasher.Verify(password, u.PasswordHash); !ok {
-			s.recordFailures(ctx, s.ipKey(ctx, "accept", s.Limits.AcceptPerIP))
+			s.recordFailures(ctx, keys)
 			return nil, ErrBadCredentials
 		}
 		return u, nil
@@ -422,6 +421,9 @@ func (s *Service) invitations(ctx context.Context, obj *ent.Organization, status
 	}
 	first, err := s.defaultPage(first, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkCursors("time", after); err != nil {
 		return nil, err
 	}
 	q := s.db(ctx).Invitation.Query().Where(invitation.OrganizationID(obj.ID))

@@ -7,6 +7,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/google/uuid"
 	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/graph/model"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -97,6 +98,14 @@ func setComplexity(c *ComplexityRoot, maxPage int) {
 	}
 	c.Query.Nodes = func(child int, ids []uuid.UUID) int { return 1 + len(ids)*child }
 	c.Viewer.Memberships = func(child int) int { return 1 + 10*child }
+	c.Organization.MemberList = func(child int, _ *int, limit *int, _ *model.MemberFilter, _ *ent.MembershipOrder) int {
+		return 1 + min(ptr(limit), maxPage)*child
+	}
+	// An audit page may hold 1000 flat rows (the REST contract's limit): they weigh a tenth, so
+	// one full page fits the default limit and a few aliased ones do not.
+	c.Organization.AuditLogList = func(child int, _ *int, limit *int, _ *model.AuditLogFilterInput) int {
+		return 1 + min(ptr(limit), 1000)*child/10
+	}
 	c.AuthPayload.Memberships = func(child int) int { return 1 + 10*child }
 }
 
@@ -140,4 +149,41 @@ func hasNUL(v any) bool {
 		}
 	}
 	return false
+}
+
+// credentialFields check a password, a token or a code. An operation may hold at most one, so
+// that aliases cannot try many guesses in one request before the rate limiter has counted any.
+var credentialFields = map[string]bool{
+	"login": true, "refreshToken": true, "acceptInvitation": true, "changePassword": true,
+	"disableTwoFactor": true, "confirmTwoFactorSetup": true,
+}
+
+// oneCredentialCheck refuses operations with more than one credential-checking field.
+type oneCredentialCheck struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = oneCredentialCheck{}
+
+func (oneCredentialCheck) ExtensionName() string                  { return "OneCredentialCheck" }
+func (oneCredentialCheck) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (oneCredentialCheck) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil || oc.Operation.Operation != ast.Mutation {
+		return nil
+	}
+	n := 0
+	for _, sel := range oc.Operation.SelectionSet {
+		if f, ok := sel.(*ast.Field); ok && credentialFields[f.Name] {
+			n++
+		}
+	}
+	if n > 1 {
+		return &gqlerror.Error{
+			Message:    "Only one sign-in, token or code check per request",
+			Extensions: map[string]any{"code": "TOO_MANY_CREDENTIAL_CHECKS"},
+		}
+	}
+	return nil
 }

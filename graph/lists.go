@@ -76,12 +76,26 @@ func (s *Service) auditLogList(ctx context.Context, obj *ent.Organization, offse
 	return q.All(ctx)
 }
 
-// organizationBilling is the billing information, or null for viewers without billing:view.
-func organizationBilling(ctx context.Context, obj *ent.Organization) *schematype.BillingInfo {
-	if !auth.FromContext(ctx).Can("billing:view") {
-		return nil
+// organizationBilling is the active organization's billing information, or null for viewers
+// without billing:view (which says nothing about other organizations).
+func organizationBilling(ctx context.Context, obj *ent.Organization) (*schematype.BillingInfo, error) {
+	v := auth.FromContext(ctx)
+	if v == nil || obj.ID != v.OrgID || !v.Can("billing:view") {
+		return nil, nil
 	}
-	return &obj.Billing
+	if err := checkTwoFactor(ctx, v); err != nil {
+		return nil, err
+	}
+	return &obj.Billing, nil
+}
+
+// organizationSecurityPolicy is the active organization's security policy (the directive has
+// checked security:view there).
+func organizationSecurityPolicy(ctx context.Context, obj *ent.Organization) (*schematype.SecurityPolicy, error) {
+	if _, err := activeOrg(ctx, obj); err != nil {
+		return nil, err
+	}
+	return &obj.SecurityPolicy, nil
 }
 
 // invitationToken opens the sealed token of a pending invitation for holders of member:invite.

@@ -66,6 +66,9 @@ func (s *Service) members(ctx context.Context, obj *ent.Organization, after *ent
 	if orderBy == nil {
 		orderBy = defaultMemberOrder
 	}
+	if err := checkCursors(orderKind(orderBy.Field.String()), after, before); err != nil {
+		return nil, err
+	}
 	return s.memberQuery(ctx, obj, where).Paginate(ctx, after, first, before, last, ent.WithMembershipOrder(orderBy))
 }
 

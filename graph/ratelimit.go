@@ -118,7 +118,15 @@ func (s *Service) recordFailure(ctx context.Context, c *ent.Client, k limitKey, 
 		return c.RateLimit.UpdateOne(r).SetFailures(1).SetWindowStart(now).ClearBlockedUntil().Exec(ctx)
 	}
 	r, err = c.RateLimit.UpdateOne(r).AddFailures(1).Save(ctx)
-	return s.block(ctx, c, k, r.Failures, now, err)
+	if ent.IsNotFound(err) {
+		// A success cleared the key meanwhile: this failure starts a new window.
+		err = c.RateLimit.Create().SetID(k.name).SetFailures(1).SetWindowStart(now).Exec(ctx)
+		return s.block(ctx, c, k, 1, now, err)
+	}
+	if err != nil {
+		return err
+	}
+	return s.block(ctx, c, k, r.Failures, now, nil)
 }
 
 // block sets the key's block once it has failed threshold times: BaseDelay, doubling with each

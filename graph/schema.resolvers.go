@@ -153,7 +153,12 @@ func (r *mutationResolver) RevokeOtherSessions(ctx context.Context) (int, error)
 
 // Billing is the resolver for the billing field.
 func (r *organizationResolver) Billing(ctx context.Context, obj *ent.Organization) (*schematype.BillingInfo, error) {
-	return organizationBilling(ctx, obj), nil
+	return organizationBilling(ctx, obj)
+}
+
+// SecurityPolicy is the resolver for the securityPolicy field.
+func (r *organizationResolver) SecurityPolicy(ctx context.Context, obj *ent.Organization) (*schematype.SecurityPolicy, error) {
+	return organizationSecurityPolicy(ctx, obj)
 }
 
 // Members is the resolver for the members field.

@@ -105,6 +105,7 @@ func NewServer(s *Service) *Server {
 	exec.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
 	exec.Use(depthLimit{max: s.MaxDepth})
 	exec.Use(noNUL{})
+	exec.Use(oneCredentialCheck{})
 	if s.MaxComplexity > 0 {
 		exec.Use(extension.FixedComplexityLimit(s.MaxComplexity))
 	}

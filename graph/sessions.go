@@ -160,7 +160,7 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 	if err != nil {
 		return nil, err
 	}
-	payload, err := s.startSession(ctx, u, m)
+	payload, err := s.startSession(ctx, u, m, false)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +198,11 @@ func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.
 // startSession creates a session of u in m's organization, issues its tokens and makes the
 // rest of the request act as u in that organization. m must have its organization and role
 // loaded.
-func (s *Service) startSession(ctx context.Context, u *ent.User, m *ent.Membership) (*model.AuthPayload, error) {
+//
+// A session started from another one (switching organization, or accepting an invitation while
+// signed in) keeps the sign-in time and expiry of the session it came from: no proof of identity
+// was given again, so it must not outlive the original sign-in or its maximum lifetime.
+func (s *Service) startSession(ctx context.Context, u *ent.User, m *ent.Membership, continued bool) (*model.AuthPayload, error) {
 	cl := auth.ClientFromContext(ctx)
 	id := uuid.New()
 	refresh, err := auth.NewRefreshToken(id)
@@ -206,6 +210,15 @@ func (s *Service) startSession(ctx context.Context, u *ent.User, m *ent.Membersh
 		return nil, err
 	}
 	now := s.now()
+	signedIn, expires := now, now.Add(s.RefreshTTL)
+	if v := auth.FromContext(ctx); continued && v != nil && v.UserID == u.ID {
+		// Reading the session the new one comes from.
+		from, err := s.db(ctx).Session.Get(privacy.DecisionContext(ctx, privacy.Allow), v.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		signedIn, expires = from.CreatedAt, from.ExpiresAt
+	}
 	// Sessions are created by the sign-in workflows only, never by a viewer's own request.
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	if _, err := s.db(ctx).Session.Create().
@@ -215,9 +228,9 @@ func (s *Service) startSession(ctx context.Context, u *ent.User, m *ent.Membersh
 		SetRefreshTokenHash(auth.HashToken(refresh)).
 		SetUserAgent(truncate(cl.UserAgent, 512)).
 		SetIPAddress(cl.IP).
-		SetCreatedAt(now).
+		SetCreatedAt(signedIn).
 		SetLastUsedAt(now).
-		SetExpiresAt(now.Add(s.RefreshTTL)).
+		SetExpiresAt(expires).
 		Save(sys); err != nil {
 		return nil, err
 	}
@@ -366,7 +379,7 @@ func (s *Service) switchOrganization(ctx context.Context, orgID uuid.UUID) (*mod
 		return nil, err
 	}
 	from := v.OrgID
-	payload, err := s.startSession(ctx, u, m)
+	payload, err := s.startSession(ctx, u, m, true)
 	if err != nil {
 		return nil, err
 	}
@@ -397,6 +410,9 @@ func (s *Service) sessions(ctx context.Context, obj *ent.Organization, after *en
 	}
 	first, err := s.defaultPage(first, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkCursors("time", after); err != nil {
 		return nil, err
 	}
 	return s.db(ctx).Session.Query().

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"time"
 
 	"entgo.io/contrib/entgql"
 	"github.com/google/uuid"
@@ -66,6 +67,48 @@ func (s *Service) organizations(ctx context.Context, after *entgql.Cursor[uuid.U
 		n := s.MaxPageSize
 		first = &n
 	}
+	field := ""
+	if orderBy != nil {
+		field = orderBy.Field.String()
+	}
+	if err := checkCursors(orderKind(field), after, before); err != nil {
+		return nil, err
+	}
 	return s.db(ctx).Organization.Query().Paginate(ctx, after, first, before, last,
 		ent.WithOrganizationOrder(orderBy), ent.WithOrganizationFilter(where.Filter))
+}
+
+// checkCursors refuses cursors whose value does not fit the ordering they are used with: a
+// cursor of another ordering, or a forged one, is bad input rather than a database error.
+// text tells whether the ordering's column is text (else a time, or none for ID order).
+func checkCursors(order string, cursors ...*entgql.Cursor[uuid.UUID]) error {
+	for _, c := range cursors {
+		if c == nil {
+			continue
+		}
+		var ok bool
+		switch order {
+		case "text":
+			_, ok = c.Value.(string)
+		case "time":
+			_, ok = c.Value.(time.Time)
+		default:
+			ok = c.Value == nil
+		}
+		if !ok {
+			return Errorf(CodeBadUserInput, "Invalid cursor: it belongs to another ordering")
+		}
+	}
+	return nil
+}
+
+// orderKind is the kind of value an ordering field's cursors carry.
+func orderKind(field string) string {
+	switch field {
+	case "EMAIL", "NAME":
+		return "text"
+	case "":
+		return "id"
+	}
+	return "time"
 }

@@ -233,7 +233,7 @@ func TestRESTUnprocessable(t *testing.T) {
 		detail             string
 	}{
 		{"malformed JSON", "PUT", "/admin/users/" + target + "/role", `{"role":`, "Invalid JSON body"},
-		{"a number for a string", "PUT", "/admin/users/" + target + "/role", `{"role": 5}`, "Invalid value for role: expected string"},
+		{"a number for a string", "PUT", "/admin/users/" + target + "/role", `{"role": 5}`, "Invalid value for role: expected a string"},
 		{"an array for a body", "PUT", "/admin/users/" + target + "/role", `["member"]`, ""},
 		{"a non-UUID user_id", "PUT", "/admin/users/not-a-uuid/role", map[string]any{"role": "member"}, ""},
 		{"a non-UUID user_id to remove", "DELETE", "/admin/users/not-a-uuid", nil, ""},

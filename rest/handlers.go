@@ -121,7 +121,6 @@ type gqlPreview struct {
 	InvitedBy                         *string
 	ExpiresAt, CreatedAt, Status      string
 	InviteLink                        string
-	AccountExists                     bool
 	PasswordMinLength                 int
 }
 

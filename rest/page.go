@@ -61,17 +61,13 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
   {{- with .Error}}<p class="error" role="alert" id="form-error">{{.}}</p>{{end}}
   <form method="post" action="{{.Action}}">
     <input type="hidden" name="token" value="{{.Token}}">
-    {{- if .Preview.AccountExists}}
-    <p class="hint">You already have an account. Enter its password to join.</p>
+    <p class="hint" id="form-hint">New here? Enter your name and choose a password. Already have an
+    account with this e-mail? Enter its password; no name is needed.</p>
+    <label for="name">Your name <span class="hint">(new accounts)</span></label>
+    <input id="name" name="name" type="text" autocomplete="name" value="{{.Name}}" aria-describedby="form-hint">
     <label for="password">Password</label>
-    <input id="password" name="password" type="password" autocomplete="current-password" required {{if .Error}}aria-describedby="form-error"{{end}}>
-    {{- else}}
-    <label for="name">Your name</label>
-    <input id="name" name="name" type="text" autocomplete="name" value="{{.Name}}" required>
-    <label for="password">Choose a password</label>
-    <input id="password" name="password" type="password" autocomplete="new-password" minlength="{{.Preview.PasswordMinLength}}" required aria-describedby="password-hint{{if .Error}} form-error{{end}}">
-    <p class="hint" id="password-hint">At least {{.Preview.PasswordMinLength}} characters.</p>
-    {{- end}}
+    <input id="password" name="password" type="password" autocomplete="new-password" required aria-describedby="password-hint{{if .Error}} form-error{{end}}">
+    <p class="hint" id="password-hint">A new password needs at least {{.Preview.PasswordMinLength}} characters.</p>
     <button type="submit">Accept invitation</button>
   </form>
 {{- end}}

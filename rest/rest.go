@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -249,7 +250,10 @@ func (c *call) decodeJSON(raw []byte, dst any) error {
 	if err := json.Unmarshal(raw, dst); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			return unprocessable("Invalid value for %s: expected %s", typeErr.Field, typeErr.Type.String())
+			if typeErr.Field == "" {
+				return unprocessable("The request body must be a JSON object")
+			}
+			return unprocessable("Invalid value for %s: expected %s", typeErr.Field, jsonKind(typeErr.Type.Kind()))
 		}
 		return unprocessable("Invalid JSON body")
 	}
@@ -375,4 +379,19 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// jsonKind names a Go kind as JSON calls it.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int64, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		return "an array"
+	}
+	return "an object"
 }

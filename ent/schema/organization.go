@@ -32,7 +32,7 @@ func (Organization) Fields() []ent.Field {
 			Annotations(entgql.Type("BillingInfo"), entgql.Skip(entgql.SkipType)),
 		field.JSON("security_policy", schematype.SecurityPolicy{}).
 			Default(schematype.DefaultSecurityPolicy()).
-			Annotations(entgql.Type("SecurityPolicy"), entgql.Directives(hasPermission("security:view"))),
+			Annotations(entgql.Type("SecurityPolicy"), entgql.Skip(entgql.SkipType)),
 	}
 }
 
@@ -59,7 +59,8 @@ func (Organization) Annotations() []schema.Annotation {
 }
 
 // Policy of the Organization: super admins see and create every organization; members see the
-// organizations they belong to and change only the active one, with organization:update.
+// organizations they belong to and change only the active one, with the permissions of the
+// fields they change.
 func (Organization) Policy() ent.Policy {
 	return privacy.Policy{
 		Query: privacy.QueryPolicy{
@@ -72,7 +73,7 @@ func (Organization) Policy() ent.Policy {
 			denyIfNoViewer(),
 			allowIfSuperAdminCreates(),
 			denyOps(ent.OpDelete | ent.OpDeleteOne),
-			denyUnlessPermission("organization:update", ent.OpUpdate|ent.OpUpdateOne),
+			denyUpdateWithoutFieldPermissions(),
 			filterActiveOrganization(),
 			allow(),
 		},

@@ -143,16 +143,6 @@ func denyCreateOutsideActiveOrg() privacy.MutationRule {
 	}), ent.OpCreate)
 }
 
-// denyUnlessPermission refuses mutations of the given kinds unless the viewer holds perm.
-func denyUnlessPermission(perm string, op ent.Op) privacy.MutationRule {
-	return privacy.OnMutationOperation(privacy.MutationRuleFunc(func(ctx context.Context, _ ent.Mutation) error {
-		if !auth.FromContext(ctx).Can(perm) {
-			return privacy.Denyf("permission %s required", perm)
-		}
-		return privacy.Skip
-	}), op)
-}
-
 // allowIfSuperAdminCreates lets super admins create organizations.
 func allowIfSuperAdminCreates() privacy.MutationRule {
 	return privacy.OnMutationOperation(privacy.MutationRuleFunc(func(ctx context.Context, _ ent.Mutation) error {
@@ -185,4 +175,26 @@ func orgOwnedPolicy(readFilter privacy.QueryRule) ent.Policy {
 			allow(),
 		},
 	}
+}
+
+// denyUpdateWithoutFieldPermissions refuses organization updates unless the viewer holds the
+// permission of every field changed: the security policy needs security:update, everything else
+// organization:update (billing's own billing:update is checked by the workflow).
+func denyUpdateWithoutFieldPermissions() privacy.MutationRule {
+	return privacy.OnMutationOperation(privacy.MutationRuleFunc(func(ctx context.Context, m ent.Mutation) error {
+		v := auth.FromContext(ctx)
+		for _, f := range m.Fields() {
+			perm := "organization:update"
+			switch f {
+			case "updated_at":
+				continue
+			case "security_policy":
+				perm = "security:update"
+			}
+			if !v.Can(perm) {
+				return privacy.Denyf("permission %s required", perm)
+			}
+		}
+		return privacy.Skip
+	}), ent.OpUpdate|ent.OpUpdateOne)
 }

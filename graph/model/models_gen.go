@@ -72,8 +72,6 @@ type InvitationPreview struct {
 	Status    invitation.Status `json:"status"`
 	// The link for the token asked about.
 	InviteLink string `json:"inviteLink"`
-	// Whether the invited e-mail already has an account (then accepting needs its password, not a name).
-	AccountExists bool `json:"accountExists"`
 	// Shortest password the organization accepts for a new account.
 	PasswordMinLength int `json:"passwordMinLength"`
 }

@@ -71,7 +71,8 @@ func (a *App) withClient(next http.Handler) http.Handler {
 			id = uuid.NewString()
 		}
 		w.Header().Set("X-Request-ID", id)
-		c := &auth.Client{IP: a.clientIP(r), UserAgent: r.UserAgent(), RequestID: id}
+		// Headers may carry any bytes; what is stored and logged is valid UTF-8.
+		c := &auth.Client{IP: a.clientIP(r), UserAgent: strings.ToValidUTF8(r.UserAgent(), "\uFFFD"), RequestID: id}
 		ctx := auth.WithClient(r.Context(), c)
 		ctx = auth.NewContext(ctx, nil)
 		rec := &statusRecorder{ResponseWriter: w}
@@ -81,7 +82,7 @@ func (a *App) withClient(next http.Handler) http.Handler {
 			level = slog.LevelError
 		}
 		attrs := []slog.Attr{
-			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", redactPath(r.URL.Path)),
 			slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000), slog.String("ip", c.IP),
 		}
@@ -266,4 +267,12 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte(`{"status":"ok","database":"up"}` + "\n"))
+}
+
+// redactPath keeps invitation tokens, which are credentials, out of the access log.
+func redactPath(p string) string {
+	if i := strings.Index(p, "/auth/invitations/"); i >= 0 {
+		return p[:i] + "/auth/invitations/<token>"
+	}
+	return p
 }
