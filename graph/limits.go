@@ -166,7 +166,7 @@ var _ interface {
 	graphql.OperationContextMutator
 } = oneCredentialCheck{}
 
-func (oneCredentialCheck) ExtensionName() string                  { return "OneCredentialCheck" }
+func (oneCredentialCheck) ExtensionName() string                   { return "OneCredentialCheck" }
 func (oneCredentialCheck) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (oneCredentialCheck) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
