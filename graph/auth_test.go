@@ -284,3 +284,18 @@ func TestRoleChangesAndRemovalTakeEffectOnTheNextRequest(t *testing.T) {
 	assert.Equal(t, "UNAUTHENTICATED", s.Do(t, tok.Access, viewerQuery, nil).Code())
 	assert.Equal(t, "UNAUTHENTICATED", s.Do(t, "", refreshMutation, map[string]any{"t": tok.Refresh}).Code())
 }
+
+func TestAFailedSignInShowsInTheAuditLogOfTheUsersOrganization(t *testing.T) {
+	s := apptest.Start(t)
+	acme := s.Org(t, apptest.RootOrg)
+	bob := s.AddUser(t, "bob@acme.test", acme, "member") // no default organization yet
+	r := s.Do(t, "", `mutation { login(input: {email: "bob@acme.test", password: "wrong-password"}) { accessToken } }`, nil)
+	require.Equal(t, "UNAUTHENTICATED", r.Code())
+	root := s.Login(t, apptest.RootEmail, apptest.RootPassword)
+	logs := s.Do(t, root.Access, `query($a: ID) { viewer { organization { auditLogs(where: {action: "auth.login", actorId: $a}) {
+	  edges { node { status actorEmail } } } } } }`, map[string]any{"a": bob.ID})
+	require.Empty(t, logs.Errors)
+	edges := logs.Get("viewer.organization.auditLogs.edges").([]any)
+	require.Len(t, edges, 1)
+	assert.Equal(t, "failure", edges[0].(map[string]any)["node"].(map[string]any)["status"])
+}

@@ -117,7 +117,7 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 		e := auditEntry{Action: "auth.login", Category: categoryAuth, ActorEmail: email,
 			ResourceType: "user", Details: map[string]any{"reason": reason}}
 		if u != nil {
-			e.ActorID, e.ResourceID, e.OrgID = &u.ID, u.ID.String(), u.DefaultOrgID
+			e.ActorID, e.ResourceID, e.OrgID = &u.ID, u.ID.String(), s.auditOrgOf(sys, u)
 		}
 		s.auditFailure(ctx, e)
 		s.recordFailures(ctx, keys)
@@ -420,4 +420,20 @@ func (s *Service) sessions(ctx context.Context, obj *ent.Organization, after *en
 		Where(livePredicates(obj.SecurityPolicy, s.now())...).
 		Paginate(ctx, after, first, nil, nil, ent.WithSessionOrder(&ent.SessionOrder{
 			Field: ent.SessionOrderFieldLastUsedAt, Direction: entgql.OrderDirectionDesc}))
+}
+
+// auditOrgOf is the organization whose audit log records a failed sign-in of u: the default
+// organization while u is still a member of it, else the oldest membership's.
+func (s *Service) auditOrgOf(sys context.Context, u *ent.User) *uuid.UUID {
+	ms, err := s.db(sys).Membership.Query().Where(membership.UserID(u.ID)).
+		Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).All(sys)
+	if err != nil || len(ms) == 0 {
+		return nil
+	}
+	for _, m := range ms {
+		if u.DefaultOrgID != nil && m.OrganizationID == *u.DefaultOrgID {
+			return &m.OrganizationID
+		}
+	}
+	return &ms[0].OrganizationID
 }
