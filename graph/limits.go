@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"strconv"
 	"strings"
 
 	"entgo.io/contrib/entgql"
@@ -32,7 +33,7 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	}
 	if depth := selectionDepth(oc.Operation.SelectionSet, 0, d.max+1); depth > d.max {
 		return &gqlerror.Error{
-			Message:    "Query is nested too deeply (the limit is " + itoa(d.max) + " levels)",
+			Message:    "Query is nested too deeply (the limit is " + strconv.Itoa(d.max) + " levels)",
 			Extensions: map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"},
 		}
 	}
@@ -66,19 +67,6 @@ func selectionDepth(set ast.SelectionSet, depth, stop int) int {
 		deepest = max(deepest, d)
 	}
 	return deepest
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
 }
 
 // setComplexity makes connections and lists cost their page size times their children, so that

@@ -3,11 +3,8 @@ package rest
 import (
 	"encoding/json"
 	"net/http"
-	"sort"
 	"time"
 )
-
-func sortStrings(s []string) { sort.Strings(s) }
 
 func shapeMe(_ *call, data json.RawMessage) (any, error) {
 	m, err := decode[struct {

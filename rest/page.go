@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"errors"
 	"html/template"
 	"net/http"
 	"time"
@@ -130,7 +131,7 @@ func (c *call) preview(token string) (*gqlPreview, *httpError, error) {
 func (c *call) pageProblem(err error, he *httpError) {
 	if err != nil {
 		var e *httpError
-		if !asHTTP(err, &e) {
+		if !errors.As(err, &e) {
 			c.h.log.ErrorContext(c.r.Context(), "invitation page", "err", err)
 			e = &httpError{Status: http.StatusInternalServerError, Detail: "Something went wrong. Please try again later."}
 		}
@@ -161,7 +162,7 @@ func serveAcceptForm(c *call) {
 	vars := map[string]any{"token": token, "password": password, "name": name}
 	if _, err := c.run("AcceptInvitation", vars); err != nil {
 		var e *httpError
-		if !asHTTP(err, &e) || e.Status >= 500 {
+		if !errors.As(err, &e) || e.Status >= 500 {
 			c.pageProblem(err, nil)
 			return
 		}
@@ -170,12 +171,4 @@ func serveAcceptForm(c *call) {
 		return
 	}
 	c.renderPage(http.StatusOK, pageData{Title: "Welcome", Preview: p, Joined: true})
-}
-
-func asHTTP(err error, target **httpError) bool {
-	e, ok := err.(*httpError)
-	if ok {
-		*target = e
-	}
-	return ok
 }

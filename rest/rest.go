@@ -130,12 +130,6 @@ func (h *Handler) Routes() []route { return h.routes }
 // ServeHTTP serves the REST routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// Matches reports whether r is for one of the REST paths (whatever its method).
-func (h *Handler) Matches(r *http.Request) bool {
-	_, pattern := h.mux.Handler(r)
-	return pattern != ""
-}
-
 // call is one REST request being served.
 type call struct {
 	h    *Handler

@@ -3,6 +3,7 @@ package rest
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -140,7 +141,7 @@ func required(fields map[string]string) error {
 		}
 	}
 	if len(missing) > 0 {
-		sortStrings(missing)
+		slices.Sort(missing)
 		return unprocessable("Field required: %s", strings.Join(missing, ", "))
 	}
 	return nil

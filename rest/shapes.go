@@ -2,7 +2,7 @@ package rest
 
 import (
 	"encoding/json"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -276,7 +276,7 @@ func orgResponse(o gqlOrg) OrganizationResponse {
 }
 
 func sorted(s []string) []string {
-	out := append([]string{}, s...)
-	sort.Strings(out)
+	out := slices.Clone(s)
+	slices.Sort(out)
 	return out
 }

@@ -197,9 +197,6 @@ func (a *App) routes() (http.Handler, error) {
 	return h, nil
 }
 
-// Handler returns the HTTP handler of the server.
-func (a *App) Handler() http.Handler { return a.handler }
-
 // Client returns the ent client (for tests and tools that seed data).
 func (a *App) Client() *ent.Client { return a.client }
 

@@ -78,9 +78,6 @@ func DatabaseURL(t testing.TB) string {
 	return u.String()
 }
 
-// Postgres reports whether the tests run on PostgreSQL.
-func Postgres() bool { return os.Getenv("TEST_DATABASE_URL") != "" }
-
 // Config returns the configuration test servers start from.
 func Config(databaseURL string) app.Config {
 	cfg := app.DefaultConfig()
