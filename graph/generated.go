@@ -1847,7 +1847,7 @@ type Viewer {
   "The session of the access token in use."
   session: Session!
   "The viewer's live sessions in every organization, most recently used first."
-  sessions: [Session!]!
+  sessions: [Session!]! @authenticated
 }
 
 """A permission of the catalog."""
@@ -1894,7 +1894,7 @@ input MemberFilter {
 
 extend type Organization {
   "Billing contact and plan of the active organization; null without billing:view."
-  billing: BillingInfo @goField(forceResolver: true)
+  billing: BillingInfo @authenticated @goField(forceResolver: true)
   "The security policy of the active organization."
   securityPolicy: SecurityPolicy! @hasPermission(permission: "security:view") @goField(forceResolver: true)
   "Members with their roles and last activity: the Users page."
@@ -6662,7 +6662,20 @@ func (ec *executionContext) _Organization_billing(ctx context.Context, field gra
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Organization().Billing(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal *schematype.BillingInfo
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *schematype.BillingInfo) graphql.Marshaler {
 			return ec.marshalOBillingInfo2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚋschemaᚋschematypeᚐBillingInfo(ctx, selections, v)
 		},
@@ -9229,7 +9242,20 @@ func (ec *executionContext) _Viewer_sessions(ctx context.Context, field graphql.
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Viewer().Sessions(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal []*ent.Session
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, obj, directive0)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Session) graphql.Marshaler {
 			return ec.marshalNSession2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSessionᚄ(ctx, selections, v)
 		},

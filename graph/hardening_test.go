@@ -151,3 +151,15 @@ func TestOddUserAgentsAreStoredNotRefused(t *testing.T) {
 		assert.Empty(t, out.Errors, "%q", ua[:10])
 	}
 }
+
+func TestBillingAndSessionListsWaitForTheRequiredTwoFactor(t *testing.T) {
+	s := apptest.Start(t)
+	root := s.Login(t, apptest.RootEmail, apptest.RootPassword)
+	require.Empty(t, s.Do(t, root.Access, `{ viewer { sessions { id } organization { billing { plan } } } }`, nil).Errors)
+	require.Empty(t, s.Do(t, root.Access, `mutation { updateSecurityPolicy(input: {requireTwoFactor: true}) { requireTwoFactor } }`, nil).Errors)
+	for _, q := range []string{`{ viewer { sessions { id } } }`, `{ viewer { organization { billing { plan } } } }`} {
+		r := s.Do(t, root.Access, q, nil)
+		assert.Equal(t, "TWO_FACTOR_REQUIRED", r.Code(), q)
+	}
+	assert.Empty(t, s.Do(t, root.Access, `{ viewer { user { email } memberships { organization { name } } } }`, nil).Errors)
+}
