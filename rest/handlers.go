@@ -7,44 +7,42 @@ import (
 )
 
 func shapeMe(_ *call, data json.RawMessage) (any, error) {
-	m, err := decode[struct {
-		Viewer *struct {
-			User struct {
-				ID, Email, Name, CreatedAt     string
-				TwoFactorEnabled, IsSuperAdmin bool
-			}
-			Organization struct{ ID string }
-			Role         struct{ Name string }
-			Permissions  []string
+	v, err := viewerOf[struct {
+		User struct {
+			ID, Email, Name, CreatedAt     string
+			TwoFactorEnabled, IsSuperAdmin bool
 		}
+		Organization struct{ ID string }
+		Role         struct{ Name string }
+		Permissions  []string
 	}](data)
 	if err != nil {
 		return nil, err
-	}
-	v := m.Viewer
-	if v == nil {
-		return nil, &httpError{Status: http.StatusUnauthorized, Detail: "Not authenticated"}
 	}
 	return MeResponse{UserID: v.User.ID, Username: v.User.Email, Email: v.User.Email, Name: v.User.Name,
 		Roles: []string{v.Role.Name}, Permissions: sorted(v.Permissions), OrgID: v.Organization.ID,
 		CreatedAt: stamp(v.User.CreatedAt), IsActive: true, TotpEnabled: v.User.TwoFactorEnabled, IsSuperAdmin: v.User.IsSuperAdmin}, nil
 }
 
-// notSignedIn answers routes whose operation has no required auth (the viewer query) when the
-// caller is not signed in.
-var notSignedIn = &httpError{Status: http.StatusUnauthorized, Detail: "Not authenticated"}
-
-func shapePermissions(_ *call, data json.RawMessage) (any, error) {
-	m, err := decode[struct {
-		Viewer *struct{ Permissions []string }
-	}](data)
+// viewerOf decodes the viewer of an operation's data. The viewer query needs no token, so an
+// anonymous caller gets a null viewer: on the REST routes that is a 401.
+func viewerOf[T any](data json.RawMessage) (*T, error) {
+	m, err := decode[struct{ Viewer *T }](data)
 	if err != nil {
 		return nil, err
 	}
 	if m.Viewer == nil {
-		return nil, notSignedIn
+		return nil, &httpError{Status: http.StatusUnauthorized, Detail: "Not authenticated"}
 	}
-	return PermissionsResponse{Permissions: m.Viewer.Permissions, AllowedModels: []string{}}, nil
+	return m.Viewer, nil
+}
+
+func shapePermissions(_ *call, data json.RawMessage) (any, error) {
+	v, err := viewerOf[struct{ Permissions []string }](data)
+	if err != nil {
+		return nil, err
+	}
+	return PermissionsResponse{Permissions: v.Permissions, AllowedModels: []string{}}, nil
 }
 
 func shapeMyOrganizations(c *call, data json.RawMessage) (any, error) {
@@ -52,17 +50,12 @@ func shapeMyOrganizations(c *call, data json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := decode[struct {
-		Viewer *struct{ Memberships []gqlMembership }
-	}](data)
+	v, err := viewerOf[struct{ Memberships []gqlMembership }](data)
 	if err != nil {
 		return nil, err
 	}
-	if m.Viewer == nil {
-		return nil, notSignedIn
-	}
 	out := []OrganizationBasicInfo{}
-	for i, ms := range m.Viewer.Memberships {
+	for i, ms := range v.Memberships {
 		if i >= skip && len(out) < limit {
 			out = append(out, OrganizationBasicInfo{ID: ms.Organization.ID, Name: ms.Organization.Name, Role: ms.Role.Name})
 		}
@@ -173,22 +166,17 @@ func serveAccept(c *call) {
 }
 
 func shapeSessions(_ *call, data json.RawMessage) (any, error) {
-	m, err := decode[struct {
-		Viewer *struct {
-			Sessions []struct {
-				ID, UserAgent, IPAddress, CreatedAt, LastUsedAt, ExpiresAt string
-				Current                                                    bool
-			}
+	v, err := viewerOf[struct {
+		Sessions []struct {
+			ID, UserAgent, IPAddress, CreatedAt, LastUsedAt, ExpiresAt string
+			Current                                                    bool
 		}
 	}](data)
 	if err != nil {
 		return nil, err
 	}
-	if m.Viewer == nil {
-		return nil, notSignedIn
-	}
 	out := []SessionResponse{}
-	for _, s := range m.Viewer.Sessions {
+	for _, s := range v.Sessions {
 		out = append(out, SessionResponse{ID: s.ID, UserAgent: s.UserAgent, IPAddress: s.IPAddress,
 			CreatedAt: stamp(s.CreatedAt), LastUsedAt: stamp(s.LastUsedAt), ExpiresAt: stamp(s.ExpiresAt), Current: s.Current})
 	}
@@ -201,17 +189,15 @@ func usersVars(c *call) (map[string]any, error) {
 }
 
 func shapeUsers(_ *call, data json.RawMessage) (any, error) {
-	m, err := decode[struct {
-		Viewer *struct {
-			Organization struct {
-				MemberList []struct {
-					Role         struct{ Name string }
-					LastActiveAt *string
-					Organization struct{ ID string }
-					User         struct {
-						ID, Email, Name, CreatedAt string
-						TwoFactorEnabled           bool
-					}
+	v, err := viewerOf[struct {
+		Organization struct {
+			MemberList []struct {
+				Role         struct{ Name string }
+				LastActiveAt *string
+				Organization struct{ ID string }
+				User         struct {
+					ID, Email, Name, CreatedAt string
+					TwoFactorEnabled           bool
 				}
 			}
 		}
@@ -219,11 +205,8 @@ func shapeUsers(_ *call, data json.RawMessage) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.Viewer == nil {
-		return nil, notSignedIn
-	}
 	out := []UserResponse{}
-	for _, r := range m.Viewer.Organization.MemberList {
+	for _, r := range v.Organization.MemberList {
 		out = append(out, UserResponse{ID: r.User.ID, Email: r.User.Email, Name: r.User.Name, Role: r.Role.Name,
 			OrgID: r.Organization.ID, CreatedAt: stamp(r.User.CreatedAt), LastActiveAt: stampPtr(r.LastActiveAt),
 			TotpEnabled: r.User.TwoFactorEnabled})
@@ -240,21 +223,16 @@ func inviteVars(c *call) (map[string]any, error) {
 }
 
 func shapeInvitations(_ *call, data json.RawMessage) (any, error) {
-	m, err := decode[struct {
-		Viewer *struct {
-			Organization struct {
-				Invitations struct{ Edges []struct{ Node gqlInvite } }
-			}
+	v, err := viewerOf[struct {
+		Organization struct {
+			Invitations struct{ Edges []struct{ Node gqlInvite } }
 		}
 	}](data)
 	if err != nil {
 		return nil, err
 	}
-	if m.Viewer == nil {
-		return nil, notSignedIn
-	}
 	out := InvitationsResponse{Invitations: []InviteResponse{}}
-	for _, e := range m.Viewer.Organization.Invitations.Edges {
+	for _, e := range v.Organization.Invitations.Edges {
 		out.Invitations = append(out.Invitations, inviteResponse(e.Node))
 	}
 	return out, nil
@@ -298,17 +276,12 @@ func updateOrgVars(c *call) (map[string]any, error) {
 }
 
 func shapeRoles(_ *call, data json.RawMessage) (any, error) {
-	m, err := decode[struct {
-		Viewer *struct{ Organization struct{ Roles []gqlRole } }
-	}](data)
+	v, err := viewerOf[struct{ Organization struct{ Roles []gqlRole } }](data)
 	if err != nil {
 		return nil, err
 	}
-	if m.Viewer == nil {
-		return nil, notSignedIn
-	}
 	out := []RoleResponse{}
-	for _, r := range m.Viewer.Organization.Roles {
+	for _, r := range v.Organization.Roles {
 		out = append(out, roleResponse(r))
 	}
 	return out, nil
@@ -344,29 +317,24 @@ func parseDate(s string) (time.Time, error) {
 }
 
 func shapeAudit(_ *call, data json.RawMessage) (any, error) {
-	m, err := decode[struct {
-		Viewer *struct {
-			Organization struct {
-				AuditLogList []struct {
-					ID, CreatedAt                              string
-					ActorID                                    *string
-					ActorEmail                                 string
-					Organization                               *struct{ ID string }
-					Action, Category, ResourceType, ResourceID string
-					Details                                    map[string]any
-					IPAddress, Status                          string
-				}
+	v, err := viewerOf[struct {
+		Organization struct {
+			AuditLogList []struct {
+				ID, CreatedAt                              string
+				ActorID                                    *string
+				ActorEmail                                 string
+				Organization                               *struct{ ID string }
+				Action, Category, ResourceType, ResourceID string
+				Details                                    map[string]any
+				IPAddress, Status                          string
 			}
 		}
 	}](data)
 	if err != nil {
 		return nil, err
 	}
-	if m.Viewer == nil {
-		return nil, notSignedIn
-	}
 	out := []AuditLogResponse{}
-	for _, a := range m.Viewer.Organization.AuditLogList {
+	for _, a := range v.Organization.AuditLogList {
 		r := AuditLogResponse{ID: a.ID, Timestamp: stamp(a.CreatedAt), UserID: a.ActorID, UserEmail: a.ActorEmail,
 			Action: a.Action, Category: a.Category, ResourceType: a.ResourceType, ResourceID: a.ResourceID,
 			Details: a.Details, IPAddress: a.IPAddress, Status: a.Status}
