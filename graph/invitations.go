@@ -396,7 +396,7 @@ func (s *Service) mailAfterCommit(ctx context.Context, inv *ent.Invitation, orgN
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if err := s.Mailer.SendInvitation(ctx, msg); err != nil {
-			s.log.ErrorContext(ctx, "sending invitation e-mail", "err", err, "invitation_id", inv.ID.String())
+			s.Logger.ErrorContext(ctx, "sending invitation e-mail", "err", err, "invitation_id", inv.ID.String())
 		}
 	}
 	if tx := ent.TxFromContext(ctx); tx != nil {
@@ -447,7 +447,7 @@ func (s *Service) invitations(ctx context.Context, obj *ent.Organization, status
 type logMailer struct{ s *Service }
 
 func (m logMailer) SendInvitation(ctx context.Context, msg InvitationMail) error {
-	m.s.log.InfoContext(ctx, "invitation (no SMTP_URL set, so not e-mailed)",
+	m.s.Logger.InfoContext(ctx, "invitation (no SMTP_URL set, so not e-mailed)",
 		"to", msg.To, "organization", msg.OrganizationName, "role", msg.Role, "link", msg.Link)
 	return nil
 }

@@ -258,21 +258,21 @@ func (s *Service) trackActivity(ctx context.Context, v *auth.Viewer, seen activi
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	var errs []error
 	if seen.member.Before(cutoff) {
-		errs = append(errs, s.client.Membership.Update().
+		errs = append(errs, s.Client.Membership.Update().
 			Where(membership.ID(v.MembershipID), membership.LastActiveAtLT(cutoff)).
 			SetLastActiveAt(now).Exec(sys))
 	}
 	if seen.user.Before(cutoff) {
-		errs = append(errs, s.client.User.Update().
+		errs = append(errs, s.Client.User.Update().
 			Where(user.ID(v.UserID), user.Or(user.LastActiveAtIsNil(), user.LastActiveAtLT(cutoff))).
 			SetLastActiveAt(now).Exec(sys))
 	}
 	if seen.session.Before(cutoff) {
-		errs = append(errs, s.client.Session.Update().
+		errs = append(errs, s.Client.Session.Update().
 			Where(session.ID(v.SessionID), session.LastUsedAtLT(cutoff)).
 			SetLastUsedAt(now).Exec(sys))
 	}
 	if err := errors.Join(errs...); err != nil {
-		s.log.WarnContext(ctx, "recording activity", "err", err)
+		s.Logger.WarnContext(ctx, "recording activity", "err", err)
 	}
 }

@@ -36,7 +36,7 @@ func (s *Service) nodeType(ctx context.Context, id uuid.UUID) (string, error) {
 		}
 	}
 	query, args := q.Query()
-	rows, err := s.client.QueryContext(ctx, query, args...)
+	rows, err := s.Client.QueryContext(ctx, query, args...)
 	if err != nil {
 		return "", err
 	}

@@ -50,8 +50,6 @@ type Options struct {
 // Service holds the dependencies of the workflows and resolvers.
 type Service struct {
 	Options
-	client *ent.Client
-	log    *slog.Logger
 }
 
 // NewService returns a Service with cfg, filling in defaults.
@@ -68,7 +66,7 @@ func NewService(cfg Options) *Service {
 	if cfg.MaxPageSize == 0 {
 		cfg.MaxPageSize = 100
 	}
-	s := &Service{Options: cfg, client: cfg.Client, log: cfg.Logger}
+	s := &Service{Options: cfg}
 	if s.Mailer == nil {
 		s.Mailer = logMailer{s}
 	}
@@ -82,7 +80,7 @@ func (s *Service) db(ctx context.Context) *ent.Client {
 	if c := ent.FromContext(ctx); c != nil {
 		return c
 	}
-	return s.client
+	return s.Client
 }
 
 // Server is the GraphQL endpoint: the HTTP transports over one executor, which the REST layer
@@ -112,8 +110,8 @@ func NewServer(s *Service) *Server {
 	exec.Use(&transactions{svc: s})
 	exec.AroundOperations(s.withLoaders)
 	exec.AroundFields(markResolverErrors)
-	exec.SetErrorPresenter(errorPresenter(s.log))
-	exec.SetRecoverFunc(recoverFunc(s.log))
+	exec.SetErrorPresenter(errorPresenter(s.Logger))
+	exec.SetRecoverFunc(recoverFunc(s.Logger))
 	return &Server{
 		schema:     es,
 		exec:       exec,

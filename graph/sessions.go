@@ -58,7 +58,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 		Join(o).On(o.C(organization.FieldID), st.C(session.FieldOrganizationID)).
 		Where(sql.And(sql.EQ(st.C(session.FieldID), id.SessionID), sql.IsNull(st.C(session.FieldRevokedAt))))
 	query, args := q.Query()
-	rows, err := s.client.QueryContext(ctx, query, args...)
+	rows, err := s.Client.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}

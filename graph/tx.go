@@ -51,9 +51,9 @@ func (t *transactions) InterceptResponse(ctx context.Context, next graphql.Respo
 	ctx = context.WithValue(ctx, txQueueKey{}, q)
 	defer q.run(ctx, t.svc)
 
-	tx, err := t.svc.client.Tx(ctx)
+	tx, err := t.svc.Client.Tx(ctx)
 	if err != nil {
-		t.svc.log.ErrorContext(ctx, "begin transaction", "err", err)
+		t.svc.Logger.ErrorContext(ctx, "begin transaction", "err", err)
 		return internalErrorResponse()
 	}
 	ctx = ent.NewTxContext(ctx, tx)
@@ -61,13 +61,13 @@ func (t *transactions) InterceptResponse(ctx context.Context, next graphql.Respo
 	resp := next(ctx)
 	if len(resp.Errors) > 0 {
 		if err := tx.Rollback(); err != nil {
-			t.svc.log.ErrorContext(ctx, "roll back", "err", err)
+			t.svc.Logger.ErrorContext(ctx, "roll back", "err", err)
 		}
 		resp.Data = []byte("null")
 		return resp
 	}
 	if err := tx.Commit(); err != nil {
-		t.svc.log.ErrorContext(ctx, "commit", "err", err)
+		t.svc.Logger.ErrorContext(ctx, "commit", "err", err)
 		return internalErrorResponse()
 	}
 	return resp
@@ -89,8 +89,8 @@ func (q *txQueue) run(ctx context.Context, s *Service) {
 	// The request may already be cancelled; this work must still be done.
 	ctx = context.WithoutCancel(ctx)
 	for _, f := range funcs {
-		if err := f(ctx, s.client); err != nil {
-			s.log.ErrorContext(ctx, "after-transaction work failed", "err", err)
+		if err := f(ctx, s.Client); err != nil {
+			s.Logger.ErrorContext(ctx, "after-transaction work failed", "err", err)
 		}
 	}
 }
@@ -104,8 +104,8 @@ func (s *Service) afterTx(ctx context.Context, f func(context.Context, *ent.Clie
 		q.mu.Unlock()
 		return
 	}
-	if err := f(ctx, s.client); err != nil {
-		s.log.ErrorContext(ctx, "after-transaction work failed", "err", err)
+	if err := f(ctx, s.Client); err != nil {
+		s.Logger.ErrorContext(ctx, "after-transaction work failed", "err", err)
 	}
 }
 
