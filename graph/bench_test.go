@@ -16,6 +16,33 @@ import (
 	"github.com/inferiallm/orgserver/server/apptest"
 )
 
+// benchGraphQL posts one GraphQL request per iteration through the real HTTP stack, fails on
+// any error, and reports the SQL statements per request.
+func benchGraphQL(b *testing.B, s *apptest.Server, counter *apptest.StatementCounter, token string, request map[string]any) {
+	b.Helper()
+	body, err := json.Marshal(request)
+	require.NoError(b, err)
+	client := &http.Client{}
+	before := counter.Count()
+	for b.Loop() {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || bytes.Contains(out, []byte(`"errors"`)) {
+			b.Fatalf("%s: %s", resp.Status, out)
+		}
+	}
+	b.ReportMetric(float64(counter.Count()-before)/float64(b.N), "stmts/op")
+}
+
 // BenchmarkViewerOverHTTP measures an authenticated viewer request through the whole stack:
 // HTTP, middleware, token check, session and membership lookup, GraphQL execution, database.
 // Run it on PostgreSQL with TEST_DATABASE_URL set.
@@ -23,24 +50,7 @@ func BenchmarkViewerOverHTTP(b *testing.B) {
 	var counter apptest.StatementCounter
 	s := apptest.Start(b, apptest.CountStatements(&counter))
 	tok := s.Login(b, apptest.RootEmail, apptest.RootPassword)
-	body, _ := json.Marshal(map[string]any{"query": `{ viewer { user { email } organization { name } permissions } }`})
-	client := &http.Client{}
-	before := counter.Count()
-	for b.Loop() {
-		req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+tok.Access)
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatal(resp.Status)
-		}
-	}
-	b.ReportMetric(float64(counter.Count()-before)/float64(b.N), "stmts/op")
+	benchGraphQL(b, s, &counter, tok.Access, map[string]any{"query": `{ viewer { user { email } organization { name } permissions } }`})
 }
 
 // BenchmarkAuthenticate measures authentication alone: the access token's signature and claims
@@ -85,21 +95,8 @@ func BenchmarkLoginRateLimiter(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var counter apptest.StatementCounter
 			s := apptest.Start(b, apptest.CountStatements(&counter), func(cfg *app.Config, _ *app.Options) { cfg.Limits = c.limits })
-			body, _ := json.Marshal(map[string]any{"query": `mutation { login(input: {email: "` + apptest.RootEmail +
+			benchGraphQL(b, s, &counter, "", map[string]any{"query": `mutation { login(input: {email: "` + apptest.RootEmail +
 				`", password: "` + apptest.RootPassword + `"}) { accessToken } }`})
-			client := &http.Client{}
-			before := counter.Count()
-			for b.Loop() {
-				req, _ := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-			b.ReportMetric(float64(counter.Count()-before)/float64(b.N), "stmts/op")
 		})
 	}
 }

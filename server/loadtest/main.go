@@ -30,6 +30,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/server/app"
+	"github.com/inferiallm/orgserver/server/apptest"
 	"github.com/inferiallm/orgserver/server/auth"
 )
 
@@ -185,7 +186,7 @@ func post(client *http.Client, u, token, body string) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// seed adds n members to the default organization with bulk inserts.
+// seed adds n members to the default organization.
 func seed(c *ent.Client, n int) error {
 	ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
 	org, err := c.Organization.Query().Where(organization.Name(app.DefaultConfig().DefaultOrgName)).Only(ctx)
@@ -196,28 +197,7 @@ func seed(c *ent.Client, n int) error {
 	if err != nil {
 		return err
 	}
-	base := time.Now().Add(-time.Duration(n) * time.Minute)
-	for i := 0; i < n; i += 500 {
-		users := make([]*ent.UserCreate, 0, 500)
-		for j := i; j < min(i+500, n); j++ {
-			users = append(users, c.User.Create().SetEmail(fmt.Sprintf("user%05d@load.test", j)).
-				SetName(fmt.Sprintf("User %05d", j)).SetPasswordHash("x"))
-		}
-		created, err := c.User.CreateBulk(users...).Save(ctx)
-		if err != nil {
-			return err
-		}
-		ms := make([]*ent.MembershipCreate, 0, len(created))
-		for k, u := range created {
-			at := base.Add(time.Duration(i+k) * time.Minute)
-			ms = append(ms, c.Membership.Create().SetUserID(u.ID).SetOrganizationID(org.ID).SetRoleID(r.ID).
-				SetEmail(u.Email).SetJoinedAt(at).SetLastActiveAt(at))
-		}
-		if err := c.Membership.CreateBulk(ms...).Exec(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
+	return apptest.SeedMembers(ctx, c, org.ID, r.ID, n, "load.test")
 }
 
 // scratchDatabase returns a fresh database URL and a function that drops it.
