@@ -43,10 +43,25 @@ func Bootstrap(ctx context.Context, c *ent.Client, opts BootstrapOptions) (*Boot
 		return nil, fmt.Errorf("built-in roles: %w", err)
 	}
 	res := &BootstrapResult{}
-	err := withTx(ctx, c, func(tx *ent.Tx) error {
+	done, err := c.ServerSetting.Query().Where(serversetting.ID(bootstrappedKey)).Exist(ctx)
+	if err != nil || done {
+		return res, err
+	}
+	// The super admin's password is hashed before the transaction, as on the request path.
+	password := opts.SuperAdminPassword
+	if password == "" {
+		if password, err = auth.RandomToken(18); err != nil {
+			return nil, err
+		}
+	}
+	hash, err := opts.Hasher.Hash(ctx, password)
+	if err != nil {
+		return nil, err
+	}
+	err = withTx(ctx, c, func(tx *ent.Tx) error {
 		done, err := tx.ServerSetting.Query().Where(serversetting.ID(bootstrappedKey)).Exist(ctx)
 		if err != nil || done {
-			return err
+			return err // another replica bootstrapped meanwhile
 		}
 		res.FirstStart = true
 		org, err := tx.Organization.Query().Where(organization.Name(opts.DefaultOrgName)).Only(ctx)
@@ -62,16 +77,8 @@ func Bootstrap(ctx context.Context, c *ent.Client, opts BootstrapOptions) (*Boot
 		}
 		u, err := tx.User.Query().Where(user.Email(opts.SuperAdminEmail)).Only(ctx)
 		if ent.IsNotFound(err) {
-			password := opts.SuperAdminPassword
-			if password == "" {
-				if password, err = auth.RandomToken(18); err != nil {
-					return err
-				}
+			if opts.SuperAdminPassword == "" {
 				res.GeneratedPassword = password
-			}
-			hash, err := opts.Hasher.Hash(password)
-			if err != nil {
-				return err
 			}
 			u, err = tx.User.Create().
 				SetEmail(opts.SuperAdminEmail).

@@ -14,6 +14,7 @@ import (
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/server/auth"
+	"github.com/inferiallm/orgserver/server/database"
 )
 
 // Code is the machine-readable class of an error, sent as extensions.code. The set is closed:
@@ -30,7 +31,11 @@ const (
 	CodeRateLimited           Code = "RATE_LIMITED"
 	CodeTwoFactorRequired     Code = "TWO_FACTOR_REQUIRED"
 	CodeTwoFactorCodeRequired Code = "TWO_FACTOR_CODE_REQUIRED"
-	CodeInternal              Code = "INTERNAL"
+	// CodeUnavailable: the server cannot serve the request now but may in a moment (the
+	// database is unreachable or restarting, or password hashing is at capacity); retryAfter
+	// says in how many seconds to try again (REST: 503 with Retry-After).
+	CodeUnavailable Code = "UNAVAILABLE"
+	CodeInternal    Code = "INTERNAL"
 )
 
 // Error is an error with a code and a message that is safe to show to the client.
@@ -42,6 +47,15 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// gqlError is e as a GraphQL error, code and extensions set.
+func (e *Error) gqlError() *gqlerror.Error {
+	ext := map[string]any{"code": string(e.Code)}
+	for k, v := range e.Extensions {
+		ext[k] = v
+	}
+	return &gqlerror.Error{Message: e.Message, Extensions: ext}
+}
 
 // Errorf returns an *Error with a formatted message.
 func Errorf(code Code, format string, args ...any) *Error {
@@ -56,6 +70,15 @@ var (
 	ErrNotFound        = &Error{Code: CodeNotFound, Message: "Not found"}
 	ErrInternal        = &Error{Code: CodeInternal, Message: "Internal server error"}
 )
+
+// unavailable is the answer when the server cannot serve now; retry in secs seconds.
+func unavailable(secs int) *Error {
+	return &Error{Code: CodeUnavailable, Message: "The server is busy or its database is unavailable; try again shortly",
+		Extensions: map[string]any{"retryAfter": secs}}
+}
+
+// errClientGone is the error of work cut short because the client went away; nobody reads it.
+var errClientGone = &Error{Code: CodeUnavailable, Message: "Request cancelled", Extensions: map[string]any{"retryAfter": 1}}
 
 // permissionDenied is the error of a missing permission, worded as the dashboard expects.
 func permissionDenied(perm string) *Error {
@@ -81,8 +104,10 @@ func classify(ctx context.Context, err error) (e *Error, internal bool) {
 		return Errorf(CodeBadUserInput, "Invalid value for %s", validationField(ve)), false
 	case ent.IsConstraintError(err):
 		return Errorf(CodeConflict, "Conflicts with an existing record"), false
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return Errorf(CodeInternal, "Request cancelled"), false
+	case errors.Is(err, context.Canceled):
+		return errClientGone, false
+	case database.IsUnavailable(err):
+		return unavailable(1), false
 	}
 	return ErrInternal, true
 }
@@ -133,8 +158,11 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case errors.As(err, &re):
 			var internal bool
 			e, internal = classify(ctx, re.err)
-			if internal {
+			switch {
+			case internal:
 				log.ErrorContext(ctx, "internal error", "err", re.err, "request_id", auth.ClientFromContext(ctx).RequestID, "path", gerr.Path.String())
+			case e.Code == CodeUnavailable && e != errClientGone:
+				log.WarnContext(ctx, "unavailable", "err", re.err, "request_id", auth.ClientFromContext(ctx).RequestID, "path", gerr.Path.String())
 			}
 		case errors.As(err, &e):
 		default:

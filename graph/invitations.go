@@ -252,10 +252,12 @@ func (s *Service) invitationPreview(ctx context.Context, token string) (*model.I
 
 // acceptInvitation joins the invited organization and starts a session there.
 //  1. Look the invitation up by token hash; it must be pending and unexpired.
-//  2. Claim it: only one of two simultaneous accepts changes PENDING to ACCEPTED.
-//  3. Who joins: the signed-in user (with the invited e-mail); else the existing account of that
-//     e-mail, proven by its password; else a new account with name and password.
-//  4. Create the membership, audit, and sign in to the organization.
+//  2. Before any transaction, who joins: the signed-in user (with the invited e-mail); else the
+//     existing account of that e-mail, proven by its password under the sign-in limits; else a
+//     new account with name and password, hashed now.
+//  3. In one transaction: claim the invitation (only one of simultaneous accepts changes its
+//     token's PENDING to ACCEPTED); check the proven account still has that password, or create
+//     the new one; create the membership; sign in to the organization; audit.
 func (s *Service) acceptInvitation(ctx context.Context, in model.AcceptInvitationInput) (*model.AuthPayload, error) {
 	keys := s.ipKey(ctx, "accept", s.Limits.AcceptPerIP)
 	if err := s.checkLimits(ctx, keys); err != nil {
@@ -269,91 +271,127 @@ func (s *Service) acceptInvitation(ctx context.Context, in model.AcceptInvitatio
 	if err != nil {
 		return nil, err
 	}
-	switch effectiveStatus(inv, s.now()) {
-	case invitation.StatusACCEPTED:
-		return nil, Errorf(CodeBadUserInput, "Invitation already accepted")
-	case invitation.StatusEXPIRED:
-		return nil, Errorf(CodeBadUserInput, "Invitation expired")
-	case invitation.StatusREVOKED:
-		return nil, Errorf(CodeNotFound, "Invalid invitation token")
+	if err := invitationUsable(inv, s.now()); err != nil {
+		return nil, err
 	}
-	// Accepting acts before the invitee is a member; every step below is checked here.
-	sys := privacy.DecisionContext(ctx, privacy.Allow)
-	db := s.db(ctx)
-	org := inv.Edges.Organization
-	u, err := s.invitee(ctx, sys, inv, in)
+	j, err := s.joiner(ctx, inv, in)
 	if err != nil {
 		return nil, err
 	}
-	n, err := db.Invitation.Update().
-		Where(invitation.ID(inv.ID), invitation.StatusEQ(invitation.StatusPENDING)).
-		SetStatus(invitation.StatusACCEPTED).SetAcceptedAt(s.now()).Save(sys)
+	var payload *model.AuthPayload
+	err = s.inTx(ctx, func(ctx context.Context) error {
+		// Accepting acts before the invitee is a member; every step below is checked here.
+		sys := privacy.DecisionContext(ctx, privacy.Allow)
+		db := s.db(ctx)
+		n, err := db.Invitation.Update().
+			Where(invitation.ID(inv.ID), invitation.TokenHash(inv.TokenHash), invitation.StatusEQ(invitation.StatusPENDING)).
+			SetStatus(invitation.StatusACCEPTED).SetAcceptedAt(s.now()).Save(sys)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			// Accepted, revoked or renewed since it was looked up.
+			now, err := db.Invitation.Get(sys, inv.ID)
+			if err != nil {
+				return err
+			}
+			if now.TokenHash != inv.TokenHash {
+				return Errorf(CodeNotFound, "Invalid invitation token")
+			}
+			return invitationUsable(now, s.now())
+		}
+		u, err := j.account(ctx, s, inv)
+		if err != nil {
+			return err
+		}
+		org := inv.Edges.Organization
+		already, err := db.Membership.Query().Where(membership.UserID(u.ID), membership.OrganizationID(org.ID)).Exist(sys)
+		if err != nil {
+			return err
+		}
+		if already {
+			return Errorf(CodeBadUserInput, "User is already a member of this organization")
+		}
+		m, err := db.Membership.Create().
+			SetUserID(u.ID).SetOrganizationID(org.ID).SetRoleID(inv.RoleID).SetEmail(u.Email).Save(sys)
+		if ent.IsConstraintError(err) {
+			return Errorf(CodeBadUserInput, "User is already a member of this organization")
+		}
+		if err != nil {
+			return err
+		}
+		m.Edges.Organization, m.Edges.Role = org, inv.Edges.Role
+		if payload, err = s.startSession(ctx, u, m, auth.FromContext(ctx) != nil); err != nil {
+			return err
+		}
+		return s.audit(ctx, auditEntry{Action: "invitation.accept", Category: categoryInvitation,
+			ResourceType: "invitation", ResourceID: inv.ID.String(),
+			Details: map[string]any{"email": u.Email, "role": inv.Edges.Role.Name, "user_id": u.ID.String()}})
+	})
 	if err != nil {
 		return nil, err
 	}
-	if n == 0 {
-		return nil, Errorf(CodeBadUserInput, "Invitation already accepted")
-	}
-	already, err := db.Membership.Query().Where(membership.UserID(u.ID), membership.OrganizationID(org.ID)).Exist(sys)
-	if err != nil {
-		return nil, err
-	}
-	if already {
-		return nil, Errorf(CodeBadUserInput, "User is already a member of this organization")
-	}
-	m, err := db.Membership.Create().
-		SetUserID(u.ID).SetOrganizationID(org.ID).SetRoleID(inv.RoleID).SetEmail(u.Email).Save(sys)
-	if ent.IsConstraintError(err) {
-		return nil, Errorf(CodeBadUserInput, "User is already a member of this organization")
-	}
-	if err != nil {
-		return nil, err
-	}
-	m.Edges.Organization, m.Edges.Role = org, inv.Edges.Role
-	payload, err := s.startSession(ctx, u, m, auth.FromContext(ctx) != nil)
-	if err != nil {
-		return nil, err
-	}
-	return payload, s.audit(ctx, auditEntry{Action: "invitation.accept", Category: categoryInvitation,
-		ResourceType: "invitation", ResourceID: inv.ID.String(),
-		Details: map[string]any{"email": u.Email, "role": inv.Edges.Role.Name, "user_id": u.ID.String()}})
+	return payload, nil
 }
 
-// invitee returns the account that accepts inv, creating it for a new user.
-func (s *Service) invitee(ctx, sys context.Context, inv *ent.Invitation, in model.AcceptInvitationInput) (*ent.User, error) {
-	db := s.db(ctx)
+// invitationUsable refuses an invitation that is not pending.
+func invitationUsable(inv *ent.Invitation, now time.Time) error {
+	switch effectiveStatus(inv, now) {
+	case invitation.StatusACCEPTED:
+		return Errorf(CodeBadUserInput, "Invitation already accepted")
+	case invitation.StatusEXPIRED:
+		return Errorf(CodeBadUserInput, "Invitation expired")
+	case invitation.StatusREVOKED:
+		return Errorf(CodeNotFound, "Invalid invitation token")
+	}
+	return nil
+}
+
+// joiner is who accepts an invitation, as established before the transaction: the signed-in
+// viewer, an existing account proven by its password, or a new account.
+type joiner struct {
+	viewer *auth.Viewer
+	proven *ent.User
+	// For a new account.
+	name, hash string
+}
+
+// joiner establishes who accepts inv. Checking or hashing a password happens here, outside any
+// transaction.
+func (s *Service) joiner(ctx context.Context, inv *ent.Invitation, in model.AcceptInvitationInput) (*joiner, error) {
 	if v := auth.FromContext(ctx); v != nil {
 		if v.Email != inv.Email {
 			return nil, Errorf(CodeForbidden, "Invitation email does not match logged in user")
 		}
-		return db.User.Get(sys, v.UserID)
+		return &joiner{viewer: v}, nil
 	}
 	password := ptr(in.Password)
-	u, err := db.User.Query().Where(user.Email(inv.Email)).Only(sys)
+	// Whether the invited e-mail has an account is the system's business.
+	u, err := s.db(ctx).User.Query().Where(user.Email(inv.Email)).Only(privacy.DecisionContext(ctx, privacy.Allow))
 	switch {
 	case err == nil:
 		// An existing account proves itself like a sign-in: its password, under the sign-in rate
 		// limits; an account with 2FA must sign in (with its second factor) and accept from there.
 		if password == "" || ptr(in.CreateAccount) || u.TwoFactorEnabled {
-			return nil, Errorf(CodeBadUserInput, "User already exists. Please login and accept the invitation.")
+			return nil, errAccountExists
 		}
 		keys := append(s.loginKeys(ctx, u.Email), s.ipKey(ctx, "accept", s.Limits.AcceptPerIP)...)
 		if err := s.checkLimits(ctx, keys); err != nil {
 			return nil, err
 		}
-		if ok, _ := s.Hasher.Verify(password, u.PasswordHash); !ok {
+		ok, err := s.verifyPassword(ctx, password, u.PasswordHash)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			s.recordFailures(ctx, keys)
 			return nil, ErrBadCredentials
 		}
-		return u, nil
+		return &joiner{proven: u}, nil
 	case !ent.IsNotFound(err):
 		return nil, err
 	}
 	if err := checkPassword(password, inv.Edges.Organization.SecurityPolicy.PasswordMinLength); err != nil {
-		return nil, err
-	}
-	hash, err := s.Hasher.Hash(password)
-	if err != nil {
 		return nil, err
 	}
 	name := strings.TrimSpace(ptr(in.Name))
@@ -363,10 +401,38 @@ func (s *Service) invitee(ctx, sys context.Context, inv *ent.Invitation, in mode
 	if len([]rune(name)) > 200 {
 		return nil, Errorf(CodeBadUserInput, "Name must be at most 200 characters")
 	}
-	u, err = db.User.Create().SetEmail(inv.Email).SetName(name).SetPasswordHash(hash).
+	hash, err := s.hashPassword(ctx, password)
+	if err != nil {
+		return nil, err
+	}
+	return &joiner{name: name, hash: hash}, nil
+}
+
+// errAccountExists refuses to accept for an existing account without signing in as it.
+var errAccountExists = Errorf(CodeBadUserInput, "User already exists. Please login and accept the invitation.")
+
+// account returns the joining account inside the accepting transaction: the viewer's, the proven
+// one if it still has the password that was checked and no 2FA, or the new one, created now.
+func (j *joiner) account(ctx context.Context, s *Service, inv *ent.Invitation) (*ent.User, error) {
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	db := s.db(ctx)
+	switch {
+	case j.viewer != nil:
+		return db.User.Get(sys, j.viewer.UserID)
+	case j.proven != nil:
+		u, err := db.User.Query().
+			Where(user.ID(j.proven.ID), user.PasswordHash(j.proven.PasswordHash), user.TwoFactorEnabled(false)).
+			Only(sys)
+		if ent.IsNotFound(err) {
+			return nil, ErrBadCredentials
+		}
+		return u, err
+	}
+	u, err := db.User.Create().SetEmail(inv.Email).SetName(j.name).SetPasswordHash(j.hash).
 		SetDefaultOrgID(inv.OrganizationID).Save(sys)
 	if ent.IsConstraintError(err) {
-		return nil, Errorf(CodeBadUserInput, "Invitation already accepted")
+		// The e-mail got an account since the invitation was looked up.
+		return nil, errAccountExists
 	}
 	return u, err
 }
@@ -399,19 +465,7 @@ func (s *Service) mailAfterCommit(ctx context.Context, inv *ent.Invitation, orgN
 			s.Logger.ErrorContext(ctx, "sending invitation e-mail", "err", err, "invitation_id", inv.ID.String())
 		}
 	}
-	if tx := ent.TxFromContext(ctx); tx != nil {
-		tx.OnCommit(func(next ent.Committer) ent.Committer {
-			return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
-				err := next.Commit(ctx, tx)
-				if err == nil {
-					go send()
-				}
-				return err
-			})
-		})
-		return
-	}
-	go send()
+	s.onCommit(ctx, func() { go send() })
 }
 
 // invitations lists the active organization's invitations, newest first.

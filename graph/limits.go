@@ -162,8 +162,9 @@ func (oneCredentialCheck) MutateOperationContext(_ context.Context, oc *graphql.
 		return nil
 	}
 	n := 0
-	for _, sel := range oc.Operation.SelectionSet {
-		if f, ok := sel.(*ast.Field); ok && credentialFields[f.Name] {
+	// Collected through fragments, so that spreading two fragments cannot sneak in a second.
+	for _, name := range rootFields(oc) {
+		if credentialFields[name] {
 			n++
 		}
 	}

@@ -36,8 +36,8 @@ func (s *Service) nodeType(ctx context.Context, id uuid.UUID) (string, error) {
 		}
 	}
 	query, args := q.Query()
-	rows, err := s.Client.QueryContext(ctx, query, args...)
-	if err != nil {
+	var rows sql.Rows
+	if err := s.Driver.Query(ctx, query, args, &rows); err != nil {
 		return "", err
 	}
 	defer rows.Close()

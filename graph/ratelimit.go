@@ -62,7 +62,7 @@ func (s *Service) checkLimits(ctx context.Context, keys []limitKey) error {
 		return nil
 	}
 	// The limiter's state is the server's, read whoever asks.
-	rows, err := s.Client.RateLimit.Query().Where(ratelimit.IDIn(names...)).All(privacy.DecisionContext(ctx, privacy.Allow))
+	rows, err := s.db(ctx).RateLimit.Query().Where(ratelimit.IDIn(names...)).All(privacy.DecisionContext(ctx, privacy.Allow))
 	if err != nil {
 		return err
 	}

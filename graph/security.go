@@ -12,6 +12,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/predicate"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/user"
 	"github.com/inferiallm/orgserver/graph/model"
 	"github.com/inferiallm/orgserver/server/auth"
 )
@@ -167,20 +168,27 @@ func (s *Service) revokeUserSessions(ctx context.Context, v *auth.Viewer, reason
 		SetRevokedAt(s.now()).SetRevokeReason(reason).Save(ctx)
 }
 
-// changePassword changes the viewer's password after checking the current one, and ends their
-// other sessions.
+// changePassword changes the viewer's password and ends their other sessions.
+//  1. Before any transaction: under the sign-in limits, check the current password; check the
+//     new one against the policy and hash it.
+//  2. In one transaction: replace the hash only if it is still the one just checked, end the
+//     other sessions, audit.
 func (s *Service) changePassword(ctx context.Context, current, next string) (bool, error) {
 	v := auth.FromContext(ctx)
-	db := s.db(ctx)
 	keys := s.loginKeys(ctx, v.Email)
 	if err := s.checkLimits(ctx, keys); err != nil {
 		return false, err
 	}
+	db := s.db(ctx)
 	u, err := db.User.Get(ctx, v.UserID)
 	if err != nil {
 		return false, err
 	}
-	if ok, _ := s.Hasher.Verify(current, u.PasswordHash); !ok {
+	ok, err := s.verifyPassword(ctx, current, u.PasswordHash)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
 		s.recordFailures(ctx, keys)
 		return false, Errorf(CodeBadUserInput, "Current password is incorrect")
 	}
@@ -191,17 +199,25 @@ func (s *Service) changePassword(ctx context.Context, current, next string) (boo
 	if err := checkPassword(next, org.SecurityPolicy.PasswordMinLength); err != nil {
 		return false, err
 	}
-	hash, err := s.Hasher.Hash(next)
+	hash, err := s.hashPassword(ctx, next)
 	if err != nil {
 		return false, err
 	}
-	if err := db.User.UpdateOne(u).SetPasswordHash(hash).Exec(ctx); err != nil {
-		return false, err
-	}
-	n, err := s.revokeUserSessions(ctx, v, "password changed")
-	if err != nil {
-		return false, err
-	}
-	return true, s.audit(ctx, auditEntry{Action: "security.password_change", Category: categorySecurity,
-		ResourceType: "user", ResourceID: u.ID.String(), Details: map[string]any{"sessions_revoked": n}})
+	err = s.inTx(ctx, func(ctx context.Context) error {
+		n, err := s.db(ctx).User.Update().Where(user.ID(u.ID), user.PasswordHash(u.PasswordHash)).
+			SetPasswordHash(hash).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return Errorf(CodeConflict, "The password was changed meanwhile; try again")
+		}
+		revoked, err := s.revokeUserSessions(ctx, v, "password changed")
+		if err != nil {
+			return err
+		}
+		return s.audit(ctx, auditEntry{Action: "security.password_change", Category: categorySecurity,
+			ResourceType: "user", ResourceID: u.ID.String(), Details: map[string]any{"sessions_revoked": revoked}})
+	})
+	return err == nil, err
 }

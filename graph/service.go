@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 	"log/slog"
+
+	"entgo.io/ent/dialect"
 	"net/http"
 	"time"
 
@@ -20,6 +22,8 @@ import (
 // Options is what the GraphQL service needs from the server.
 type Options struct {
 	Client *ent.Client
+	// Driver is the driver under Client, for the few statements written in SQL.
+	Driver dialect.Driver
 	// Dialect is the database dialect of Client (dialect.SQLite or dialect.Postgres).
 	Dialect string
 	Tokens  *auth.Tokens
@@ -74,14 +78,6 @@ func NewService(cfg Options) *Service {
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
-
-// db returns the ent client of the request: the transaction's client inside a mutation.
-func (s *Service) db(ctx context.Context) *ent.Client {
-	if c := ent.FromContext(ctx); c != nil {
-		return c
-	}
-	return s.Client
-}
 
 // Server is the GraphQL endpoint: the HTTP transports over one executor, which the REST layer
 // shares, so both paths run the same directives, limits, transactions and error presenter.

@@ -58,8 +58,8 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 		Join(o).On(o.C(organization.FieldID), st.C(session.FieldOrganizationID)).
 		Where(sql.And(sql.EQ(st.C(session.FieldID), id.SessionID), sql.IsNull(st.C(session.FieldRevokedAt))))
 	query, args := q.Query()
-	rows, err := s.Client.QueryContext(ctx, query, args...)
-	if err != nil {
+	var rows sql.Rows
+	if err := s.Driver.Query(ctx, query, args, &rows); err != nil {
 		return nil, err
 	}
 	defer rows.Close()
@@ -99,73 +99,96 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 
 // login signs a user in with e-mail and password and starts a session.
 //  1. Refuse while the account or the client address is rate limited.
-//  2. Find the account; for an unknown e-mail, spend the time of a hash anyway, so that neither
-//     the answer nor its timing tells whether the account exists.
-//  3. Check the password, then the second factor when the account has 2FA.
-//  4. Pick the organization: the one asked for, else the default, else the oldest membership.
-//  5. Start the session and issue its tokens.
-//  6. Audit success or failure; failures, and the rate limiter's counts, survive the rollback.
+//  2. Before any transaction: find the account and check the password in the hashing queue. For
+//     an unknown e-mail spend a check's time in the same queue anyway, so that neither the
+//     answer, its timing nor a busy refusal tells whether the account exists.
+//  3. An account with 2FA needs a code (asked for only once the password is right).
+//  4. In one transaction: re-read the account, which must still have the password just checked;
+//     check and use up the second factor; pick the organization (the one asked for, else the
+//     default, else the oldest membership); start the session; audit.
+//  5. Failures, their audit entries and the rate limiter's counts survive the rollback.
 func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPayload, error) {
 	email := strings.ToLower(strings.TrimSpace(in.Email))
 	keys := s.loginKeys(ctx, email)
 	if err := s.checkLimits(ctx, keys); err != nil {
 		return nil, err
 	}
-	// Signing in: there is no viewer yet.
-	sys := privacy.DecisionContext(ctx, privacy.Allow)
-	fail := func(reason string, u *ent.User, err error) error {
+	fail := func(ctx context.Context, reason string, u *ent.User, err error) error {
 		e := auditEntry{Action: "auth.login", Category: categoryAuth, ActorEmail: email,
 			ResourceType: "user", Details: map[string]any{"reason": reason}}
 		if u != nil {
-			e.ActorID, e.ResourceID, e.OrgID = &u.ID, u.ID.String(), s.auditOrgOf(sys, u)
+			e.ActorID, e.ResourceID, e.OrgID = &u.ID, u.ID.String(), s.auditOrgOf(ctx, u)
 		}
 		s.auditFailure(ctx, e)
 		s.recordFailures(ctx, keys)
 		return err
 	}
 	if len(in.Password) > maxPasswordLength {
-		return nil, fail("password too long", nil, ErrBadCredentials)
+		return nil, fail(ctx, "password too long", nil, ErrBadCredentials)
 	}
-	u, err := s.db(ctx).User.Query().Where(user.Email(email)).Only(sys)
+	// Signing in: there is no viewer yet.
+	u, err := s.db(ctx).User.Query().Where(user.Email(email)).Only(privacy.DecisionContext(ctx, privacy.Allow))
 	if ent.IsNotFound(err) {
-		s.Hasher.VerifyDummy(in.Password)
-		return nil, fail("unknown email", nil, ErrBadCredentials)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if ok, err := s.Hasher.Verify(in.Password, u.PasswordHash); err != nil || !ok {
-		return nil, fail("wrong password", u, ErrBadCredentials)
-	}
-	if u.TwoFactorEnabled {
-		code := strings.TrimSpace(ptr(in.TotpCode))
-		if code == "" {
-			code = strings.TrimSpace(ptr(in.RecoveryCode))
-		}
-		if code == "" {
-			return nil, &Error{Code: CodeTwoFactorCodeRequired, Message: "TOTP_REQUIRED"}
-		}
-		if err := s.verifySecondFactor(ctx, u, code); err != nil {
-			var e *Error
-			if errors.As(err, &e) && e == errInvalidCode {
-				return nil, fail("invalid 2FA code", u, err)
-			}
+		if err := s.spendVerification(ctx, in.Password); err != nil {
 			return nil, err
 		}
+		return nil, fail(ctx, "unknown email", nil, ErrBadCredentials)
 	}
-	if err := s.clearLimits(ctx, keys[0].name); err != nil {
-		return nil, err
-	}
-	m, err := s.signInMembership(sys, u, in.OrganizationID)
 	if err != nil {
 		return nil, err
 	}
-	payload, err := s.startSession(ctx, u, m, false)
+	ok, err := s.verifyPassword(ctx, in.Password, u.PasswordHash)
 	if err != nil {
 		return nil, err
 	}
-	return payload, s.audit(ctx, auditEntry{Action: "auth.login", Category: categoryAuth,
-		ResourceType: "user", ResourceID: u.ID.String()})
+	if !ok {
+		return nil, fail(ctx, "wrong password", u, ErrBadCredentials)
+	}
+	code := strings.TrimSpace(ptr(in.TotpCode))
+	if code == "" {
+		code = strings.TrimSpace(ptr(in.RecoveryCode))
+	}
+	var payload *model.AuthPayload
+	err = s.inTx(ctx, func(ctx context.Context) error {
+		sys := privacy.DecisionContext(ctx, privacy.Allow)
+		// The password checked above must still be the account's.
+		checked := u
+		u, err := s.db(ctx).User.Query().Where(user.ID(checked.ID), user.PasswordHash(checked.PasswordHash)).Only(sys)
+		if ent.IsNotFound(err) {
+			return fail(ctx, "password changed meanwhile", checked, ErrBadCredentials)
+		}
+		if err != nil {
+			return err
+		}
+		if u.TwoFactorEnabled {
+			if code == "" {
+				return &Error{Code: CodeTwoFactorCodeRequired, Message: "TOTP_REQUIRED"}
+			}
+			if err := s.verifySecondFactor(ctx, u, code); err != nil {
+				var e *Error
+				if errors.As(err, &e) && e == errInvalidCode {
+					return fail(ctx, "invalid 2FA code", u, err)
+				}
+				return err
+			}
+		}
+		if err := s.clearLimits(ctx, keys[0].name); err != nil {
+			return err
+		}
+		m, err := s.signInMembership(sys, u, in.OrganizationID)
+		if err != nil {
+			return err
+		}
+		if payload, err = s.startSession(ctx, u, m, false); err != nil {
+			return err
+		}
+		return s.audit(ctx, auditEntry{Action: "auth.login", Category: categoryAuth,
+			ResourceType: "user", ResourceID: u.ID.String()})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return payload, nil
 }
 
 // signInMembership picks the membership a sign-in starts in.
@@ -424,7 +447,9 @@ func (s *Service) sessions(ctx context.Context, obj *ent.Organization, after *en
 
 // auditOrgOf is the organization whose audit log records a failed sign-in of u: the default
 // organization while u is still a member of it, else the oldest membership's.
-func (s *Service) auditOrgOf(sys context.Context, u *ent.User) *uuid.UUID {
+func (s *Service) auditOrgOf(ctx context.Context, u *ent.User) *uuid.UUID {
+	// Where a failed sign-in is recorded is the system's business.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	ms, err := s.db(sys).Membership.Query().Where(membership.UserID(u.ID)).
 		Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).All(sys)
 	if err != nil || len(ms) == 0 {

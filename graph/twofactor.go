@@ -126,11 +126,11 @@ func (s *Service) confirmTwoFactorSetup(ctx context.Context, code string) (*mode
 }
 
 // disableTwoFactor turns 2FA off, with proof: a current code, a recovery code or the password.
-// Refused while an organization the user belongs to requires 2FA.
+// Refused while an organization the user belongs to requires 2FA. A password is checked before
+// the transaction, which then changes the account only if it still has that password.
 func (s *Service) disableTwoFactor(ctx context.Context, code, password *string) (bool, error) {
 	v := auth.FromContext(ctx)
-	db := s.db(ctx)
-	u, err := db.User.Get(ctx, v.UserID)
+	u, err := s.db(ctx).User.Get(ctx, v.UserID)
 	if err != nil {
 		return false, err
 	}
@@ -138,7 +138,7 @@ func (s *Service) disableTwoFactor(ctx context.Context, code, password *string) 
 		return false, Errorf(CodeBadUserInput, "Two-factor authentication is not enabled")
 	}
 	// Which organizations require it is a fact about the user's memberships, read by the system.
-	required, err := db.Organization.Query().
+	required, err := s.db(ctx).Organization.Query().
 		Where(organization.HasMembershipsWith(membership.UserID(u.ID))).
 		All(privacy.DecisionContext(ctx, privacy.Allow))
 	if err != nil {
@@ -147,29 +147,52 @@ func (s *Service) disableTwoFactor(ctx context.Context, code, password *string) 
 	if slices.ContainsFunc(required, func(o *ent.Organization) bool { return o.SecurityPolicy.RequireTwoFactor }) {
 		return false, Errorf(CodeForbidden, "Two-factor authentication is required by an organization you belong to")
 	}
+	byCode := ptr(code) != ""
 	switch {
-	case ptr(code) != "":
-		if err := s.verifySecondFactor(ctx, u, ptr(code)); err != nil {
-			return false, err
-		}
+	case byCode:
 	case ptr(password) != "":
 		keys := s.ipKey(ctx, "2fa", s.Limits.TwoFactorPerIP)
 		if err := s.checkLimits(ctx, keys); err != nil {
 			return false, err
 		}
-		if ok, _ := s.Hasher.Verify(*password, u.PasswordHash); !ok {
+		ok, err := s.verifyPassword(ctx, *password, u.PasswordHash)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
 			s.recordFailures(ctx, keys)
 			return false, ErrBadCredentials
 		}
 	default:
 		return false, Errorf(CodeBadUserInput, "A current code or the password is required")
 	}
-	if err := db.User.UpdateOne(u).SetTwoFactorEnabled(false).SetTotpSecret("").SetTotpPendingSecret("").
-		SetRecoveryCodeHashes([]string{}).AddSecurityVersion(1).Exec(ctx); err != nil {
-		return false, err
-	}
-	return true, s.audit(ctx, auditEntry{Action: "security.2fa_disable", Category: categorySecurity,
-		ResourceType: "user", ResourceID: u.ID.String()})
+	err = s.inTx(ctx, func(ctx context.Context) error {
+		db := s.db(ctx)
+		q := db.User.Update().Where(user.ID(u.ID), user.TwoFactorEnabled(true))
+		if byCode {
+			cur, err := db.User.Get(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			if err := s.verifySecondFactor(ctx, cur, ptr(code)); err != nil {
+				return err
+			}
+		} else {
+			// The password checked above must still be the account's.
+			q.Where(user.PasswordHash(u.PasswordHash))
+		}
+		n, err := q.SetTwoFactorEnabled(false).SetTotpSecret("").SetTotpPendingSecret("").
+			SetRecoveryCodeHashes([]string{}).AddSecurityVersion(1).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return Errorf(CodeConflict, "Two-factor settings changed meanwhile; try again")
+		}
+		return s.audit(ctx, auditEntry{Action: "security.2fa_disable", Category: categorySecurity,
+			ResourceType: "user", ResourceID: u.ID.String()})
+	})
+	return err == nil, err
 }
 
 // verifySecondFactor accepts a current TOTP code (each at most once) or an unused recovery code

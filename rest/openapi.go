@@ -85,7 +85,8 @@ func (h *Handler) OpenAPI() map[string]any {
 // errorResponses are the error statuses every route may answer with.
 var errorResponses = map[string]string{"400": "Refused by a rule", "401": "Missing, invalid or expired token",
 	"403": "Permission denied", "404": "Not found", "409": "Conflict", "413": "Body too large",
-	"422": "Malformed request", "429": "Rate limited (see Retry-After)"}
+	"422": "Malformed request", "429": "Rate limited (see Retry-After)",
+	"503": "Busy or database unavailable; try again (see Retry-After)"}
 
 func errorResponseName(code string) string { return "Error" + code }
 

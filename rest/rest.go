@@ -324,6 +324,7 @@ var statusOfCode = map[string]int{
 	"RATE_LIMITED":             http.StatusTooManyRequests,
 	"TWO_FACTOR_REQUIRED":      http.StatusForbidden,
 	"TWO_FACTOR_CODE_REQUIRED": http.StatusForbidden,
+	"UNAVAILABLE":              http.StatusServiceUnavailable,
 	"INTERNAL":                 http.StatusInternalServerError,
 }
 
@@ -343,7 +344,7 @@ func errorFromGraphQL(e *gqlerror.Error) *httpError {
 		}
 	case "TWO_FACTOR_REQUIRED":
 		out.Code = code
-	case "RATE_LIMITED":
+	case "RATE_LIMITED", "UNAVAILABLE":
 		out.Header = http.Header{}
 		if s, ok := e.Extensions["retryAfter"].(int); ok {
 			out.Header.Set("Retry-After", strconv.Itoa(s))

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/inferiallm/orgserver/graph"
 	"github.com/inferiallm/orgserver/rest"
 	"github.com/inferiallm/orgserver/server/auth"
+	"github.com/inferiallm/orgserver/server/database"
 	"github.com/inferiallm/orgserver/server/playground"
 )
 
@@ -28,8 +28,8 @@ type App struct {
 	cfg     Config
 	log     *slog.Logger
 	client  *ent.Client
-	db      *sql.DB
-	dialect string
+	db      *database.DB
+	driver  dialect.Driver
 	svc     *graph.Service
 	handler http.Handler
 }
@@ -57,13 +57,17 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		opts.Out = os.Stdout
 	}
 	log := newLogger(cfg, opts.Logs)
-	client, d, db, err := openDatabase(cfg.DatabaseURL, opts.WrapDriver)
+	db, err := database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: cfg.DBMaxConns})
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: log, client: client, db: db, dialect: d}
+	drv := db.Driver
+	if opts.WrapDriver != nil {
+		drv = opts.WrapDriver(drv)
+	}
+	a := &App{cfg: cfg, log: log, client: ent.NewClient(ent.Driver(drv)), db: db, driver: drv}
 	if err := a.start(ctx, opts.Out); err != nil {
-		client.Close()
+		db.Close()
 		return nil, err
 	}
 	return a, nil
@@ -83,10 +87,10 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 
 // start migrates, bootstraps, loads the signing key and builds the handler.
 func (a *App) start(ctx context.Context, out io.Writer) error {
-	hasher := auth.NewPasswordHasher(a.cfg.Argon2)
+	hasher := auth.NewPasswordHasher(a.cfg.Argon2, a.cfg.Hashing)
 	var boot *graph.BootstrapResult
-	err := migrateAndBootstrap(ctx, a.client, a.dialect, a.db, func(ctx context.Context) (err error) {
-		boot, err = graph.Bootstrap(ctx, a.client, graph.BootstrapOptions{
+	err := migrateAndBootstrap(ctx, a.db, func(ctx context.Context, c *ent.Client) (err error) {
+		boot, err = graph.Bootstrap(ctx, c, graph.BootstrapOptions{
 			DefaultOrgName:     strings.TrimSpace(a.cfg.DefaultOrgName),
 			SuperAdminEmail:    strings.ToLower(strings.TrimSpace(a.cfg.SuperAdminEmail)),
 			SuperAdminPassword: a.cfg.SuperAdminPassword,
@@ -143,7 +147,8 @@ func (a *App) start(ctx context.Context, out io.Writer) error {
 	}
 	a.svc = graph.NewService(graph.Options{
 		Client:        a.client,
-		Dialect:       a.dialect,
+		Driver:        a.driver,
+		Dialect:       a.db.Dialect,
 		Tokens:        &auth.Tokens{Secret: key, Issuer: "inferia", AccessTTL: a.cfg.AccessTokenTTL, Now: now},
 		Hasher:        hasher,
 		RefreshTTL:    a.cfg.RefreshTokenTTL,
@@ -204,7 +209,7 @@ func (a *App) Client() *ent.Client { return a.client }
 func (a *App) Service() *graph.Service { return a.svc }
 
 // Close closes the database.
-func (a *App) Close() error { return a.client.Close() }
+func (a *App) Close() error { return a.db.Close() }
 
 // Serve serves HTTP on ln until ctx is done, then shuts down gracefully: it stops accepting,
 // lets requests in flight finish (up to ShutdownTimeout) and returns.
@@ -221,7 +226,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("listening", "addr", ln.Addr().String(), "database", a.dialect,
+	a.log.Info("listening", "addr", ln.Addr().String(), "database", a.db.Dialect,
 		"playground", a.cfg.Playground, "introspection", a.cfg.Introspection)
 	select {
 	case err := <-errc:

@@ -10,12 +10,14 @@ import (
 	"io"
 	"net/netip"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/inferiallm/orgserver/graph"
 	"github.com/inferiallm/orgserver/server/auth"
+	"github.com/inferiallm/orgserver/server/database"
 )
 
 // Config is the server's configuration. DefaultConfig gives the defaults; environment variables
@@ -24,6 +26,12 @@ type Config struct {
 	// DatabaseURL: empty for the embedded SQLite file ./inferia.db, sqlite:///path/file.db for
 	// another file, postgres://... for PostgreSQL.
 	DatabaseURL string
+	// DBMaxConns is the PostgreSQL pool size, or the number of SQLite's read connections (SQLite
+	// always has one write connection besides).
+	DBMaxConns int
+	// RequestTimeout bounds how long a request may wait for the database or the hashing queue;
+	// past it the answer is 503 with Retry-After.
+	RequestTimeout time.Duration
 	// Addr is the listen address.
 	Addr string
 	// JWTSecret signs access tokens; empty: generated once and kept in the database.
@@ -58,8 +66,10 @@ type Config struct {
 	// MaxQueryDepth and MaxQueryComplexity limit GraphQL queries.
 	MaxQueryDepth      int
 	MaxQueryComplexity int
-	// Argon2 are the password hashing parameters.
-	Argon2 auth.Argon2Params
+	// Argon2 are the password hashing parameters; Hashing bounds how many hashes run at once
+	// and how long a request waits for its turn.
+	Argon2  auth.Argon2Params
+	Hashing auth.HashLimits
 	// Limits configure the rate limiter of sign-ins, invitation acceptance and 2FA attempts.
 	Limits graph.Limits
 	// LogLevel is debug, info, warn or error; LogFormat is json or text.
@@ -75,6 +85,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Addr:               ":8000",
+		DBMaxConns:         database.DefaultMaxConns,
+		RequestTimeout:     30 * time.Second,
 		SuperAdminEmail:    "admin@example.com",
 		DefaultOrgName:     "Default Organization",
 		AccessTokenTTL:     15 * time.Minute,
@@ -85,6 +97,7 @@ func DefaultConfig() Config {
 		MaxQueryDepth:      12,
 		MaxQueryComplexity: 2000,
 		Argon2:             auth.DefaultArgon2Params,
+		Hashing:            auth.HashLimits{Concurrency: runtime.NumCPU(), MaxWait: 2 * time.Second},
 		Limits:             graph.DefaultLimits,
 		LogLevel:           "info",
 		LogFormat:          "json",
@@ -118,6 +131,17 @@ func integer(f func(*Config) *int) func(*Config, string) error {
 	}
 }
 
+func positive(f func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err == nil && n <= 0 {
+			err = errors.New("must be positive")
+		}
+		*f(c) = n
+		return err
+	}
+}
+
 func duration(unit time.Duration, f func(*Config) *time.Duration) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
@@ -132,6 +156,8 @@ func duration(unit time.Duration, f func(*Config) *time.Duration) func(*Config, 
 // EnvVars lists the environment variables the server reads, for Run and the README.
 var envVars = []envVar{
 	{"DATABASE_URL", "database (empty: SQLite ./inferia.db; sqlite:///path.db; postgres://...)", str(func(c *Config) *string { return &c.DatabaseURL })},
+	{"DB_MAX_CONNS", "PostgreSQL pool size, or SQLite's read connections beside its one writer (default 10)", positive(func(c *Config) *int { return &c.DBMaxConns })},
+	{"REQUEST_TIMEOUT_SECONDS", "longest a request waits for the database or the hashing queue before 503 (default 30)", duration(time.Second, func(c *Config) *time.Duration { return &c.RequestTimeout })},
 	{"LISTEN_ADDR", "listen address (default :8000)", str(func(c *Config) *string { return &c.Addr })},
 	{"JWT_SECRET_KEY", "access-token signing key (default: generated and kept in the database)", str(func(c *Config) *string { return &c.JWTSecret })},
 	{"ENCRYPTION_KEY", "key that encrypts stored secrets (default: generated and kept in the database)", str(func(c *Config) *string { return &c.EncryptionKey })},
@@ -155,6 +181,8 @@ var envVars = []envVar{
 		c.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
 		return err
 	}},
+	{"PASSWORD_HASH_CONCURRENCY", "password hashes (64 MiB each) run at once (default: the number of CPUs)", positive(func(c *Config) *int { return &c.Hashing.Concurrency })},
+	{"PASSWORD_HASH_MAX_WAIT_MS", "longest a sign-in waits for a hashing slot before 503 (default 2000)", duration(time.Millisecond, func(c *Config) *time.Duration { return &c.Hashing.MaxWait })},
 	{"RATE_LIMIT_LOGIN_PER_ACCOUNT", "failed sign-ins of one account before it is slowed down (default 5; 0: off)", integer(func(c *Config) *int { return &c.Limits.LoginPerAccount })},
 	{"RATE_LIMIT_LOGIN_PER_IP", "failed sign-ins from one address before it is slowed down (default 30)", integer(func(c *Config) *int { return &c.Limits.LoginPerIP })},
 	{"RATE_LIMIT_ACCEPT_PER_IP", "failed invitation acceptances from one address (default 20)", integer(func(c *Config) *int { return &c.Limits.AcceptPerIP })},
@@ -232,7 +260,7 @@ func (c *Config) Validate() error {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, errors.New("LOG_FORMAT must be json or text"))
 	}
-	if _, err := dialectOf(c.DatabaseURL); err != nil {
+	if _, err := database.Dialect(c.DatabaseURL); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

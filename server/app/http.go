@@ -18,6 +18,7 @@ import (
 
 	"github.com/inferiallm/orgserver/graph"
 	"github.com/inferiallm/orgserver/server/auth"
+	"github.com/inferiallm/orgserver/server/database"
 )
 
 // The HTTP middleware, outermost first: request id and client address, access log, recover,
@@ -62,7 +63,8 @@ func validRequestID(id string) bool {
 }
 
 // withClient puts the request id, client IP and user agent in the context, echoes the request
-// id, and logs the request when it is done.
+// id, bounds the request's waits by RequestTimeout, gives it its one database connection at a
+// time (database.WithGate), and logs the request when it is done.
 func (a *App) withClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -75,21 +77,31 @@ func (a *App) withClient(next http.Handler) http.Handler {
 		c := &auth.Client{IP: a.clientIP(r), UserAgent: strings.ToValidUTF8(r.UserAgent(), "\uFFFD"), RequestID: id}
 		ctx := auth.WithClient(r.Context(), c)
 		ctx = auth.NewContext(ctx, nil)
+		ctx = database.WithGate(ctx)
+		ctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
+		defer cancel()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r.WithContext(ctx))
-		level := slog.LevelInfo
-		if rec.status >= 500 {
+		status, level, msg := rec.status, slog.LevelInfo, "request"
+		switch {
+		case r.Context().Err() != nil:
+			// The client went away before the answer: nginx's 499, and not the server's fault.
+			status, msg = 499, "request cancelled by the client"
+		case status >= 500:
 			level = slog.LevelError
+			if status == http.StatusServiceUnavailable {
+				level = slog.LevelWarn
+			}
 		}
 		attrs := []slog.Attr{
 			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", redactPath(r.URL.Path)),
-			slog.Int("status", rec.status), slog.Int("bytes", rec.bytes),
+			slog.Int("status", status), slog.Int("bytes", rec.bytes),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000), slog.String("ip", c.IP),
 		}
 		if v := auth.FromContext(ctx); v != nil {
 			attrs = append(attrs, slog.String("user_id", v.UserID.String()), slog.String("org_id", v.OrgID.String()))
 		}
-		a.log.LogAttrs(ctx, level, "request", attrs...)
+		a.log.LogAttrs(ctx, level, msg, attrs...)
 	})
 }
 
@@ -218,9 +230,16 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			auth.SetViewer(ctx, v)
 		case errors.Is(err, auth.ErrInvalidToken):
 			c.AuthError = err
+		case r.Context().Err() != nil:
+			return // the client has gone
+		case database.IsUnavailable(err):
+			a.log.WarnContext(ctx, "authenticating: database unavailable", "err", err, "request_id", c.RequestID)
+			w.Header().Set("Retry-After", "1")
+			a.writeError(w, r, http.StatusServiceUnavailable, graph.CodeUnavailable, "The database is unavailable; try again shortly")
+			return
 		default:
 			a.log.ErrorContext(ctx, "authenticating", "err", err, "request_id", c.RequestID)
-			a.writeError(w, r, http.StatusServiceUnavailable, graph.CodeInternal, "Service unavailable")
+			a.writeError(w, r, http.StatusInternalServerError, graph.CodeInternal, "Internal server error")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -260,7 +279,7 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	w.Header().Set("Content-Type", "application/json")
-	if err := a.db.PingContext(ctx); err != nil {
+	if err := a.db.Ping(ctx); err != nil {
 		a.log.WarnContext(ctx, "readiness check failed", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(`{"status":"unavailable","database":"down"}` + "\n"))

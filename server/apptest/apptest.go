@@ -280,6 +280,9 @@ func (s *Server) Org(t testing.TB, name string) *ent.Organization {
 	return nil
 }
 
+// testHasher hashes the passwords of seeded accounts, with the tests' cheap parameters.
+var testHasher = auth.NewPasswordHasher(auth.TestArgon2Params, auth.HashLimits{})
+
 // Password is the password AddUser gives an account.
 func Password(email string) string { return "password-" + email }
 
@@ -291,7 +294,7 @@ func (s *Server) AddUser(t testing.TB, email string, org *ent.Organization, role
 	c := s.App.Client()
 	u, err := c.User.Query().Where(user.Email(email)).Only(ctx)
 	if ent.IsNotFound(err) {
-		hash, herr := auth.NewPasswordHasher(auth.TestArgon2Params).Hash(Password(email))
+		hash, herr := testHasher.Hash(context.Background(), Password(email))
 		require.NoError(t, herr)
 		u, err = c.User.Create().SetEmail(email).SetName(strings.Split(email, "@")[0]).SetPasswordHash(hash).Save(ctx)
 	}

@@ -1,7 +1,11 @@
 package auth
 
 import (
+	"context"
+	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,30 +15,90 @@ import (
 )
 
 func TestPasswordHashesVerifyOnlyTheirPassword(t *testing.T) {
-	h := NewPasswordHasher(TestArgon2Params)
-	enc, err := h.Hash("correct horse")
+	ctx := context.Background()
+	h := NewPasswordHasher(TestArgon2Params, HashLimits{})
+	enc, err := h.Hash(ctx, "correct horse")
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(enc, "$argon2id$v=19$m=1024,t=1,p=1$"))
-	ok, err := h.Verify("correct horse", enc)
+	ok, err := h.Verify(ctx, "correct horse", enc)
 	require.NoError(t, err)
 	assert.True(t, ok)
-	ok, err = h.Verify("correct horsE", enc)
+	ok, err = h.Verify(ctx, "correct horsE", enc)
 	require.NoError(t, err)
 	assert.False(t, ok)
-	other, _ := h.Hash("correct horse")
+	other, _ := h.Hash(ctx, "correct horse")
 	assert.NotEqual(t, enc, other, "salted")
 
 	// Hashes made with other parameters still verify: the parameters travel in the hash.
-	strong := NewPasswordHasher(Argon2Params{Memory: 2048, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32})
-	enc2, _ := strong.Hash("pw")
-	ok, err = h.Verify("pw", enc2)
+	strong := NewPasswordHasher(Argon2Params{Memory: 2048, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}, HashLimits{})
+	enc2, _ := strong.Hash(ctx, "pw")
+	ok, err = h.Verify(ctx, "pw", enc2)
 	require.NoError(t, err)
 	assert.True(t, ok)
 
 	for _, bad := range []string{"", "$argon2i$v=19$m=1,t=1,p=1$AA$AA", "$argon2id$v=19$m=x$AA$AA", "plain"} {
-		_, err := h.Verify("pw", bad)
-		assert.Error(t, err, bad)
+		_, err := h.Verify(ctx, "pw", bad)
+		assert.ErrorIs(t, err, ErrBadHash, bad)
 	}
+}
+
+func TestHashingRunsAtMostConcurrencyAtOnceAndRefusesWhatWouldWaitTooLong(t *testing.T) {
+	// About 20 ms a hash here; one at a time; nobody waits more than 60 ms.
+	slow := Argon2Params{Memory: 8 * 1024, Iterations: 4, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	h := NewPasswordHasher(slow, HashLimits{Concurrency: 1, MaxWait: 60 * time.Millisecond})
+	require.Equal(t, 1, h.Concurrency())
+	enc, err := h.Hash(context.Background(), "pw")
+	require.NoError(t, err)
+
+	const callers = 30
+	var (
+		wg               sync.WaitGroup
+		running, maxSeen atomic.Int32
+		ok, busy         atomic.Int32
+	)
+	h.onTurn = func(started bool) {
+		if started {
+			n := running.Add(1)
+			for m := maxSeen.Load(); n > m && !maxSeen.CompareAndSwap(m, n); m = maxSeen.Load() {
+			}
+		} else {
+			running.Add(-1)
+		}
+	}
+	start := time.Now()
+	for range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			match, err := h.Verify(context.Background(), "pw", enc)
+			var be *BusyError
+			switch {
+			case err == nil && match:
+				ok.Add(1)
+			case errors.As(err, &be):
+				assert.GreaterOrEqual(t, be.RetryAfterSeconds(), 1)
+				busy.Add(1)
+			default:
+				t.Errorf("verify: %v %v", match, err)
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int32(1), maxSeen.Load(), "never more than Concurrency hashes at once")
+	assert.Equal(t, int32(callers), ok.Load()+busy.Load())
+	assert.Positive(t, ok.Load())
+	assert.Positive(t, busy.Load(), "callers beyond what fits in MaxWait are refused")
+	// Each caller waited at most MaxWait and then hashed once: the storm ends in a bounded time.
+	assert.Less(t, time.Since(start), 5*time.Second)
+
+	// A caller whose request ends stops waiting.
+	hold, err := h.turn(context.Background())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = h.Verify(ctx, "pw", enc)
+	assert.ErrorIs(t, err, context.Canceled)
+	hold()
 }
 
 func TestAccessTokensCarryTheirClaimsAndExpire(t *testing.T) {
@@ -113,11 +177,12 @@ func TestTheViewerSlotFollowsSignIn(t *testing.T) {
 // BenchmarkPasswordHash measures one argon2id verification with the production parameters
 // (64 MiB, 3 passes, 2 lanes): the cost that dominates a sign-in.
 func BenchmarkPasswordHash(b *testing.B) {
-	h := NewPasswordHasher(DefaultArgon2Params)
-	enc, err := h.Hash("correct horse battery staple")
+	ctx := context.Background()
+	h := NewPasswordHasher(DefaultArgon2Params, HashLimits{})
+	enc, err := h.Hash(ctx, "correct horse battery staple")
 	require.NoError(b, err)
 	for b.Loop() {
-		if ok, _ := h.Verify("correct horse battery staple", enc); !ok {
+		if ok, _ := h.Verify(ctx, "correct horse battery staple", enc); !ok {
 			b.Fatal("no match")
 		}
 	}

@@ -1,12 +1,17 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
+	"runtime"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -27,21 +32,119 @@ var DefaultArgon2Params = Argon2Params{Memory: 64 * 1024, Iterations: 3, Paralle
 // TestArgon2Params are cheap parameters for tests only.
 var TestArgon2Params = Argon2Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
-// PasswordHasher hashes and verifies passwords with argon2id in the PHC string format.
-type PasswordHasher struct {
-	Params Argon2Params
-	dummy  string
+// HashLimits bound the hashing a server does at once: every argon2id hash takes its memory
+// (64 MiB by default) and saturates its lanes' cores for its whole run, so running more at once
+// than the machine has cores only adds latency and memory.
+type HashLimits struct {
+	// Concurrency is how many hashes run at once. Zero: the number of CPUs.
+	Concurrency int
+	// MaxWait is the longest a caller waits for its turn. A caller that would wait longer, by
+	// the queue ahead of it, is refused at once with a BusyError. Zero: 2 s.
+	MaxWait time.Duration
 }
 
-// NewPasswordHasher returns a hasher using p for new hashes.
-func NewPasswordHasher(p Argon2Params) *PasswordHasher {
-	h := &PasswordHasher{Params: p}
-	h.dummy, _ = h.Hash("dummy password to equalize timing")
+// BusyError is the refusal of a hash that would have waited longer than HashLimits.MaxWait.
+type BusyError struct {
+	// RetryAfter is about how long the queue ahead takes to drain.
+	RetryAfter time.Duration
+}
+
+func (e *BusyError) Error() string { return "password hashing is busy" }
+
+// PasswordHasher hashes and verifies passwords with argon2id in the PHC string format, at most
+// Concurrency at once.
+type PasswordHasher struct {
+	Params  Argon2Params
+	dummy   string
+	slots   chan struct{}
+	maxWait time.Duration
+	waiting atomic.Int64
+	// took is a moving average of how long one hash takes, in nanoseconds.
+	took atomic.Int64
+	// onTurn, for tests, sees each turn start and end.
+	onTurn func(started bool)
+}
+
+// NewPasswordHasher returns a hasher using p for new hashes, bounded by l.
+func NewPasswordHasher(p Argon2Params, l HashLimits) *PasswordHasher {
+	if l.Concurrency <= 0 {
+		l.Concurrency = runtime.NumCPU()
+	}
+	if l.MaxWait <= 0 {
+		l.MaxWait = 2 * time.Second
+	}
+	h := &PasswordHasher{Params: p, slots: make(chan struct{}, l.Concurrency), maxWait: l.MaxWait}
+	t0 := time.Now()
+	h.dummy, _ = h.hash("dummy password to equalize timing")
+	h.took.Store(int64(time.Since(t0)))
 	return h
 }
 
-// Hash returns the PHC-encoded argon2id hash of password.
-func (h *PasswordHasher) Hash(password string) (string, error) {
+// Concurrency is how many hashes run at once.
+func (h *PasswordHasher) Concurrency() int { return cap(h.slots) }
+
+// turn waits for a free slot and returns the function that frees it. It refuses at once when
+// the queue ahead would take longer than MaxWait, and after MaxWait otherwise.
+func (h *PasswordHasher) turn(ctx context.Context) (func(), error) {
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	select {
+	case h.slots <- struct{}{}:
+		return h.release(time.Now()), nil
+	default:
+	}
+	ahead := h.waiting.Add(1)
+	defer h.waiting.Add(-1)
+	slots := int64(cap(h.slots))
+	expected := time.Duration(h.took.Load() * ((ahead + slots - 1) / slots))
+	if expected > h.maxWait {
+		return nil, &BusyError{RetryAfter: expected}
+	}
+	timer := time.NewTimer(h.maxWait)
+	defer timer.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return h.release(time.Now()), nil
+	case <-timer.C:
+		return nil, &BusyError{RetryAfter: max(expected, time.Second)}
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+func (h *PasswordHasher) release(start time.Time) func() {
+	if h.onTurn != nil {
+		h.onTurn(true)
+	}
+	return func() {
+		if h.onTurn != nil {
+			h.onTurn(false)
+		}
+		// An exponential moving average: recent hashes weigh most.
+		took := int64(time.Since(start))
+		old := h.took.Load()
+		h.took.Store(old + (took-old)/8)
+		<-h.slots
+	}
+}
+
+// RetryAfterSeconds rounds a BusyError's wait up to whole seconds, at least one.
+func (e *BusyError) RetryAfterSeconds() int {
+	return max(1, int(math.Ceil(e.RetryAfter.Seconds())))
+}
+
+// Hash returns the PHC-encoded argon2id hash of password, when its turn comes.
+func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, error) {
+	done, err := h.turn(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	return h.hash(password)
+}
+
+func (h *PasswordHasher) hash(password string) (string, error) {
 	p := h.Params
 	salt := make([]byte, p.SaltLength)
 	if _, err := rand.Read(salt); err != nil {
@@ -53,37 +156,50 @@ func (h *PasswordHasher) Hash(password string) (string, error) {
 		argon2.Version, p.Memory, p.Iterations, p.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
 
-var errBadHash = errors.New("auth: malformed password hash")
+// ErrBadHash is the error of verifying against a stored hash that is not an argon2id PHC string.
+var ErrBadHash = errors.New("auth: malformed password hash")
 
-// Verify reports whether password matches encoded. The comparison is constant-time.
-func (h *PasswordHasher) Verify(password, encoded string) (bool, error) {
+// Verify reports whether password matches encoded, when its turn comes. The comparison is
+// constant-time.
+func (h *PasswordHasher) Verify(ctx context.Context, password, encoded string) (bool, error) {
+	done, err := h.turn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	return h.verify(password, encoded)
+}
+
+func (h *PasswordHasher) verify(password, encoded string) (bool, error) {
 	parts := strings.Split(encoded, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false, errBadHash
+		return false, ErrBadHash
 	}
 	var version int
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false, errBadHash
+		return false, ErrBadHash
 	}
 	var p Argon2Params
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Iterations, &p.Parallelism); err != nil {
-		return false, errBadHash
+		return false, ErrBadHash
 	}
 	b64 := base64.RawStdEncoding
 	salt, err := b64.DecodeString(parts[4])
 	if err != nil {
-		return false, errBadHash
+		return false, ErrBadHash
 	}
 	want, err := b64.DecodeString(parts[5])
 	if err != nil || len(want) == 0 {
-		return false, errBadHash
+		return false, ErrBadHash
 	}
 	got := argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// VerifyDummy spends the same time as a real verification. Login calls it for unknown e-mails so
-// that response time does not reveal whether an account exists.
-func (h *PasswordHasher) VerifyDummy(password string) {
-	_, _ = h.Verify(password, h.dummy)
+// VerifyDummy spends the same time as a real verification, in the same queue. Login calls it
+// for unknown e-mails so that neither the response time nor a busy refusal tells whether an
+// account exists.
+func (h *PasswordHasher) VerifyDummy(ctx context.Context, password string) error {
+	_, err := h.Verify(ctx, password, h.dummy)
+	return err
 }
