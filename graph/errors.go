@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -188,7 +191,31 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		for k, v := range e.Extensions {
 			gerr.Extensions[k] = v
 		}
+		if secs, ok := e.Extensions["retryAfter"].(int); ok {
+			setRetryAfter(ctx, secs)
+		}
 		return gerr
+	}
+}
+
+type responseHeaderKey struct{}
+
+// responseHeader is the header of the GraphQL HTTP response; errors of concurrent resolvers
+// reach it one at a time.
+type responseHeader struct {
+	mu sync.Mutex
+	h  http.Header
+}
+
+// setRetryAfter sets the Retry-After header of a GraphQL HTTP response that refuses to be
+// retried sooner, as REST does for the same errors.
+func setRetryAfter(ctx context.Context, secs int) {
+	if rh, ok := ctx.Value(responseHeaderKey{}).(*responseHeader); ok {
+		rh.mu.Lock()
+		defer rh.mu.Unlock()
+		if rh.h.Get("Retry-After") == "" {
+			rh.h.Set("Retry-After", strconv.Itoa(secs))
+		}
 	}
 }
 

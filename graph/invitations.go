@@ -379,7 +379,7 @@ func (s *Service) joiner(ctx context.Context, inv *ent.Invitation, in model.Acce
 		if err := s.checkLimits(ctx, keys); err != nil {
 			return nil, err
 		}
-		ok, err := s.verifyPassword(ctx, password, u.PasswordHash)
+		ok, err := s.verifyPassword(ctx, password, u.PasswordHash, keys)
 		if err != nil {
 			return nil, err
 		}

@@ -12,40 +12,60 @@ import (
 // inside a transaction, and turn a full queue into UNAVAILABLE with a retry time.
 
 // verifyPassword reports whether password matches the stored hash. A malformed stored hash
-// matches nothing. The error is only for a full queue, a gone client, or a misplaced call.
-func (s *Service) verifyPassword(ctx context.Context, password, hash string) (bool, error) {
-	if err := outsideTransaction(ctx); err != nil {
+// matches nothing. Once the turn in the hashing queue has come, the rate limits of keys are
+// checked again: a burst of guesses queued behind each other must not all pass a check made
+// before the earlier ones had failed. The error is only for a limit, a full queue, a gone client
+// or a misplaced call.
+func (s *Service) verifyPassword(ctx context.Context, password, hash string, keys []limitKey) (bool, error) {
+	turn, err := s.hashingTurn(ctx, keys)
+	if err != nil {
 		return false, err
 	}
-	ok, err := s.Hasher.Verify(ctx, password, hash)
-	if err != nil && !errors.Is(err, auth.ErrBadHash) {
-		return false, hashingError(err)
-	}
+	defer turn.Done()
+	ok, err := turn.Verify(password, hash)
 	return ok && err == nil, nil
 }
 
-// spendVerification costs what verifyPassword costs, in the same queue, for a sign-in whose
-// account does not exist: neither the time nor a busy answer tells that it does not.
-func (s *Service) spendVerification(ctx context.Context, password string) error {
-	if err := outsideTransaction(ctx); err != nil {
+// spendVerification costs what verifyPassword costs, in the same queue and under the same
+// limits, for a sign-in whose account does not exist: neither the time nor a refusal tells that
+// it does not.
+func (s *Service) spendVerification(ctx context.Context, password string, keys []limitKey) error {
+	turn, err := s.hashingTurn(ctx, keys)
+	if err != nil {
 		return err
 	}
-	return hashingError(s.Hasher.VerifyDummy(ctx, password))
+	defer turn.Done()
+	turn.VerifyDummy(password)
+	return nil
 }
 
 // hashPassword hashes a new password.
 func (s *Service) hashPassword(ctx context.Context, password string) (string, error) {
-	if err := outsideTransaction(ctx); err != nil {
+	turn, err := s.hashingTurn(ctx, nil)
+	if err != nil {
 		return "", err
 	}
-	hash, err := s.Hasher.Hash(ctx, password)
-	return hash, hashingError(err)
+	defer turn.Done()
+	return turn.Hash(password)
 }
 
-func hashingError(err error) error {
+// hashingTurn waits for a turn in the hashing queue, outside any transaction, and checks the
+// limits of keys once it has come.
+func (s *Service) hashingTurn(ctx context.Context, keys []limitKey) (*auth.Turn, error) {
+	if err := outsideTransaction(ctx); err != nil {
+		return nil, err
+	}
+	turn, err := s.Hasher.Turn(ctx)
 	var busy *auth.BusyError
 	if errors.As(err, &busy) {
-		return unavailable(busy.RetryAfterSeconds())
+		return nil, unavailable(busy.RetryAfterSeconds())
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkLimits(ctx, keys); err != nil {
+		turn.Done()
+		return nil, err
+	}
+	return turn, nil
 }

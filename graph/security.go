@@ -184,7 +184,7 @@ func (s *Service) changePassword(ctx context.Context, current, next string) (boo
 	if err != nil {
 		return false, err
 	}
-	ok, err := s.verifyPassword(ctx, current, u.PasswordHash)
+	ok, err := s.verifyPassword(ctx, current, u.PasswordHash, keys)
 	if err != nil {
 		return false, err
 	}

@@ -123,7 +123,8 @@ func (srv *Server) Schema() *ast.Schema { return srv.schema.Schema() }
 
 // ServeHTTP serves GraphQL over HTTP (GET and POST, JSON).
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r = r.WithContext(graphql.StartOperationTrace(r.Context()))
+	ctx := context.WithValue(r.Context(), responseHeaderKey{}, &responseHeader{h: w.Header()})
+	r = r.WithContext(graphql.StartOperationTrace(ctx))
 	for _, t := range srv.transports {
 		if t.Supports(r) {
 			t.Do(w, r, srv.exec)

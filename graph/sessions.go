@@ -129,7 +129,7 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 	// Signing in: there is no viewer yet.
 	u, err := s.db(ctx).User.Query().Where(user.Email(email)).Only(privacy.DecisionContext(ctx, privacy.Allow))
 	if ent.IsNotFound(err) {
-		if err := s.spendVerification(ctx, in.Password); err != nil {
+		if err := s.spendVerification(ctx, in.Password, keys); err != nil {
 			return nil, err
 		}
 		return nil, fail(ctx, "unknown email", nil, ErrBadCredentials)
@@ -137,7 +137,7 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 	if err != nil {
 		return nil, err
 	}
-	ok, err := s.verifyPassword(ctx, in.Password, u.PasswordHash)
+	ok, err := s.verifyPassword(ctx, in.Password, u.PasswordHash, keys)
 	if err != nil {
 		return nil, err
 	}

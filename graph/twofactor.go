@@ -155,7 +155,7 @@ func (s *Service) disableTwoFactor(ctx context.Context, code, password *string) 
 		if err := s.checkLimits(ctx, keys); err != nil {
 			return false, err
 		}
-		ok, err := s.verifyPassword(ctx, *password, u.PasswordHash)
+		ok, err := s.verifyPassword(ctx, *password, u.PasswordHash, keys)
 		if err != nil {
 			return false, err
 		}

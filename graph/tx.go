@@ -228,11 +228,11 @@ func (sc *txScope) end(ctx context.Context, err error) error {
 }
 
 // afterTx runs f once the current transaction has ended, whether it committed or rolled back,
-// with the pool's client. Outside a transaction it runs f at once.
+// with the pool's client. Outside a transaction (deferred ones included) it runs f at once.
 func (s *Service) afterTx(ctx context.Context, f func(context.Context, *ent.Client) error) {
 	if sc := scopeOf(ctx); sc != nil {
 		sc.mu.Lock()
-		if !sc.ended {
+		if !sc.ended && !sc.deferred {
 			sc.after = append(sc.after, f)
 			sc.mu.Unlock()
 			return

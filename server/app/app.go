@@ -57,7 +57,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		opts.Out = os.Stdout
 	}
 	log := newLogger(cfg, opts.Logs)
-	db, err := database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: cfg.DBMaxConns})
+	db, err := database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: cfg.DBMaxConns, BusyTimeout: cfg.SQLiteBusyTimeout})
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,9 @@ type Config struct {
 	// DBMaxConns is the PostgreSQL pool size, or the number of SQLite's read connections (SQLite
 	// always has one write connection besides).
 	DBMaxConns int
+	// SQLiteBusyTimeout is how long SQLite waits for a lock another process holds (the
+	// server's own writers queue in the server).
+	SQLiteBusyTimeout time.Duration
 	// RequestTimeout bounds how long a request may wait for the database or the hashing queue;
 	// past it the answer is 503 with Retry-After.
 	RequestTimeout time.Duration
@@ -87,6 +90,7 @@ func DefaultConfig() Config {
 		Addr:               ":8000",
 		DBMaxConns:         database.DefaultMaxConns,
 		RequestTimeout:     30 * time.Second,
+		SQLiteBusyTimeout:  5 * time.Second,
 		SuperAdminEmail:    "admin@example.com",
 		DefaultOrgName:     "Default Organization",
 		AccessTokenTTL:     15 * time.Minute,
@@ -157,6 +161,7 @@ func duration(unit time.Duration, f func(*Config) *time.Duration) func(*Config, 
 var envVars = []envVar{
 	{"DATABASE_URL", "database (empty: SQLite ./inferia.db; sqlite:///path.db; postgres://...)", str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"DB_MAX_CONNS", "PostgreSQL pool size, or SQLite's read connections beside its one writer (default 10)", positive(func(c *Config) *int { return &c.DBMaxConns })},
+	{"SQLITE_BUSY_TIMEOUT_MS", "how long SQLite waits for a lock held by another process, e.g. a backup (default 5000)", duration(time.Millisecond, func(c *Config) *time.Duration { return &c.SQLiteBusyTimeout })},
 	{"REQUEST_TIMEOUT_SECONDS", "longest a request waits for the database or the hashing queue before 503 (default 30)", duration(time.Second, func(c *Config) *time.Duration { return &c.RequestTimeout })},
 	{"LISTEN_ADDR", "listen address (default :8000)", str(func(c *Config) *string { return &c.Addr })},
 	{"JWT_SECRET_KEY", "access-token signing key (default: generated and kept in the database)", str(func(c *Config) *string { return &c.JWTSecret })},

@@ -92,13 +92,15 @@ func TestHashingRunsAtMostConcurrencyAtOnceAndRefusesWhatWouldWaitTooLong(t *tes
 	assert.Less(t, time.Since(start), 5*time.Second)
 
 	// A caller whose request ends stops waiting.
-	hold, err := h.turn(context.Background())
+	hold, err := h.Turn(context.Background())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err = h.Verify(ctx, "pw", enc)
 	assert.ErrorIs(t, err, context.Canceled)
-	hold()
+	hold.Done()
+	hold.Done() // a second Done frees nothing more
+	assert.Empty(t, h.slots)
 }
 
 func TestAccessTokensCarryTheirClaimsAndExpire(t *testing.T) {

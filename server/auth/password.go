@@ -10,6 +10,7 @@ import (
 	"math"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,15 +84,23 @@ func NewPasswordHasher(p Argon2Params, l HashLimits) *PasswordHasher {
 // Concurrency is how many hashes run at once.
 func (h *PasswordHasher) Concurrency() int { return cap(h.slots) }
 
-// turn waits for a free slot and returns the function that frees it. It refuses at once when
-// the queue ahead would take longer than MaxWait, and after MaxWait otherwise.
-func (h *PasswordHasher) turn(ctx context.Context) (func(), error) {
+// Turn is one hashing slot, held from PasswordHasher.Turn until Done.
+type Turn struct {
+	h     *PasswordHasher
+	start time.Time
+	once  sync.Once
+}
+
+// Turn waits for a hashing slot. It refuses at once, with a BusyError, when the queue ahead
+// would take longer than MaxWait, and after MaxWait otherwise; and stops waiting when ctx ends.
+// The caller must call Done.
+func (h *PasswordHasher) Turn(ctx context.Context) (*Turn, error) {
 	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
 	}
 	select {
 	case h.slots <- struct{}{}:
-		return h.release(time.Now()), nil
+		return h.started(), nil
 	default:
 	}
 	ahead := h.waiting.Add(1)
@@ -105,7 +114,7 @@ func (h *PasswordHasher) turn(ctx context.Context) (func(), error) {
 	defer timer.Stop()
 	select {
 	case h.slots <- struct{}{}:
-		return h.release(time.Now()), nil
+		return h.started(), nil
 	case <-timer.C:
 		return nil, &BusyError{RetryAfter: max(expected, time.Second)}
 	case <-ctx.Done():
@@ -113,21 +122,36 @@ func (h *PasswordHasher) turn(ctx context.Context) (func(), error) {
 	}
 }
 
-func (h *PasswordHasher) release(start time.Time) func() {
+func (h *PasswordHasher) started() *Turn {
 	if h.onTurn != nil {
 		h.onTurn(true)
 	}
-	return func() {
+	return &Turn{h: h, start: time.Now()}
+}
+
+// Done frees the slot; later calls do nothing.
+func (t *Turn) Done() {
+	t.once.Do(func() {
+		h := t.h
 		if h.onTurn != nil {
 			h.onTurn(false)
 		}
-		// An exponential moving average: recent hashes weigh most.
-		took := int64(time.Since(start))
+		// An exponential moving average: recent turns weigh most.
+		took := int64(time.Since(t.start))
 		old := h.took.Load()
 		h.took.Store(old + (took-old)/8)
 		<-h.slots
-	}
+	})
 }
+
+// Hash returns the PHC-encoded argon2id hash of password.
+func (t *Turn) Hash(password string) (string, error) { return t.h.hash(password) }
+
+// Verify reports whether password matches encoded. The comparison is constant-time.
+func (t *Turn) Verify(password, encoded string) (bool, error) { return t.h.verify(password, encoded) }
+
+// VerifyDummy spends the time of a verification that matches nothing.
+func (t *Turn) VerifyDummy(password string) { _, _ = t.h.verify(password, t.h.dummy) }
 
 // RetryAfterSeconds rounds a BusyError's wait up to whole seconds, at least one.
 func (e *BusyError) RetryAfterSeconds() int {
@@ -136,12 +160,12 @@ func (e *BusyError) RetryAfterSeconds() int {
 
 // Hash returns the PHC-encoded argon2id hash of password, when its turn comes.
 func (h *PasswordHasher) Hash(ctx context.Context, password string) (string, error) {
-	done, err := h.turn(ctx)
+	t, err := h.Turn(ctx)
 	if err != nil {
 		return "", err
 	}
-	defer done()
-	return h.hash(password)
+	defer t.Done()
+	return t.Hash(password)
 }
 
 func (h *PasswordHasher) hash(password string) (string, error) {
@@ -162,12 +186,12 @@ var ErrBadHash = errors.New("auth: malformed password hash")
 // Verify reports whether password matches encoded, when its turn comes. The comparison is
 // constant-time.
 func (h *PasswordHasher) Verify(ctx context.Context, password, encoded string) (bool, error) {
-	done, err := h.turn(ctx)
+	t, err := h.Turn(ctx)
 	if err != nil {
 		return false, err
 	}
-	defer done()
-	return h.verify(password, encoded)
+	defer t.Done()
+	return t.Verify(password, encoded)
 }
 
 func (h *PasswordHasher) verify(password, encoded string) (bool, error) {
