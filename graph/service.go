@@ -33,7 +33,8 @@ type Options struct {
 	Introspection bool
 	// MaxDepth limits how deeply a query may nest selections (introspection excluded).
 	MaxDepth int
-	// MaxComplexity limits the computed complexity of a query.
+	// MaxComplexity limits the cost of an operation: the most values its response can hold
+	// (see costLimit).
 	MaxComplexity int
 	// MaxPageSize is the largest first/last a connection accepts.
 	MaxPageSize int
@@ -104,9 +105,7 @@ func NewServer(s *Service) *Server {
 	exec.Use(depthLimit{max: s.MaxDepth})
 	exec.Use(noNUL{})
 	exec.Use(oneCredentialCheck{})
-	if s.MaxComplexity > 0 {
-		exec.Use(extension.FixedComplexityLimit(s.MaxComplexity))
-	}
+	exec.Use(costLimit{max: s.MaxComplexity, maxPage: s.MaxPageSize})
 	exec.Use(&transactions{svc: s})
 	exec.AroundOperations(s.withLoaders)
 	exec.AroundFields(markResolverErrors)
@@ -139,13 +138,13 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(`{"errors":[{"message":"Send GraphQL as POST with Content-Type: application/json, or as GET with ?query=","extensions":{"code":"BAD_USER_INPUT"}}]}`))
 }
 
-// ExecutableConfig returns the gqlgen configuration: resolvers, directives and complexity.
+// ExecutableConfig returns the gqlgen configuration: resolvers and directives. (Complexity is
+// costLimit's, computed from the schema.)
 func ExecutableConfig(s *Service) Config {
 	cfg := Config{Resolvers: &Resolver{Service: s}}
 	cfg.Directives.HasPermission = hasPermission
 	cfg.Directives.SuperAdmin = superAdmin
 	cfg.Directives.Authenticated = authenticated
-	setComplexity(&cfg.Complexity, s.MaxPageSize)
 	return cfg
 }
 

@@ -83,7 +83,7 @@ func DefaultConfig() Config {
 		Playground:         true,
 		MaxBodyBytes:       1 << 20,
 		MaxQueryDepth:      12,
-		MaxQueryComplexity: 2000,
+		MaxQueryComplexity: 20000,
 		Argon2:             auth.DefaultArgon2Params,
 		Limits:             graph.DefaultLimits,
 		LogLevel:           "info",
@@ -150,7 +150,7 @@ var envVars = []envVar{
 	{"GRAPHQL_INTROSPECTION", "allow GraphQL introspection (default true)", boolean(func(c *Config) *bool { return &c.Introspection })},
 	{"GRAPHQL_PLAYGROUND", "serve GraphiQL at /playground and / (default true)", boolean(func(c *Config) *bool { return &c.Playground })},
 	{"GRAPHQL_MAX_DEPTH", "deepest allowed query nesting (default 12)", integer(func(c *Config) *int { return &c.MaxQueryDepth })},
-	{"GRAPHQL_MAX_COMPLEXITY", "highest allowed query complexity (default 2000)", integer(func(c *Config) *int { return &c.MaxQueryComplexity })},
+	{"GRAPHQL_MAX_COMPLEXITY", "most values a query's response may hold, lists counted at their page size (default 20000)", integer(func(c *Config) *int { return &c.MaxQueryComplexity })},
 	{"MAX_BODY_BYTES", "largest request body in bytes (default 1048576)", func(c *Config, v string) (err error) {
 		c.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
 		return err
