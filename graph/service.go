@@ -36,6 +36,11 @@ type Options struct {
 	// MaxComplexity limits the cost of an operation: the most values its response can hold
 	// (see costLimit).
 	MaxComplexity int
+	// MaxTokens limits the tokens of a document, so that parsing stays cheap.
+	MaxTokens int
+	// MaxFields limits the selections of a document, fragments counted where they are spread,
+	// checked before validation (see checkDocument).
+	MaxFields int
 	// MaxPageSize is the largest first/last a connection accepts.
 	MaxPageSize int
 	// Sealer encrypts secrets kept to be shown again (invitation tokens).
@@ -97,11 +102,15 @@ type Server struct {
 func NewServer(s *Service) *Server {
 	es := NewExecutableSchema(ExecutableConfig(s))
 	exec := executor.New(es)
-	exec.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	validated := lru.New[*ast.QueryDocument](1000)
+	exec.SetQueryCache(validated)
+	exec.SetParserTokenLimit(s.MaxTokens)
 	if s.Introspection {
 		exec.Use(extension.Introspection{})
 	}
 	exec.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	// After APQ, which fills in the query; the last parameter mutator, so before validation.
+	exec.Use(documentLimits{maxTokens: s.MaxTokens, maxFields: s.MaxFields, validated: validated})
 	exec.Use(depthLimit{max: s.MaxDepth})
 	exec.Use(noNUL{})
 	exec.Use(oneCredentialCheck{})

@@ -58,6 +58,10 @@ type Config struct {
 	// MaxQueryDepth and MaxQueryComplexity limit GraphQL queries.
 	MaxQueryDepth      int
 	MaxQueryComplexity int
+	// MaxQueryTokens and MaxQueryFields bound the size of a GraphQL document, checked before
+	// it is validated.
+	MaxQueryTokens int
+	MaxQueryFields int
 	// Argon2 are the password hashing parameters.
 	Argon2 auth.Argon2Params
 	// Limits configure the rate limiter of sign-ins, invitation acceptance and 2FA attempts.
@@ -84,6 +88,8 @@ func DefaultConfig() Config {
 		MaxBodyBytes:       1 << 20,
 		MaxQueryDepth:      12,
 		MaxQueryComplexity: 20000,
+		MaxQueryTokens:     5000,
+		MaxQueryFields:     2000,
 		Argon2:             auth.DefaultArgon2Params,
 		Limits:             graph.DefaultLimits,
 		LogLevel:           "info",
@@ -151,6 +157,8 @@ var envVars = []envVar{
 	{"GRAPHQL_PLAYGROUND", "serve GraphiQL at /playground and / (default true)", boolean(func(c *Config) *bool { return &c.Playground })},
 	{"GRAPHQL_MAX_DEPTH", "deepest allowed query nesting (default 12)", integer(func(c *Config) *int { return &c.MaxQueryDepth })},
 	{"GRAPHQL_MAX_COMPLEXITY", "most values a query's response may hold, lists counted at their page size (default 20000)", integer(func(c *Config) *int { return &c.MaxQueryComplexity })},
+	{"GRAPHQL_MAX_TOKENS", "most tokens a GraphQL document may hold (default 5000)", integer(func(c *Config) *int { return &c.MaxQueryTokens })},
+	{"GRAPHQL_MAX_FIELDS", "most selections a GraphQL document may hold, fragments counted where spread (default 2000)", integer(func(c *Config) *int { return &c.MaxQueryFields })},
 	{"MAX_BODY_BYTES", "largest request body in bytes (default 1048576)", func(c *Config, v string) (err error) {
 		c.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
 		return err
