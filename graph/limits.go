@@ -5,11 +5,6 @@ import (
 	"strconv"
 	"strings"
 
-	"entgo.io/contrib/entgql"
-	"github.com/google/uuid"
-	"github.com/inferiallm/orgserver/ent"
-	"github.com/inferiallm/orgserver/graph/model"
-
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -69,32 +64,12 @@ func selectionDepth(set ast.SelectionSet, depth, stop int) int {
 	return deepest
 }
 
-// setComplexity makes connections and lists cost their page size times their children, so that
-// the complexity limit bounds the rows a query can ask for.
-func setComplexity(c *ComplexityRoot, maxPage int) {
-	page := func(first, last *int) int {
-		n := maxPage
-		if first != nil && *first > 0 {
-			n = *first
-		} else if last != nil && *last > 0 {
-			n = *last
-		}
-		return min(n, maxPage)
-	}
-	c.Query.Organizations = func(child int, _ *entgql.Cursor[uuid.UUID], first *int, _ *entgql.Cursor[uuid.UUID], last *int, _ *ent.OrganizationOrder, _ *ent.OrganizationWhereInput) int {
-		return 1 + page(first, last)*child
-	}
-	c.Query.Nodes = func(child int, ids []uuid.UUID) int { return 1 + len(ids)*child }
-	c.Viewer.Memberships = func(child int) int { return 1 + 10*child }
-	c.Organization.MemberList = func(child int, _ *int, limit *int, _ *model.MemberFilter, _ *ent.MembershipOrder) int {
-		return 1 + min(ptr(limit), maxPage)*child
-	}
-	// An audit page may hold 1000 flat rows (the REST contract's limit): they weigh a tenth, so
-	// one full page fits the default limit and a few aliased ones do not.
-	c.Organization.AuditLogList = func(child int, _ *int, limit *int, _ *model.AuditLogFilterInput) int {
-		return 1 + min(ptr(limit), 1000)*child/10
-	}
-	c.AuthPayload.Memberships = func(child int) int { return 1 + 10*child }
+// limitError is the error of a refused operation: BAD_USER_INPUT, with reason as its reason
+// (see errorPresenter).
+func limitError(reason, format string, args ...any) *gqlerror.Error {
+	err := gqlerror.Errorf(format, args...)
+	err.Extensions = map[string]any{"code": reason}
+	return err
 }
 
 // noNUL refuses operations whose variables or inline strings contain the NUL character, which

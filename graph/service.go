@@ -37,8 +37,14 @@ type Options struct {
 	Introspection bool
 	// MaxDepth limits how deeply a query may nest selections (introspection excluded).
 	MaxDepth int
-	// MaxComplexity limits the computed complexity of a query.
+	// MaxComplexity limits the cost of an operation: the most values its response can hold
+	// (see costLimit).
 	MaxComplexity int
+	// MaxTokens limits the tokens of a document, so that parsing stays cheap.
+	MaxTokens int
+	// MaxFields limits the selections of a document, fragments counted where they are spread,
+	// checked before validation (see checkDocument).
+	MaxFields int
 	// MaxPageSize is the largest first/last a connection accepts.
 	MaxPageSize int
 	// Sealer encrypts secrets kept to be shown again (invitation tokens).
@@ -92,17 +98,19 @@ type Server struct {
 func NewServer(s *Service) *Server {
 	es := NewExecutableSchema(ExecutableConfig(s))
 	exec := executor.New(es)
-	exec.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	validated := lru.New[*ast.QueryDocument](1000)
+	exec.SetQueryCache(validated)
+	exec.SetParserTokenLimit(s.MaxTokens)
 	if s.Introspection {
 		exec.Use(extension.Introspection{})
 	}
 	exec.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	// After APQ, which fills in the query; the last parameter mutator, so before validation.
+	exec.Use(documentLimits{maxTokens: s.MaxTokens, maxFields: s.MaxFields, validated: validated})
 	exec.Use(depthLimit{max: s.MaxDepth})
 	exec.Use(noNUL{})
 	exec.Use(oneCredentialCheck{})
-	if s.MaxComplexity > 0 {
-		exec.Use(extension.FixedComplexityLimit(s.MaxComplexity))
-	}
+	exec.Use(costLimit{max: s.MaxComplexity, maxPage: s.MaxPageSize})
 	exec.Use(&transactions{svc: s})
 	exec.AroundOperations(s.withLoaders)
 	exec.AroundFields(markResolverErrors)
@@ -136,13 +144,13 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(`{"errors":[{"message":"Send GraphQL as POST with Content-Type: application/json, or as GET with ?query=","extensions":{"code":"BAD_USER_INPUT"}}]}`))
 }
 
-// ExecutableConfig returns the gqlgen configuration: resolvers, directives and complexity.
+// ExecutableConfig returns the gqlgen configuration: resolvers and directives. (Complexity is
+// costLimit's, computed from the schema.)
 func ExecutableConfig(s *Service) Config {
 	cfg := Config{Resolvers: &Resolver{Service: s}}
 	cfg.Directives.HasPermission = hasPermission
 	cfg.Directives.SuperAdmin = superAdmin
 	cfg.Directives.Authenticated = authenticated
-	setComplexity(&cfg.Complexity, s.MaxPageSize)
 	return cfg
 }
 

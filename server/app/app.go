@@ -157,6 +157,8 @@ func (a *App) start(ctx context.Context, out io.Writer) error {
 		Introspection: a.cfg.Introspection,
 		MaxDepth:      a.cfg.MaxQueryDepth,
 		MaxComplexity: a.cfg.MaxQueryComplexity,
+		MaxTokens:     a.cfg.MaxQueryTokens,
+		MaxFields:     a.cfg.MaxQueryFields,
 		Sealer:        sealer,
 		PublicURL:     a.cfg.PublicURL,
 		Mailer:        mailer,

@@ -69,6 +69,10 @@ type Config struct {
 	// MaxQueryDepth and MaxQueryComplexity limit GraphQL queries.
 	MaxQueryDepth      int
 	MaxQueryComplexity int
+	// MaxQueryTokens and MaxQueryFields bound the size of a GraphQL document, checked before
+	// it is validated.
+	MaxQueryTokens int
+	MaxQueryFields int
 	// Argon2 are the password hashing parameters; Hashing bounds how many hashes run at once
 	// and how long a request waits for its turn.
 	Argon2  auth.Argon2Params
@@ -99,7 +103,9 @@ func DefaultConfig() Config {
 		Playground:         true,
 		MaxBodyBytes:       1 << 20,
 		MaxQueryDepth:      12,
-		MaxQueryComplexity: 2000,
+		MaxQueryComplexity: 20000,
+		MaxQueryTokens:     5000,
+		MaxQueryFields:     2000,
 		Argon2:             auth.DefaultArgon2Params,
 		Hashing:            auth.HashLimits{Concurrency: runtime.NumCPU(), MaxWait: 2 * time.Second},
 		Limits:             graph.DefaultLimits,
@@ -181,7 +187,9 @@ var envVars = []envVar{
 	{"GRAPHQL_INTROSPECTION", "allow GraphQL introspection (default true)", boolean(func(c *Config) *bool { return &c.Introspection })},
 	{"GRAPHQL_PLAYGROUND", "serve GraphiQL at /playground and / (default true)", boolean(func(c *Config) *bool { return &c.Playground })},
 	{"GRAPHQL_MAX_DEPTH", "deepest allowed query nesting (default 12)", integer(func(c *Config) *int { return &c.MaxQueryDepth })},
-	{"GRAPHQL_MAX_COMPLEXITY", "highest allowed query complexity (default 2000)", integer(func(c *Config) *int { return &c.MaxQueryComplexity })},
+	{"GRAPHQL_MAX_COMPLEXITY", "most values a query's response may hold, lists counted at their page size (default 20000)", integer(func(c *Config) *int { return &c.MaxQueryComplexity })},
+	{"GRAPHQL_MAX_TOKENS", "most tokens a GraphQL document may hold (default 5000)", integer(func(c *Config) *int { return &c.MaxQueryTokens })},
+	{"GRAPHQL_MAX_FIELDS", "most selections a GraphQL document may hold, fragments counted where spread (default 2000)", integer(func(c *Config) *int { return &c.MaxQueryFields })},
 	{"MAX_BODY_BYTES", "largest request body in bytes (default 1048576)", func(c *Config, v string) (err error) {
 		c.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
 		return err
