@@ -151,3 +151,21 @@ func (oneCredentialCheck) MutateOperationContext(_ context.Context, oc *graphql.
 	}
 	return nil
 }
+
+// maxCachedQuery is the longest query text the caches keep. Their entries are keyed by (or hold)
+// the whole text, and the token limit does not bound its length (comments and long strings are
+// few tokens): without this, the 1,000-entry query cache could grow to the body limit times a
+// thousand. A longer query is parsed and validated each time it comes, within the limits.
+const maxCachedQuery = 16 << 10
+
+// smallOnly is a cache that keeps only entries whose query text is at most maxCachedQuery long.
+type smallOnly[T any] struct {
+	graphql.Cache[T]
+	size func(key string, value T) int
+}
+
+func (c smallOnly[T]) Add(ctx context.Context, key string, value T) {
+	if c.size(key, value) <= maxCachedQuery {
+		c.Cache.Add(ctx, key, value)
+	}
+}

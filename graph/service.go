@@ -98,13 +98,13 @@ type Server struct {
 func NewServer(s *Service) *Server {
 	es := NewExecutableSchema(ExecutableConfig(s))
 	exec := executor.New(es)
-	validated := lru.New[*ast.QueryDocument](1000)
+	validated := smallOnly[*ast.QueryDocument]{Cache: lru.New[*ast.QueryDocument](1000), size: func(q string, _ *ast.QueryDocument) int { return len(q) }}
 	exec.SetQueryCache(validated)
 	exec.SetParserTokenLimit(s.MaxTokens)
 	if s.Introspection {
 		exec.Use(extension.Introspection{})
 	}
-	exec.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](100)})
+	exec.Use(extension.AutomaticPersistedQuery{Cache: smallOnly[string]{Cache: lru.New[string](100), size: func(_, q string) int { return len(q) }}})
 	// After APQ, which fills in the query; the last parameter mutator, so before validation.
 	exec.Use(documentLimits{maxTokens: s.MaxTokens, maxFields: s.MaxFields, validated: validated})
 	exec.Use(depthLimit{max: s.MaxDepth})
