@@ -390,7 +390,7 @@ type QueryResolver interface {
 	InvitationPreview(ctx context.Context, token string) (*model.InvitationPreview, error)
 }
 type RoleResolver interface {
-	MemberCount(ctx context.Context, obj *ent.Role) (int, error)
+	MemberCount(ctx context.Context, obj *ent.Role) (*int, error)
 }
 type SessionResolver interface {
 	Current(ctx context.Context, obj *ent.Session) (bool, error)
@@ -1936,8 +1936,11 @@ input AuditLogFilterInput {
 }
 
 extend type Role {
-  "Members of the active organization holding this role."
-  memberCount: Int!
+  """
+  Members of the active organization holding this role. Like the member list it summarises, it
+  needs member:list (and 2FA where the organization requires it): null with an error otherwise.
+  """
+  memberCount: Int @hasPermission(permission: "member:list")
 }
 
 extend type Invitation {
@@ -8136,12 +8139,30 @@ func (ec *executionContext) _Role_memberCount(ctx context.Context, field graphql
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Role().MemberCount(ctx, obj)
 		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "member:list")
+				if err != nil {
+					var zeroVal *int
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *int
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Role_memberCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -13514,7 +13535,7 @@ func (ec *executionContext) _Role(ctx context.Context, sel ast.SelectionSet, obj
 				})
 		case "memberCount":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Role_memberCount(ctx, field, obj)
 				})

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/google/uuid"
+	"golang.org/x/net/idna"
 
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/invitation"
@@ -46,6 +47,21 @@ func normalizeEmail(s string) (string, error) {
 		return "", Errorf(CodeBadUserInput, "Invalid e-mail address")
 	}
 	return strings.ToLower(s), nil
+}
+
+// domainKey is the form in which e-mail domains are compared: the ASCII (A-label) form IDNA
+// 2008 registers, after lower-casing ASCII letters only. No Unicode case folding or compatibility
+// mapping happens, so a look-alike such as "ſecure.test" (long s) is not "secure.test": IDNA
+// refuses it, and a domain it refuses matches nothing.
+func domainKey(domain string) (string, bool) {
+	lower := strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, strings.TrimSuffix(domain, "."))
+	key, err := idna.Registration.ToASCII(lower)
+	return key, err == nil && key != ""
 }
 
 // effectiveStatus is the status an invitation reads as now: a pending one past its expiry is
@@ -92,7 +108,8 @@ func (s *Service) inviteMember(ctx context.Context, in model.InviteMemberInput) 
 	}
 	if domains := org.SecurityPolicy.AllowedEmailDomains; len(domains) > 0 {
 		domain := email[strings.LastIndexByte(email, '@')+1:]
-		if !slices.ContainsFunc(domains, func(d string) bool { return strings.EqualFold(d, domain) }) {
+		key, ok := domainKey(domain)
+		if !ok || !slices.ContainsFunc(domains, func(d string) bool { k, ok := domainKey(d); return ok && k == key }) {
 			return nil, Errorf(CodeBadUserInput, "E-mail domain %s is not allowed by this organization", domain)
 		}
 	}
@@ -450,7 +467,7 @@ func checkPassword(password string, minLength int) error {
 	return nil
 }
 
-// mailAfterCommit sends the invitation e-mail once the transaction has committed (never for a
+// mailAfterCommit queues the invitation e-mail once the transaction has committed (never for a
 // change that rolled back), without holding up the response.
 func (s *Service) mailAfterCommit(ctx context.Context, inv *ent.Invitation, orgName, roleName, token string) {
 	msg := InvitationMail{To: inv.Email, OrganizationName: orgName, Role: roleName,
@@ -458,14 +475,7 @@ func (s *Service) mailAfterCommit(ctx context.Context, inv *ent.Invitation, orgN
 	if v := auth.FromContext(ctx); v != nil {
 		msg.InvitedBy = v.Email
 	}
-	send := func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		if err := s.Mailer.SendInvitation(ctx, msg); err != nil {
-			s.Logger.ErrorContext(ctx, "sending invitation e-mail", "err", err, "invitation_id", inv.ID.String())
-		}
-	}
-	s.onCommit(ctx, func() { go send() })
+	s.onCommit(ctx, func() { s.outbox.send(context.WithoutCancel(ctx), msg, inv.ID) })
 }
 
 // invitations lists the active organization's invitations, newest first.

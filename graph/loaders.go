@@ -29,6 +29,10 @@ func loadersFrom(ctx context.Context) *loaders {
 }
 
 // memberCount counts the active organization's members holding role id, batched per operation.
-func (s *Service) memberCount(ctx context.Context, id uuid.UUID) (int, error) {
-	return loadersFrom(ctx).memberCount.Load(ctx, id)
+func (s *Service) memberCount(ctx context.Context, id uuid.UUID) (*int, error) {
+	n, err := loadersFrom(ctx).memberCount.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &n, nil
 }

@@ -96,7 +96,7 @@ func (s *Service) roles(ctx context.Context, obj *ent.Organization) ([]*ent.Role
 		Where(role.Or(role.OrganizationIDIsNil(), role.OrganizationID(obj.ID))).
 		Order(ent.Desc(role.FieldBuiltIn), ent.Asc(role.FieldCreatedAt), ent.Asc(role.FieldName)).
 		All(ctx)
-	if err != nil || !selects(ctx, "memberCount") {
+	if err != nil || !selects(ctx, "memberCount") || !auth.FromContext(ctx).Can("member:list") {
 		return roles, err
 	}
 	// Count every listed role's members in one statement now, rather than leaving the batching

@@ -88,7 +88,13 @@ func TestCustomRolesAreValidatedBoundedAndScopedToTheirOrganization(t *testing.T
 	r = s.Do(t, rmTok.Access, createRole, map[string]any{"n": "sneaky", "p": []string{"model:list", "member:delete"}})
 	assert.Equal(t, "FORBIDDEN", r.Code())
 	assert.Equal(t, "Cannot grant permissions you do not have: member:delete", r.Errors[0].Message)
+	// memberCount summarises the member list, which a role manager may not read: asking for it
+	// refuses the whole mutation, and nothing is created.
 	r = s.Do(t, rmTok.Access, createRole, map[string]any{"n": "lister", "p": []string{"model:list"}})
+	assert.Equal(t, "FORBIDDEN", r.Code())
+	assert.Equal(t, "Permission denied: member:list required", r.Errors[0].Message)
+	r = s.Do(t, rmTok.Access, `mutation($n: String!, $p: [String!]!) { createRole(input: {name: $n, permissions: $p}) { name } }`,
+		map[string]any{"n": "lister", "p": []string{"model:list"}})
 	require.Empty(t, r.Errors)
 	r = s.Do(t, rmTok.Access, `mutation { updateRole(name: "auditor", input: {description: "x"}) { name } }`, nil)
 	assert.Equal(t, "FORBIDDEN", r.Code(), "auditor holds permissions the role manager lacks")

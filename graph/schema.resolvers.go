@@ -217,7 +217,7 @@ func (r *queryResolver) InvitationPreview(ctx context.Context, token string) (*m
 }
 
 // MemberCount is the resolver for the memberCount field.
-func (r *roleResolver) MemberCount(ctx context.Context, obj *ent.Role) (int, error) {
+func (r *roleResolver) MemberCount(ctx context.Context, obj *ent.Role) (*int, error) {
 	return r.memberCount(ctx, obj.ID)
 }
 

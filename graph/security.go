@@ -85,11 +85,13 @@ func (s *Service) updateSecurityPolicy(ctx context.Context, in model.UpdateSecur
 	if in.AllowedEmailDomains != nil {
 		domains := []string{}
 		for _, d := range in.AllowedEmailDomains {
-			d = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d), "@"))
-			if _, err := normalizeEmail("x@" + d); err != nil || d == "" {
+			d = strings.TrimPrefix(strings.TrimSpace(d), "@")
+			key, ok := domainKey(d)
+			if _, err := normalizeEmail("x@" + key); err != nil || !ok {
 				return nil, Errorf(CodeBadUserInput, "Invalid e-mail domain %q", d)
 			}
-			domains = append(domains, d)
+			// Kept in the form they are compared in; an IDN as its ASCII (xn--) form.
+			domains = append(domains, key)
 		}
 		p.AllowedEmailDomains = domains
 	}

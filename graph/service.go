@@ -60,6 +60,7 @@ type Options struct {
 // Service holds the dependencies of the workflows and resolvers.
 type Service struct {
 	Options
+	outbox *outbox
 }
 
 // NewService returns a Service with cfg, filling in defaults.
@@ -80,10 +81,14 @@ func NewService(cfg Options) *Service {
 	if s.Mailer == nil {
 		s.Mailer = logMailer{s}
 	}
+	s.outbox = newOutbox(s)
 	return s
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
+
+// Close sends the e-mail still queued, waiting at most until ctx ends.
+func (s *Service) Close(ctx context.Context) error { return s.outbox.close(ctx) }
 
 // Server is the GraphQL endpoint: the HTTP transports over one executor, which the REST layer
 // shares, so both paths run the same directives, limits, transactions and error presenter.

@@ -37,26 +37,12 @@ var errInvalidCode = &Error{Code: CodeUnauthenticated, Message: "Invalid 2FA Cod
 func sealContext(u *ent.User) string { return "totp:" + u.ID.String() }
 
 // beginTwoFactorSetup creates a pending secret for the viewer and returns it with its otpauth
-// URI and QR code. Nothing changes until confirmTwoFactorSetup.
+// URI and QR code. Nothing changes until confirmTwoFactorSetup. The secret and its picture are
+// made before the transaction begins.
 func (s *Service) beginTwoFactorSetup(ctx context.Context) (*model.TwoFactorSetup, error) {
 	v := auth.FromContext(ctx)
-	db := s.db(ctx)
-	u, err := db.User.Get(ctx, v.UserID)
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: "InferiaLLM", AccountName: v.Email, Period: 30, SecretSize: 20, Rand: rand.Reader})
 	if err != nil {
-		return nil, err
-	}
-	if u.TwoFactorEnabled {
-		return nil, Errorf(CodeBadUserInput, "Two-factor authentication is already enabled")
-	}
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: "InferiaLLM", AccountName: u.Email, Period: 30, SecretSize: 20, Rand: rand.Reader})
-	if err != nil {
-		return nil, err
-	}
-	sealed, err := s.Sealer.Seal(key.Secret(), sealContext(u))
-	if err != nil {
-		return nil, err
-	}
-	if err := db.User.UpdateOne(u).SetTotpPendingSecret(sealed).Exec(ctx); err != nil {
 		return nil, err
 	}
 	img, err := key.Image(240, 240)
@@ -65,6 +51,21 @@ func (s *Service) beginTwoFactorSetup(ctx context.Context) (*model.TwoFactorSetu
 	}
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
+		return nil, err
+	}
+	db := s.db(ctx)
+	u, err := db.User.Get(ctx, v.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if u.TwoFactorEnabled {
+		return nil, Errorf(CodeBadUserInput, "Two-factor authentication is already enabled")
+	}
+	sealed, err := s.Sealer.Seal(key.Secret(), sealContext(u))
+	if err != nil {
+		return nil, err
+	}
+	if err := db.User.UpdateOne(u).SetTotpPendingSecret(sealed).Exec(ctx); err != nil {
 		return nil, err
 	}
 	return &model.TwoFactorSetup{

@@ -67,7 +67,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: log, client: ent.NewClient(ent.Driver(drv)), db: db, driver: drv}
 	if err := a.start(ctx, opts.Out); err != nil {
-		db.Close()
+		a.Close()
 		return nil, err
 	}
 	return a, nil
@@ -210,8 +210,17 @@ func (a *App) Client() *ent.Client { return a.client }
 // Service returns the GraphQL service.
 func (a *App) Service() *graph.Service { return a.svc }
 
-// Close closes the database.
-func (a *App) Close() error { return a.db.Close() }
+// Close sends the e-mail still queued (for at most ShutdownTimeout) and closes the database.
+func (a *App) Close() error {
+	if a.svc != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := a.svc.Close(ctx); err != nil {
+			a.log.Warn("e-mail still queued at shutdown was not sent", "err", err)
+		}
+	}
+	return a.db.Close()
+}
 
 // Serve serves HTTP on ln until ctx is done, then shuts down gracefully: it stops accepting,
 // lets requests in flight finish (up to ShutdownTimeout) and returns.
