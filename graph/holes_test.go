@@ -73,7 +73,7 @@ func TestAllowedEmailDomainsAreComparedExactlyInTheirASCIIForm(t *testing.T) {
 		{"idn@bücher.example", true},
 		{"ascii@xn--bcher-kva.example", true},
 		// Unicode case folding would equate these with an allowed domain; IDNA does not.
-		{"longs@ſecure.test", false},    // U+017F LATIN SMALL LETTER LONG S
+		{"longs@ſecure.test", false},       // U+017F LATIN SMALL LETTER LONG S
 		{"kelvin@\u212Aecure.test", false}, // U+212A KELVIN SIGN, not a K
 		{"fullwidth@ｓecure.test", false},
 		{"sub@x.secure.test", false},
