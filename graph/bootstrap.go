@@ -75,12 +75,15 @@ func Bootstrap(ctx context.Context, c *ent.Client, opts BootstrapOptions) (*Boot
 		if err != nil {
 			return fmt.Errorf("default organization: %w", err)
 		}
-		u, err := tx.User.Query().Where(user.Email(opts.SuperAdminEmail)).Only(ctx)
-		if ent.IsNotFound(err) {
+		exists, err := tx.User.Query().Where(user.Email(opts.SuperAdminEmail)).Exist(ctx)
+		if err != nil {
+			return err
+		}
+		if !exists {
 			if opts.SuperAdminPassword == "" {
 				res.GeneratedPassword = password
 			}
-			u, err = tx.User.Create().
+			u, err := tx.User.Create().
 				SetEmail(opts.SuperAdminEmail).
 				SetName("Super Admin").
 				SetPasswordHash(hash).
@@ -97,8 +100,6 @@ func Bootstrap(ctx context.Context, c *ent.Client, opts BootstrapOptions) (*Boot
 				Exec(ctx); err != nil {
 				return fmt.Errorf("super admin membership: %w", err)
 			}
-		} else if err != nil {
-			return err
 		}
 		return tx.ServerSetting.Create().SetID(bootstrappedKey).SetValue(org.ID.String()).Exec(ctx)
 	})

@@ -29,6 +29,7 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/inferiallm/orgserver/server/auth"
 )
@@ -75,7 +76,7 @@ func LoadOperations() (string, error) {
 // ValidateOperations parses and validates the operations against schema and checks that every
 // route names one of them. A stale route fails here, at start-up and in a unit test.
 func ValidateOperations(schema *ast.Schema, doc string) error {
-	q, errs := gqlparser.LoadQuery(schema, doc)
+	q, errs := gqlparser.LoadQueryWithRules(schema, doc, rules.NewDefaultRules())
 	if errs != nil {
 		return fmt.Errorf("rest operations: %w", errs)
 	}
