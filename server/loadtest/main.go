@@ -106,7 +106,7 @@ func run(o options) error {
 	defer cleanup()
 	cfg := app.DefaultConfig()
 	cfg.DatabaseURL = dbURL
-	cfg.SuperAdminEmail, cfg.SuperAdminPassword = "admin@example.com", "load-test-password"
+	cfg.SuperAdminEmail, cfg.SuperAdminPassword = adminEmail, "load-test-password"
 	cfg.LogLevel = "warn"
 	// Production password hashing: a sign-in costs what it costs in production.
 	cfg.Argon2 = auth.DefaultArgon2Params
@@ -140,9 +140,12 @@ func run(o options) error {
 		return err
 	}
 	fmt.Printf("database %s; DB_MAX_CONNS %d (%s)\n", dbInfo, cfg.DBMaxConns, poolMeaning(dbURL, cfg.DBMaxConns))
-	fmt.Printf("hashing: argon2id %d MiB t=%d p=%d, %d at once, max wait %s; request timeout %s; %d CPUs\n",
+	fmt.Printf("hashing: argon2id %d MiB t=%d p=%d, %d at once, max wait %s; request timeout %s\n",
 		cfg.Argon2.Memory/1024, cfg.Argon2.Iterations, cfg.Argon2.Parallelism, a.Service().Hasher.Concurrency(),
-		cfg.Hashing.MaxWait, cfg.RequestTimeout, runtime.NumCPU())
+		cfg.Hashing.MaxWait, cfg.RequestTimeout)
+	// The machine's own numbers: what one hash costs here and now, and how busy it already is.
+	fmt.Printf("machine: %d CPUs; one hash alone took %s; load average %s\n", runtime.NumCPU(),
+		f.oneHash.Round(time.Millisecond), loadAverage())
 	fmt.Printf("sign-in limits: %s; %d members seeded in %s\n", limitsMeaning(o.limits, cfg), o.members,
 		time.Since(t0).Round(100*time.Millisecond))
 
@@ -180,6 +183,8 @@ type fixture struct {
 	accounts []string
 	// targets are members whose roles the mixed load changes.
 	targets []string
+	// oneHash is how long one hash took with nothing else running in the server.
+	oneHash time.Duration
 }
 
 const accountPassword = "correct horse battery staple"
@@ -204,10 +209,12 @@ func prepare(ctx context.Context, a *app.App, base string, n int) (*fixture, err
 		f.accounts = append(f.accounts, fmt.Sprintf("user%05d@load.test", i))
 	}
 	// One hash for them all: verifying it costs the same as verifying a hash of one's own.
+	t0 := time.Now()
 	hash, err := a.Service().Hasher.Hash(ctx, accountPassword)
 	if err != nil {
 		return nil, err
 	}
+	f.oneHash = time.Since(t0)
 	if err := c.User.Update().Where(user.EmailIn(f.accounts...)).SetPasswordHash(hash).Exec(sys); err != nil {
 		return nil, err
 	}
@@ -222,7 +229,7 @@ func prepare(ctx context.Context, a *app.App, base string, n int) (*fixture, err
 	for _, id := range ids {
 		f.targets = append(f.targets, id.String())
 	}
-	ans, body := send(http.DefaultClient, base, restLogin(cfgAdmin, "load-test-password", ""))
+	ans, body := send(http.DefaultClient, base, restLogin(adminEmail, "load-test-password", ""))
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
@@ -233,7 +240,7 @@ func prepare(ctx context.Context, a *app.App, base string, n int) (*fixture, err
 	return f, nil
 }
 
-const cfgAdmin = "admin@example.com"
+const adminEmail = "admin@example.com"
 
 // Requests.
 
@@ -310,13 +317,13 @@ func send(c *http.Client, base string, r request) (answer, []byte) {
 			}
 		}
 		if json.Unmarshal(body, &g) == nil && len(g.Errors) > 0 {
-			a.code = cmp(g.Errors[0].Extensions.Code, "NO_CODE")
+			a.code = orElse(g.Errors[0].Extensions.Code, "NO_CODE")
 		}
 	}
 	return a, body
 }
 
-func cmp(s, otherwise string) string {
+func orElse(s, otherwise string) string {
 	if s == "" {
 		return otherwise
 	}
@@ -351,7 +358,7 @@ func (a answer) class() string {
 		}
 	}
 	if code == "" {
-		code = cmp(codeOfStatus[status], strings.ToLower(http.StatusText(status)))
+		code = orElse(codeOfStatus[status], strings.ToLower(http.StatusText(status)))
 	}
 	return fmt.Sprintf("%d %s", status, code)
 }
@@ -403,7 +410,7 @@ func endpoints(f *fixture, o options) {
 		{"graphql same query as GET /admin/users", gql(f.admin, usersGQL, nil)},
 		{"rest GET /admin/users deep page (skip 9000)", rest("GET", "/admin/users?limit=50&skip=9000", f.admin, nil)},
 		{"graphql viewer", gql(f.admin, `{ viewer { user { email } organization { name } permissions } }`, nil)},
-		{"rest POST /auth/login", restLogin(cfgAdmin, "load-test-password", "")},
+		{"rest POST /auth/login", restLogin(adminEmail, "load-test-password", "")},
 	}
 	fmt.Printf("endpoints: %d clients, %s each\n", o.concurrency, o.duration)
 	fmt.Printf("%-46s %8s %9s %9s %9s %7s\n", "endpoint", "req/s", "p50", "p99", "max", "errors")
@@ -551,9 +558,16 @@ func storm(f *fixture, o options) {
 	}
 	rows := map[string]*row{}
 	var all row
-	noRetry, serious := 0, 0
+	noRetry, serious, checked := 0, 0, 0
+	var retryAfter []int // seconds, of the refusals that said
 	for _, r := range results {
 		c := r.a.class()
+		if strings.HasPrefix(c, "200") || strings.HasPrefix(c, "401") {
+			checked++ // the password was checked: the sign-in had its hashing turn
+		}
+		if r.a.retryAfter > 0 {
+			retryAfter = append(retryAfter, r.a.retryAfter)
+		}
 		if rows[c] == nil {
 			rows[c] = &row{}
 		}
@@ -580,7 +594,12 @@ func storm(f *fixture, o options) {
 		line(c, rows[c])
 	}
 	line("all", &all)
-	fmt.Printf("wall %s; %s\n", wall.Round(10*time.Millisecond), verdict(serious, noRetry))
+	fmt.Printf("wall %s; passwords checked %d (%.1f/s)", wall.Round(10*time.Millisecond), checked, float64(checked)/wall.Seconds())
+	if len(retryAfter) > 0 {
+		slices.Sort(retryAfter)
+		fmt.Printf("; Retry-After given %d–%d s, median %d s", retryAfter[0], retryAfter[len(retryAfter)-1], retryAfter[len(retryAfter)/2])
+	}
+	fmt.Printf("\n%s\n", verdict(serious, noRetry))
 }
 
 // verdict is the line that says whether anything went wrong.
@@ -743,7 +762,7 @@ func counts(m map[string]int) string {
 	for _, k := range sortedKeys(m) {
 		parts = append(parts, fmt.Sprintf("%s×%d", k, m[k]))
 	}
-	return cmp(strings.Join(parts, ", "), "-")
+	return orElse(strings.Join(parts, ", "), "-")
 }
 
 // serverLog counts what the server logs at WARN and above, leaving out the request lines of the
@@ -810,6 +829,15 @@ func truncate(s string, n int) string {
 }
 
 // Configuration, as printed.
+
+// loadAverage is the 1-minute load average where the system tells it (Linux), else "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil || len(bytes.Fields(b)) == 0 {
+		return "?"
+	}
+	return string(bytes.Fields(b)[0])
+}
 
 func poolMeaning(dbURL string, n int) string {
 	if strings.HasPrefix(dbURL, "sqlite") {
