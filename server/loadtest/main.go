@@ -30,12 +30,14 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/inferiallm/orgserver/ent/organization"
@@ -104,6 +106,15 @@ func run(o options) error {
 		return err
 	}
 	defer cleanup()
+	// An interrupted run drops its scratch database too; a second Ctrl-C stops at once.
+	interrupted := make(chan os.Signal, 1)
+	signal.Notify(interrupted, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-interrupted
+		signal.Stop(interrupted)
+		cleanup()
+		os.Exit(130)
+	}()
 	cfg := app.DefaultConfig()
 	cfg.DatabaseURL = dbURL
 	cfg.SuperAdminEmail, cfg.SuperAdminPassword = adminEmail, "load-test-password"
@@ -887,7 +898,18 @@ func scratchDatabase(pg string) (dbURL, info string, cleanup func(), err error) 
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String(), fmt.Sprintf("PostgreSQL %s (scratch schema %s)", strings.Fields(version)[0], schema), func() {
-		_, _ = db.Exec("DROP SCHEMA " + schema + " CASCADE")
+		// An interrupted run's transactions may still hold locks, and PostgreSQL may pick the
+		// drop as a deadlock's victim: try again.
+		for try := 1; ; try++ {
+			_, err := db.Exec("DROP SCHEMA " + schema + " CASCADE")
+			if err == nil || try == 5 {
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "loadtest: dropping schema %s: %v\n", schema, err)
+				}
+				break
+			}
+			time.Sleep(time.Duration(try) * 200 * time.Millisecond)
+		}
 		db.Close()
 	}, nil
 }
