@@ -100,6 +100,9 @@ func guardsSelected(set ast.SelectionSet, out []string) []string {
 	for _, sel := range set {
 		switch s := sel.(type) {
 		case *ast.Field:
+			if s.Definition == nil {
+				continue
+			}
 			if d := s.Definition.Directives.ForName("hasPermission"); d != nil {
 				out = append(out, d.Arguments.ForName("permission").Value.Raw)
 			}
