@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/graph"
@@ -61,7 +62,7 @@ func tableRoutes(t testing.TB, s *apptest.Server) ([]opRoute, *ast.Schema) {
 	require.NoError(t, err)
 	doc, err := rest.LoadOperations()
 	require.NoError(t, err)
-	q, errs := gqlparser.LoadQuery(gql.Schema(), doc)
+	q, errs := gqlparser.LoadQueryWithRules(gql.Schema(), doc, rules.NewDefaultRules())
 	require.Nil(t, errs)
 	var out []opRoute
 	seen := 0
