@@ -213,15 +213,20 @@ func (s *Service) resendInvitation(ctx context.Context, id uuid.UUID) (*model.In
 	return &model.InvitationPayload{Invitation: updated, Token: token, InviteLink: s.inviteLink(token)}, nil
 }
 
-// revokeInvitation revokes a pending invitation; its link stops working.
+// revokeInvitation revokes a pending invitation; its link stops working. Like removing a
+// member, it is refused when the invitation's role has permissions the viewer lacks.
 func (s *Service) revokeInvitation(ctx context.Context, id uuid.UUID) (*ent.Invitation, error) {
+	v := auth.FromContext(ctx)
 	db := s.db(ctx)
-	inv, err := db.Invitation.Get(ctx, id)
+	inv, err := db.Invitation.Query().Where(invitation.ID(id)).WithRole().Only(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if inv.Status != invitation.StatusPENDING {
 		return nil, Errorf(CodeBadUserInput, "Only pending invitations can be revoked")
+	}
+	if len(auth.MissingPermissions(v.Permissions, inv.Edges.Role.Permissions)) > 0 {
+		return nil, Errorf(CodeForbidden, "Cannot revoke an invitation to a role with permissions you do not have")
 	}
 	inv, err = db.Invitation.UpdateOne(inv).SetStatus(invitation.StatusREVOKED).Save(ctx)
 	if err != nil {
