@@ -74,9 +74,9 @@ var (
 	ErrInternal        = &Error{Code: CodeInternal, Message: "Internal server error"}
 )
 
-// unavailable is the answer when the server cannot serve now; retry in secs seconds.
+// unavailable is the answer when the database cannot serve now; retry in secs seconds.
 func unavailable(secs int) *Error {
-	return &Error{Code: CodeUnavailable, Message: "The server is busy or its database is unavailable; try again shortly",
+	return &Error{Code: CodeUnavailable, Message: "The database is unavailable; try again shortly",
 		Extensions: map[string]any{"retryAfter": secs}}
 }
 
@@ -164,8 +164,8 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			switch {
 			case internal:
 				log.ErrorContext(ctx, "internal error", "err", re.err, "request_id", auth.ClientFromContext(ctx).RequestID, "path", gerr.Path.String())
-			case e.Code == CodeUnavailable && e != errClientGone:
-				log.WarnContext(ctx, "unavailable", "err", re.err, "request_id", auth.ClientFromContext(ctx).RequestID, "path", gerr.Path.String())
+			case e.Code == CodeUnavailable && e != errClientGone && database.IsUnavailable(re.err):
+				log.WarnContext(ctx, "database unavailable", "err", re.err, "request_id", auth.ClientFromContext(ctx).RequestID, "path", gerr.Path.String())
 			}
 		case errors.As(err, &e):
 		default:

@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"time"
 
 	"github.com/inferiallm/orgserver/server/auth"
 )
@@ -58,7 +60,11 @@ func (s *Service) hashingTurn(ctx context.Context, keys []limitKey) (*auth.Turn,
 	turn, err := s.Hasher.Turn(ctx)
 	var busy *auth.BusyError
 	if errors.As(err, &busy) {
-		return nil, unavailable(busy.RetryAfterSeconds())
+		s.reportBusyHashing(ctx)
+		// Spread the retries: told the same time, a refused burst would come back as one.
+		secs := busy.RetryAfterSeconds()
+		return nil, &Error{Code: CodeUnavailable, Message: "Too many sign-ins at once; try again in a moment",
+			Extensions: map[string]any{"retryAfter": secs + rand.IntN(secs+1)}}
 	}
 	if err != nil {
 		return nil, err
@@ -69,3 +75,19 @@ func (s *Service) hashingTurn(ctx context.Context, keys []limitKey) (*auth.Turn,
 	}
 	return turn, nil
 }
+
+// reportBusyHashing logs, at most once every busyReportInterval, that the hashing queue turns
+// sign-ins away: a sign-in storm is worth an operator's attention, 200 lines of it are not.
+func (s *Service) reportBusyHashing(ctx context.Context) {
+	s.busyRefusals.Add(1)
+	now := time.Now().UnixNano()
+	last := s.busyReported.Load()
+	if now-last < int64(busyReportInterval) || !s.busyReported.CompareAndSwap(last, now) {
+		return
+	}
+	s.Logger.WarnContext(ctx, "password hashing at capacity: turning sign-ins away with 503",
+		"refused_since_last_report", s.busyRefusals.Swap(0), "concurrency", s.Hasher.Concurrency())
+}
+
+// busyReportInterval is how often a full hashing queue is logged.
+const busyReportInterval = 10 * time.Second

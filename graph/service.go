@@ -6,6 +6,7 @@ import (
 
 	"entgo.io/ent/dialect"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -61,6 +62,8 @@ type Options struct {
 type Service struct {
 	Options
 	outbox *outbox
+	// busyRefusals and busyReported throttle the log of a full hashing queue.
+	busyRefusals, busyReported atomic.Int64
 }
 
 // NewService returns a Service with cfg, filling in defaults.

@@ -87,11 +87,10 @@ func (a *App) withClient(next http.Handler) http.Handler {
 		case r.Context().Err() != nil:
 			// The client went away before the answer: nginx's 499, and not the server's fault.
 			status, msg = 499, "request cancelled by the client"
+		case status == http.StatusServiceUnavailable:
+			// Back-pressure or an outage, logged where its cause is known.
 		case status >= 500:
 			level = slog.LevelError
-			if status == http.StatusServiceUnavailable {
-				level = slog.LevelWarn
-			}
 		}
 		attrs := []slog.Attr{
 			slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", redactPath(r.URL.Path)),
