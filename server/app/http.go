@@ -230,9 +230,9 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			auth.SetViewer(ctx, v)
 		case errors.Is(err, auth.ErrInvalidToken):
 			c.AuthError = err
-		case r.Context().Err() != nil:
+		case errors.Is(r.Context().Err(), context.Canceled):
 			return // the client has gone
-		case database.IsUnavailable(err):
+		case database.IsUnavailable(err), r.Context().Err() != nil: // or the request's deadline passed
 			a.log.WarnContext(ctx, "authenticating: database unavailable", "err", err, "request_id", c.RequestID)
 			w.Header().Set("Retry-After", "1")
 			a.writeError(w, r, http.StatusServiceUnavailable, graph.CodeUnavailable, "The database is unavailable; try again shortly")
