@@ -263,7 +263,11 @@ func (a *App) writeError(w http.ResponseWriter, r *http.Request, status int, cod
 	w.WriteHeader(status)
 	var body any = map[string]any{"detail": msg, "code": code}
 	if strings.HasSuffix(r.URL.Path, "/graphql") {
-		body = map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": code}}}}
+		ext := map[string]any{"code": code}
+		if secs, err := strconv.Atoi(w.Header().Get("Retry-After")); err == nil {
+			ext["retryAfter"] = secs // as on every GraphQL refusal to retry sooner
+		}
+		body = map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": ext}}}
 	}
 	_ = json.NewEncoder(w).Encode(body)
 }
