@@ -219,6 +219,28 @@ func setRetryAfter(ctx context.Context, secs int) {
 	}
 }
 
+// answerLateOperations is an operation middleware. gqlgen does not start an operation whose
+// context is done by then, and answers it with no response at all: the body null over HTTP,
+// nil to the REST layer. A request whose deadline passed before its operation started (while
+// its authentication waited for the database, say) gets the answer a resolver would have
+// given: UNAVAILABLE with a retry time.
+func answerLateOperations(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	responses := next(ctx)
+	first := true
+	return func(ctx context.Context) *graphql.Response {
+		resp := responses(ctx)
+		if resp == nil && first && ctx.Err() != nil {
+			e, _ := classify(ctx, ctx.Err())
+			if secs, ok := e.Extensions["retryAfter"].(int); ok {
+				setRetryAfter(ctx, secs)
+			}
+			resp = &graphql.Response{Errors: gqlerror.List{e.gqlError()}}
+		}
+		first = false
+		return resp
+	}
+}
+
 // recoverFunc turns a panic in a resolver into an INTERNAL error, logged once.
 func recoverFunc(log *slog.Logger) graphql.RecoverFunc {
 	return func(ctx context.Context, p any) error {

@@ -120,6 +120,7 @@ func NewServer(s *Service) *Server {
 	exec.Use(oneCredentialCheck{})
 	exec.Use(costLimit{max: s.MaxComplexity, maxPage: s.MaxPageSize})
 	exec.Use(&transactions{svc: s})
+	exec.AroundOperations(answerLateOperations)
 	exec.AroundOperations(s.withLoaders)
 	exec.AroundFields(markResolverErrors)
 	exec.SetErrorPresenter(errorPresenter(s.Logger))

@@ -229,9 +229,9 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			auth.SetViewer(ctx, v)
 		case errors.Is(err, auth.ErrInvalidToken):
 			c.AuthError = err
-		case r.Context().Err() != nil:
+		case errors.Is(r.Context().Err(), context.Canceled):
 			return // the client has gone
-		case database.IsUnavailable(err):
+		case database.IsUnavailable(err), r.Context().Err() != nil: // or the request's deadline passed
 			a.log.WarnContext(ctx, "authenticating: database unavailable", "err", err, "request_id", c.RequestID)
 			w.Header().Set("Retry-After", "1")
 			a.writeError(w, r, http.StatusServiceUnavailable, graph.CodeUnavailable, "The database is unavailable; try again shortly")
@@ -262,7 +262,11 @@ func (a *App) writeError(w http.ResponseWriter, r *http.Request, status int, cod
 	w.WriteHeader(status)
 	var body any = map[string]any{"detail": msg, "code": code}
 	if strings.HasSuffix(r.URL.Path, "/graphql") {
-		body = map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": map[string]any{"code": code}}}}
+		ext := map[string]any{"code": code}
+		if secs, err := strconv.Atoi(w.Header().Get("Retry-After")); err == nil {
+			ext["retryAfter"] = secs // as on every GraphQL refusal to retry sooner
+		}
+		body = map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": ext}}}
 	}
 	_ = json.NewEncoder(w).Encode(body)
 }
