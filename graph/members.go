@@ -26,6 +26,9 @@ import (
 // once per interval per user and organization.
 const activityInterval = time.Minute
 
+// activityWriteTimeout bounds the wait of the activity record on a request's path.
+const activityWriteTimeout = 2 * time.Second
+
 // ErrLastAdmin is the error of a change that would leave the organization without an admin.
 var ErrLastAdmin = &Error{Code: CodeConflict, Message: "Organization must keep at least one admin"}
 
@@ -254,6 +257,10 @@ type activity struct{ member, user, session time.Time }
 func (s *Service) trackActivity(ctx context.Context, v *auth.Viewer, seen activity) {
 	now := s.now()
 	cutoff := now.Add(-activityInterval)
+	// Bookkeeping must not hold up the request it records: when the database is slow to take a
+	// write (a lock held by another process, a long writer queue), it is skipped this time.
+	ctx, cancel := context.WithTimeout(ctx, activityWriteTimeout)
+	defer cancel()
 	// Recording activity is bookkeeping by the system, not a change the viewer makes.
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	var errs []error
