@@ -41,6 +41,13 @@ const (
 	CodeInternal    Code = "INTERNAL"
 )
 
+// Codes is the closed set of error codes, for tables that must cover every one (the REST
+// status table).
+var Codes = []Code{
+	CodeUnauthenticated, CodeForbidden, CodeNotFound, CodeBadUserInput, CodeConflict, CodeRateLimited,
+	CodeTwoFactorRequired, CodeTwoFactorCodeRequired, CodeUnavailable, CodeInternal,
+}
+
 // Error is an error with a code and a message that is safe to show to the client.
 type Error struct {
 	Code    Code
