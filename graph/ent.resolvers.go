@@ -11,6 +11,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/google/uuid"
 	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/graph/generated"
 )
 
 // Node is the resolver for the node field.
@@ -28,20 +29,20 @@ func (r *queryResolver) Organizations(ctx context.Context, after *entgql.Cursor[
 	return r.organizations(ctx, after, first, before, last, orderBy, where)
 }
 
-// Invitation returns InvitationResolver implementation.
-func (r *Resolver) Invitation() InvitationResolver { return &invitationResolver{r} }
+// Invitation returns generated.InvitationResolver implementation.
+func (r *Resolver) Invitation() generated.InvitationResolver { return &invitationResolver{r} }
 
-// Organization returns OrganizationResolver implementation.
-func (r *Resolver) Organization() OrganizationResolver { return &organizationResolver{r} }
+// Organization returns generated.OrganizationResolver implementation.
+func (r *Resolver) Organization() generated.OrganizationResolver { return &organizationResolver{r} }
 
-// Query returns QueryResolver implementation.
-func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
+// Query returns generated.QueryResolver implementation.
+func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
-// Role returns RoleResolver implementation.
-func (r *Resolver) Role() RoleResolver { return &roleResolver{r} }
+// Role returns generated.RoleResolver implementation.
+func (r *Resolver) Role() generated.RoleResolver { return &roleResolver{r} }
 
-// Session returns SessionResolver implementation.
-func (r *Resolver) Session() SessionResolver { return &sessionResolver{r} }
+// Session returns generated.SessionResolver implementation.
+func (r *Resolver) Session() generated.SessionResolver { return &sessionResolver{r} }
 
 type (
 	invitationResolver   struct{ *Resolver }

@@ -18,6 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/inferiallm/orgserver/graph"
+	"github.com/inferiallm/orgserver/graph/generated"
 	"github.com/inferiallm/orgserver/server/app"
 	"github.com/inferiallm/orgserver/server/apptest"
 )
@@ -109,7 +110,7 @@ func TestTheCostsTheREADMEQuotes(t *testing.T) {
 // without paging arguments. Nobody has to remember to weigh a new list.
 func TestEveryListIsWeighedByItsPageSize(t *testing.T) {
 	s := apptest.Start(t, func(c *app.Config, _ *app.Options) { c.MaxQueryComplexity = 1 })
-	schema := graph.NewExecutableSchema(graph.ExecutableConfig(s.App.Service())).Schema()
+	schema := generated.NewExecutableSchema(graph.ExecutableConfig(s.App.Service())).Schema()
 	maxPage := s.App.Service().MaxPageSize
 	paths := selectionPaths(schema)
 

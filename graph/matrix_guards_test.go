@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/inferiallm/orgserver/graph"
+	"github.com/inferiallm/orgserver/graph/generated"
 	"github.com/inferiallm/orgserver/server/apptest"
 )
 
@@ -53,7 +54,7 @@ func directiveOf(f *ast.FieldDefinition) *ast.Directive {
 // the other types by name.
 func guards(t testing.TB) []guard {
 	t.Helper()
-	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
+	schema := generated.NewExecutableSchema(generated.Config{}).Schema()
 	paths := unguardedPaths(schema)
 	names := make([]string, 0, len(schema.Types))
 	for name := range schema.Types {

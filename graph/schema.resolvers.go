@@ -13,6 +13,7 @@ import (
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
+	"github.com/inferiallm/orgserver/graph/generated"
 	"github.com/inferiallm/orgserver/graph/model"
 )
 
@@ -256,14 +257,14 @@ func (r *viewerResolver) Sessions(ctx context.Context, obj *model.Viewer) ([]*en
 	return r.viewerSessions(ctx, obj.Auth)
 }
 
-// AuthPayload returns AuthPayloadResolver implementation.
-func (r *Resolver) AuthPayload() AuthPayloadResolver { return &authPayloadResolver{r} }
+// AuthPayload returns generated.AuthPayloadResolver implementation.
+func (r *Resolver) AuthPayload() generated.AuthPayloadResolver { return &authPayloadResolver{r} }
 
-// Mutation returns MutationResolver implementation.
-func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
+// Mutation returns generated.MutationResolver implementation.
+func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
-// Viewer returns ViewerResolver implementation.
-func (r *Resolver) Viewer() ViewerResolver { return &viewerResolver{r} }
+// Viewer returns generated.ViewerResolver implementation.
+func (r *Resolver) Viewer() generated.ViewerResolver { return &viewerResolver{r} }
 
 type (
 	authPayloadResolver struct{ *Resolver }

@@ -17,6 +17,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/graph/generated"
 	"github.com/inferiallm/orgserver/server/auth"
 )
 
@@ -104,7 +105,7 @@ type Server struct {
 // NewServer builds the GraphQL executor (query cache, limits, transactions per mutation,
 // loaders, directives, error presenter) and its HTTP transports.
 func NewServer(s *Service) *Server {
-	es := NewExecutableSchema(ExecutableConfig(s))
+	es := generated.NewExecutableSchema(ExecutableConfig(s))
 	exec := executor.New(es)
 	validated := smallOnly[*ast.QueryDocument]{Cache: lru.New[*ast.QueryDocument](1000), size: func(q string, _ *ast.QueryDocument) int { return len(q) }}
 	exec.SetQueryCache(validated)
@@ -155,8 +156,8 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // ExecutableConfig returns the gqlgen configuration: resolvers and directives. (Complexity is
 // costLimit's, computed from the schema.)
-func ExecutableConfig(s *Service) Config {
-	cfg := Config{Resolvers: &Resolver{Service: s}}
+func ExecutableConfig(s *Service) generated.Config {
+	cfg := generated.Config{Resolvers: &Resolver{Service: s}}
 	cfg.Directives.HasPermission = hasPermission
 	cfg.Directives.SuperAdmin = superAdmin
 	cfg.Directives.Authenticated = authenticated
