@@ -140,3 +140,21 @@ func (s *Service) auditQuery(ctx context.Context, obj *ent.Organization, where *
 	}
 	return q
 }
+
+// auditLogList lists the active organization's audit entries by offset, newest first.
+func (s *Service) auditLogList(ctx context.Context, obj *ent.Organization, offset, limit *int, where *model.AuditLogFilterInput) ([]*ent.AuditLog, error) {
+	if _, err := activeOrg(ctx, obj); err != nil {
+		return nil, err
+	}
+	o, l, err := checkOffset(offset, limit, 1000)
+	if err != nil {
+		return nil, err
+	}
+	q := s.auditQuery(ctx, obj, where).
+		Order(ent.Desc(auditlog.FieldCreatedAt), ent.Desc(auditlog.FieldID)).Offset(o).Limit(l)
+	q, err = q.CollectFields(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return q.All(ctx)
+}

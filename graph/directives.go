@@ -5,6 +5,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 
+	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/server/auth"
 )
 
@@ -64,4 +65,35 @@ func superAdmin(ctx context.Context, _ any, next graphql.Resolver) (any, error) 
 		return nil, Errorf(CodeForbidden, "Permission denied: super admin required")
 	}
 	return next(ctx)
+}
+
+// twoFactorExempt are the fields a member without 2FA can still reach in an organization that
+// requires it: set 2FA up, sign out, and switch to another organization.
+var twoFactorExempt = map[string]bool{
+	"logout": true, "switchOrganization": true, "beginTwoFactorSetup": true, "confirmTwoFactorSetup": true,
+}
+
+// checkTwoFactor refuses the current field when the active organization requires 2FA, the viewer
+// has none, and the field is not one of the exempt ones.
+func checkTwoFactor(ctx context.Context, v *auth.Viewer) error {
+	if !v.RequireTwoFactor || v.TwoFactorEnabled {
+		return nil
+	}
+	if fc := graphql.GetFieldContext(ctx); fc != nil && twoFactorExempt[fc.Field.Name] {
+		return nil
+	}
+	return ErrTwoFactorRequired
+}
+
+// activeOrg checks that obj is the viewer's active organization: its members, invitations, roles,
+// sessions and audit log are visible only from a session scoped to it.
+func activeOrg(ctx context.Context, obj *ent.Organization) (*auth.Viewer, error) {
+	v, err := requireViewer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if obj.ID != v.OrgID {
+		return nil, Errorf(CodeForbidden, "Switch to this organization to see its members, roles and logs")
+	}
+	return v, nil
 }

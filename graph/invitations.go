@@ -36,9 +36,6 @@ type InvitationMail struct {
 	ExpiresAt        time.Time
 }
 
-// maxPasswordLength bounds the work one password costs to hash.
-const maxPasswordLength = 256
-
 // normalizeEmail checks an e-mail address and returns it trimmed and lower-case.
 func normalizeEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
@@ -459,19 +456,6 @@ func (j *joiner) account(ctx context.Context, s *Service, inv *ent.Invitation) (
 	return u, err
 }
 
-// checkPassword enforces the password policy.
-func checkPassword(password string, minLength int) error {
-	minLength = max(minLength, 8)
-	n := len([]rune(password))
-	if n < minLength {
-		return Errorf(CodeBadUserInput, "Password must be at least %d characters", minLength)
-	}
-	if n > maxPasswordLength {
-		return Errorf(CodeBadUserInput, "Password must be at most %d characters", maxPasswordLength)
-	}
-	return nil
-}
-
 // mailAfterCommit queues the invitation e-mail once the transaction has committed (never for a
 // change that rolled back), without holding up the response.
 func (s *Service) mailAfterCommit(ctx context.Context, inv *ent.Invitation, orgName, roleName, token string) {
@@ -519,4 +503,27 @@ func (m logMailer) SendInvitation(ctx context.Context, msg InvitationMail) error
 	m.s.Logger.InfoContext(ctx, "invitation (no SMTP_URL set, so not e-mailed)",
 		"to", msg.To, "organization", msg.OrganizationName, "role", msg.Role, "link", msg.Link)
 	return nil
+}
+
+// invitationToken opens the sealed token of a pending invitation for holders of member:invite.
+func (s *Service) invitationToken(ctx context.Context, inv *ent.Invitation) (*string, error) {
+	if !auth.FromContext(ctx).Can("member:invite") || inv.TokenEncrypted == "" ||
+		effectiveStatus(inv, s.now()) != invitation.StatusPENDING {
+		return nil, nil
+	}
+	token, err := s.Sealer.Open(inv.TokenEncrypted, "invitation:"+inv.ID.String())
+	if err != nil {
+		return nil, err
+	}
+	return &token, nil
+}
+
+// invitationLink is the link of a pending invitation for holders of member:invite.
+func (s *Service) invitationLink(ctx context.Context, inv *ent.Invitation) (*string, error) {
+	token, err := s.invitationToken(ctx, inv)
+	if token == nil || err != nil {
+		return nil, err
+	}
+	link := s.inviteLink(*token)
+	return &link, nil
 }

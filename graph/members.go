@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"time"
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/dialect"
@@ -22,40 +21,8 @@ import (
 	"github.com/inferiallm/orgserver/server/auth"
 )
 
-// activityInterval is how stale lastActiveAt may get: authenticated requests write it at most
-// once per interval per user and organization.
-const activityInterval = time.Minute
-
-// activityWriteTimeout bounds the wait of the activity record on a request's path.
-const activityWriteTimeout = 2 * time.Second
-
 // ErrLastAdmin is the error of a change that would leave the organization without an admin.
 var ErrLastAdmin = &Error{Code: CodeConflict, Message: "Organization must keep at least one admin"}
-
-// activeOrg checks that obj is the viewer's active organization: its members, invitations, roles,
-// sessions and audit log are visible only from a session scoped to it.
-func activeOrg(ctx context.Context, obj *ent.Organization) (*auth.Viewer, error) {
-	v, err := requireViewer(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if obj.ID != v.OrgID {
-		return nil, Errorf(CodeForbidden, "Switch to this organization to see its members, roles and logs")
-	}
-	return v, nil
-}
-
-// defaultPage applies the default page size when neither first nor last is given.
-func (s *Service) defaultPage(first, last *int) (*int, error) {
-	if err := s.checkPage(first, last); err != nil {
-		return nil, err
-	}
-	if first == nil && last == nil {
-		n := 50
-		return &n, nil
-	}
-	return first, nil
-}
 
 // members lists the active organization's members: the Users page.
 func (s *Service) members(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) (*ent.MembershipConnection, error) {
@@ -90,14 +57,6 @@ func (s *Service) memberQuery(ctx context.Context, obj *ent.Organization, where 
 		}
 	}
 	return q
-}
-
-func ptr[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
 }
 
 // lockOrganization serializes changes to the organization's memberships for the rest of the
@@ -248,38 +207,27 @@ func (s *Service) deleteMembership(ctx context.Context, m *ent.Membership, reaso
 		ClearDefaultOrgID().Exec(sys)
 }
 
-// activity is when a viewer's membership, account and session were last marked as used.
-type activity struct{ member, user, session time.Time }
-
-// trackActivity records that the viewer made a request, at most once per activityInterval:
-// reads must not turn into a write per request. The conditional updates also keep replicas from
-// writing the same minute twice. The session's last use drives its idle timeout.
-func (s *Service) trackActivity(ctx context.Context, v *auth.Viewer, seen activity) {
-	now := s.now()
-	cutoff := now.Add(-activityInterval)
-	// Bookkeeping must not hold up the request it records: when the database is slow to take a
-	// write (a lock held by another process, a long writer queue), it is skipped this time.
-	ctx, cancel := context.WithTimeout(ctx, activityWriteTimeout)
-	defer cancel()
-	// Recording activity is bookkeeping by the system, not a change the viewer makes.
-	sys := privacy.DecisionContext(ctx, privacy.Allow)
-	var errs []error
-	if seen.member.Before(cutoff) {
-		errs = append(errs, s.Client.Membership.Update().
-			Where(membership.ID(v.MembershipID), membership.LastActiveAtLT(cutoff)).
-			SetLastActiveAt(now).Exec(sys))
+// memberList lists the active organization's members by offset.
+func (s *Service) memberList(ctx context.Context, obj *ent.Organization, offset, limit *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) ([]*ent.Membership, error) {
+	if _, err := activeOrg(ctx, obj); err != nil {
+		return nil, err
 	}
-	if seen.user.Before(cutoff) {
-		errs = append(errs, s.Client.User.Update().
-			Where(user.ID(v.UserID), user.Or(user.LastActiveAtIsNil(), user.LastActiveAtLT(cutoff))).
-			SetLastActiveAt(now).Exec(sys))
+	o, l, err := checkOffset(offset, limit, s.MaxPageSize)
+	if err != nil {
+		return nil, err
 	}
-	if seen.session.Before(cutoff) {
-		errs = append(errs, s.Client.Session.Update().
-			Where(session.ID(v.SessionID), session.LastUsedAtLT(cutoff)).
-			SetLastUsedAt(now).Exec(sys))
+	q := s.memberQuery(ctx, obj, where)
+	if orderBy == nil {
+		orderBy = defaultMemberOrder
 	}
-	if err := errors.Join(errs...); err != nil {
-		s.Logger.WarnContext(ctx, "recording activity", "err", err)
+	term := ent.Asc
+	if orderBy.Direction == "DESC" {
+		term = ent.Desc
 	}
+	q.Order(term(orderByColumn(orderBy)), term(membership.FieldID)).Offset(o).Limit(l)
+	q, err = q.CollectFields(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return q.All(ctx)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"entgo.io/contrib/entgql"
 	"github.com/google/uuid"
 
 	"github.com/inferiallm/orgserver/ent"
@@ -148,4 +149,49 @@ func mergeBilling(b schematype.BillingInfo, in *model.BillingInfoInput) schematy
 	set(&b.TaxID, in.TaxID)
 	set(&b.Plan, in.Plan)
 	return b
+}
+
+// organizationBilling is the active organization's billing information, or null for viewers
+// without billing:view (which says nothing about other organizations). The schema's
+// @authenticated applies the 2FA requirement.
+func organizationBilling(ctx context.Context, obj *ent.Organization) (*schematype.BillingInfo, error) {
+	v := auth.FromContext(ctx)
+	if v == nil || obj.ID != v.OrgID || !v.Can("billing:view") {
+		return nil, nil
+	}
+	return &obj.Billing, nil
+}
+
+// organizationSecurityPolicy is the active organization's security policy (the directive has
+// checked security:view there).
+func organizationSecurityPolicy(ctx context.Context, obj *ent.Organization) (*schematype.SecurityPolicy, error) {
+	if _, err := activeOrg(ctx, obj); err != nil {
+		return nil, err
+	}
+	return &obj.SecurityPolicy, nil
+}
+
+// activeOrganization returns the viewer's active organization.
+func (s *Service) activeOrganization(ctx context.Context) (*ent.Organization, error) {
+	return s.db(ctx).Organization.Get(ctx, auth.FromContext(ctx).OrgID)
+}
+
+// organizations lists every organization, for super admins.
+func (s *Service) organizations(ctx context.Context, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, orderBy *ent.OrganizationOrder, where *ent.OrganizationWhereInput) (*ent.OrganizationConnection, error) {
+	if err := s.checkPage(first, last); err != nil {
+		return nil, err
+	}
+	if first == nil && last == nil {
+		n := s.MaxPageSize
+		first = &n
+	}
+	field := ""
+	if orderBy != nil {
+		field = orderBy.Field.String()
+	}
+	if err := checkCursors(orderKind(field), after, before); err != nil {
+		return nil, err
+	}
+	return s.db(ctx).Organization.Query().Paginate(ctx, after, first, before, last,
+		ent.WithOrganizationOrder(orderBy), ent.WithOrganizationFilter(where.Filter))
 }

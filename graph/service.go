@@ -4,10 +4,11 @@ import (
 	"context"
 	"log/slog"
 
-	"entgo.io/ent/dialect"
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"entgo.io/ent/dialect"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/executor"
@@ -171,4 +172,12 @@ func operationIsMutation(ctx context.Context) bool {
 	}
 	op := graphql.GetOperationContext(ctx).Operation
 	return op != nil && op.Operation == ast.Mutation
+}
+
+func ptr[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
 }

@@ -1,0 +1,148 @@
+package graph
+
+import (
+	"context"
+	stdsql "database/sql"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"entgo.io/ent/dialect/sql"
+
+	"github.com/inferiallm/orgserver/ent/membership"
+	"github.com/inferiallm/orgserver/ent/organization"
+	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/role"
+	"github.com/inferiallm/orgserver/ent/schema/schematype"
+	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/user"
+	"github.com/inferiallm/orgserver/server/auth"
+)
+
+// Authentication: from a bearer access token to the request's viewer, with the session's
+// liveness under its organization's policy and the once-a-minute record of activity.
+
+// Authenticate resolves a bearer access token to the viewer of a request. Beyond the token's
+// signature and expiry it checks, in one SQL statement, that the session is live and the user is
+// still a member of the token's organization, and reads the member's current role, so that a
+// revoked session, a removed member or a changed role takes effect on the very next request, on
+// every replica.
+func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer, error) {
+	id, err := s.Tokens.ParseAccess(token)
+	if err != nil {
+		return nil, err
+	}
+	b := sql.Dialect(s.Dialect)
+	st, u, m, r, o := b.Table(session.Table).As("s"), b.Table(user.Table).As("u"),
+		b.Table(membership.Table).As("m"), b.Table(role.Table).As("r"), b.Table(organization.Table).As("o")
+	q := b.Select(
+		st.C(session.FieldUserID), st.C(session.FieldOrganizationID), st.C(session.FieldExpiresAt),
+		st.C(session.FieldCreatedAt), st.C(session.FieldLastUsedAt), o.C(organization.FieldSecurityPolicy),
+		u.C(user.FieldEmail), u.C(user.FieldIsSuperAdmin), u.C(user.FieldTwoFactorEnabled), u.C(user.FieldLastActiveAt),
+		m.C(membership.FieldID), m.C(membership.FieldLastActiveAt), r.C(role.FieldName), r.C(role.FieldPermissions),
+	).From(st).
+		Join(u).On(u.C(user.FieldID), st.C(session.FieldUserID)).
+		Join(m).OnP(sql.And(
+		sql.ColumnsEQ(m.C(membership.FieldUserID), st.C(session.FieldUserID)),
+		sql.ColumnsEQ(m.C(membership.FieldOrganizationID), st.C(session.FieldOrganizationID)),
+	)).
+		Join(r).On(r.C(role.FieldID), m.C(membership.FieldRoleID)).
+		Join(o).On(o.C(organization.FieldID), st.C(session.FieldOrganizationID)).
+		Where(sql.And(sql.EQ(st.C(session.FieldID), id.SessionID), sql.IsNull(st.C(session.FieldRevokedAt))))
+	query, args := q.Query()
+	var rows sql.Rows
+	if err := s.Driver.Query(ctx, query, args, &rows); err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		return nil, auth.ErrInvalidToken
+	}
+	var (
+		v                                 = &auth.Viewer{SessionID: id.SessionID}
+		expiresAt, createdAt, sessionSeen time.Time
+		userSeen                          stdsql.NullTime
+		memberSeen                        time.Time
+		perms, rawPolicy                  []byte
+		policy                            schematype.SecurityPolicy
+	)
+	if err := rows.Scan(&v.UserID, &v.OrgID, &expiresAt, &createdAt, &sessionSeen, &rawPolicy,
+		&v.Email, &v.SuperAdmin, &v.TwoFactorEnabled, &userSeen,
+		&v.MembershipID, &memberSeen, &v.Role, &perms); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if err := json.Unmarshal(rawPolicy, &policy); err != nil {
+		return nil, err
+	}
+	if v.UserID != id.UserID || v.OrgID != id.OrgID || !sessionAlive(policy, createdAt, sessionSeen, expiresAt, s.now()) {
+		return nil, auth.ErrInvalidToken
+	}
+	if err := json.Unmarshal(perms, &v.Permissions); err != nil {
+		return nil, err
+	}
+	v.RequireTwoFactor = policy.RequireTwoFactor
+	s.trackActivity(ctx, v, activity{member: memberSeen, user: userSeen.Time, session: sessionSeen})
+	return v, nil
+}
+
+// sessionAlive reports whether a session is still usable under its organization's policy: not
+// revoked, not expired, not idle too long, not older than the maximum lifetime.
+func sessionAlive(p schematype.SecurityPolicy, createdAt, lastUsedAt, expiresAt time.Time, now time.Time) bool {
+	if !now.Before(expiresAt) {
+		return false
+	}
+	if p.SessionIdleTimeoutMinutes > 0 && now.Sub(lastUsedAt) > time.Duration(p.SessionIdleTimeoutMinutes)*time.Minute {
+		return false
+	}
+	if p.SessionMaxLifetimeHours > 0 && now.Sub(createdAt) > time.Duration(p.SessionMaxLifetimeHours)*time.Hour {
+		return false
+	}
+	return true
+}
+
+// activityInterval is how stale lastActiveAt may get: authenticated requests write it at most
+// once per interval per user and organization.
+const activityInterval = time.Minute
+
+// activityWriteTimeout bounds the wait of the activity record on a request's path.
+const activityWriteTimeout = 2 * time.Second
+
+// activity is when a viewer's membership, account and session were last marked as used.
+type activity struct{ member, user, session time.Time }
+
+// trackActivity records that the viewer made a request, at most once per activityInterval:
+// reads must not turn into a write per request. The conditional updates also keep replicas from
+// writing the same minute twice. The session's last use drives its idle timeout.
+func (s *Service) trackActivity(ctx context.Context, v *auth.Viewer, seen activity) {
+	now := s.now()
+	cutoff := now.Add(-activityInterval)
+	// Bookkeeping must not hold up the request it records: when the database is slow to take a
+	// write (a lock held by another process, a long writer queue), it is skipped this time.
+	ctx, cancel := context.WithTimeout(ctx, activityWriteTimeout)
+	defer cancel()
+	// Recording activity is bookkeeping by the system, not a change the viewer makes.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	var errs []error
+	if seen.member.Before(cutoff) {
+		errs = append(errs, s.Client.Membership.Update().
+			Where(membership.ID(v.MembershipID), membership.LastActiveAtLT(cutoff)).
+			SetLastActiveAt(now).Exec(sys))
+	}
+	if seen.user.Before(cutoff) {
+		errs = append(errs, s.Client.User.Update().
+			Where(user.ID(v.UserID), user.Or(user.LastActiveAtIsNil(), user.LastActiveAtLT(cutoff))).
+			SetLastActiveAt(now).Exec(sys))
+	}
+	if seen.session.Before(cutoff) {
+		errs = append(errs, s.Client.Session.Update().
+			Where(session.ID(v.SessionID), session.LastUsedAtLT(cutoff)).
+			SetLastUsedAt(now).Exec(sys))
+	}
+	if err := errors.Join(errs...); err != nil {
+		s.Logger.WarnContext(ctx, "recording activity", "err", err)
+	}
+}

@@ -1,0 +1,358 @@
+package graph
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/membership"
+	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/user"
+	"github.com/inferiallm/orgserver/graph/model"
+	"github.com/inferiallm/orgserver/server/auth"
+)
+
+// Sign-in: starting sessions (login, switching organization), refreshing and ending them.
+
+// maxRotatedHashes bounds how many exchanged refresh tokens a session remembers for reuse
+// detection.
+const maxRotatedHashes = 50
+
+// login signs a user in with e-mail and password and starts a session.
+//  1. Refuse while the account or the client address is rate limited.
+//  2. Before any transaction: find the account and check the password in the hashing queue. For
+//     an unknown e-mail spend a check's time in the same queue anyway, so that neither the
+//     answer, its timing nor a busy refusal tells whether the account exists.
+//  3. An account with 2FA needs a code (asked for only once the password is right).
+//  4. In one transaction: re-read the account, which must still have the password just checked;
+//     check and use up the second factor; pick the organization (the one asked for, else the
+//     default, else the oldest membership); start the session; audit.
+//  5. Failures, their audit entries and the rate limiter's counts survive the rollback.
+func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPayload, error) {
+	email := strings.ToLower(strings.TrimSpace(in.Email))
+	keys := s.loginKeys(ctx, email)
+	if err := s.checkLimits(ctx, keys); err != nil {
+		return nil, err
+	}
+	fail := func(ctx context.Context, reason string, u *ent.User, err error) error {
+		e := auditEntry{Action: "auth.login", Category: categoryAuth, ActorEmail: email,
+			ResourceType: "user", Details: map[string]any{"reason": reason}}
+		if u != nil {
+			e.ActorID, e.ResourceID, e.OrgID = &u.ID, u.ID.String(), s.auditOrgOf(ctx, u)
+		}
+		s.auditFailure(ctx, e)
+		s.recordFailures(ctx, keys)
+		return err
+	}
+	if len(in.Password) > maxPasswordLength {
+		return nil, fail(ctx, "password too long", nil, ErrBadCredentials)
+	}
+	// Signing in: there is no viewer yet.
+	u, err := s.db(ctx).User.Query().Where(user.Email(email)).Only(privacy.DecisionContext(ctx, privacy.Allow))
+	if ent.IsNotFound(err) {
+		if err := s.spendVerification(ctx, in.Password, keys); err != nil {
+			return nil, err
+		}
+		return nil, fail(ctx, "unknown email", nil, ErrBadCredentials)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok, err := s.verifyPassword(ctx, in.Password, u.PasswordHash, keys)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fail(ctx, "wrong password", u, ErrBadCredentials)
+	}
+	code := strings.TrimSpace(ptr(in.TotpCode))
+	if code == "" {
+		code = strings.TrimSpace(ptr(in.RecoveryCode))
+	}
+	var payload *model.AuthPayload
+	err = s.inTx(ctx, func(ctx context.Context) error {
+		sys := privacy.DecisionContext(ctx, privacy.Allow)
+		// The password checked above must still be the account's.
+		checked := u
+		u, err := s.db(ctx).User.Query().Where(user.ID(checked.ID), user.PasswordHash(checked.PasswordHash)).Only(sys)
+		if ent.IsNotFound(err) {
+			return fail(ctx, "password changed meanwhile", checked, ErrBadCredentials)
+		}
+		if err != nil {
+			return err
+		}
+		if u.TwoFactorEnabled {
+			if code == "" {
+				return &Error{Code: CodeTwoFactorCodeRequired, Message: "TOTP_REQUIRED"}
+			}
+			if err := s.verifySecondFactor(ctx, u, code); err != nil {
+				var e *Error
+				if errors.As(err, &e) && e == errInvalidCode {
+					return fail(ctx, "invalid 2FA code", u, err)
+				}
+				return err
+			}
+		}
+		if err := s.clearLimits(ctx, keys[0].name); err != nil {
+			return err
+		}
+		m, err := s.signInMembership(sys, u, in.OrganizationID)
+		if err != nil {
+			return err
+		}
+		if payload, err = s.startSession(ctx, u, m, false); err != nil {
+			return err
+		}
+		return s.audit(ctx, auditEntry{Action: "auth.login", Category: categoryAuth,
+			ResourceType: "user", ResourceID: u.ID.String()})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return payload, nil
+}
+
+// signInMembership picks the membership a sign-in starts in.
+func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.UUID) (*ent.Membership, error) {
+	q := s.db(sys).Membership.Query().Where(membership.UserID(u.ID)).WithOrganization().WithRole()
+	if want != nil {
+		m, err := q.Where(membership.OrganizationID(*want)).Only(sys)
+		if ent.IsNotFound(err) {
+			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
+		}
+		return m, err
+	}
+	ms, err := q.Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).All(sys)
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, Errorf(CodeForbidden, "User is not a member of any organization")
+	}
+	if u.DefaultOrgID != nil {
+		for _, m := range ms {
+			if m.OrganizationID == *u.DefaultOrgID {
+				return m, nil
+			}
+		}
+	}
+	return ms[0], nil
+}
+
+// startSession creates a session of u in m's organization, issues its tokens and makes the
+// rest of the request act as u in that organization. m must have its organization and role
+// loaded.
+//
+// A session started from another one (switching organization, or accepting an invitation while
+// signed in) keeps the sign-in time and expiry of the session it came from: no proof of identity
+// was given again, so it must not outlive the original sign-in or its maximum lifetime.
+func (s *Service) startSession(ctx context.Context, u *ent.User, m *ent.Membership, continued bool) (*model.AuthPayload, error) {
+	cl := auth.ClientFromContext(ctx)
+	id := uuid.New()
+	refresh, err := auth.NewRefreshToken(id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	signedIn, expires := now, now.Add(s.RefreshTTL)
+	if v := auth.FromContext(ctx); continued && v != nil && v.UserID == u.ID {
+		// Reading the session the new one comes from.
+		from, err := s.db(ctx).Session.Get(privacy.DecisionContext(ctx, privacy.Allow), v.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		signedIn, expires = from.CreatedAt, from.ExpiresAt
+	}
+	// Sessions are created by the sign-in workflows only, never by a viewer's own request.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	if _, err := s.db(ctx).Session.Create().
+		SetID(id).
+		SetUserID(u.ID).
+		SetOrganizationID(m.OrganizationID).
+		SetRefreshTokenHash(auth.HashToken(refresh)).
+		SetUserAgent(truncate(cl.UserAgent, 512)).
+		SetIPAddress(cl.IP).
+		SetCreatedAt(signedIn).
+		SetLastUsedAt(now).
+		SetExpiresAt(expires).
+		Save(sys); err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, u, m, id, refresh)
+}
+
+// issue signs an access token for the session, sets the request's viewer to it and builds the
+// payload.
+func (s *Service) issue(ctx context.Context, u *ent.User, m *ent.Membership, sid uuid.UUID, refresh string) (*model.AuthPayload, error) {
+	access, exp, err := s.Tokens.IssueAccess(u.ID, m.OrganizationID, sid)
+	if err != nil {
+		return nil, err
+	}
+	r := m.Edges.Role
+	auth.SetViewer(ctx, &auth.Viewer{
+		UserID: u.ID, Email: u.Email, OrgID: m.OrganizationID, SessionID: sid, MembershipID: m.ID,
+		Role: r.Name, Permissions: r.Permissions, SuperAdmin: u.IsSuperAdmin, TwoFactorEnabled: u.TwoFactorEnabled,
+		RequireTwoFactor: m.Edges.Organization.SecurityPolicy.RequireTwoFactor,
+	})
+	return &model.AuthPayload{
+		AccessToken:  access,
+		RefreshToken: refresh,
+		TokenType:    "bearer",
+		ExpiresIn:    int(exp.Sub(s.now()).Round(time.Second).Seconds()),
+		User:         u,
+		Organization: m.Edges.Organization,
+	}, nil
+}
+
+// refresh exchanges a refresh token for new tokens of the same session.
+//  1. Find the session the token names; it must be live and its user still a member.
+//  2. The token must be the session's current one. A token that was already exchanged means it
+//     was copied: the whole session is revoked (after the rollback, so it sticks).
+//  3. Rotate: the new hash replaces the old one only if the old one is still current, so two
+//     concurrent uses of one token cannot both succeed.
+func (s *Service) refresh(ctx context.Context, token string) (*model.AuthPayload, error) {
+	sid, err := auth.RefreshSessionID(token)
+	if err != nil {
+		return nil, ErrRefreshFailed
+	}
+	// Refreshing: the caller has no valid access token, the refresh token is the credential.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	db := s.db(ctx)
+	sess, err := db.Session.Query().Where(session.ID(sid)).WithUser().Only(sys)
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return nil, ErrRefreshFailed
+		}
+		return nil, err
+	}
+	now := s.now()
+	if sess.RevokedAt != nil || !now.Before(sess.ExpiresAt) {
+		return nil, ErrRefreshFailed
+	}
+	hash := auth.HashToken(token)
+	if subtle.ConstantTimeCompare([]byte(hash), []byte(sess.RefreshTokenHash)) != 1 {
+		if slices.Contains(sess.RotatedTokenHashes, hash) {
+			s.revokeForReuse(ctx, sess)
+		}
+		return nil, ErrRefreshFailed
+	}
+	m, err := db.Membership.Query().
+		Where(membership.UserID(sess.UserID), membership.OrganizationID(sess.OrganizationID)).
+		WithOrganization().WithRole().Only(sys)
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return nil, ErrRefreshFailed
+		}
+		return nil, err
+	}
+	if !sessionAlive(m.Edges.Organization.SecurityPolicy, sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, now) {
+		return nil, ErrRefreshFailed
+	}
+	next, err := auth.NewRefreshToken(sid)
+	if err != nil {
+		return nil, err
+	}
+	rotated := append(slices.Clone(sess.RotatedTokenHashes), hash)
+	if len(rotated) > maxRotatedHashes {
+		rotated = rotated[len(rotated)-maxRotatedHashes:]
+	}
+	n, err := db.Session.Update().
+		Where(session.ID(sid), session.RefreshTokenHash(hash), session.RevokedAtIsNil()).
+		SetRefreshTokenHash(auth.HashToken(next)).
+		SetRotatedTokenHashes(rotated).
+		SetLastUsedAt(now).
+		Save(sys)
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		// Another request exchanged this token a moment ago: the same token used twice.
+		s.revokeForReuse(ctx, sess)
+		return nil, ErrRefreshFailed
+	}
+	return s.issue(ctx, sess.Edges.User, m, sid, next)
+}
+
+// revokeForReuse revokes a session whose refresh token was presented after it had been
+// exchanged, and audits it. It runs after the transaction so that it survives the refusal.
+func (s *Service) revokeForReuse(ctx context.Context, sess *ent.Session) {
+	now := s.now()
+	s.afterTx(ctx, func(ctx context.Context, c *ent.Client) error {
+		// Theft detection acts for the system: the caller holds no valid credential.
+		sys := privacy.DecisionContext(ctx, privacy.Allow)
+		if err := c.Session.UpdateOneID(sess.ID).SetRevokedAt(now).SetRevokeReason("refresh token reuse").Exec(sys); err != nil {
+			return err
+		}
+		e := auditEntry{Action: "session.revoke", Category: categorySecurity, OrgID: &sess.OrganizationID,
+			ActorID: &sess.UserID, ResourceType: "session", ResourceID: sess.ID.String(),
+			Details: map[string]any{"reason": "refresh token reuse"}}
+		if u := sess.Edges.User; u != nil {
+			e.ActorEmail = u.Email
+		}
+		return e.create(ctx, c).Exec(sys)
+	})
+}
+
+// logout revokes the viewer's current session.
+func (s *Service) logout(ctx context.Context) (bool, error) {
+	v := auth.FromContext(ctx)
+	if err := s.db(ctx).Session.UpdateOneID(v.SessionID).
+		SetRevokedAt(s.now()).SetRevokeReason("logout").Exec(ctx); err != nil {
+		return false, err
+	}
+	return true, s.audit(ctx, auditEntry{Action: "auth.logout", Category: categoryAuth,
+		ResourceType: "session", ResourceID: v.SessionID.String()})
+}
+
+// switchOrganization starts a session of the viewer in another organization they belong to and
+// makes it their default organization.
+func (s *Service) switchOrganization(ctx context.Context, orgID uuid.UUID) (*model.AuthPayload, error) {
+	v := auth.FromContext(ctx)
+	db := s.db(ctx)
+	m, err := db.Membership.Query().
+		Where(membership.UserID(v.UserID), membership.OrganizationID(orgID)).
+		WithOrganization().WithRole().Only(ctx)
+	if err != nil {
+		if ent.IsNotFound(err) {
+			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
+		}
+		return nil, err
+	}
+	u, err := db.User.UpdateOneID(v.UserID).SetDefaultOrgID(orgID).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	from := v.OrgID
+	payload, err := s.startSession(ctx, u, m, true)
+	if err != nil {
+		return nil, err
+	}
+	return payload, s.audit(ctx, auditEntry{Action: "auth.switch_org", Category: categoryAuth,
+		ResourceType: "organization", ResourceID: orgID.String(),
+		Details: map[string]any{"from_org_id": from.String()}})
+}
+
+// auditOrgOf is the organization whose audit log records a failed sign-in of u: the default
+// organization while u is still a member of it, else the oldest membership's.
+func (s *Service) auditOrgOf(ctx context.Context, u *ent.User) *uuid.UUID {
+	// Where a failed sign-in is recorded is the system's business.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	ms, err := s.db(sys).Membership.Query().Where(membership.UserID(u.ID)).
+		Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).All(sys)
+	if err != nil || len(ms) == 0 {
+		return nil
+	}
+	for _, m := range ms {
+		if u.DefaultOrgID != nil && m.OrganizationID == *u.DefaultOrgID {
+			return &m.OrganizationID
+		}
+	}
+	return &ms[0].OrganizationID
+}
