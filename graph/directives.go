@@ -2,8 +2,12 @@ package graph
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/server/auth"
@@ -85,15 +89,36 @@ func checkTwoFactor(ctx context.Context, v *auth.Viewer) error {
 	return ErrTwoFactorRequired
 }
 
-// activeOrg checks that obj is the viewer's active organization: its members, invitations, roles,
-// sessions and audit log are visible only from a session scoped to it.
-func activeOrg(ctx context.Context, obj *ent.Organization) (*auth.Viewer, error) {
+// activeOrganization is @activeOrganization: the organization whose field this is must be the
+// viewer's active one; its members, invitations, roles, sessions, policy and logs are visible only
+// from a session scoped to it.
+func activeOrganization(ctx context.Context, obj any, next graphql.Resolver) (any, error) {
 	v, err := requireViewer(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if obj.ID != v.OrgID {
+	if org, ok := obj.(*ent.Organization); !ok || org.ID != v.OrgID {
 		return nil, Errorf(CodeForbidden, "Switch to this organization to see its members, roles and logs")
 	}
-	return v, nil
+	return next(ctx)
+}
+
+// CheckPermissionNames refuses a schema whose @hasPermission names a permission the catalog does
+// not have: a typo would otherwise be a silent deny. The server runs it when it starts.
+func CheckPermissionNames(schema *ast.Schema) error {
+	var unknown []string
+	for _, t := range schema.Types {
+		for _, f := range t.Fields {
+			for _, d := range f.Directives.ForNames("hasPermission") {
+				if arg := d.Arguments.ForName("permission"); arg != nil && !auth.IsPermission(arg.Value.Raw) {
+					unknown = append(unknown, t.Name+"."+f.Name+": "+arg.Value.Raw)
+				}
+			}
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return fmt.Errorf("schema names permissions missing from the catalog: %s", strings.Join(unknown, "; "))
+	}
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/schema"
 	"github.com/inferiallm/orgserver/server/auth"
 	"github.com/inferiallm/orgserver/server/database"
 )
@@ -98,12 +99,17 @@ func permissionDenied(perm string) *Error {
 // classify turns any error into an *Error. Unknown errors become INTERNAL and are reported
 // through internal == true so that the presenter logs them.
 func classify(ctx context.Context, err error) (e *Error, internal bool) {
-	var ve *ent.ValidationError
+	var (
+		ve *ent.ValidationError
+		pe *schema.PermissionError
+	)
 	switch {
 	case errors.As(err, &e):
 		return e, e.Code == CodeInternal
 	case ent.IsNotFound(err):
 		return ErrNotFound, false
+	case errors.As(err, &pe):
+		return permissionDenied(pe.Permission), false
 	case errors.Is(err, privacy.Deny):
 		// A denial must not reveal whether the row exists: on reads it is "not found".
 		if op := graphql.GetOperationContext(ctx); graphql.HasOperationContext(ctx) && op.Operation != nil && op.Operation.Operation == ast.Mutation {

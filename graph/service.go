@@ -162,6 +162,7 @@ func ExecutableConfig(s *Service) generated.Config {
 	cfg.Directives.HasPermission = hasPermission
 	cfg.Directives.SuperAdmin = superAdmin
 	cfg.Directives.Authenticated = authenticated
+	cfg.Directives.ActiveOrganization = activeOrganization
 	return cfg
 }
 

@@ -120,7 +120,7 @@ func filterSessions(perm string) privacy.FilterFunc {
 // filterAuditLogs keeps the active organization's entries, for viewers holding audit_log:list.
 func filterAuditLogs() privacy.FilterFunc {
 	return filter(func(v *auth.Viewer) entql.P {
-		if !v.Can("audit_log:list") {
+		if !v.Can(auth.AuditLogList) {
 			return entql.FieldEQ("id", uuid.Nil)
 		}
 		return inActiveOrg(v)
@@ -177,24 +177,44 @@ func orgOwnedPolicy(readFilter privacy.QueryRule) ent.Policy {
 	}
 }
 
+// organizationFieldPermissions is the permission each organization field needs to be changed;
+// the fields not listed need organization:update.
+var organizationFieldPermissions = map[string]auth.Permission{
+	"security_policy": auth.SecurityUpdate,
+	"billing":         auth.BillingUpdate,
+}
+
 // denyUpdateWithoutFieldPermissions refuses organization updates unless the viewer holds the
-// permission of every field changed: the security policy needs security:update, everything else
-// organization:update (billing's own billing:update is checked by the workflow).
+// permission of every field changed (organizationFieldPermissions).
 func denyUpdateWithoutFieldPermissions() privacy.MutationRule {
 	return privacy.OnMutationOperation(privacy.MutationRuleFunc(func(ctx context.Context, m ent.Mutation) error {
 		v := auth.FromContext(ctx)
 		for _, f := range m.Fields() {
-			perm := "organization:update"
-			switch f {
-			case "updated_at":
+			if f == "updated_at" {
 				continue
-			case "security_policy":
-				perm = "security:update"
+			}
+			perm, ok := organizationFieldPermissions[f]
+			if !ok {
+				perm = auth.OrganizationUpdate
 			}
 			if !v.Can(perm) {
-				return privacy.Denyf("permission %s required", perm)
+				return &PermissionError{Permission: perm}
 			}
 		}
 		return privacy.Skip
 	}), ent.OpUpdate|ent.OpUpdateOne)
 }
+
+// CanReadBilling reports whether v may read the billing information of organization org: that
+// of the active organization only, and with billing:view.
+func CanReadBilling(v *auth.Viewer, org uuid.UUID) bool {
+	return v != nil && org == v.OrgID && v.Can(auth.BillingView)
+}
+
+// PermissionError is a privacy denial for want of a permission; the API names the permission.
+type PermissionError struct{ Permission auth.Permission }
+
+func (e *PermissionError) Error() string { return "permission " + e.Permission + " required" }
+
+// Is makes the error a privacy denial.
+func (e *PermissionError) Is(target error) bool { return target == privacy.Deny }

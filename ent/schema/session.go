@@ -8,7 +8,9 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+
 	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/server/auth"
 )
 
 // Session is one sign-in of a user into one organization: the family of its rotating refresh
@@ -69,13 +71,13 @@ func (Session) Policy() ent.Policy {
 	return privacy.Policy{
 		Query: privacy.QueryPolicy{
 			denyIfNoViewer(),
-			filterSessions("security:view"),
+			filterSessions(auth.SecurityView),
 			allow(),
 		},
 		Mutation: privacy.MutationPolicy{
 			denyIfNoViewer(),
 			denyOps(ent.OpCreate | ent.OpDelete | ent.OpDeleteOne),
-			filterSessions("security:update"),
+			filterSessions(auth.SecurityUpdate),
 			allow(),
 		},
 	}

@@ -45,9 +45,10 @@ type ResolverRoot interface {
 }
 
 type DirectiveRoot struct {
-	Authenticated func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
-	HasPermission func(ctx context.Context, obj any, next graphql.Resolver, permission string) (res any, err error)
-	SuperAdmin    func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
+	ActiveOrganization func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
+	Authenticated      func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
+	HasPermission      func(ctx context.Context, obj any, next graphql.Resolver, permission string) (res any, err error)
+	SuperAdmin         func(ctx context.Context, obj any, next graphql.Resolver) (res any, err error)
 }
 
 type ComplexityRoot struct {
@@ -1821,6 +1822,13 @@ directive @superAdmin on FIELD_DEFINITION
 """Refuses the field unless a viewer is signed in."""
 directive @authenticated on FIELD_DEFINITION
 
+"""
+Refuses a field of an organization unless it is the viewer's active organization: its members,
+invitations, roles, sessions, policy and logs are visible only from a session scoped to it.
+Written before the permission directive, it is checked after it.
+"""
+directive @activeOrganization on FIELD_DEFINITION
+
 """The signed-in caller, scoped to the active organization."""
 type Viewer {
   user: User!
@@ -1884,7 +1892,7 @@ extend type Organization {
   "Billing contact and plan of the active organization; null without billing:view."
   billing: BillingInfo @authenticated @goField(forceResolver: true)
   "The security policy of the active organization."
-  securityPolicy: SecurityPolicy! @hasPermission(permission: "security:view") @goField(forceResolver: true)
+  securityPolicy: SecurityPolicy! @activeOrganization @hasPermission(permission: "security:view") @goField(forceResolver: true)
   "Members with their roles and last activity: the Users page."
   members(
     after: Cursor
@@ -1893,23 +1901,23 @@ extend type Organization {
     last: Int
     where: MemberFilter
     orderBy: MembershipOrder
-  ): MembershipConnection! @hasPermission(permission: "member:list")
+  ): MembershipConnection! @activeOrganization @hasPermission(permission: "member:list")
   "The same members as a plain list with offset paging, for clients that page by skip and limit."
   memberList(offset: Int = 0, limit: Int = 50, where: MemberFilter, orderBy: MembershipOrder): [Membership!]!
-    @hasPermission(permission: "member:list")
+    @activeOrganization @hasPermission(permission: "member:list")
   "Invitations, newest first; pending ones by default."
   invitations(status: InvitationStatus = PENDING, after: Cursor, first: Int): InvitationConnection!
-    @hasPermission(permission: "member:list")
+    @activeOrganization @hasPermission(permission: "member:list")
   "Built-in roles and this organization's custom roles."
-  roles: [Role!]! @hasPermission(permission: "role:list")
+  roles: [Role!]! @activeOrganization @hasPermission(permission: "role:list")
   "Live sessions of the members."
-  sessions(after: Cursor, first: Int): SessionConnection! @hasPermission(permission: "security:view")
+  sessions(after: Cursor, first: Int): SessionConnection! @activeOrganization @hasPermission(permission: "security:view")
   "The audit log, newest first."
   auditLogs(after: Cursor, first: Int, where: AuditLogFilterInput): AuditLogConnection!
-    @hasPermission(permission: "audit_log:list")
+    @activeOrganization @hasPermission(permission: "audit_log:list")
   "The audit log as a plain list with offset paging (limit up to 1000), newest first."
   auditLogList(offset: Int = 0, limit: Int = 100, where: AuditLogFilterInput): [AuditLog!]!
-    @hasPermission(permission: "audit_log:list")
+    @activeOrganization @hasPermission(permission: "audit_log:list")
 }
 
 """Filters of the audit log."""
@@ -7330,6 +7338,13 @@ func (ec *executionContext) _Organization_securityPolicy(ctx context.Context, fi
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal *schematype.SecurityPolicy
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
 				permission, err := ec.unmarshalNString2string(ctx, "security:view")
 				if err != nil {
 					var zeroVal *schematype.SecurityPolicy
@@ -7339,10 +7354,10 @@ func (ec *executionContext) _Organization_securityPolicy(ctx context.Context, fi
 					var zeroVal *schematype.SecurityPolicy
 					return zeroVal, errors.New("directive hasPermission is not implemented")
 				}
-				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
 			}
 
-			next = directive1
+			next = directive2
 			return next
 		},
 		func(ctx context.Context, selections ast.SelectionSet, v *schematype.SecurityPolicy) graphql.Marshaler {
@@ -7381,6 +7396,13 @@ func (ec *executionContext) _Organization_members(ctx context.Context, field gra
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal *ent.MembershipConnection
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
 				permission, err := ec.unmarshalNString2string(ctx, "member:list")
 				if err != nil {
 					var zeroVal *ent.MembershipConnection
@@ -7390,10 +7412,10 @@ func (ec *executionContext) _Organization_members(ctx context.Context, field gra
 					var zeroVal *ent.MembershipConnection
 					return zeroVal, errors.New("directive hasPermission is not implemented")
 				}
-				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
 			}
 
-			next = directive1
+			next = directive2
 			return next
 		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.MembershipConnection) graphql.Marshaler {
@@ -7443,6 +7465,13 @@ func (ec *executionContext) _Organization_memberList(ctx context.Context, field 
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal []*ent.Membership
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
 				permission, err := ec.unmarshalNString2string(ctx, "member:list")
 				if err != nil {
 					var zeroVal []*ent.Membership
@@ -7452,10 +7481,10 @@ func (ec *executionContext) _Organization_memberList(ctx context.Context, field 
 					var zeroVal []*ent.Membership
 					return zeroVal, errors.New("directive hasPermission is not implemented")
 				}
-				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
 			}
 
-			next = directive1
+			next = directive2
 			return next
 		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Membership) graphql.Marshaler {
@@ -7505,6 +7534,13 @@ func (ec *executionContext) _Organization_invitations(ctx context.Context, field
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal *ent.InvitationConnection
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
 				permission, err := ec.unmarshalNString2string(ctx, "member:list")
 				if err != nil {
 					var zeroVal *ent.InvitationConnection
@@ -7514,10 +7550,10 @@ func (ec *executionContext) _Organization_invitations(ctx context.Context, field
 					var zeroVal *ent.InvitationConnection
 					return zeroVal, errors.New("directive hasPermission is not implemented")
 				}
-				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
 			}
 
-			next = directive1
+			next = directive2
 			return next
 		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.InvitationConnection) graphql.Marshaler {
@@ -7566,6 +7602,13 @@ func (ec *executionContext) _Organization_roles(ctx context.Context, field graph
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal []*ent.Role
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
 				permission, err := ec.unmarshalNString2string(ctx, "role:list")
 				if err != nil {
 					var zeroVal []*ent.Role
@@ -7575,10 +7618,10 @@ func (ec *executionContext) _Organization_roles(ctx context.Context, field graph
 					var zeroVal []*ent.Role
 					return zeroVal, errors.New("directive hasPermission is not implemented")
 				}
-				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
 			}
 
-			next = directive1
+			next = directive2
 			return next
 		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Role) graphql.Marshaler {
@@ -7617,6 +7660,13 @@ func (ec *executionContext) _Organization_sessions(ctx context.Context, field gr
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal *ent.SessionConnection
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
 				permission, err := ec.unmarshalNString2string(ctx, "security:view")
 				if err != nil {
 					var zeroVal *ent.SessionConnection
@@ -7626,10 +7676,10 @@ func (ec *executionContext) _Organization_sessions(ctx context.Context, field gr
 					var zeroVal *ent.SessionConnection
 					return zeroVal, errors.New("directive hasPermission is not implemented")
 				}
-				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
 			}
 
-			next = directive1
+			next = directive2
 			return next
 		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.SessionConnection) graphql.Marshaler {
@@ -7679,6 +7729,13 @@ func (ec *executionContext) _Organization_auditLogs(ctx context.Context, field g
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal *ent.AuditLogConnection
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
 				permission, err := ec.unmarshalNString2string(ctx, "audit_log:list")
 				if err != nil {
 					var zeroVal *ent.AuditLogConnection
@@ -7688,10 +7745,10 @@ func (ec *executionContext) _Organization_auditLogs(ctx context.Context, field g
 					var zeroVal *ent.AuditLogConnection
 					return zeroVal, errors.New("directive hasPermission is not implemented")
 				}
-				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
 			}
 
-			next = directive1
+			next = directive2
 			return next
 		},
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.AuditLogConnection) graphql.Marshaler {
@@ -7741,6 +7798,13 @@ func (ec *executionContext) _Organization_auditLogList(ctx context.Context, fiel
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal []*ent.AuditLog
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
 				permission, err := ec.unmarshalNString2string(ctx, "audit_log:list")
 				if err != nil {
 					var zeroVal []*ent.AuditLog
@@ -7750,10 +7814,10 @@ func (ec *executionContext) _Organization_auditLogList(ctx context.Context, fiel
 					var zeroVal []*ent.AuditLog
 					return zeroVal, errors.New("directive hasPermission is not implemented")
 				}
-				return ec.Directives.HasPermission(ctx, obj, directive0, permission)
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
 			}
 
-			next = directive1
+			next = directive2
 			return next
 		},
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.AuditLog) graphql.Marshaler {

@@ -172,6 +172,9 @@ func (a *App) start(ctx context.Context, out io.Writer) error {
 func (a *App) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	gql := graph.NewServer(a.svc)
+	if err := graph.CheckPermissionNames(gql.Schema()); err != nil {
+		return nil, err
+	}
 	mux.Handle("/graphql", gql)
 	api, err := rest.New(gql.Executor(), gql.Schema(), rest.Options{Logger: a.log})
 	if err != nil {

@@ -17,34 +17,65 @@ type PermissionInfo struct {
 	Category    string
 }
 
+// The permissions, one constant each: code names a permission only through these. The schema's
+// @hasPermission arguments and the REST route table name their strings; graph checks those
+// against the catalog when the server starts, and a test does on every run.
+const (
+	APIKeyCreate Permission = "api_key:create"
+	APIKeyList Permission = "api_key:list"
+	APIKeyRevoke Permission = "api_key:revoke"
+	DeploymentCreate Permission = "deployment:create"
+	DeploymentList Permission = "deployment:list"
+	DeploymentUpdate Permission = "deployment:update"
+	DeploymentDelete Permission = "deployment:delete"
+	ModelAccess Permission = "model:access"
+	ModelList Permission = "model:list"
+	ModelAdd Permission = "model:add"
+	ModelDelete Permission = "model:delete"
+	MemberInvite Permission = "member:invite"
+	MemberDelete Permission = "member:delete"
+	MemberList Permission = "member:list"
+	RoleCreate Permission = "role:create"
+	RoleList Permission = "role:list"
+	RoleUpdate Permission = "role:update"
+	RoleDelete Permission = "role:delete"
+	AuditLogList Permission = "audit_log:list"
+	OrganizationView Permission = "organization:view"
+	OrganizationUpdate Permission = "organization:update"
+	SecurityView Permission = "security:view"
+	SecurityUpdate Permission = "security:update"
+	BillingView Permission = "billing:view"
+	BillingUpdate Permission = "billing:update"
+)
+
 // Catalog lists every permission in the order the dashboard shows them: the 21 strings the
 // InferiaLLM dashboard gates on, then the ones this server adds.
 var Catalog = []PermissionInfo{
-	{"api_key:create", "Create API keys", "api_key"},
-	{"api_key:list", "List API keys", "api_key"},
-	{"api_key:revoke", "Revoke API keys", "api_key"},
-	{"deployment:create", "Create deployments", "deployment"},
-	{"deployment:list", "List deployments", "deployment"},
-	{"deployment:update", "Update deployments", "deployment"},
-	{"deployment:delete", "Delete deployments", "deployment"},
-	{"model:access", "Call models", "model"},
-	{"model:list", "List models", "model"},
-	{"model:add", "Add models", "model"},
-	{"model:delete", "Delete models", "model"},
-	{"member:invite", "Invite members", "member"},
-	{"member:delete", "Remove members and revoke invitations", "member"},
-	{"member:list", "List members and invitations", "member"},
-	{"role:create", "Create custom roles", "role"},
-	{"role:list", "List roles", "role"},
-	{"role:update", "Change roles and members' roles", "role"},
-	{"role:delete", "Delete custom roles", "role"},
-	{"audit_log:list", "Read the audit log", "audit_log"},
-	{"organization:view", "View organization settings", "organization"},
-	{"organization:update", "Change organization settings", "organization"},
-	{"security:view", "View the security policy and members' sessions", "security"},
-	{"security:update", "Change the security policy and revoke members' sessions", "security"},
-	{"billing:view", "View billing information", "billing"},
-	{"billing:update", "Change billing information", "billing"},
+	{APIKeyCreate, "Create API keys", "api_key"},
+	{APIKeyList, "List API keys", "api_key"},
+	{APIKeyRevoke, "Revoke API keys", "api_key"},
+	{DeploymentCreate, "Create deployments", "deployment"},
+	{DeploymentList, "List deployments", "deployment"},
+	{DeploymentUpdate, "Update deployments", "deployment"},
+	{DeploymentDelete, "Delete deployments", "deployment"},
+	{ModelAccess, "Call models", "model"},
+	{ModelList, "List models", "model"},
+	{ModelAdd, "Add models", "model"},
+	{ModelDelete, "Delete models", "model"},
+	{MemberInvite, "Invite members", "member"},
+	{MemberDelete, "Remove members and revoke invitations", "member"},
+	{MemberList, "List members and invitations", "member"},
+	{RoleCreate, "Create custom roles", "role"},
+	{RoleList, "List roles", "role"},
+	{RoleUpdate, "Change roles and members' roles", "role"},
+	{RoleDelete, "Delete custom roles", "role"},
+	{AuditLogList, "Read the audit log", "audit_log"},
+	{OrganizationView, "View organization settings", "organization"},
+	{OrganizationUpdate, "Change organization settings", "organization"},
+	{SecurityView, "View the security policy and members' sessions", "security"},
+	{SecurityUpdate, "Change the security policy and revoke members' sessions", "security"},
+	{BillingView, "View billing information", "billing"},
+	{BillingUpdate, "Change billing information", "billing"},
 }
 
 // Built-in role names.
@@ -65,18 +96,18 @@ var (
 	}()
 
 	memberPermissions = []string{
-		"api_key:create", "api_key:list", "api_key:revoke",
-		"deployment:create", "deployment:delete", "deployment:list", "deployment:update",
-		"model:access", "model:add", "model:delete", "model:list",
-		"organization:view",
+		APIKeyCreate, APIKeyList, APIKeyRevoke,
+		DeploymentCreate, DeploymentDelete, DeploymentList, DeploymentUpdate,
+		ModelAccess, ModelAdd, ModelDelete, ModelList,
+		OrganizationView,
 	}
 
 	// aliases maps deprecated permission names to their current equivalents.
 	aliases = map[string][]string{
-		"user:list":   {"member:list"},
-		"user:view":   {"member:list"},
-		"user:update": {"role:update"},
-		"user:delete": {"member:delete"},
+		"user:list":   {MemberList},
+		"user:view":   {MemberList},
+		"user:update": {RoleUpdate},
+		"user:delete": {MemberDelete},
 	}
 )
 
@@ -90,12 +121,12 @@ type BuiltInRole struct {
 // BuiltInRoles returns the built-in roles with their permissions in catalog order.
 func BuiltInRoles() []BuiltInRole {
 	all := AllPermissions()
-	developer := append(slices.Clone(memberPermissions), "member:list")
+	developer := append(slices.Clone(memberPermissions), MemberList)
 	return []BuiltInRole{
 		{RoleAdmin, "Full access to the organization", all},
 		{RoleDeveloper, "Builds with models and deployments and sees the members", SortPermissions(developer)},
 		{RoleMember, "Uses models, deployments and API keys", SortPermissions(slices.Clone(memberPermissions))},
-		{RoleViewer, "Read-only access", SortPermissions([]string{"api_key:list", "deployment:list", "model:access", "model:list", "organization:view"})},
+		{RoleViewer, "Read-only access", SortPermissions([]string{APIKeyList, DeploymentList, ModelAccess, ModelList, OrganizationView})},
 	}
 }
 
