@@ -57,12 +57,12 @@ func (c costLimit) MutateOperationContext(_ context.Context, oc *graphql.Operati
 	}
 	wt := w.set(oc.Operation.SelectionSet)
 	if wt.schemas > maxSchemaFields || wt.types > maxTypeFields {
-		return limitError("INTROSPECTION_LIMIT_EXCEEDED",
+		return refusal(ReasonIntrospection,
 			"Too much introspection: an operation may select __schema at most %d time and __type at most %d times, aliases included",
 			maxSchemaFields, maxTypeFields)
 	}
 	if c.max > 0 && wt.cost > c.max {
-		return limitError("COMPLEXITY_LIMIT_EXCEEDED",
+		return refusal(ReasonComplexity,
 			"Query complexity %s exceeds the limit of %d (every field counts 1; lists and connections multiply their selections by their page size)",
 			countText(wt.cost), c.max)
 	}

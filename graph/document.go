@@ -98,7 +98,7 @@ func checkDocument(doc *ast.QueryDocument, maxFields int) *gqlerror.Error {
 		total = addCapped(total, n)
 	}
 	if total > maxFields {
-		return limitError("FIELD_LIMIT_EXCEEDED",
+		return refusal(ReasonFields,
 			"Query has too many selections: %s (fields, fragment spreads and inline fragments, fragments counted where they are spread); the limit is %d",
 			countText(total), maxFields)
 	}
@@ -210,7 +210,7 @@ func (c *docCheck) walkSet(set ast.SelectionSet, parent int) *gqlerror.Error {
 				c.nodes = append(c.nodes, pathNode{pathKey: key})
 			}
 			if c.nodes[i].n++; c.nodes[i].n > maxSameResponse {
-				return limitError("FIELD_LIMIT_EXCEEDED",
+				return refusal(ReasonFields,
 					"%q is selected more than %d times (fragments included); at most %d selections may share one response name",
 					c.pathOf(i), maxSameResponse, maxSameResponse)
 			}
@@ -240,7 +240,7 @@ func (c *docCheck) walkSet(set ast.SelectionSet, parent int) *gqlerror.Error {
 
 func (c *docCheck) countFragment(node int) *gqlerror.Error {
 	if c.nodes[node].fragments++; c.nodes[node].fragments > maxFragmentsPerPath {
-		return limitError("FRAGMENT_LIMIT_EXCEEDED",
+		return refusal(ReasonFragments,
 			"%s holds more than %d fragment spreads and inline fragments (fragments written out); at most %d are allowed",
 			c.selectionOf(node), maxFragmentsPerPath, maxFragmentsPerPath)
 	}

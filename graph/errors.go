@@ -42,6 +42,31 @@ const (
 	CodeInternal    Code = "INTERNAL"
 )
 
+// Reason refines BAD_USER_INPUT for a request refused before it runs, as extensions.reason
+// (REST: 422). gqlgen's own GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED pass through.
+type Reason string
+
+// The reasons.
+const (
+	ReasonInvalidInput         Reason = "INVALID_INPUT" // a value that is not of its type
+	ReasonInvalidText          Reason = "INVALID_TEXT"  // text with NUL characters
+	ReasonDepth                Reason = "DEPTH_LIMIT_EXCEEDED"
+	ReasonFields               Reason = "FIELD_LIMIT_EXCEEDED"
+	ReasonFragments            Reason = "FRAGMENT_LIMIT_EXCEEDED"
+	ReasonIntrospection        Reason = "INTROSPECTION_LIMIT_EXCEEDED"
+	ReasonComplexity           Reason = "COMPLEXITY_LIMIT_EXCEEDED"
+	ReasonCredentialChecks     Reason = "TOO_MANY_CREDENTIAL_CHECKS"
+	ReasonSlowMutationNotAlone Reason = "SLOW_MUTATION_NOT_ALONE"
+)
+
+// refusal is the error of a request refused before it runs: BAD_USER_INPUT with reason (the
+// presenter sets the code).
+func refusal(reason Reason, format string, args ...any) *gqlerror.Error {
+	err := gqlerror.Errorf(format, args...)
+	err.Extensions = map[string]any{"code": string(reason)}
+	return err
+}
+
 // Codes is the closed set of error codes, for tables that must cover every one (the REST
 // status table).
 var Codes = []Code{
@@ -191,7 +216,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			}
 			if reason == nil {
 				// An argument or variable that could not be read as its type, e.g. a malformed ID.
-				reason = "INVALID_INPUT"
+				reason = string(ReasonInvalidInput)
 				if strings.Contains(gerr.Message, "UUID") {
 					gerr.Message = "Invalid ID: expected a UUID"
 				}

@@ -114,7 +114,7 @@ func (s *Service) inviteMember(ctx context.Context, in model.InviteMemberInput) 
 	if strings.TrimSpace(roleName) == "" {
 		roleName = org.Settings.DefaultRole
 	}
-	r, err := s.findRole(ctx, roleName)
+	r, err := s.findRole(ctx, v, roleName)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func (s *Service) inviteMember(ctx context.Context, in model.InviteMemberInput) 
 		Details: map[string]any{"email": email, "role": r.Name}}); err != nil {
 		return nil, err
 	}
-	s.mailAfterCommit(ctx, inv, org.Name, r.Name, token)
+	s.mailAfterCommit(ctx, v, inv, org.Name, r.Name, token)
 	inv.Edges.Role = r
 	return &model.InvitationPayload{Invitation: inv, Token: token, InviteLink: s.inviteLink(token)}, nil
 }
@@ -205,7 +205,7 @@ func (s *Service) resendInvitation(ctx context.Context, id uuid.UUID) (*model.In
 		ResourceType: "invitation", ResourceID: inv.ID.String(), Details: map[string]any{"email": inv.Email}}); err != nil {
 		return nil, err
 	}
-	s.mailAfterCommit(ctx, updated, org.Name, inv.Edges.Role.Name, token)
+	s.mailAfterCommit(ctx, v, updated, org.Name, inv.Edges.Role.Name, token)
 	updated.Edges.Role = inv.Edges.Role
 	return &model.InvitationPayload{Invitation: updated, Token: token, InviteLink: s.inviteLink(token)}, nil
 }
@@ -293,7 +293,7 @@ func (s *Service) acceptInvitation(ctx context.Context, in model.AcceptInvitatio
 	if err := invitationUsable(inv, s.now()); err != nil {
 		return nil, err
 	}
-	j, err := s.joiner(ctx, inv, in)
+	j, err := s.joiner(ctx, auth.FromContext(ctx), inv, in)
 	if err != nil {
 		return nil, err
 	}
@@ -340,10 +340,10 @@ func (s *Service) acceptInvitation(ctx context.Context, in model.AcceptInvitatio
 			return err
 		}
 		m.Edges.Organization, m.Edges.Role = org, inv.Edges.Role
-		if payload, err = s.startSession(ctx, u, m, auth.FromContext(ctx) != nil); err != nil {
+		if payload, err = s.startSession(ctx, j.viewer, u, m); err != nil {
 			return err
 		}
-		return s.audit(ctx, auditEntry{Action: "invitation.accept", Category: categoryInvitation,
+		return s.audit(auth.NewContext(ctx, payload.Viewer), auditEntry{Action: "invitation.accept", Category: categoryInvitation,
 			ResourceType: "invitation", ResourceID: inv.ID.String(),
 			Details: map[string]any{"email": u.Email, "role": inv.Edges.Role.Name, "user_id": u.ID.String()}})
 	})
@@ -377,8 +377,8 @@ type joiner struct {
 
 // joiner establishes who accepts inv. Checking or hashing a password happens here, outside any
 // transaction.
-func (s *Service) joiner(ctx context.Context, inv *ent.Invitation, in model.AcceptInvitationInput) (*joiner, error) {
-	if v := auth.FromContext(ctx); v != nil {
+func (s *Service) joiner(ctx context.Context, v *auth.Viewer, inv *ent.Invitation, in model.AcceptInvitationInput) (*joiner, error) {
+	if v != nil {
 		if v.Email != inv.Email {
 			return nil, Errorf(CodeForbidden, "Invitation email does not match logged in user")
 		}
@@ -458,12 +458,9 @@ func (j *joiner) account(ctx context.Context, s *Service, inv *ent.Invitation) (
 
 // mailAfterCommit queues the invitation e-mail once the transaction has committed (never for a
 // change that rolled back), without holding up the response.
-func (s *Service) mailAfterCommit(ctx context.Context, inv *ent.Invitation, orgName, roleName, token string) {
+func (s *Service) mailAfterCommit(ctx context.Context, inviter *auth.Viewer, inv *ent.Invitation, orgName, roleName, token string) {
 	msg := InvitationMail{To: inv.Email, OrganizationName: orgName, Role: roleName,
-		Link: s.inviteLink(token), ExpiresAt: inv.ExpiresAt}
-	if v := auth.FromContext(ctx); v != nil {
-		msg.InvitedBy = v.Email
-	}
+		Link: s.inviteLink(token), ExpiresAt: inv.ExpiresAt, InvitedBy: inviter.Email}
 	s.onCommit(ctx, func() { s.outbox.send(context.WithoutCancel(ctx), msg, inv.ID) })
 }
 

@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -27,10 +26,7 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 		return nil
 	}
 	if depth := selectionDepth(oc.Operation.SelectionSet, 0, d.max+1); depth > d.max {
-		return &gqlerror.Error{
-			Message:    "Query is nested too deeply (the limit is " + strconv.Itoa(d.max) + " levels)",
-			Extensions: map[string]any{"code": "DEPTH_LIMIT_EXCEEDED"},
-		}
+		return refusal(ReasonDepth, "Query is nested too deeply (the limit is %d levels)", d.max)
 	}
 	return nil
 }
@@ -64,14 +60,6 @@ func selectionDepth(set ast.SelectionSet, depth, stop int) int {
 	return deepest
 }
 
-// limitError is the error of a refused operation: BAD_USER_INPUT, with reason as its reason
-// (see errorPresenter).
-func limitError(reason, format string, args ...any) *gqlerror.Error {
-	err := gqlerror.Errorf(format, args...)
-	err.Extensions = map[string]any{"code": reason}
-	return err
-}
-
 // noNUL refuses operations whose variables or inline strings contain the NUL character, which
 // PostgreSQL cannot store in text: a clear BAD_USER_INPUT instead of a database error.
 type noNUL struct{}
@@ -86,10 +74,7 @@ func (noNUL) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (noNUL) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if hasNUL(oc.Variables) || strings.ContainsRune(oc.RawQuery, 0) || strings.Contains(strings.ToLower(oc.RawQuery), `\u0000`) {
-		return &gqlerror.Error{
-			Message:    "Text must not contain NUL characters",
-			Extensions: map[string]any{"code": "INVALID_TEXT"},
-		}
+		return refusal(ReasonInvalidText, "Text must not contain NUL characters")
 	}
 	return nil
 }
@@ -144,10 +129,7 @@ func (oneCredentialCheck) MutateOperationContext(_ context.Context, oc *graphql.
 		}
 	}
 	if n > 1 {
-		return &gqlerror.Error{
-			Message:    "Only one sign-in, token or code check per request",
-			Extensions: map[string]any{"code": "TOO_MANY_CREDENTIAL_CHECKS"},
-		}
+		return refusal(ReasonCredentialChecks, "Only one sign-in, token or code check per request")
 	}
 	return nil
 }

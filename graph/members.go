@@ -70,8 +70,7 @@ func (s *Service) lockOrganization(ctx context.Context, orgID uuid.UUID) error {
 }
 
 // memberOf returns the membership of userID in the active organization, with its role.
-func (s *Service) memberOf(ctx context.Context, userID uuid.UUID) (*ent.Membership, error) {
-	v := auth.FromContext(ctx)
+func (s *Service) memberOf(ctx context.Context, v *auth.Viewer, userID uuid.UUID) (*ent.Membership, error) {
 	m, err := s.db(ctx).Membership.Query().
 		Where(membership.UserID(userID), membership.OrganizationID(v.OrgID)).
 		WithRole().WithUser().Only(ctx)
@@ -116,14 +115,14 @@ func (s *Service) updateMemberRole(ctx context.Context, userID uuid.UUID, roleNa
 	if userID == v.UserID {
 		return nil, Errorf(CodeForbidden, "You cannot change your own role")
 	}
-	target, err := s.memberOf(ctx, userID)
+	target, err := s.memberOf(ctx, v, userID)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkCanManage(v, target); err != nil {
 		return nil, err
 	}
-	r, err := s.findRole(ctx, roleName)
+	r, err := s.findRole(ctx, v, roleName)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +152,7 @@ func (s *Service) removeMember(ctx context.Context, userID uuid.UUID) (bool, err
 	if userID == v.UserID {
 		return false, Errorf(CodeBadUserInput, "Use leaveOrganization to leave the organization")
 	}
-	target, err := s.memberOf(ctx, userID)
+	target, err := s.memberOf(ctx, v, userID)
 	if err != nil {
 		return false, err
 	}
@@ -171,7 +170,7 @@ func (s *Service) removeMember(ctx context.Context, userID uuid.UUID) (bool, err
 // leaveOrganization removes the viewer from the active organization.
 func (s *Service) leaveOrganization(ctx context.Context) (bool, error) {
 	v := auth.FromContext(ctx)
-	m, err := s.memberOf(ctx, v.UserID)
+	m, err := s.memberOf(ctx, v, v.UserID)
 	if err != nil {
 		return false, err
 	}

@@ -74,7 +74,7 @@ func (s *Service) updateOrganization(ctx context.Context, in model.UpdateOrganiz
 	if in.Settings != nil {
 		settings := mergeSettings(org.Settings, in.Settings)
 		if in.Settings.DefaultRole != nil {
-			r, err := s.findRole(ctx, settings.DefaultRole)
+			r, err := s.findRole(ctx, v, settings.DefaultRole)
 			if err != nil {
 				return nil, err
 			}

@@ -49,9 +49,8 @@ func syncBuiltInRoles(ctx context.Context, c *ent.Client) error {
 
 // findRole returns the role called name that the active organization can assign: a built-in
 // role or one of its custom roles.
-func (s *Service) findRole(ctx context.Context, name string) (*ent.Role, error) {
+func (s *Service) findRole(ctx context.Context, v *auth.Viewer, name string) (*ent.Role, error) {
 	name = strings.ToLower(strings.TrimSpace(name))
-	v := auth.FromContext(ctx)
 	r, err := s.db(ctx).Role.Query().
 		Where(role.Name(name), role.Or(role.OrganizationIDIsNil(), role.OrganizationID(v.OrgID))).
 		Only(ctx)
@@ -161,12 +160,11 @@ func (s *Service) createRole(ctx context.Context, in model.CreateRoleInput) (*en
 }
 
 // customRole finds a custom role of the active organization by name.
-func (s *Service) customRole(ctx context.Context, name string, builtInMessage string) (*ent.Role, error) {
+func (s *Service) customRole(ctx context.Context, v *auth.Viewer, name string, builtInMessage string) (*ent.Role, error) {
 	name = strings.ToLower(strings.TrimSpace(name))
 	if auth.IsBuiltInRole(name) {
 		return nil, Errorf(CodeBadUserInput, "%s", builtInMessage)
 	}
-	v := auth.FromContext(ctx)
 	r, err := s.db(ctx).Role.Query().Where(role.OrganizationID(v.OrgID), role.Name(name)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, Errorf(CodeNotFound, "Role not found")
@@ -178,7 +176,7 @@ func (s *Service) customRole(ctx context.Context, name string, builtInMessage st
 // new permissions on their next request.
 func (s *Service) updateRole(ctx context.Context, name string, in model.UpdateRoleInput) (*ent.Role, error) {
 	v := auth.FromContext(ctx)
-	r, err := s.customRole(ctx, name, "Built-in roles cannot be changed")
+	r, err := s.customRole(ctx, v, name, "Built-in roles cannot be changed")
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +208,8 @@ func (s *Service) updateRole(ctx context.Context, name string, in model.UpdateRo
 
 // deleteRole deletes a custom role that no member holds and no pending invitation offers.
 func (s *Service) deleteRole(ctx context.Context, name string) (bool, error) {
-	r, err := s.customRole(ctx, name, "Cannot delete default system roles")
+	v := auth.FromContext(ctx)
+	r, err := s.customRole(ctx, v, name, "Cannot delete default system roles")
 	if err != nil {
 		return false, err
 	}

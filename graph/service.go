@@ -125,6 +125,7 @@ func NewServer(s *Service) *Server {
 	exec.AroundOperations(answerLateOperations)
 	exec.AroundOperations(s.withLoaders)
 	exec.AroundFields(markResolverErrors)
+	exec.AroundFields(payloadViewer)
 	exec.SetErrorPresenter(errorPresenter(s.Logger))
 	exec.SetRecoverFunc(recoverFunc(s.Logger))
 	return &Server{

@@ -107,10 +107,10 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 		if err != nil {
 			return err
 		}
-		if payload, err = s.startSession(ctx, u, m, false); err != nil {
+		if payload, err = s.startSession(ctx, nil, u, m); err != nil {
 			return err
 		}
-		return s.audit(ctx, auditEntry{Action: "auth.login", Category: categoryAuth,
+		return s.audit(auth.NewContext(ctx, payload.Viewer), auditEntry{Action: "auth.login", Category: categoryAuth,
 			ResourceType: "user", ResourceID: u.ID.String()})
 	})
 	if err != nil {
@@ -146,14 +146,14 @@ func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.
 	return ms[0], nil
 }
 
-// startSession creates a session of u in m's organization, issues its tokens and makes the
-// rest of the request act as u in that organization. m must have its organization and role
-// loaded.
+// startSession creates a session of u in m's organization and issues its tokens. m must have
+// its organization and role loaded.
 //
-// A session started from another one (switching organization, or accepting an invitation while
-// signed in) keeps the sign-in time and expiry of the session it came from: no proof of identity
-// was given again, so it must not outlive the original sign-in or its maximum lifetime.
-func (s *Service) startSession(ctx context.Context, u *ent.User, m *ent.Membership, continued bool) (*model.AuthPayload, error) {
+// A session started from another one of the same user (from: switching organization, or
+// accepting an invitation while signed in) keeps the sign-in time and expiry of the session it
+// came from: no proof of identity was given again, so it must not outlive the original sign-in or
+// its maximum lifetime.
+func (s *Service) startSession(ctx context.Context, from *auth.Viewer, u *ent.User, m *ent.Membership) (*model.AuthPayload, error) {
 	cl := auth.ClientFromContext(ctx)
 	id := uuid.New()
 	refresh, err := auth.NewRefreshToken(id)
@@ -162,13 +162,13 @@ func (s *Service) startSession(ctx context.Context, u *ent.User, m *ent.Membersh
 	}
 	now := s.now()
 	signedIn, expires := now, now.Add(s.RefreshTTL)
-	if v := auth.FromContext(ctx); continued && v != nil && v.UserID == u.ID {
+	if from != nil && from.UserID == u.ID {
 		// Reading the session the new one comes from.
-		from, err := s.db(ctx).Session.Get(privacy.DecisionContext(ctx, privacy.Allow), v.SessionID)
+		prev, err := s.db(ctx).Session.Get(privacy.DecisionContext(ctx, privacy.Allow), from.SessionID)
 		if err != nil {
 			return nil, err
 		}
-		signedIn, expires = from.CreatedAt, from.ExpiresAt
+		signedIn, expires = prev.CreatedAt, prev.ExpiresAt
 	}
 	// Sessions are created by the sign-in workflows only, never by a viewer's own request.
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
@@ -188,20 +188,22 @@ func (s *Service) startSession(ctx context.Context, u *ent.User, m *ent.Membersh
 	return s.issue(ctx, u, m, id, refresh)
 }
 
-// issue signs an access token for the session, sets the request's viewer to it and builds the
-// payload.
+// issue signs an access token for the session and builds the payload, with the viewer the
+// token makes.
 func (s *Service) issue(ctx context.Context, u *ent.User, m *ent.Membership, sid uuid.UUID, refresh string) (*model.AuthPayload, error) {
 	access, exp, err := s.Tokens.IssueAccess(u.ID, m.OrganizationID, sid)
 	if err != nil {
 		return nil, err
 	}
 	r := m.Edges.Role
-	auth.SetViewer(ctx, &auth.Viewer{
+	v := &auth.Viewer{
 		UserID: u.ID, Email: u.Email, OrgID: m.OrganizationID, SessionID: sid, MembershipID: m.ID,
 		Role: r.Name, Permissions: r.Permissions, SuperAdmin: u.IsSuperAdmin, TwoFactorEnabled: u.TwoFactorEnabled,
 		RequireTwoFactor: m.Edges.Organization.SecurityPolicy.RequireTwoFactor,
-	})
+	}
+	auth.ClientFromContext(ctx).ActedAs = v
 	return &model.AuthPayload{
+		Viewer:       v,
 		AccessToken:  access,
 		RefreshToken: refresh,
 		TokenType:    "bearer",
@@ -329,14 +331,13 @@ func (s *Service) switchOrganization(ctx context.Context, orgID uuid.UUID) (*mod
 	if err != nil {
 		return nil, err
 	}
-	from := v.OrgID
-	payload, err := s.startSession(ctx, u, m, true)
+	payload, err := s.startSession(ctx, v, u, m)
 	if err != nil {
 		return nil, err
 	}
-	return payload, s.audit(ctx, auditEntry{Action: "auth.switch_org", Category: categoryAuth,
+	return payload, s.audit(auth.NewContext(ctx, payload.Viewer), auditEntry{Action: "auth.switch_org", Category: categoryAuth,
 		ResourceType: "organization", ResourceID: orgID.String(),
-		Details: map[string]any{"from_org_id": from.String()}})
+		Details: map[string]any{"from_org_id": v.OrgID.String()}})
 }
 
 // auditOrgOf is the organization whose audit log records a failed sign-in of u: the default

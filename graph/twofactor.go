@@ -121,7 +121,6 @@ func (s *Service) confirmTwoFactorSetup(ctx context.Context, code string) (*mode
 	if n == 0 {
 		return nil, Errorf(CodeConflict, "Two-factor settings changed meanwhile; try again")
 	}
-	auth.FromContext(ctx).TwoFactorEnabled = true
 	return &model.RecoveryCodes{RecoveryCodes: codes}, s.audit(ctx, auditEntry{Action: "security.2fa_enable",
 		Category: categorySecurity, ResourceType: "user", ResourceID: u.ID.String()})
 }

@@ -57,10 +57,7 @@ func (*transactions) MutateOperationContext(_ context.Context, oc *graphql.Opera
 		return nil
 	}
 	if fields := rootFields(oc); len(fields) > 1 && slices.ContainsFunc(fields, func(f string) bool { return slowMutations[f] }) {
-		return &gqlerror.Error{
-			Message:    "A sign-in, an invitation acceptance or a password or 2FA change must be the only field of its mutation",
-			Extensions: map[string]any{"code": "SLOW_MUTATION_NOT_ALONE"},
-		}
+		return refusal(ReasonSlowMutationNotAlone, "A sign-in, an invitation acceptance or a password or 2FA change must be the only field of its mutation")
 	}
 	previous := oc.ResolverMiddleware
 	var mu sync.Mutex

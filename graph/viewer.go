@@ -3,6 +3,8 @@ package graph
 import (
 	"context"
 
+	"github.com/99designs/gqlgen/graphql"
+
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/role"
@@ -56,4 +58,15 @@ func (s *Service) memberships(ctx context.Context) ([]*ent.Membership, error) {
 		WithOrganization().WithRole().
 		Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).
 		All(ctx)
+}
+
+// payloadViewer is a field middleware: the fields of a sign-in's payload resolve as the viewer
+// the sign-in made, not as the request's caller (anonymous, or the session it came from).
+func payloadViewer(ctx context.Context, next graphql.Resolver) (any, error) {
+	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Object == "AuthPayload" && fc.Parent != nil {
+		if p, ok := fc.Parent.Result.(*model.AuthPayload); ok && p.Viewer != nil {
+			ctx = auth.NewContext(ctx, p.Viewer)
+		}
+	}
+	return next(ctx)
 }

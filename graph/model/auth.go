@@ -1,9 +1,13 @@
 package model
 
-import "github.com/inferiallm/orgserver/ent"
+import (
+	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/server/auth"
+)
 
-// AuthPayload is the result of a sign-in: the tokens and what they are scoped to. Its
-// memberships are resolved on demand, as the signed-in user.
+// AuthPayload is the result of a sign-in: the tokens and what they are scoped to. Its fields
+// resolve as the viewer the tokens make (Viewer), not as the request's caller; its memberships
+// are resolved on demand.
 type AuthPayload struct {
 	AccessToken  string            `json:"accessToken"`
 	RefreshToken string            `json:"refreshToken"`
@@ -11,4 +15,5 @@ type AuthPayload struct {
 	ExpiresIn    int               `json:"expiresIn"`
 	User         *ent.User         `json:"user"`
 	Organization *ent.Organization `json:"organization"`
+	Viewer       *auth.Viewer      `json:"-"`
 }

@@ -76,7 +76,6 @@ func (a *App) withClient(next http.Handler) http.Handler {
 		// Headers may carry any bytes; what is stored and logged is valid UTF-8.
 		c := &auth.Client{IP: a.clientIP(r), UserAgent: strings.ToValidUTF8(r.UserAgent(), "\uFFFD"), RequestID: id}
 		ctx := auth.WithClient(r.Context(), c)
-		ctx = auth.NewContext(ctx, nil)
 		ctx = database.WithGate(ctx)
 		ctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
 		defer cancel()
@@ -97,7 +96,7 @@ func (a *App) withClient(next http.Handler) http.Handler {
 			slog.Int("status", status), slog.Int("bytes", rec.bytes),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000), slog.String("ip", c.IP),
 		}
-		if v := auth.FromContext(ctx); v != nil {
+		if v := c.ActedAs; v != nil {
 			attrs = append(attrs, slog.String("user_id", v.UserID.String()), slog.String("org_id", v.OrgID.String()))
 		}
 		a.log.LogAttrs(ctx, level, msg, attrs...)
@@ -226,7 +225,8 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		v, err := a.svc.Authenticate(ctx, token)
 		switch {
 		case err == nil:
-			auth.SetViewer(ctx, v)
+			c.ActedAs = v
+			ctx = auth.NewContext(ctx, v)
 		case errors.Is(err, auth.ErrInvalidToken):
 			c.AuthError = err
 		case errors.Is(r.Context().Err(), context.Canceled):
@@ -241,7 +241,7 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			a.writeError(w, r, http.StatusInternalServerError, graph.CodeInternal, "Internal server error")
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

@@ -7,7 +7,6 @@ package auth
 import (
 	"context"
 	"slices"
-	"sync/atomic"
 
 	"github.com/google/uuid"
 )
@@ -33,34 +32,17 @@ func (v *Viewer) Can(p string) bool {
 
 type viewerKey struct{}
 
-// viewerSlot holds the viewer of a request. It is a slot rather than a plain value so that a
-// sign-in mutation can make the rest of its request act as the user who just signed in (the
-// fields of its payload resolve with that viewer).
-type viewerSlot struct{ v atomic.Pointer[Viewer] }
-
-// NewContext returns a copy of ctx carrying v (which may be nil: an anonymous request).
+// NewContext returns a copy of ctx whose viewer is v (nil: an anonymous request). A viewer is
+// never changed in place: code that acts as another viewer (the fields of a sign-in's payload)
+// derives a context of its own.
 func NewContext(ctx context.Context, v *Viewer) context.Context {
-	s := &viewerSlot{}
-	s.v.Store(v)
-	return context.WithValue(ctx, viewerKey{}, s)
-}
-
-// SetViewer makes v the viewer of the request that ctx belongs to, for everything that reads
-// it afterwards. It returns a context carrying v, which is ctx itself when ctx already has a slot.
-func SetViewer(ctx context.Context, v *Viewer) context.Context {
-	if s, ok := ctx.Value(viewerKey{}).(*viewerSlot); ok {
-		s.v.Store(v)
-		return ctx
-	}
-	return NewContext(ctx, v)
+	return context.WithValue(ctx, viewerKey{}, v)
 }
 
 // FromContext returns the viewer of ctx, or nil when the request is anonymous.
 func FromContext(ctx context.Context) *Viewer {
-	if s, ok := ctx.Value(viewerKey{}).(*viewerSlot); ok {
-		return s.v.Load()
-	}
-	return nil
+	v, _ := ctx.Value(viewerKey{}).(*Viewer)
+	return v
 }
 
 // Client describes where a request comes from, for sessions, audit entries and rate limits.
@@ -72,6 +54,9 @@ type Client struct {
 	BearerToken string
 	// AuthError is why the bearer token was refused, if it was.
 	AuthError error
+	// ActedAs is the viewer the request acted as: its token's, or the one its sign-in started.
+	// It is a record for the access log; code reads the viewer from the context.
+	ActedAs *Viewer
 }
 
 type clientKey struct{}
