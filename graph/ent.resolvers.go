@@ -10,7 +10,6 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/google/uuid"
-
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/graph/generated"
 )
