@@ -293,6 +293,11 @@ func (_c *OrganizationCreate) check() error {
 	if _, ok := _c.mutation.SecurityPolicy(); !ok {
 		return &ValidationError{Name: "security_policy", err: errors.New(`ent: missing required field "Organization.security_policy"`)}
 	}
+	if v, ok := _c.mutation.SecurityPolicy(); ok {
+		if err := v.Validate(); err != nil {
+			return &ValidationError{Name: "security_policy", err: fmt.Errorf(`ent: validator failed for field "Organization.security_policy": %w`, err)}
+		}
+	}
 	return nil
 }
 

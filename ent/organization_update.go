@@ -332,6 +332,11 @@ func (_u *OrganizationUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Organization.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SecurityPolicy(); ok {
+		if err := v.Validate(); err != nil {
+			return &ValidationError{Name: "security_policy", err: fmt.Errorf(`ent: validator failed for field "Organization.security_policy": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -922,6 +927,11 @@ func (_u *OrganizationUpdateOne) check() error {
 	if v, ok := _u.mutation.Name(); ok {
 		if err := organization.NameValidator(v); err != nil {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Organization.name": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SecurityPolicy(); ok {
+		if err := v.Validate(); err != nil {
+			return &ValidationError{Name: "security_policy", err: fmt.Errorf(`ent: validator failed for field "Organization.security_policy": %w`, err)}
 		}
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/ent/schema"
+	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/server/auth"
 	"github.com/inferiallm/orgserver/server/database"
 )
@@ -125,14 +126,17 @@ func permissionDenied(perm string) *Error {
 // through internal == true so that the presenter logs them.
 func classify(ctx context.Context, err error) (e *Error, internal bool) {
 	var (
-		ve *ent.ValidationError
-		pe *schema.PermissionError
+		ve      *ent.ValidationError
+		pe      *schema.PermissionError
+		invalid *schematype.InvalidError
 	)
 	switch {
 	case errors.As(err, &e):
 		return e, e.Code == CodeInternal
 	case ent.IsNotFound(err):
 		return ErrNotFound, false
+	case errors.As(err, &invalid):
+		return Errorf(CodeBadUserInput, "%s", invalid.Message), false
 	case errors.As(err, &pe):
 		return permissionDenied(pe.Permission), false
 	case errors.Is(err, privacy.Deny):

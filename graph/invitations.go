@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/user"
 	"github.com/inferiallm/orgserver/graph/model"
 	"github.com/inferiallm/orgserver/server/auth"
@@ -36,14 +36,13 @@ type InvitationMail struct {
 	ExpiresAt        time.Time
 }
 
-// normalizeEmail checks an e-mail address and returns it trimmed and lower-case.
+// normalizeEmail checks an e-mail address and returns it in its stored form (auth.ParseEmail).
 func normalizeEmail(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || len(s) > 254 || !strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".") && !strings.HasSuffix(s, "@localhost") {
+	email, err := auth.ParseEmail(s)
+	if err != nil {
 		return "", Errorf(CodeBadUserInput, "Invalid e-mail address")
 	}
-	return strings.ToLower(s), nil
+	return email, nil
 }
 
 // domainKey is the form in which e-mail domains are compared: the ASCII (A-label) form IDNA
@@ -257,7 +256,7 @@ func (s *Service) invitationPreview(ctx context.Context, token string) (*model.I
 	p := &model.InvitationPreview{
 		ID: inv.ID, Email: inv.Email, Role: inv.Edges.Role.Name, OrganizationName: inv.Edges.Organization.Name,
 		ExpiresAt: inv.ExpiresAt, CreatedAt: inv.CreatedAt, Status: effectiveStatus(inv, s.now()),
-		InviteLink: s.inviteLink(token), PasswordMinLength: max(inv.Edges.Organization.SecurityPolicy.PasswordMinLength, 8),
+		InviteLink: s.inviteLink(token), PasswordMinLength: inv.Edges.Organization.SecurityPolicy.MinPasswordLength(),
 	}
 	if by := inv.Edges.InvitedBy; by != nil {
 		name := by.Name
@@ -410,15 +409,15 @@ func (s *Service) joiner(ctx context.Context, v *auth.Viewer, inv *ent.Invitatio
 	case !ent.IsNotFound(err):
 		return nil, err
 	}
-	if err := checkPassword(password, inv.Edges.Organization.SecurityPolicy.PasswordMinLength); err != nil {
+	if err := inv.Edges.Organization.SecurityPolicy.CheckPassword(password); err != nil {
 		return nil, err
 	}
 	name := strings.TrimSpace(ptr(in.Name))
 	if name == "" {
 		name = inv.Email[:strings.IndexByte(inv.Email, '@')]
 	}
-	if len([]rune(name)) > 200 {
-		return nil, Errorf(CodeBadUserInput, "Name must be at most 200 characters")
+	if err := schematype.UserName(name); err != nil {
+		return nil, err
 	}
 	hash, err := s.hashPassword(ctx, password)
 	if err != nil {

@@ -104,8 +104,8 @@ func (s *Service) updateOrganization(ctx context.Context, in model.UpdateOrganiz
 // it, whatever the case.
 func (s *Service) freeOrganizationName(ctx context.Context, name string, self uuid.UUID) (string, error) {
 	name = strings.TrimSpace(name)
-	if name == "" || len([]rune(name)) > 100 {
-		return "", Errorf(CodeBadUserInput, "Organization name must be 1 to 100 characters")
+	if err := schematype.OrganizationName(name); err != nil {
+		return "", err
 	}
 	// Names are unique across the server, so the check must see every organization.
 	taken, err := s.db(ctx).Organization.Query().

@@ -91,19 +91,3 @@ func (s *Service) reportBusyHashing(ctx context.Context) {
 
 // busyReportInterval is how often a full hashing queue is logged.
 const busyReportInterval = 10 * time.Second
-
-// maxPasswordLength bounds the work one password costs to hash.
-const maxPasswordLength = 256
-
-// checkPassword enforces the password policy.
-func checkPassword(password string, minLength int) error {
-	minLength = max(minLength, 8)
-	n := len([]rune(password))
-	if n < minLength {
-		return Errorf(CodeBadUserInput, "Password must be at least %d characters", minLength)
-	}
-	if n > maxPasswordLength {
-		return Errorf(CodeBadUserInput, "Password must be at most %d characters", maxPasswordLength)
-	}
-	return nil
-}

@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/inferiallm/orgserver/ent"
@@ -41,7 +40,7 @@ type limitKey struct {
 func (s *Service) loginKeys(ctx context.Context, email string) []limitKey {
 	ip := auth.ClientFromContext(ctx).IP
 	return []limitKey{
-		{"login:account:" + strings.ToLower(email), s.Limits.LoginPerAccount},
+		{"login:account:" + auth.NormalizeEmail(email), s.Limits.LoginPerAccount},
 		{"login:ip:" + ip, s.Limits.LoginPerIP},
 	}
 }

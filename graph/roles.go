@@ -12,6 +12,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/ent/role"
+	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/graph/model"
 	"github.com/inferiallm/orgserver/server/auth"
 )
@@ -58,19 +59,6 @@ func (s *Service) findRole(ctx context.Context, v *auth.Viewer, name string) (*e
 		return nil, Errorf(CodeBadUserInput, "Role '%s' does not exist", name)
 	}
 	return r, err
-}
-
-// validRoleName tells what a custom role may be called: lower-case letters, digits, '-', '_'.
-func validRoleName(name string) bool {
-	if name == "" || len(name) > 64 {
-		return false
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // normalizePermissions validates a permission list against the catalog and the viewer's own
@@ -125,8 +113,8 @@ func selects(ctx context.Context, name string) bool {
 func (s *Service) createRole(ctx context.Context, in model.CreateRoleInput) (*ent.Role, error) {
 	v := auth.FromContext(ctx)
 	name := strings.ToLower(strings.TrimSpace(in.Name))
-	if !validRoleName(name) {
-		return nil, Errorf(CodeBadUserInput, "Role names are 1 to 64 lower-case letters, digits, '-' or '_'")
+	if err := schematype.RoleName(name); err != nil {
+		return nil, err
 	}
 	if auth.IsBuiltInRole(name) {
 		return nil, Errorf(CodeBadUserInput, "Role already exists")

@@ -19,25 +19,18 @@ func (s *Service) updateSecurityPolicy(ctx context.Context, in model.UpdateSecur
 		return nil, err
 	}
 	old, p := org.SecurityPolicy, org.SecurityPolicy
-	between := func(name string, val *int, lo, hi int, dst *int) error {
-		if val == nil {
-			return nil
+	set := func(dst *int, val *int) {
+		if val != nil {
+			*dst = *val
 		}
-		if *val < lo || *val > hi {
-			return Errorf(CodeBadUserInput, "%s must be between %d and %d", name, lo, hi)
-		}
-		*dst = *val
-		return nil
 	}
-	for _, err := range []error{
-		between("sessionIdleTimeoutMinutes", in.SessionIdleTimeoutMinutes, 5, 43200, &p.SessionIdleTimeoutMinutes),
-		between("sessionMaxLifetimeHours", in.SessionMaxLifetimeHours, 1, 8760, &p.SessionMaxLifetimeHours),
-		between("invitationTtlHours", in.InvitationTTLHours, 1, 8760, &p.InvitationTTLHours),
-		between("passwordMinLength", in.PasswordMinLength, 8, 128, &p.PasswordMinLength),
-	} {
-		if err != nil {
-			return nil, err
-		}
+	set(&p.SessionIdleTimeoutMinutes, in.SessionIdleTimeoutMinutes)
+	set(&p.SessionMaxLifetimeHours, in.SessionMaxLifetimeHours)
+	set(&p.InvitationTTLHours, in.InvitationTTLHours)
+	set(&p.PasswordMinLength, in.PasswordMinLength)
+	// The ranges are the policy type's (the schema checks them again on save).
+	if err := p.Validate(); err != nil {
+		return nil, err
 	}
 	if in.RequireTwoFactor != nil {
 		p.RequireTwoFactor = *in.RequireTwoFactor
@@ -91,7 +84,7 @@ func (s *Service) changePassword(ctx context.Context, current, next string) (boo
 	if err != nil {
 		return false, err
 	}
-	if err := checkPassword(next, org.SecurityPolicy.PasswordMinLength); err != nil {
+	if err := org.SecurityPolicy.CheckPassword(next); err != nil {
 		return false, err
 	}
 	hash, err := s.hashPassword(ctx, next)

@@ -13,6 +13,7 @@ import (
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/session"
 	"github.com/inferiallm/orgserver/ent/user"
 	"github.com/inferiallm/orgserver/graph/model"
@@ -36,7 +37,7 @@ const maxRotatedHashes = 50
 //     default, else the oldest membership); start the session; audit.
 //  5. Failures, their audit entries and the rate limiter's counts survive the rollback.
 func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPayload, error) {
-	email := strings.ToLower(strings.TrimSpace(in.Email))
+	email := auth.NormalizeEmail(in.Email)
 	keys := s.loginKeys(ctx, email)
 	if err := s.checkLimits(ctx, keys); err != nil {
 		return nil, err
@@ -51,7 +52,7 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 		s.recordFailures(ctx, keys)
 		return err
 	}
-	if len(in.Password) > maxPasswordLength {
+	if len(in.Password) > schematype.MaxPasswordLength {
 		return nil, fail(ctx, "password too long", nil, ErrBadCredentials)
 	}
 	// Signing in: there is no viewer yet.

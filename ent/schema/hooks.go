@@ -2,9 +2,12 @@ package schema
 
 import (
 	"context"
-	"strings"
 
 	"entgo.io/ent"
+
+	gen "github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/hook"
+	"github.com/inferiallm/orgserver/server/auth"
 )
 
 // normalizeEmail keeps e-mail addresses trimmed and lower-case, so that one address means one
@@ -14,7 +17,7 @@ func normalizeEmail() ent.Hook {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
 			if v, ok := m.Field("email"); ok {
 				if s, ok := v.(string); ok {
-					if err := m.SetField("email", strings.ToLower(strings.TrimSpace(s))); err != nil {
+					if err := m.SetField("email", auth.NormalizeEmail(s)); err != nil {
 						return nil, err
 					}
 				}
@@ -22,4 +25,18 @@ func normalizeEmail() ent.Hook {
 			return next.Mutate(ctx, m)
 		})
 	}
+}
+
+// validSecurityPolicy keeps every stored security policy within the ranges of its settings.
+func validSecurityPolicy() ent.Hook {
+	return hook.On(func(next ent.Mutator) ent.Mutator {
+		return hook.OrganizationFunc(func(ctx context.Context, m *gen.OrganizationMutation) (ent.Value, error) {
+			if p, ok := m.SecurityPolicy(); ok {
+				if err := p.Validate(); err != nil {
+					return nil, err
+				}
+			}
+			return next.Mutate(ctx, m)
+		})
+	}, ent.OpCreate|ent.OpUpdate|ent.OpUpdateOne)
 }

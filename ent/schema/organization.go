@@ -6,6 +6,7 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 )
@@ -22,7 +23,7 @@ func (Organization) Mixin() []ent.Mixin {
 // Fields of the Organization.
 func (Organization) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("name").NotEmpty().MaxLen(100).Unique().
+		field.String("name").Validate(schematype.OrganizationName).MaxRuneLen(100).Unique().
 			Annotations(entgql.OrderField("NAME")),
 		field.JSON("settings", schematype.OrganizationSettings{}).
 			Default(schematype.DefaultOrganizationSettings()).
@@ -78,4 +79,9 @@ func (Organization) Policy() ent.Policy {
 			allow(),
 		},
 	}
+}
+
+// Hooks of the Organization.
+func (Organization) Hooks() []ent.Hook {
+	return []ent.Hook{validSecurityPolicy()}
 }

@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/inferiallm/orgserver/ent/schema/schematype"
 )
 
 // Role is a named permission set. Built-in roles (admin, developer, member, viewer) have no
@@ -21,7 +23,7 @@ func (Role) Mixin() []ent.Mixin {
 // Fields of the Role.
 func (Role) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("name").NotEmpty().MaxLen(64),
+		field.String("name").Validate(schematype.RoleName).MaxLen(64),
 		field.String("description").Default("").MaxLen(500),
 		field.Strings("permissions").Default([]string{}),
 		field.Bool("built_in").Default(false).Immutable(),

@@ -8,7 +8,9 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+
 	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/schema/schematype"
 )
 
 // User is an account. One account per e-mail address; it may belong to several organizations
@@ -27,7 +29,7 @@ func (User) Fields() []ent.Field {
 		field.String("email").NotEmpty().MaxLen(254).Unique().
 			Comment("Lower-case; see the normalizeEmail hook.").
 			Annotations(entgql.OrderField("EMAIL")),
-		field.String("name").Default("").MaxLen(200),
+		field.String("name").Default("").Validate(schematype.UserName).MaxRuneLen(200),
 		field.String("password_hash").Sensitive().Annotations(hidden),
 		field.Bool("is_super_admin").Default(false).
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),

@@ -92,7 +92,7 @@ func (a *App) start(ctx context.Context, out io.Writer) error {
 	err := migrateAndBootstrap(ctx, a.db, func(ctx context.Context, c *ent.Client) (err error) {
 		boot, err = graph.Bootstrap(ctx, c, graph.BootstrapOptions{
 			DefaultOrgName:     strings.TrimSpace(a.cfg.DefaultOrgName),
-			SuperAdminEmail:    strings.ToLower(strings.TrimSpace(a.cfg.SuperAdminEmail)),
+			SuperAdminEmail:    auth.NormalizeEmail(a.cfg.SuperAdminEmail),
 			SuperAdminPassword: a.cfg.SuperAdminPassword,
 			Hasher:             hasher,
 		})

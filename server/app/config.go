@@ -248,7 +248,7 @@ func (c *Config) Validate() error {
 	if c.SuperAdminPassword != "" && len(c.SuperAdminPassword) < 8 {
 		errs = append(errs, errors.New("SUPERADMIN_PASSWORD must be at least 8 characters"))
 	}
-	if !strings.Contains(c.SuperAdminEmail, "@") {
+	if _, err := auth.ParseEmail(c.SuperAdminEmail); err != nil {
 		errs = append(errs, errors.New("SUPERADMIN_EMAIL must be an e-mail address"))
 	}
 	if strings.TrimSpace(c.DefaultOrgName) == "" {

@@ -2,6 +2,12 @@
 // GraphQL types of the same names to them.
 package schematype
 
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
 // OrganizationSettings are an organization's general settings.
 type OrganizationSettings struct {
 	// DefaultRole is the role preselected when inviting members.
@@ -44,4 +50,89 @@ func DefaultSecurityPolicy() SecurityPolicy {
 // DefaultOrganizationSettings are the settings of a new organization.
 func DefaultOrganizationSettings() OrganizationSettings {
 	return OrganizationSettings{DefaultRole: "member"}
+}
+
+// InvalidError is a value that breaks a rule of its type. The API shows Message as bad input,
+// whichever path reached the rule (a workflow checking early, or the schema on save).
+type InvalidError struct{ Message string }
+
+func (e *InvalidError) Error() string { return e.Message }
+
+func invalid(format string, args ...any) error {
+	return &InvalidError{Message: fmt.Sprintf(format, args...)}
+}
+
+// PasswordFloor is the shortest password any policy accepts; MaxPasswordLength the longest
+// (it bounds the work one password costs to hash).
+const (
+	PasswordFloor     = 8
+	MaxPasswordLength = 256
+)
+
+// policyBounds are the ranges of the policy's numeric settings, named as the API names them.
+var policyBounds = []struct {
+	name   string
+	lo, hi int
+	value  func(*SecurityPolicy) *int
+}{
+	{"sessionIdleTimeoutMinutes", 5, 43200, func(p *SecurityPolicy) *int { return &p.SessionIdleTimeoutMinutes }},
+	{"sessionMaxLifetimeHours", 1, 8760, func(p *SecurityPolicy) *int { return &p.SessionMaxLifetimeHours }},
+	{"invitationTtlHours", 1, 8760, func(p *SecurityPolicy) *int { return &p.InvitationTTLHours }},
+	{"passwordMinLength", PasswordFloor, 128, func(p *SecurityPolicy) *int { return &p.PasswordMinLength }},
+}
+
+// Validate refuses a policy with a setting outside its range.
+func (p SecurityPolicy) Validate() error {
+	for _, b := range policyBounds {
+		if v := *b.value(&p); v < b.lo || v > b.hi {
+			return invalid("%s must be between %d and %d", b.name, b.lo, b.hi)
+		}
+	}
+	return nil
+}
+
+// MinPasswordLength is the shortest password the policy accepts, never below PasswordFloor.
+func (p SecurityPolicy) MinPasswordLength() int { return max(p.PasswordMinLength, PasswordFloor) }
+
+// CheckPassword refuses a password the policy does not accept.
+func (p SecurityPolicy) CheckPassword(password string) error {
+	n := utf8.RuneCountInString(password)
+	if min := p.MinPasswordLength(); n < min {
+		return invalid("Password must be at least %d characters", min)
+	}
+	if n > MaxPasswordLength {
+		return invalid("Password must be at most %d characters", MaxPasswordLength)
+	}
+	return nil
+}
+
+// The rules of names, checked by the schema on every save and by workflows that want to answer
+// early.
+
+// OrganizationName refuses an organization name that is empty or longer than 100 characters.
+func OrganizationName(name string) error {
+	if n := utf8.RuneCountInString(name); strings.TrimSpace(name) == "" || n > 100 {
+		return invalid("Organization name must be 1 to 100 characters")
+	}
+	return nil
+}
+
+// UserName refuses a user's name longer than 200 characters.
+func UserName(name string) error {
+	if utf8.RuneCountInString(name) > 200 {
+		return invalid("Name must be at most 200 characters")
+	}
+	return nil
+}
+
+// RoleName refuses a role name that is not 1 to 64 lower-case letters, digits, '-' or '_'.
+func RoleName(name string) error {
+	ok := name != "" && len(name) <= 64
+	for _, c := range name {
+		ok = ok && (c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_')
+	}
+	if !ok {
+		return invalid("Role names are 1 to 64 lower-case letters, digits, '-' or '_'")
+	}
+	return nil
 }
