@@ -122,7 +122,9 @@ func EnsureSetting(ctx context.Context, c *ent.Client, key string, generate func
 	if err != nil {
 		return "", err
 	}
-	if err := c.ServerSetting.Create().SetID(key).SetValue(value).Exec(ctx); err != nil && !ent.IsConstraintError(err) {
+	// The first replica to insert wins; every replica then reads its value.
+	if err := c.ServerSetting.Create().SetID(key).SetValue(value).
+		OnConflictColumns(serversetting.FieldID).Ignore().Exec(ctx); err != nil {
 		return "", err
 	}
 	s, err = c.ServerSetting.Get(ctx, key)

@@ -100,30 +100,22 @@ func (s *Service) recordFailures(ctx context.Context, keys []limitKey) {
 }
 
 func (s *Service) recordFailure(ctx context.Context, c *ent.Client, k limitKey, now time.Time) error {
+	// One statement counts the failure, whether the key exists yet or not, and whichever replica
+	// counts at the same moment.
+	if err := c.RateLimit.Create().SetID(k.name).SetFailures(1).SetWindowStart(now).
+		OnConflictColumns(ratelimit.FieldID).AddFailures(1).Exec(ctx); err != nil {
+		return err
+	}
 	r, err := c.RateLimit.Get(ctx, k.name)
-	switch {
-	case ent.IsNotFound(err):
-		err = c.RateLimit.Create().SetID(k.name).SetFailures(1).SetWindowStart(now).Exec(ctx)
-		if !ent.IsConstraintError(err) {
-			return s.block(ctx, c, k, 1, now, err)
-		}
-		r, err = c.RateLimit.Get(ctx, k.name) // another replica created it just now
-	}
-	if err != nil {
-		return err
-	}
-	if now.Sub(r.WindowStart) > s.Limits.Window && (r.BlockedUntil == nil || !r.BlockedUntil.After(now)) {
-		// The old failures have aged out: start a new window.
-		return c.RateLimit.UpdateOne(r).SetFailures(1).SetWindowStart(now).ClearBlockedUntil().Exec(ctx)
-	}
-	r, err = c.RateLimit.UpdateOne(r).AddFailures(1).Save(ctx)
 	if ent.IsNotFound(err) {
-		// A success cleared the key meanwhile: this failure starts a new window.
-		err = c.RateLimit.Create().SetID(k.name).SetFailures(1).SetWindowStart(now).Exec(ctx)
-		return s.block(ctx, c, k, 1, now, err)
+		return nil // a success cleared the key meanwhile
 	}
 	if err != nil {
 		return err
+	}
+	if r.Failures > 1 && now.Sub(r.WindowStart) > s.Limits.Window && (r.BlockedUntil == nil || !r.BlockedUntil.After(now)) {
+		// The earlier failures had aged out: this one starts a new window.
+		return c.RateLimit.UpdateOne(r).SetFailures(1).SetWindowStart(now).ClearBlockedUntil().Exec(ctx)
 	}
 	return s.block(ctx, c, k, r.Failures, now, nil)
 }

@@ -32,15 +32,11 @@ func syncBuiltInRoles(ctx context.Context, c *ent.Client) error {
 	// Built-in roles belong to no organization; only the server writes them.
 	ctx = privacy.DecisionContext(ctx, privacy.Allow)
 	for _, r := range auth.BuiltInRoles() {
-		id := builtInRoleID(r.Name)
-		err := c.Role.UpdateOneID(id).SetDescription(r.Description).SetPermissions(r.Permissions).Exec(ctx)
-		if ent.IsNotFound(err) {
-			err = c.Role.Create().SetID(id).SetName(r.Name).SetDescription(r.Description).
-				SetPermissions(r.Permissions).SetBuiltIn(true).Exec(ctx)
-			if ent.IsConstraintError(err) {
-				err = nil // another replica created it just now
-			}
-		}
+		err := c.Role.Create().SetID(builtInRoleID(r.Name)).SetName(r.Name).SetDescription(r.Description).
+			SetPermissions(r.Permissions).SetBuiltIn(true).
+			OnConflictColumns(role.FieldID).
+			Update(func(u *ent.RoleUpsert) { u.UpdateDescription().UpdatePermissions() }).
+			Exec(ctx)
 		if err != nil {
 			return err
 		}
