@@ -9,7 +9,6 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/google/uuid"
-	"golang.org/x/net/idna"
 
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/invitation"
@@ -43,21 +42,6 @@ func normalizeEmail(s string) (string, error) {
 		return "", Errorf(CodeBadUserInput, "Invalid e-mail address")
 	}
 	return email, nil
-}
-
-// domainKey is the form in which e-mail domains are compared: the ASCII (A-label) form IDNA
-// 2008 registers, after lower-casing ASCII letters only. No Unicode case folding or compatibility
-// mapping happens, so a look-alike such as "ſecure.test" (long s) is not "secure.test": IDNA
-// refuses it, and a domain it refuses matches nothing.
-func domainKey(domain string) (string, bool) {
-	lower := strings.Map(func(r rune) rune {
-		if r >= 'A' && r <= 'Z' {
-			return r + ('a' - 'A')
-		}
-		return r
-	}, strings.TrimSuffix(domain, "."))
-	key, err := idna.Registration.ToASCII(lower)
-	return key, err == nil && key != ""
 }
 
 // effectiveStatus is the status an invitation reads as now: a pending one past its expiry is
@@ -104,8 +88,8 @@ func (s *Service) inviteMember(ctx context.Context, in model.InviteMemberInput) 
 	}
 	if domains := org.SecurityPolicy.AllowedEmailDomains; len(domains) > 0 {
 		domain := email[strings.LastIndexByte(email, '@')+1:]
-		key, ok := domainKey(domain)
-		if !ok || !slices.ContainsFunc(domains, func(d string) bool { k, ok := domainKey(d); return ok && k == key }) {
+		key, ok := schematype.DomainKey(domain)
+		if !ok || !slices.ContainsFunc(domains, func(d string) bool { k, ok := schematype.DomainKey(d); return ok && k == key }) {
 			return nil, Errorf(CodeBadUserInput, "E-mail domain %s is not allowed by this organization", domain)
 		}
 	}

@@ -118,7 +118,7 @@ func (r *mutationResolver) DeleteRole(ctx context.Context, name string) (bool, e
 }
 
 // UpdateSecurityPolicy is the resolver for the updateSecurityPolicy field.
-func (r *mutationResolver) UpdateSecurityPolicy(ctx context.Context, input model.UpdateSecurityPolicyInput) (*schematype.SecurityPolicy, error) {
+func (r *mutationResolver) UpdateSecurityPolicy(ctx context.Context, input schematype.UpdateSecurityPolicyInput) (*schematype.SecurityPolicy, error) {
 	return r.updateSecurityPolicy(ctx, input)
 }
 

@@ -2,58 +2,30 @@ package graph
 
 import (
 	"context"
-	"strings"
 
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/user"
-	"github.com/inferiallm/orgserver/graph/model"
 	"github.com/inferiallm/orgserver/server/auth"
 )
 
 // updateSecurityPolicy changes the active organization's security policy.
-func (s *Service) updateSecurityPolicy(ctx context.Context, in model.UpdateSecurityPolicyInput) (*schematype.SecurityPolicy, error) {
+func (s *Service) updateSecurityPolicy(ctx context.Context, in schematype.UpdateSecurityPolicyInput) (*schematype.SecurityPolicy, error) {
 	v := auth.FromContext(ctx)
 	db := s.db(ctx)
 	org, err := db.Organization.Get(ctx, v.OrgID)
 	if err != nil {
 		return nil, err
 	}
-	old, p := org.SecurityPolicy, org.SecurityPolicy
-	set := func(dst *int, val *int) {
-		if val != nil {
-			*dst = *val
-		}
-	}
-	set(&p.SessionIdleTimeoutMinutes, in.SessionIdleTimeoutMinutes)
-	set(&p.SessionMaxLifetimeHours, in.SessionMaxLifetimeHours)
-	set(&p.InvitationTTLHours, in.InvitationTTLHours)
-	set(&p.PasswordMinLength, in.PasswordMinLength)
-	// The ranges are the policy type's (the schema checks them again on save).
-	if err := p.Validate(); err != nil {
+	p, err := in.Apply(org.SecurityPolicy)
+	if err != nil {
 		return nil, err
-	}
-	if in.RequireTwoFactor != nil {
-		p.RequireTwoFactor = *in.RequireTwoFactor
-	}
-	if in.AllowedEmailDomains != nil {
-		domains := []string{}
-		for _, d := range in.AllowedEmailDomains {
-			d = strings.TrimPrefix(strings.TrimSpace(d), "@")
-			key, ok := domainKey(d)
-			if _, err := normalizeEmail("x@" + key); err != nil || !ok {
-				return nil, Errorf(CodeBadUserInput, "Invalid e-mail domain %q", d)
-			}
-			// Kept in the form they are compared in; an IDN as its ASCII (xn--) form.
-			domains = append(domains, key)
-		}
-		p.AllowedEmailDomains = domains
 	}
 	if err := db.Organization.UpdateOne(org).SetSecurityPolicy(p).Exec(ctx); err != nil {
 		return nil, err
 	}
 	return &p, s.audit(ctx, auditEntry{Action: "security.policy_update", Category: categorySecurity,
 		ResourceType: "organization", ResourceID: org.ID.String(),
-		Details: map[string]any{"old": old, "new": p}})
+		Details: map[string]any{"old": org.SecurityPolicy, "new": p}})
 }
 
 // changePassword changes the viewer's password and ends their other sessions.

@@ -186,7 +186,7 @@ type ComplexityRoot struct {
 		UpdateMemberRole      func(childComplexity int, userID uuid.UUID, role string) int
 		UpdateOrganization    func(childComplexity int, input model.UpdateOrganizationInput) int
 		UpdateRole            func(childComplexity int, name string, input model.UpdateRoleInput) int
-		UpdateSecurityPolicy  func(childComplexity int, input model.UpdateSecurityPolicyInput) int
+		UpdateSecurityPolicy  func(childComplexity int, input schematype.UpdateSecurityPolicyInput) int
 	}
 
 	Organization struct {
@@ -361,7 +361,7 @@ type MutationResolver interface {
 	CreateRole(ctx context.Context, input model.CreateRoleInput) (*ent.Role, error)
 	UpdateRole(ctx context.Context, name string, input model.UpdateRoleInput) (*ent.Role, error)
 	DeleteRole(ctx context.Context, name string) (bool, error)
-	UpdateSecurityPolicy(ctx context.Context, input model.UpdateSecurityPolicyInput) (*schematype.SecurityPolicy, error)
+	UpdateSecurityPolicy(ctx context.Context, input schematype.UpdateSecurityPolicyInput) (*schematype.SecurityPolicy, error)
 	BeginTwoFactorSetup(ctx context.Context) (*model.TwoFactorSetup, error)
 	ConfirmTwoFactorSetup(ctx context.Context, code string) (*model.RecoveryCodes, error)
 	DisableTwoFactor(ctx context.Context, code *string, password *string) (bool, error)
@@ -1100,7 +1100,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UpdateSecurityPolicy(childComplexity, args["input"].(model.UpdateSecurityPolicyInput)), true
+		return e.ComplexityRoot.Mutation.UpdateSecurityPolicy(childComplexity, args["input"].(schematype.UpdateSecurityPolicyInput)), true
 
 	case "Organization.auditLogList":
 		if e.ComplexityRoot.Organization.AuditLogList == nil {
@@ -3678,8 +3678,8 @@ func (ec *executionContext) field_Mutation_updateSecurityPolicy_args(ctx context
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.UpdateSecurityPolicyInput, error) {
-			return ec.unmarshalNUpdateSecurityPolicyInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐUpdateSecurityPolicyInput(ctx, v)
+		func(ctx context.Context, v any) (schematype.UpdateSecurityPolicyInput, error) {
+			return ec.unmarshalNUpdateSecurityPolicyInput2githubᚗcomᚋinferiallmᚋorgserverᚋentᚋschemaᚋschematypeᚐUpdateSecurityPolicyInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6793,7 +6793,7 @@ func (ec *executionContext) _Mutation_updateSecurityPolicy(ctx context.Context, 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().UpdateSecurityPolicy(ctx, fc.Args["input"].(model.UpdateSecurityPolicyInput))
+			return ec.Resolvers.Mutation().UpdateSecurityPolicy(ctx, fc.Args["input"].(schematype.UpdateSecurityPolicyInput))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -12250,8 +12250,8 @@ func UnmarshalUpdateRoleInput(ctx context.Context, raw any) (model.UpdateRoleInp
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputUpdateSecurityPolicyInput(ctx context.Context, obj any) (model.UpdateSecurityPolicyInput, error) {
-	var it model.UpdateSecurityPolicyInput
+func (ec *executionContext) unmarshalInputUpdateSecurityPolicyInput(ctx context.Context, obj any) (schematype.UpdateSecurityPolicyInput, error) {
+	var it schematype.UpdateSecurityPolicyInput
 	if obj == nil {
 		return it, nil
 	}
@@ -12321,8 +12321,8 @@ func (ec *executionContext) unmarshalInputUpdateSecurityPolicyInput(ctx context.
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalUpdateSecurityPolicyInput(ctx context.Context, raw any) (model.UpdateSecurityPolicyInput, error) {
-	var out model.UpdateSecurityPolicyInput
+func UnmarshalUpdateSecurityPolicyInput(ctx context.Context, raw any) (schematype.UpdateSecurityPolicyInput, error) {
+	var out schematype.UpdateSecurityPolicyInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateSecurityPolicyInput", raw, &out)
 	return out, err
 }
@@ -15590,7 +15590,7 @@ func (ec *executionContext) unmarshalNUpdateRoleInput2githubᚗcomᚋinferiallm�
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalNUpdateSecurityPolicyInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐUpdateSecurityPolicyInput(ctx context.Context, v any) (model.UpdateSecurityPolicyInput, error) {
+func (ec *executionContext) unmarshalNUpdateSecurityPolicyInput2githubᚗcomᚋinferiallmᚋorgserverᚋentᚋschemaᚋschematypeᚐUpdateSecurityPolicyInput(ctx context.Context, v any) (schematype.UpdateSecurityPolicyInput, error) {
 	res, err := ec.unmarshalInputUpdateSecurityPolicyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }

@@ -138,18 +138,3 @@ type UpdateRoleInput struct {
 	Description *string  `json:"description,omitempty"`
 	Permissions []string `json:"permissions,omitempty"`
 }
-
-type UpdateSecurityPolicyInput struct {
-	// Members without two-factor authentication can then only set it up, sign out or switch away.
-	RequireTwoFactor *bool `json:"requireTwoFactor,omitempty"`
-	// Sessions unused for this long stop working (5 to 43200).
-	SessionIdleTimeoutMinutes *int `json:"sessionIdleTimeoutMinutes,omitempty"`
-	// Sessions stop working this long after sign-in, refresh or not (1 to 8760).
-	SessionMaxLifetimeHours *int `json:"sessionMaxLifetimeHours,omitempty"`
-	// How long invitation links work (1 to 8760).
-	InvitationTTLHours *int `json:"invitationTtlHours,omitempty"`
-	// Shortest password accepted for new accounts and password changes (8 to 128).
-	PasswordMinLength *int `json:"passwordMinLength,omitempty"`
-	// Invitations only to these e-mail domains; empty: any.
-	AllowedEmailDomains []string `json:"allowedEmailDomains,omitempty"`
-}

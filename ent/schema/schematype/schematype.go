@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+
+	"github.com/inferiallm/orgserver/server/auth"
 )
 
 // OrganizationSettings are an organization's general settings.
@@ -33,6 +37,65 @@ type SecurityPolicy struct {
 	InvitationTTLHours        int      `json:"invitation_ttl_hours"`
 	PasswordMinLength         int      `json:"password_min_length"`
 	AllowedEmailDomains       []string `json:"allowed_email_domains"`
+}
+
+// UpdateSecurityPolicyInput is a change to a security policy: the settings it names, the others
+// left as they are. (gqlgen binds the GraphQL input of the same name to it.)
+type UpdateSecurityPolicyInput struct {
+	RequireTwoFactor          *bool    `json:"requireTwoFactor,omitempty"`
+	SessionIdleTimeoutMinutes *int     `json:"sessionIdleTimeoutMinutes,omitempty"`
+	SessionMaxLifetimeHours   *int     `json:"sessionMaxLifetimeHours,omitempty"`
+	InvitationTTLHours        *int     `json:"invitationTtlHours,omitempty"`
+	PasswordMinLength         *int     `json:"passwordMinLength,omitempty"`
+	AllowedEmailDomains       []string `json:"allowedEmailDomains,omitempty"`
+}
+
+// Apply returns p changed by in, refusing settings outside their ranges and domains that are not
+// domains. Allowed domains are kept in the form they are compared in (DomainKey).
+func (in UpdateSecurityPolicyInput) Apply(p SecurityPolicy) (SecurityPolicy, error) {
+	set := func(dst *int, val *int) {
+		if val != nil {
+			*dst = *val
+		}
+	}
+	set(&p.SessionIdleTimeoutMinutes, in.SessionIdleTimeoutMinutes)
+	set(&p.SessionMaxLifetimeHours, in.SessionMaxLifetimeHours)
+	set(&p.InvitationTTLHours, in.InvitationTTLHours)
+	set(&p.PasswordMinLength, in.PasswordMinLength)
+	if err := p.Validate(); err != nil {
+		return p, err
+	}
+	if in.RequireTwoFactor != nil {
+		p.RequireTwoFactor = *in.RequireTwoFactor
+	}
+	if in.AllowedEmailDomains != nil {
+		domains := []string{}
+		for _, d := range in.AllowedEmailDomains {
+			d = strings.TrimPrefix(strings.TrimSpace(d), "@")
+			key, ok := DomainKey(d)
+			if _, err := auth.ParseEmail("x@" + key); err != nil || !ok {
+				return p, invalid("Invalid e-mail domain %q", d)
+			}
+			domains = append(domains, key)
+		}
+		p.AllowedEmailDomains = domains
+	}
+	return p, nil
+}
+
+// DomainKey is the form in which e-mail domains are kept and compared: the ASCII (A-label) form
+// IDNA 2008 registers, after lower-casing ASCII letters only. No Unicode case folding or
+// compatibility mapping happens, so a look-alike such as "ſecure.test" (long s) is not
+// "secure.test": IDNA refuses it, and a domain it refuses matches nothing.
+func DomainKey(domain string) (string, bool) {
+	lower := strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, strings.TrimSuffix(domain, "."))
+	key, err := idna.Registration.ToASCII(lower)
+	return key, err == nil && key != ""
 }
 
 // DefaultSecurityPolicy is the policy of a new organization: no 2FA requirement, sessions idle
