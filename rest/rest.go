@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +30,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
+	"github.com/inferiallm/orgserver/graph"
 	"github.com/inferiallm/orgserver/server/auth"
 )
 
@@ -138,26 +138,6 @@ type call struct {
 	r    *http.Request
 	raw  []byte
 	form url.Values
-}
-
-// httpError is a REST error: a status and the {"detail": ...} body.
-type httpError struct {
-	Status int
-	Detail string
-	Code   string
-	Header http.Header
-}
-
-func (e *httpError) Error() string { return e.Detail }
-
-func unprocessable(format string, args ...any) *httpError {
-	return &httpError{Status: http.StatusUnprocessableEntity, Detail: fmt.Sprintf(format, args...)}
-}
-
-// errorBody is the body of every error response.
-type errorBody struct {
-	Detail string `json:"detail"`
-	Code   string `json:"code,omitempty"`
 }
 
 func (h *Handler) serve(rt route) http.Handler {
@@ -297,7 +277,7 @@ func (h *Handler) execute(ctx context.Context, op string, vars map[string]any) *
 	// with UseNumber), so typed Go values built by the routes cannot behave differently.
 	raw, err := json.Marshal(vars)
 	if err != nil {
-		return &graphql.Response{Errors: gqlerror.List{{Message: err.Error(), Extensions: map[string]any{"code": "INTERNAL"}}}}
+		return &graphql.Response{Errors: gqlerror.List{{Message: err.Error(), Extensions: map[string]any{"code": string(graph.CodeInternal)}}}}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -313,81 +293,4 @@ func (h *Handler) execute(ctx context.Context, op string, vars map[string]any) *
 	}
 	responses, ctx := h.exec.DispatchOperation(ctx, rc)
 	return responses(ctx)
-}
-
-// statusOfCode maps the GraphQL error codes to HTTP statuses: the one table of it.
-var statusOfCode = map[string]int{
-	"UNAUTHENTICATED":          http.StatusUnauthorized,
-	"FORBIDDEN":                http.StatusForbidden,
-	"NOT_FOUND":                http.StatusNotFound,
-	"BAD_USER_INPUT":           http.StatusBadRequest,
-	"CONFLICT":                 http.StatusConflict,
-	"RATE_LIMITED":             http.StatusTooManyRequests,
-	"TWO_FACTOR_REQUIRED":      http.StatusForbidden,
-	"TWO_FACTOR_CODE_REQUIRED": http.StatusForbidden,
-	"UNAVAILABLE":              http.StatusServiceUnavailable,
-	"INTERNAL":                 http.StatusInternalServerError,
-}
-
-// errorFromGraphQL translates a GraphQL error. Errors gqlgen raised while coercing variables
-// (a body value of the wrong type) are 422, like a malformed body.
-func errorFromGraphQL(e *gqlerror.Error) *httpError {
-	code, _ := e.Extensions["code"].(string)
-	status, ok := statusOfCode[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	out := &httpError{Status: status, Detail: e.Message}
-	switch code {
-	case "BAD_USER_INPUT":
-		if e.Extensions["reason"] != nil {
-			out.Status = http.StatusUnprocessableEntity
-		}
-	case "TWO_FACTOR_REQUIRED":
-		out.Code = code
-	case "RATE_LIMITED", "UNAVAILABLE":
-		out.Header = http.Header{}
-		if s, ok := e.Extensions["retryAfter"].(int); ok {
-			out.Header.Set("Retry-After", strconv.Itoa(s))
-		} else if f, ok := e.Extensions["retryAfter"].(float64); ok {
-			out.Header.Set("Retry-After", strconv.Itoa(int(f)))
-		}
-	case "", "INTERNAL":
-		out.Detail = "Internal server error"
-	}
-	return out
-}
-
-// fail writes err as a REST error response.
-func (c *call) fail(err error) {
-	var he *httpError
-	if !errors.As(err, &he) {
-		c.h.log.ErrorContext(c.r.Context(), "rest", "err", err, "request_id", auth.ClientFromContext(c.r.Context()).RequestID)
-		he = &httpError{Status: http.StatusInternalServerError, Detail: "Internal server error"}
-	}
-	for k, v := range he.Header {
-		c.w.Header()[k] = v
-	}
-	writeJSON(c.w, he.Status, errorBody{Detail: he.Detail, Code: he.Code})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// jsonKind names a Go kind as JSON calls it.
-func jsonKind(k reflect.Kind) string {
-	switch k {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int64, reflect.Float64:
-		return "a number"
-	case reflect.Slice:
-		return "an array"
-	}
-	return "an object"
 }
