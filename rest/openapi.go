@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -68,11 +69,15 @@ func (h *Handler) OpenAPI() map[string]any {
 		}
 		item[strings.ToLower(r.Method)] = op
 	}
+	var servers []any
+	for _, p := range prefixes {
+		servers = append(servers, map[string]any{"url": cmp.Or(p, "/")})
+	}
 	return map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{"title": "InferiaLLM organization management (REST compatibility)", "version": "1.0.0",
 			"description": "Every route runs a GraphQL operation of /graphql. The same routes are served under /api."},
-		"servers": []any{map[string]any{"url": "/"}, map[string]any{"url": "/api"}},
+		"servers": servers,
 		"paths":   paths,
 		"components": map[string]any{
 			"schemas":         schemas,

@@ -3,6 +3,8 @@ package rest
 import (
 	"encoding/json"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +44,29 @@ func TestEveryRouteNamesAValidOperation(t *testing.T) {
 	for _, r := range table() {
 		assert.True(t, r.Op != "" || r.Serve != nil, "%s %s runs something", r.Method, r.Path)
 		assert.True(t, r.Shape != nil || r.Serve != nil || r.Status == 204, "%s %s shapes its answer", r.Method, r.Path)
+	}
+}
+
+// The wiring mounts the handler by its own list: every route is reached at the root and under
+// /api, and nothing else is taken from the server's mux.
+func TestTheHandlerMountsItselfWhereItsRoutesAre(t *testing.T) {
+	h, _ := newHandler(t)
+	assert.ElementsMatch(t, []string{"/auth/", "/admin/", "/management/", "/audit/",
+		"/api/auth/", "/api/admin/", "/api/management/", "/api/audit/"}, h.Mounts())
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	for _, r := range h.routes {
+		for _, prefix := range []string{"", "/api"} {
+			path := prefix + strings.NewReplacer("{", "", "}", "").Replace(r.Path)
+			_, pattern := mux.Handler(httptest.NewRequest(r.Method, path, nil))
+			assert.NotEmpty(t, pattern, "%s %s is mounted", r.Method, path)
+		}
+	}
+	_, pattern := mux.Handler(httptest.NewRequest("GET", "/openapi.json", nil))
+	assert.Equal(t, "GET /openapi.json", pattern)
+	for _, path := range []string{"/graphql", "/healthz", "/", "/api/graphql"} {
+		_, pattern := mux.Handler(httptest.NewRequest("GET", path, nil))
+		assert.Empty(t, pattern, "%s is not the REST layer's", path)
 	}
 }
 

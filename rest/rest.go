@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,8 +52,8 @@ type Handler struct {
 	routes []route
 }
 
-// Prefixes are where the routes are mounted: the documented paths and the dashboard's /api.
-var Prefixes = []string{"", "/api"}
+// prefixes are where the routes are served: the documented paths and the dashboard's /api.
+var prefixes = []string{"", "/api"}
 
 // LoadOperations returns the embedded GraphQL document of every REST operation.
 func LoadOperations() (string, error) {
@@ -106,7 +107,7 @@ func New(exec *executor.Executor, schema *ast.Schema, opts Options) (*Handler, e
 	}
 	h := &Handler{exec: exec, doc: doc, log: opts.Logger, mux: http.NewServeMux(), routes: table()}
 	paths := map[string][]string{}
-	for _, prefix := range Prefixes {
+	for _, prefix := range prefixes {
 		for _, r := range h.routes {
 			h.mux.Handle(r.Method+" "+prefix+r.Path, h.serve(r))
 			paths[prefix+r.Path] = append(paths[prefix+r.Path], r.Method)
@@ -123,6 +124,29 @@ func New(exec *executor.Executor, schema *ast.Schema, opts Options) (*Handler, e
 		})
 	}
 	return h, nil
+}
+
+// Mount serves the handler on mux: at each path of Mounts, and GET /openapi.json.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	for _, p := range h.Mounts() {
+		mux.Handle(p, h)
+	}
+	mux.HandleFunc("GET /openapi.json", h.ServeOpenAPI)
+}
+
+// Mounts are the paths the handler serves everything under: the first segment of every route
+// ("/auth/", "/admin/", ...), at the root and under /api. Other paths stay the caller's.
+func (h *Handler) Mounts() []string {
+	var out []string
+	for _, prefix := range prefixes {
+		for _, r := range h.routes {
+			first, _, _ := strings.Cut(strings.TrimPrefix(r.Path, "/"), "/")
+			if p := prefix + "/" + first + "/"; !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // Routes returns the route table.
