@@ -67,9 +67,9 @@ func tableRoutes(t testing.TB, s *apptest.Server) ([]opRoute, *ast.Schema) {
 	var out []opRoute
 	seen := 0
 	for _, r := range h.Routes() {
-		name := r.Method + " " + r.Path
+		name := r.Pattern
 		op, status := r.Op, r.Status
-		body := dummyBody(r.Body)
+		body := dummyBody(r.Body())
 		if served, ok := servedRoutes[name]; ok && op == "" {
 			op, status, body = served.op, served.status, served.body
 			seen++
@@ -82,7 +82,7 @@ func tableRoutes(t testing.TB, s *apptest.Server) ([]opRoute, *ast.Schema) {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		rt := opRoute{method: r.Method, path: r.Path, auth: r.Auth, op: op, status: status, body: body, def: def}
+		rt := opRoute{method: r.Method(), path: r.Path(), auth: r.Auth, op: op, status: status, body: body, def: def}
 		for _, sel := range def.SelectionSet {
 			if f, ok := sel.(*ast.Field); ok {
 				rt.roots = append(rt.roots, f.Name)
@@ -133,13 +133,12 @@ func dummyPath(path string) string {
 	})
 }
 
-// dummyBody fills a body of the type of example: "x" for every required string, an empty list
-// for lists; optional (pointer) fields are left out. No example, no body.
-func dummyBody(example any) any {
-	if example == nil {
+// dummyBody fills a body of type typ: "x" for every required string, an empty list for lists;
+// optional (pointer) fields are left out. No type, no body.
+func dummyBody(typ reflect.Type) any {
+	if typ == nil {
 		return nil
 	}
-	typ := reflect.TypeOf(example)
 	out := map[string]any{}
 	for i := range typ.NumField() {
 		f := typ.Field(i)

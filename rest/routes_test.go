@@ -1999,8 +1999,8 @@ func TestRESTUnderTheAPIPrefix(t *testing.T) {
 		paths := getPaths(token)
 		var routes []string
 		for _, r := range h.Routes() {
-			if r.Method == "GET" {
-				routes = append(routes, r.Path)
+			if r.Method() == "GET" {
+				routes = append(routes, r.Path())
 			}
 		}
 		var want []string
