@@ -27,7 +27,7 @@ func TestRESTLogin(t *testing.T) {
 		me := w.rest(t, "GET", "/auth/me", a.AccessToken, nil)
 		assert.Equal(t, http.StatusOK, me.Status)
 		assert.Equal(t, dev.Email, me.Str("email"))
-		g := w.gql(t, "", gqlLogin, map[string]any{"e": dev.Email, "p": pw})
+		g := w.gql(t, "POST", "/auth/login", "", map[string]any{"username": dev.Email, "password": pw})
 		require.Empty(t, g.Errors)
 		assert.Equal(t, "bearer", g.Str("login.tokenType"))
 	})
@@ -39,14 +39,12 @@ func TestRESTLogin(t *testing.T) {
 		tokenOf(t, w.rest(t, "POST", "/auth/login", "", map[string]any{"username": strings.ToUpper(dev.Email), "password": pw}))
 	})
 	t.Run("a wrong password", func(t *testing.T) {
-		r := w.rest(t, "POST", "/auth/login", "", map[string]any{"username": dev.Email, "password": "wrong-password"})
-		g := w.gql(t, "", gqlLogin, map[string]any{"e": dev.Email, "p": "wrong-password"})
-		agree(t, r, g, http.StatusUnauthorized, "Incorrect username or password")
+		w.same(t, "POST", "/auth/login", "", map[string]any{"username": dev.Email, "password": "wrong-password"},
+			http.StatusUnauthorized, "Incorrect username or password")
 	})
 	t.Run("an unknown account reads the same", func(t *testing.T) {
-		r := w.rest(t, "POST", "/auth/login", "", map[string]any{"username": "nobody@acme.test", "password": pw})
-		g := w.gql(t, "", gqlLogin, map[string]any{"e": "nobody@acme.test", "p": pw})
-		agree(t, r, g, http.StatusUnauthorized, "Incorrect username or password")
+		w.same(t, "POST", "/auth/login", "", map[string]any{"username": "nobody@acme.test", "password": pw},
+			http.StatusUnauthorized, "Incorrect username or password")
 	})
 	t.Run("a wrong password, form-encoded", func(t *testing.T) {
 		r := w.rest(t, "POST", "/auth/login", "", url.Values{"username": {dev.Email}, "password": {"wrong-password"}})
@@ -78,8 +76,8 @@ func TestRESTRefresh(t *testing.T) {
 	// A token used twice: 401, on both paths (the GraphQL case on a session of its own).
 	reused := w.rest(t, "POST", "/auth/refresh", a.Refresh, nil)
 	b := w.login(t, email)
-	require.Empty(t, w.gql(t, "", gqlRefresh, map[string]any{"t": b.Refresh}).Errors)
-	agree(t, reused, w.gql(t, "", gqlRefresh, map[string]any{"t": b.Refresh}), http.StatusUnauthorized, "Refresh failed")
+	require.Empty(t, w.gql(t, "POST", "/auth/refresh", b.Refresh, nil).Errors)
+	apptest.SameAnswer(t, reused, w.gql(t, "POST", "/auth/refresh", b.Refresh, nil), http.StatusUnauthorized, "Refresh failed")
 
 	// Reuse ends the session: its newest tokens stop working too.
 	assert.Equal(t, http.StatusUnauthorized, w.rest(t, "POST", "/auth/refresh", *second.RefreshToken, nil).Status)
@@ -96,12 +94,12 @@ func TestRESTRefresh(t *testing.T) {
 		"a refresh token of a logged-out": {Method: "POST", Path: "/auth/refresh", Bearer: w.loggedOutRefresh(t, email)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := send(t, w.s, rq)
+			r := w.s.REST(t, rq)
 			assert.Equal(t, http.StatusUnauthorized, r.Status)
 			assert.Equal(t, "Refresh failed", r.Detail())
 		})
 	}
-	g := w.gql(t, "", gqlRefresh, map[string]any{"t": "garbage"})
+	g := w.gql(t, "POST", "/auth/refresh", "", map[string]any{"refresh_token": "garbage"})
 	assert.Equal(t, "UNAUTHENTICATED", g.Code())
 	assert.Equal(t, "Refresh failed", g.Errors[0].Message)
 }
@@ -110,7 +108,7 @@ func TestRESTRefresh(t *testing.T) {
 func (w *world) loggedOutRefresh(t testing.TB, email string) string {
 	t.Helper()
 	a := w.login(t, email)
-	require.Empty(t, w.gql(t, a.Access, gqlLogout, nil).Errors)
+	require.Equal(t, http.StatusOK, w.rest(t, "POST", "/auth/logout", a.Access, nil).Status)
 	return a.Refresh
 }
 
@@ -126,16 +124,17 @@ func TestRESTLogout(t *testing.T) {
 	// The session is revoked server-side: its access token is 401 at once, on both paths, and
 	// its refresh token fails.
 	b := w.login(t, email)
-	g := w.gql(t, b.Access, gqlLogout, nil)
+	g := w.gql(t, "POST", "/auth/logout", b.Access, nil)
 	require.Empty(t, g.Errors)
 	assert.Equal(t, true, g.Get("logout"))
-	agree(t, w.rest(t, "GET", "/auth/me", a.Access, nil), w.gql(t, b.Access, gqlMe, nil), http.StatusUnauthorized, "Invalid or expired token")
+	apptest.SameAnswer(t, w.rest(t, "GET", "/auth/me", a.Access, nil), w.gql(t, "GET", "/auth/me", b.Access, nil),
+		http.StatusUnauthorized, "Invalid or expired token")
 	assert.Equal(t, http.StatusUnauthorized, w.rest(t, "POST", "/auth/refresh", a.Refresh, nil).Status)
 
 	// Other sessions of the user go on.
 	assert.Equal(t, http.StatusOK, w.rest(t, "GET", "/auth/me", w.tok["member"], nil).Status)
 
-	agree(t, w.rest(t, "POST", "/auth/logout", "", nil), w.gql(t, "", gqlLogout, nil), http.StatusUnauthorized, "Not authenticated")
+	w.same(t, "POST", "/auth/logout", "", nil, http.StatusUnauthorized, "Not authenticated")
 }
 
 func TestRESTMeAndPermissions(t *testing.T) {
@@ -161,7 +160,7 @@ func TestRESTMeAndPermissions(t *testing.T) {
 		assert.Equal(t, false, r.Get("totp_enabled"))
 		assert.Equal(t, false, r.Get("is_super_admin"))
 
-		g := w.gql(t, w.tok["developer"], gqlMe, nil)
+		g := w.gql(t, "GET", "/auth/me", w.tok["developer"], nil)
 		require.Empty(t, g.Errors)
 		perms := strs(g.Get("viewer.permissions"))
 		sort.Strings(perms)
@@ -180,7 +179,7 @@ func TestRESTMeAndPermissions(t *testing.T) {
 			require.Equal(t, http.StatusOK, r.Status)
 			keys(t, r.Body, "permissions", "allowed_models")
 			assert.Equal(t, []any{}, r.Get("allowed_models"))
-			g := w.gql(t, w.tok[actor], `{ viewer { permissions } }`, nil)
+			g := w.gql(t, "GET", "/auth/permissions", w.tok[actor], nil)
 			assert.Equal(t, strs(g.Get("viewer.permissions")), strs(r.Get("permissions")), actor)
 		}
 		sorted := slices.Clone(recruiterPermissions)
@@ -215,7 +214,7 @@ func TestRESTMyOrganizations(t *testing.T) {
 		return out
 	}
 	assert.Equal(t, all, list(t, ""))
-	g := w.gql(t, tok, gqlMemberships, nil)
+	g := w.gql(t, "GET", "/auth/organizations", tok, nil)
 	require.Empty(t, g.Errors)
 	var data struct {
 		Viewer struct {
@@ -253,7 +252,7 @@ func TestRESTSwitchOrganization(t *testing.T) {
 	require.Equal(t, w.acme.ID.String(), tok.OrgID, "the oldest membership first")
 
 	// The GraphQL case first, from a session of its own.
-	g := w.gql(t, w.login(t, multi.Email).Access, gqlSwitch, map[string]any{"o": w.globex.ID})
+	g := w.gql(t, "POST", "/auth/switch-org", w.login(t, multi.Email).Access, map[string]any{"org_id": w.globex.ID.String()})
 	require.Empty(t, g.Errors)
 	assert.NotEmpty(t, g.Str("switchOrganization.accessToken"))
 
@@ -272,12 +271,11 @@ func TestRESTSwitchOrganization(t *testing.T) {
 	assert.Equal(t, w.globex.ID.String(), w.rest(t, "GET", "/auth/me", next.AccessToken, nil).Str("org_id"))
 
 	// Not a member.
-	r := w.rest(t, "POST", "/auth/switch-org", tok.Access, map[string]any{"org_id": initech.ID.String()})
-	agree(t, r, w.gql(t, tok.Access, gqlSwitch, map[string]any{"o": initech.ID}), http.StatusForbidden, "User is not a member of this organization")
-	r = w.rest(t, "POST", "/auth/switch-org", tok.Access, map[string]any{})
+	w.same(t, "POST", "/auth/switch-org", tok.Access, map[string]any{"org_id": initech.ID.String()},
+		http.StatusForbidden, "User is not a member of this organization")
+	r := w.rest(t, "POST", "/auth/switch-org", tok.Access, map[string]any{})
 	assert.Equal(t, http.StatusUnprocessableEntity, r.Status)
-	agree(t, w.rest(t, "POST", "/auth/switch-org", "", map[string]any{"org_id": w.globex.ID.String()}),
-		w.gql(t, "", gqlSwitch, map[string]any{"o": w.globex.ID}), http.StatusUnauthorized, "Not authenticated")
+	w.same(t, "POST", "/auth/switch-org", "", map[string]any{"org_id": w.globex.ID.String()}, http.StatusUnauthorized, "Not authenticated")
 
 	// Removed from the default organization: the next sign-in starts in the oldest membership.
 	require.Equal(t, http.StatusNoContent, w.rest(t, "DELETE", "/admin/users/"+multi.ID.String(), w.tok["globex admin"], nil).Status)

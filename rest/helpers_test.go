@@ -1,13 +1,8 @@
 package rest_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,193 +12,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferiallm/orgserver/ent"
-	"github.com/inferiallm/orgserver/graph"
-	"github.com/inferiallm/orgserver/server/app"
 	"github.com/inferiallm/orgserver/server/apptest"
 )
 
 // Every route of rest.md, its success and each error it lists, tried by the roles of acme
 // (admin, developer, member, viewer and a custom "recruiter"), by globex's admin and by nobody.
-// Each REST case sits next to the same case sent as GraphQL: the REST layer runs the GraphQL
-// operation, so the status must be the code's (401 UNAUTHENTICATED, 403 FORBIDDEN, 404 NOT_FOUND,
-// 400 BAD_USER_INPUT, 409 CONFLICT) and the detail must be the message.
+// Each REST case sits next to its GraphQL twin: the route's own operation, sent to /graphql with
+// the variables the route makes from the same request (apptest's Twin), so that the status must
+// be the code's (401 UNAUTHENTICATED, 403 FORBIDDEN, 404 NOT_FOUND, 400 BAD_USER_INPUT,
+// 409 CONFLICT) and the detail must be the message (apptest.SameAnswer).
 
-// resp is a REST response: its status, headers, raw body and the body decoded as JSON.
-type resp struct {
-	Status int
-	Header http.Header
-	Raw    []byte
-	Body   any
-}
-
-// Get returns the value at a dotted path of the body; list items are numbered ("0.email").
-func (r *resp) Get(path string) any { return dig(r.Body, path) }
-
-// gget returns the value at a dotted path of GraphQL data; list items are numbered.
-func gget(g *apptest.Response, path string) any {
-	var v any
-	if err := json.Unmarshal(g.Data, &v); err != nil {
-		return nil
-	}
-	return dig(v, path)
-}
-
-// dig returns the value at a dotted path of decoded JSON.
-func dig(v any, path string) any {
-	if path == "" {
-		return v
-	}
-	for _, k := range strings.Split(path, ".") {
-		switch x := v.(type) {
-		case map[string]any:
-			v = x[k]
-		case []any:
-			i, err := strconv.Atoi(k)
-			if err != nil || i < 0 || i >= len(x) {
-				return nil
-			}
-			v = x[i]
-		default:
-			return nil
-		}
-	}
-	return v
-}
-
-// Str returns the string at a dotted path of the body.
-func (r *resp) Str(path string) string {
-	s, _ := r.Get(path).(string)
-	return s
-}
-
-// List returns the list at a dotted path of the body ("" for the body itself).
-func (r *resp) List(path string) []any {
-	l, _ := r.Get(path).([]any)
-	return l
-}
-
-// Detail is the detail of an error body.
-func (r *resp) Detail() string { return r.Str("detail") }
-
-// Decode unmarshals the body into v.
-func (r *resp) Decode(t testing.TB, v any) {
-	t.Helper()
-	require.NoError(t, json.Unmarshal(r.Raw, v), "body %s", r.Raw)
-}
-
-// request is a REST request. Body is sent as is when a string, []byte or io.Reader (the last
-// without a length, so chunked), form-encoded when url.Values, and as JSON otherwise; nil sends
-// no body.
-type request struct {
-	Method, Path, Bearer string
-	Body                 any
-	Header               map[string]string
-}
-
-// send makes a REST request. Whatever the route, an error response must be JSON with a detail,
-// and every response must carry an X-Request-ID.
-func send(t testing.TB, s *apptest.Server, rq request) *resp {
-	t.Helper()
-	var (
-		body  io.Reader
-		ctype string
-	)
-	switch b := rq.Body.(type) {
-	case nil:
-	case string:
-		body, ctype = strings.NewReader(b), "application/json"
-	case []byte:
-		body, ctype = bytes.NewReader(b), "application/json"
-	case url.Values:
-		body, ctype = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
-	case io.Reader:
-		body, ctype = b, "application/json"
-	default:
-		raw, err := json.Marshal(b)
-		require.NoError(t, err)
-		body, ctype = bytes.NewReader(raw), "application/json"
-	}
-	req, err := http.NewRequest(rq.Method, s.URL+rq.Path, body)
-	require.NoError(t, err)
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
-	}
-	req.Header.Set("User-Agent", "rest-test")
-	if rq.Bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+rq.Bearer)
-	}
-	for k, v := range rq.Header {
-		req.Header.Set(k, v)
-	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	r := &resp{Status: res.StatusCode, Header: res.Header, Raw: raw}
-	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") && len(bytes.TrimSpace(raw)) > 0 {
-		require.NoError(t, json.Unmarshal(raw, &r.Body), "JSON body of %s %s: %s", rq.Method, rq.Path, raw)
-	}
-	assert.NotEmpty(t, res.Header.Get("X-Request-ID"), "X-Request-ID of %s %s", rq.Method, rq.Path)
-	// The invitation page (GET, and POST of its form) speaks HTML, errors included.
-	page := strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") && strings.Contains(rq.Path, "/auth/accept-invite")
-	if r.Status >= 400 && rq.Method != http.MethodHead && !page {
-		assert.Contains(t, res.Header.Get("Content-Type"), "application/json", "error of %s %s: %s", rq.Method, rq.Path, raw)
-		assert.NotEmpty(t, r.Detail(), "detail of the error of %s %s: %s", rq.Method, rq.Path, raw)
-	}
-	return r
-}
-
-// call makes a REST request with an optional bearer token and body.
-func call(t testing.TB, s *apptest.Server, method, path, bearer string, body any) *resp {
-	t.Helper()
-	return send(t, s, request{Method: method, Path: path, Bearer: bearer, Body: body})
-}
-
-// codeOf is the GraphQL code of each REST status (rest.md: one table of it).
-var codeOf = map[int]string{
-	http.StatusOK: "", http.StatusCreated: "", http.StatusNoContent: "",
-	http.StatusBadRequest:      "BAD_USER_INPUT",
-	http.StatusUnauthorized:    "UNAUTHENTICATED",
-	http.StatusForbidden:       "FORBIDDEN",
-	http.StatusNotFound:        "NOT_FOUND",
-	http.StatusConflict:        "CONFLICT",
-	http.StatusTooManyRequests: "RATE_LIMITED",
-}
-
-// gqlCode is the code of a GraphQL response's first error. Query.viewer is nullable: without a
-// token it is null and no error, which is GraphQL's way of saying 401.
-func gqlCode(g *apptest.Response) string {
-	if c := g.Code(); c != "" {
-		return c
-	}
-	var data map[string]json.RawMessage
-	if json.Unmarshal(g.Data, &data) == nil {
-		if v, ok := data["viewer"]; ok && string(v) == "null" {
-			return "UNAUTHENTICATED"
-		}
-	}
-	return ""
-}
-
-// agree asserts that the REST response has status (and detail, unless empty) and that the
-// GraphQL response of the same case has the status's code and the same message.
-func agree(t testing.TB, r *resp, g *apptest.Response, status int, detail string) {
-	t.Helper()
-	assert.Equal(t, status, r.Status, "REST status; body %s", r.Raw)
-	want, known := codeOf[status]
-	require.True(t, known, "no GraphQL code for %d", status)
-	assert.Equal(t, want, gqlCode(g), "GraphQL code; errors %+v", g.Errors)
-	if status < 400 {
-		return
-	}
-	if detail != "" {
-		assert.Equal(t, detail, r.Detail(), "REST detail")
-	}
-	if len(g.Errors) > 0 {
-		assert.Equal(t, g.Errors[0].Message, r.Detail(), "the same message on both paths")
-	}
-}
+// The REST client of these tests is apptest's.
+type (
+	request = apptest.RESTRequest
+	resp    = apptest.RESTResponse
+)
 
 // keys asserts that a JSON object has exactly the keys of a shape of rest.md.
 func keys(t testing.TB, v any, want ...string) {
@@ -300,53 +123,8 @@ func tokenOf(t testing.TB, r *resp) authToken {
 	return a
 }
 
-// The GraphQL side of the cases.
-const (
-	gqlLogin = `mutation($e: String!, $p: String!, $c: String) {
-  login(input: {email: $e, password: $p, totpCode: $c}) { accessToken refreshToken tokenType expiresIn memberships { organization { id name } role { name } } }
-}`
-	gqlRefresh        = `mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }`
-	gqlLogout         = `mutation { logout }`
-	gqlMe             = `{ viewer { user { id email name twoFactorEnabled isSuperAdmin } organization { id } role { name } permissions } }`
-	gqlMemberships    = `{ viewer { memberships { organization { id name } role { name } } } }`
-	gqlSwitch         = `mutation($o: ID!) { switchOrganization(organizationId: $o) { accessToken refreshToken memberships { organization { id } } } }`
-	gqlUsers          = `query($o: Int, $l: Int, $s: String, $r: String) { viewer { organization { memberList(offset: $o, limit: $l, where: {search: $s, role: $r}) { user { id email } role { name } } } } }`
-	gqlChangeRole     = `mutation($u: ID!, $r: String!) { updateMemberRole(userId: $u, role: $r) { id } }`
-	gqlRemove         = `mutation($u: ID!) { removeMember(userId: $u) }`
-	gqlInvite         = `mutation($e: String!, $r: String) { inviteMember(input: {email: $e, role: $r}) { token inviteLink invitation { id } } }`
-	gqlInvitations    = `{ viewer { organization { invitations(first: 100) { edges { node { id email token inviteLink } } } } } }`
-	gqlResend         = `mutation($i: ID!) { resendInvitation(id: $i) { token } }`
-	gqlRevoke         = `mutation($i: ID!) { revokeInvitation(id: $i) { id status } }`
-	gqlPreview        = `query($t: String!) { invitationPreview(token: $t) { id email status } }`
-	gqlAccept         = `mutation($t: String!, $p: String, $n: String, $c: Boolean) { acceptInvitation(input: {token: $t, password: $p, name: $n, createAccount: $c}) { accessToken memberships { organization { id } role { name } } } }`
-	gqlCreateOrg      = `mutation($n: String!) { createOrganization(input: {name: $n}) { id name } }`
-	gqlMyOrg          = `{ organization { id name settings { defaultRole logPayloads } billing { plan } } }`
-	gqlUpdateOrg      = `mutation($in: UpdateOrganizationInput!) { updateOrganization(input: $in) { id name settings { defaultRole logPayloads } billing { plan billingEmail } } }`
-	gqlRoles          = `{ viewer { organization { roles { name builtIn permissions } } } }`
-	gqlCreateRole     = `mutation($n: String!, $p: [String!]!) { createRole(input: {name: $n, permissions: $p}) { name permissions } }`
-	gqlUpdateRole     = `mutation($n: String!, $d: String, $p: [String!]) { updateRole(name: $n, input: {description: $d, permissions: $p}) { name description permissions } }`
-	gqlDeleteRole     = `mutation($n: String!) { deleteRole(name: $n) }`
-	gqlCatalog        = `{ viewer { organization { roles { name } } } permissionCatalog { name } }`
-	gqlAudit          = `query($o: Int, $l: Int, $w: AuditLogFilterInput) { viewer { organization { auditLogList(offset: $o, limit: $l, where: $w) { id action category actorID } } } }`
-	gqlSessions       = `{ viewer { session { id } sessions { id current } } }`
-	gqlRevokeSession  = `mutation($i: ID!) { revokeSession(id: $i) }`
-	gqlRevokeOthers   = `mutation { revokeOtherSessions }`
-	gqlChangePassword = `mutation($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) }`
-	gqlBeginTOTP      = `mutation { beginTwoFactorSetup { secret otpauthUri qrCode } }`
-	gqlConfirmTOTP    = `mutation($c: String!) { confirmTwoFactorSetup(code: $c) { recoveryCodes } }`
-	gqlDisableTOTP    = `mutation($c: String, $p: String) { disableTwoFactor(code: $c, password: $p) }`
-	gqlRequire2FA     = `mutation($r: Boolean!) { updateSecurityPolicy(input: {requireTwoFactor: $r}) { requireTwoFactor } }`
-)
-
-// roomyLimits keep the rate limiter out of the way of tests about something else.
-var roomyLimits = graph.Limits{
-	LoginPerAccount: 1000, LoginPerIP: 1000, AcceptPerIP: 1000, TwoFactorPerIP: 1000,
-	Window: 15 * time.Minute, BaseDelay: 15 * time.Second, MaxDelay: 15 * time.Minute,
-}
-
-func withLimits(l graph.Limits) apptest.Option {
-	return func(c *app.Config, _ *app.Options) { c.Limits = l }
-}
+// gqlRequire2FA sets the organization's 2FA requirement, which no REST route does.
+const gqlRequire2FA = `mutation($r: Boolean!) { updateSecurityPolicy(input: {requireTwoFactor: $r}) { requireTwoFactor } }`
 
 // actors are the callers of the permission matrix, besides nobody.
 var actors = []string{"admin", "developer", "member", "viewer", "recruiter", "globex admin"}
@@ -369,9 +147,8 @@ type world struct {
 
 func newWorld(t *testing.T, opts ...apptest.Option) *world {
 	t.Helper()
-	clock := apptest.NewClock()
-	clock.Advance(time.Second - time.Duration(clock.Now().Nanosecond()))
-	s := apptest.Start(t, append([]apptest.Option{apptest.WithClock(clock), withLimits(roomyLimits)}, opts...)...)
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, append([]apptest.Option{apptest.WithClock(clock), apptest.WithLimits(apptest.RoomyLimits)}, opts...)...)
 	w := &world{s: s, clock: clock, acme: s.Org(t, apptest.RootOrg), user: map[string]*ent.User{}, tok: map[string]string{}}
 	ctx := apptest.SystemContext()
 	_, err := s.App.Client().Role.Create().SetOrganizationID(w.acme.ID).SetName("recruiter").
@@ -413,7 +190,7 @@ func (w *world) fresh(t testing.TB, role string) *ent.User {
 // invite invites email into acme as its admin and returns the invitation's id and token.
 func (w *world) invite(t testing.TB, email, role string) (id, token string) {
 	t.Helper()
-	g := w.s.Do(t, w.tok["admin"], gqlInvite, map[string]any{"e": email, "r": role})
+	g := w.op(t, w.tok["admin"], "InviteMember", map[string]any{"email": email, "role": role})
 	require.Empty(t, g.Errors, "inviting %s", email)
 	return g.Str("inviteMember.invitation.id"), g.Str("inviteMember.token")
 }
@@ -422,20 +199,56 @@ func (w *world) invite(t testing.TB, email, role string) (id, token string) {
 func (w *world) customRole(t testing.TB) string {
 	t.Helper()
 	name := w.unique("tmp-")
-	require.Empty(t, w.s.Do(t, w.tok["admin"], gqlCreateRole, map[string]any{"n": name, "p": []string{"model:list"}}).Errors)
+	require.Empty(t, w.op(t, w.tok["admin"], "CreateRole", map[string]any{"name": name, "permissions": []string{"model:list"}}).Errors)
 	return name
 }
 
-// rest is a shorthand for call on the world's server.
-func (w *world) rest(t testing.TB, method, path, bearer string, body any) *resp {
+// sessionID returns the id of the session of an access token.
+func (w *world) sessionID(t testing.TB, tok string) string {
 	t.Helper()
-	return call(t, w.s, method, path, bearer, body)
+	return sessionID(t, w.s, tok)
 }
 
-// gql is a shorthand for a GraphQL request on the world's server.
-func (w *world) gql(t testing.TB, bearer, query string, vars map[string]any) *apptest.Response {
+// sessionID returns the id of the session of an access token: the current one of its sessions.
+func sessionID(t testing.TB, s *apptest.Server, tok string) string {
 	t.Helper()
-	return w.s.Do(t, bearer, query, vars)
+	r := s.REST(t, request{Method: "GET", Path: "/auth/sessions", Bearer: tok})
+	require.Equal(t, http.StatusOK, r.Status, "body %s", r.Raw)
+	for _, s := range r.List("") {
+		if m := s.(map[string]any); m["current"] == true {
+			return m["id"].(string)
+		}
+	}
+	t.Fatal("no current session")
+	return ""
+}
+
+// rest sends a REST request to the world's server.
+func (w *world) rest(t testing.TB, method, path, bearer string, body any) *resp {
+	t.Helper()
+	return w.s.REST(t, request{Method: method, Path: path, Bearer: bearer, Body: body})
+}
+
+// gql sends the GraphQL twin of the same REST request: its route's operation, with the
+// variables the route makes from it.
+func (w *world) gql(t testing.TB, method, path, bearer string, body any) *apptest.Response {
+	t.Helper()
+	return w.s.Twin(t, request{Method: method, Path: path, Bearer: bearer, Body: body})
+}
+
+// same sends a REST request and then its GraphQL twin, and asserts they answer alike: status
+// (and detail, unless empty) on REST, its code and the same message on GraphQL.
+func (w *world) same(t testing.TB, method, path, bearer string, body any, status int, detail string) {
+	t.Helper()
+	r := w.rest(t, method, path, bearer, body)
+	apptest.SameAnswer(t, r, w.gql(t, method, path, bearer, body), status, detail)
+}
+
+// op runs a named operation of the REST layer on /graphql, for the routes that choose their
+// operation at run time and for setting up.
+func (w *world) op(t testing.TB, bearer, name string, vars map[string]any) *apptest.Response {
+	t.Helper()
+	return w.s.Operation(t, bearer, name, vars)
 }
 
 // inviteOf asserts a 201 (or 200) InviteResponse and returns it as an object.

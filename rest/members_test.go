@@ -33,7 +33,7 @@ func TestRESTUsers(t *testing.T) {
 			}
 			emails := column(r.Body, "email")
 			assert.ElementsMatch(t, everyone, emails)
-			g := w.gql(t, admin, gqlUsers, nil)
+			g := w.gql(t, "GET", path, admin, nil)
 			require.Empty(t, g.Errors)
 			var data struct {
 				Viewer struct {
@@ -76,7 +76,7 @@ func TestRESTUsers(t *testing.T) {
 		assert.Equal(t, map[string]any{"message": "User role updated"}, r.Body)
 		list := w.rest(t, "GET", "/admin/users?search="+url.QueryEscape(u.Email), admin, nil)
 		assert.Equal(t, "developer", list.Str("0.role"))
-		g := w.gql(t, admin, gqlChangeRole, map[string]any{"u": w.fresh(t, "viewer").ID, "r": "developer"})
+		g := w.gql(t, "PUT", "/admin/users/"+w.fresh(t, "viewer").ID.String()+"/role", admin, map[string]any{"role": "developer"})
 		require.Empty(t, g.Errors)
 		// A custom role; a name in any case.
 		r = w.rest(t, "PUT", "/admin/users/"+u.ID.String()+"/role", admin, map[string]any{"role": "Recruiter"})
@@ -85,26 +85,20 @@ func TestRESTUsers(t *testing.T) {
 	})
 	t.Run("an unknown role", func(t *testing.T) {
 		u := w.fresh(t, "viewer")
-		r := w.rest(t, "PUT", "/admin/users/"+u.ID.String()+"/role", admin, map[string]any{"role": "x"})
-		g := w.gql(t, admin, gqlChangeRole, map[string]any{"u": u.ID, "r": "x"})
-		agree(t, r, g, http.StatusBadRequest, "Role 'x' does not exist")
-		r = w.rest(t, "PUT", "/admin/users/"+u.ID.String()+"/role", admin, map[string]any{"role": "globex-only"})
+		w.same(t, "PUT", "/admin/users/"+u.ID.String()+"/role", admin, map[string]any{"role": "x"}, http.StatusBadRequest, "Role 'x' does not exist")
+		r := w.rest(t, "PUT", "/admin/users/"+u.ID.String()+"/role", admin, map[string]any{"role": "globex-only"})
 		assert.Equal(t, http.StatusBadRequest, r.Status, "another org's custom role does not exist here")
 		assert.Equal(t, "Role 'globex-only' does not exist", r.Detail())
 	})
 	t.Run("another org's user", func(t *testing.T) {
 		other := w.user["globex admin"].ID
-		r := w.rest(t, "PUT", "/admin/users/"+other.String()+"/role", admin, map[string]any{"role": "viewer"})
-		g := w.gql(t, admin, gqlChangeRole, map[string]any{"u": other, "r": "viewer"})
-		agree(t, r, g, http.StatusNotFound, "User not found in this organization")
-		r = w.rest(t, "DELETE", "/admin/users/"+other.String(), admin, nil)
-		g = w.gql(t, admin, gqlRemove, map[string]any{"u": other})
-		agree(t, r, g, http.StatusNotFound, "User not found in this organization")
+		w.same(t, "PUT", "/admin/users/"+other.String()+"/role", admin, map[string]any{"role": "viewer"},
+			http.StatusNotFound, "User not found in this organization")
+		w.same(t, "DELETE", "/admin/users/"+other.String(), admin, nil, http.StatusNotFound, "User not found in this organization")
 	})
 	t.Run("one's own role", func(t *testing.T) {
-		r := w.rest(t, "PUT", "/admin/users/"+w.user["admin"].ID.String()+"/role", admin, map[string]any{"role": "viewer"})
-		g := w.gql(t, admin, gqlChangeRole, map[string]any{"u": w.user["admin"].ID, "r": "viewer"})
-		agree(t, r, g, http.StatusForbidden, "You cannot change your own role")
+		w.same(t, "PUT", "/admin/users/"+w.user["admin"].ID.String()+"/role", admin, map[string]any{"role": "viewer"},
+			http.StatusForbidden, "You cannot change your own role")
 	})
 	t.Run("a role above one's own", func(t *testing.T) {
 		u := w.fresh(t, "viewer")
@@ -116,8 +110,8 @@ func TestRESTUsers(t *testing.T) {
 		ops := w.fresh(t, "people-ops")
 		opsTok := w.login(t, ops.Email).Access
 		r := w.rest(t, "PUT", "/admin/users/"+u.ID.String()+"/role", opsTok, map[string]any{"role": "admin"})
-		g := w.gql(t, opsTok, gqlChangeRole, map[string]any{"u": u.ID, "r": "admin"})
-		agree(t, r, g, http.StatusForbidden, "")
+		g := w.gql(t, "PUT", "/admin/users/"+u.ID.String()+"/role", opsTok, map[string]any{"role": "admin"})
+		apptest.SameAnswer(t, r, g, http.StatusForbidden, "")
 		assert.True(t, strings.HasPrefix(r.Detail(), "Cannot grant permissions you do not have: "), r.Detail())
 	})
 	t.Run("no role in the body", func(t *testing.T) {
@@ -133,7 +127,7 @@ func TestRESTUsers(t *testing.T) {
 		r := w.rest(t, "DELETE", "/admin/users/"+u.ID.String(), admin, nil)
 		assert.Equal(t, http.StatusNoContent, r.Status)
 		assert.Empty(t, r.Raw)
-		agree(t, w.rest(t, "GET", "/auth/me", tok.Access, nil), w.gql(t, tok.Access, gqlMe, nil), http.StatusUnauthorized, "")
+		w.same(t, "GET", "/auth/me", tok.Access, nil, http.StatusUnauthorized, "")
 		assert.Equal(t, http.StatusUnauthorized, w.rest(t, "POST", "/auth/refresh", tok.Refresh, nil).Status)
 		assert.NotContains(t, column(w.rest(t, "GET", "/admin/users", admin, nil).Body, "email"), u.Email)
 		// The account stays.
@@ -141,11 +135,9 @@ func TestRESTUsers(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, u.Email, exists.Email)
 		// Removed already: not found.
-		r = w.rest(t, "DELETE", "/admin/users/"+u.ID.String(), admin, nil)
-		g := w.gql(t, admin, gqlRemove, map[string]any{"u": u.ID})
-		agree(t, r, g, http.StatusNotFound, "User not found in this organization")
+		w.same(t, "DELETE", "/admin/users/"+u.ID.String(), admin, nil, http.StatusNotFound, "User not found in this organization")
 		v := w.fresh(t, "member")
-		g = w.gql(t, admin, gqlRemove, map[string]any{"u": v.ID})
+		g := w.gql(t, "DELETE", "/admin/users/"+v.ID.String(), admin, nil)
 		require.Empty(t, g.Errors)
 		assert.Equal(t, true, g.Get("removeMember"))
 	})
@@ -157,12 +149,9 @@ func TestRESTUsers(t *testing.T) {
 		only := w.s.AddUser(t, "only@solo.test", solo, "admin")
 		boss := w.s.AddUser(t, "boss@solo.test", solo, "everything")
 		bossTok := w.login(t, boss.Email).Access
-		r := w.rest(t, "PUT", "/admin/users/"+only.ID.String()+"/role", bossTok, map[string]any{"role": "member"})
-		g := w.gql(t, bossTok, gqlChangeRole, map[string]any{"u": only.ID, "r": "member"})
-		agree(t, r, g, http.StatusConflict, "Organization must keep at least one admin")
-		r = w.rest(t, "DELETE", "/admin/users/"+only.ID.String(), bossTok, nil)
-		g = w.gql(t, bossTok, gqlRemove, map[string]any{"u": only.ID})
-		agree(t, r, g, http.StatusConflict, "Organization must keep at least one admin")
+		w.same(t, "PUT", "/admin/users/"+only.ID.String()+"/role", bossTok, map[string]any{"role": "member"},
+			http.StatusConflict, "Organization must keep at least one admin")
+		w.same(t, "DELETE", "/admin/users/"+only.ID.String(), bossTok, nil, http.StatusConflict, "Organization must keep at least one admin")
 		assert.Equal(t, "admin", w.rest(t, "GET", "/admin/users?search=only", bossTok, nil).Str("0.role"))
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/inferiallm/orgserver/server/apptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -28,7 +29,7 @@ func TestRESTOrganizations(t *testing.T) {
 		var mine []orgInfo
 		orgs.Decode(t, &mine)
 		assert.Contains(t, mine, orgInfo{ID: r.Str("id"), Name: "Initech", Role: "admin"})
-		g := w.gql(t, root, gqlCreateOrg, map[string]any{"n": "Hooli"})
+		g := w.gql(t, "POST", "/management/organizations", root, map[string]any{"name": "Hooli"})
 		require.Empty(t, g.Errors)
 		created := w.rest(t, "POST", "/management/organizations", root, map[string]any{"name": "Plain"})
 		require.Equal(t, http.StatusCreated, created.Status)
@@ -36,13 +37,12 @@ func TestRESTOrganizations(t *testing.T) {
 	})
 	t.Run("a duplicate name", func(t *testing.T) {
 		r := w.rest(t, "POST", "/management/organizations", root, map[string]any{"name": "GLOBEX"})
-		g := w.gql(t, root, gqlCreateOrg, map[string]any{"n": "Globex"})
-		agree(t, r, g, http.StatusConflict, "Organization name already exists")
+		g := w.gql(t, "POST", "/management/organizations", root, map[string]any{"name": "Globex"})
+		apptest.SameAnswer(t, r, g, http.StatusConflict, "Organization name already exists")
 	})
 	t.Run("not a super admin", func(t *testing.T) {
-		r := w.rest(t, "POST", "/management/organizations", admin, map[string]any{"name": "Mine"})
-		g := w.gql(t, admin, gqlCreateOrg, map[string]any{"n": "Mine"})
-		agree(t, r, g, http.StatusForbidden, "Permission denied: super admin required")
+		w.same(t, "POST", "/management/organizations", admin, map[string]any{"name": "Mine"},
+			http.StatusForbidden, "Permission denied: super admin required")
 	})
 	t.Run("no name", func(t *testing.T) {
 		r := w.rest(t, "POST", "/management/organizations", root, map[string]any{"log_payloads": true})
@@ -62,7 +62,7 @@ func TestRESTOrganizations(t *testing.T) {
 		require.Equal(t, http.StatusOK, dev.Status)
 		assert.Contains(t, dev.Body, "billing")
 		assert.Nil(t, dev.Get("billing"), "billing:view only")
-		g := w.gql(t, w.tok["developer"], gqlMyOrg, nil)
+		g := w.gql(t, "GET", "/management/organizations/me", w.tok["developer"], nil)
 		require.Empty(t, g.Errors)
 		assert.Nil(t, g.Get("organization.billing"))
 		assert.Equal(t, w.globex.ID.String(), w.rest(t, "GET", "/management/organizations/me", w.tok["globex admin"], nil).Str("id"))
@@ -94,20 +94,18 @@ func TestRESTOrganizations(t *testing.T) {
 		inv := w.rest(t, "POST", "/management/invitations", admin, map[string]any{"email": "defaulted@acme.test"})
 		assert.Equal(t, "developer", inv.Str("role"))
 
-		g := w.gql(t, admin, gqlUpdateOrg, map[string]any{"in": map[string]any{"name": "Acme", "settings": map[string]any{"defaultRole": "member"}}})
+		g := w.gql(t, "PATCH", "/management/organizations/me", admin, map[string]any{"name": "Acme", "settings": map[string]any{"default_role": "member"}})
 		require.Empty(t, g.Errors)
 		assert.Equal(t, "Acme", w.rest(t, "GET", "/management/organizations/me", admin, nil).Str("name"))
 	})
 	t.Run("PATCH errors", func(t *testing.T) {
-		r := w.rest(t, "PATCH", "/management/organizations/me", w.tok["developer"], map[string]any{"name": "Mine"})
-		g := w.gql(t, w.tok["developer"], gqlUpdateOrg, map[string]any{"in": map[string]any{"name": "Mine"}})
-		agree(t, r, g, http.StatusForbidden, "Permission denied: organization:update required")
-		r = w.rest(t, "PATCH", "/management/organizations/me", admin, map[string]any{"settings": map[string]any{"default_role": "x"}})
-		g = w.gql(t, admin, gqlUpdateOrg, map[string]any{"in": map[string]any{"settings": map[string]any{"defaultRole": "x"}}})
-		agree(t, r, g, http.StatusBadRequest, "Role 'x' does not exist")
-		r = w.rest(t, "PATCH", "/management/organizations/me", admin, map[string]any{"name": "Globex"})
-		g = w.gql(t, admin, gqlUpdateOrg, map[string]any{"in": map[string]any{"name": "globex"}})
-		agree(t, r, g, http.StatusConflict, "Organization name already exists")
+		w.same(t, "PATCH", "/management/organizations/me", w.tok["developer"], map[string]any{"name": "Mine"},
+			http.StatusForbidden, "Permission denied: organization:update required")
+		w.same(t, "PATCH", "/management/organizations/me", admin, map[string]any{"settings": map[string]any{"default_role": "x"}},
+			http.StatusBadRequest, "Role 'x' does not exist")
+		r := w.rest(t, "PATCH", "/management/organizations/me", admin, map[string]any{"name": "Globex"})
+		g := w.gql(t, "PATCH", "/management/organizations/me", admin, map[string]any{"name": "globex"})
+		apptest.SameAnswer(t, r, g, http.StatusConflict, "Organization name already exists")
 		assert.Equal(t, "Acme", w.rest(t, "GET", "/management/organizations/me", admin, nil).Str("name"))
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/inferiallm/orgserver/server/apptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -28,7 +29,7 @@ func TestRESTRoles(t *testing.T) {
 		}
 		assert.Equal(t, map[string]bool{"admin": true, "developer": true, "member": true, "viewer": true, "recruiter": false}, builtIn,
 			"globex's custom role is invisible")
-		g := w.gql(t, admin, gqlRoles, nil)
+		g := w.gql(t, "GET", "/admin/roles", admin, nil)
 		require.Empty(t, g.Errors)
 		var data struct {
 			Viewer struct {
@@ -67,18 +68,17 @@ func TestRESTRoles(t *testing.T) {
 		stamp(t, r.Get("created_at"))
 		stamp(t, r.Get("updated_at"))
 		assert.Contains(t, column(w.rest(t, "GET", "/admin/roles", admin, nil).Body, "name"), "auditor")
-		g := w.gql(t, admin, gqlCreateRole, map[string]any{"n": "auditor2", "p": []string{"audit_log:list"}})
+		g := w.gql(t, "POST", "/admin/roles", admin, map[string]any{"name": "auditor2", "permissions": []string{"audit_log:list"}})
 		require.Empty(t, g.Errors)
 	})
 	t.Run("POST errors", func(t *testing.T) {
 		for _, name := range []string{"recruiter", "admin", "Recruiter"} {
-			r := w.rest(t, "POST", "/admin/roles", admin, map[string]any{"name": name, "permissions": []string{"model:list"}})
-			g := w.gql(t, admin, gqlCreateRole, map[string]any{"n": name, "p": []string{"model:list"}})
-			agree(t, r, g, http.StatusBadRequest, "Role already exists")
+			w.same(t, "POST", "/admin/roles", admin, map[string]any{"name": name, "permissions": []string{"model:list"}},
+				http.StatusBadRequest, "Role already exists")
 		}
-		r := w.rest(t, "POST", "/admin/roles", admin, map[string]any{"name": "bad", "permissions": []string{"model:list", "nope:x", "fly"}})
-		g := w.gql(t, admin, gqlCreateRole, map[string]any{"n": "bad", "p": []string{"model:list", "nope:x", "fly"}})
-		agree(t, r, g, http.StatusBadRequest, "")
+		bad := map[string]any{"name": "bad", "permissions": []string{"model:list", "nope:x", "fly"}}
+		r := w.rest(t, "POST", "/admin/roles", admin, bad)
+		apptest.SameAnswer(t, r, w.gql(t, "POST", "/admin/roles", admin, bad), http.StatusBadRequest, "")
 		assert.True(t, strings.HasPrefix(r.Detail(), "Invalid permissions: "), r.Detail())
 		assert.Contains(t, r.Detail(), "nope:x")
 		assert.Contains(t, r.Detail(), "fly")
@@ -97,18 +97,12 @@ func TestRESTRoles(t *testing.T) {
 		assert.Equal(t, []string{"api_key:list", "model:list"}, strs(r.Get("permissions")))
 		r = w.rest(t, "PUT", "/admin/roles/"+name, admin, map[string]any{"description": "Only this"})
 		assert.Equal(t, []string{"api_key:list", "model:list"}, strs(r.Get("permissions")), "omitted permissions stay")
-		g := w.gql(t, admin, gqlUpdateRole, map[string]any{"n": name, "p": []string{"model:list"}})
+		g := w.gql(t, "PUT", "/admin/roles/"+name, admin, map[string]any{"permissions": []string{"model:list"}})
 		require.Empty(t, g.Errors)
 
-		r = w.rest(t, "PUT", "/admin/roles/nope", admin, map[string]any{"description": "x"})
-		g = w.gql(t, admin, gqlUpdateRole, map[string]any{"n": "nope", "d": "x"})
-		agree(t, r, g, http.StatusNotFound, "Role not found")
-		r = w.rest(t, "PUT", "/admin/roles/viewer", admin, map[string]any{"description": "x"})
-		g = w.gql(t, admin, gqlUpdateRole, map[string]any{"n": "viewer", "d": "x"})
-		agree(t, r, g, http.StatusBadRequest, "Built-in roles cannot be changed")
-		r = w.rest(t, "PUT", "/admin/roles/globex-only", admin, map[string]any{"description": "x"})
-		g = w.gql(t, admin, gqlUpdateRole, map[string]any{"n": "globex-only", "d": "x"})
-		agree(t, r, g, http.StatusNotFound, "Role not found")
+		w.same(t, "PUT", "/admin/roles/nope", admin, map[string]any{"description": "x"}, http.StatusNotFound, "Role not found")
+		w.same(t, "PUT", "/admin/roles/viewer", admin, map[string]any{"description": "x"}, http.StatusBadRequest, "Built-in roles cannot be changed")
+		w.same(t, "PUT", "/admin/roles/globex-only", admin, map[string]any{"description": "x"}, http.StatusNotFound, "Role not found")
 		r = w.rest(t, "PUT", "/admin/roles/"+name, admin, map[string]any{"permissions": []string{"nope"}})
 		assert.Equal(t, http.StatusBadRequest, r.Status)
 		assert.Equal(t, "Invalid permissions: nope", r.Detail())
@@ -119,24 +113,16 @@ func TestRESTRoles(t *testing.T) {
 		assert.Equal(t, http.StatusOK, r.Status)
 		assert.Equal(t, map[string]any{"message": "Role deleted"}, r.Body)
 		assert.NotContains(t, column(w.rest(t, "GET", "/admin/roles", admin, nil).Body, "name"), name)
-		g := w.gql(t, admin, gqlDeleteRole, map[string]any{"n": w.customRole(t)})
+		g := w.gql(t, "DELETE", "/admin/roles/"+w.customRole(t), admin, nil)
 		require.Empty(t, g.Errors)
 
-		r = w.rest(t, "DELETE", "/admin/roles/"+name, admin, nil)
-		g = w.gql(t, admin, gqlDeleteRole, map[string]any{"n": name})
-		agree(t, r, g, http.StatusNotFound, "Role not found")
-		r = w.rest(t, "DELETE", "/admin/roles/member", admin, nil)
-		g = w.gql(t, admin, gqlDeleteRole, map[string]any{"n": "member"})
-		agree(t, r, g, http.StatusBadRequest, "Cannot delete default system roles")
+		w.same(t, "DELETE", "/admin/roles/"+name, admin, nil, http.StatusNotFound, "Role not found")
+		w.same(t, "DELETE", "/admin/roles/member", admin, nil, http.StatusBadRequest, "Cannot delete default system roles")
 		// In use by a member, then by a pending invitation.
-		r = w.rest(t, "DELETE", "/admin/roles/recruiter", admin, nil)
-		g = w.gql(t, admin, gqlDeleteRole, map[string]any{"n": "recruiter"})
-		agree(t, r, g, http.StatusConflict, "Role is in use by 1 member(s) and 0 pending invitation(s)")
+		w.same(t, "DELETE", "/admin/roles/recruiter", admin, nil, http.StatusConflict, "Role is in use by 1 member(s) and 0 pending invitation(s)")
 		used := w.customRole(t)
 		w.invite(t, "holder@acme.test", used)
-		r = w.rest(t, "DELETE", "/admin/roles/"+used, admin, nil)
-		g = w.gql(t, admin, gqlDeleteRole, map[string]any{"n": used})
-		agree(t, r, g, http.StatusConflict, "Role is in use by 0 member(s) and 1 pending invitation(s)")
+		w.same(t, "DELETE", "/admin/roles/"+used, admin, nil, http.StatusConflict, "Role is in use by 0 member(s) and 1 pending invitation(s)")
 	})
 	t.Run("GET /admin/roles/permissions/list", func(t *testing.T) {
 		catalog := []string{"api_key:create", "api_key:list", "api_key:revoke",
@@ -150,7 +136,7 @@ func TestRESTRoles(t *testing.T) {
 		assert.Len(t, got, 25)
 		assert.Equal(t, "api_key:create", r.Str("0"))
 		assert.Equal(t, catalog, got, "rest.md's catalog order")
-		g := w.gql(t, admin, gqlCatalog, nil)
+		g := w.gql(t, "GET", "/admin/roles/permissions/list", admin, nil)
 		require.Empty(t, g.Errors)
 		var data struct{ PermissionCatalog []struct{ Name string } }
 		g.Decode(t, &data)

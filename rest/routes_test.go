@@ -18,12 +18,8 @@ import (
 
 func TestRESTPermissionMatrix(t *testing.T) {
 	w := newWorld(t)
-	none := func() map[string]any { return nil }
-	get := func(path string) func(*testing.T, string) *resp {
-		return func(t *testing.T, tok string) *resp { return w.rest(t, "GET", path, tok, nil) }
-	}
-	query := func(q string, vars func() map[string]any) func(*testing.T, string) *apptest.Response {
-		return func(t *testing.T, tok string) *apptest.Response { return w.gql(t, tok, q, vars()) }
+	get := func(path string) func(*testing.T) request {
+		return func(*testing.T) request { return request{Method: "GET", Path: path} }
 	}
 	allowed := func(status int, actors ...string) map[string]int {
 		m := map[string]int{}
@@ -37,117 +33,89 @@ func TestRESTPermissionMatrix(t *testing.T) {
 		name string
 		// perm is what a 403 names ("" for routes every signed-in caller may use).
 		perm string
-		rest func(t *testing.T, tok string) *resp
-		gql  func(t *testing.T, tok string) *apptest.Response
+		// rq makes the case's request, anew for each path: REST is sent it, GraphQL its twin.
+		rq func(t *testing.T) request
+		// twin is the GraphQL side of a route that picks its operation at run time.
+		twin func(t *testing.T, tok string) *apptest.Response
 		// want is the status by actor; a missing actor gets 403, nobody always 401.
 		want map[string]int
 	}
 	ops := []op{
-		{"GET /admin/users", "member:list", get("/admin/users"), query(gqlUsers, none),
+		{"GET /admin/users", "member:list", get("/admin/users"), nil,
 			allowed(200, "admin", "developer", "recruiter", "globex admin")},
-		{"GET /management/users", "member:list", get("/management/users"), query(gqlUsers, none),
+		{"GET /management/users", "member:list", get("/management/users"), nil,
 			allowed(200, "admin", "developer", "recruiter", "globex admin")},
 		{"PUT /admin/users/{user_id}/role", "role:update",
-			func(t *testing.T, tok string) *resp {
-				return w.rest(t, "PUT", "/admin/users/"+w.fresh(t, "viewer").ID.String()+"/role", tok, map[string]any{"role": "member"})
-			},
-			func(t *testing.T, tok string) *apptest.Response {
-				return w.gql(t, tok, gqlChangeRole, map[string]any{"u": w.fresh(t, "viewer").ID, "r": "member"})
-			},
+			func(t *testing.T) request {
+				return request{Method: "PUT", Path: "/admin/users/" + w.fresh(t, "viewer").ID.String() + "/role", Body: map[string]any{"role": "member"}}
+			}, nil,
 			map[string]int{"admin": 200, "globex admin": 404}},
 		{"DELETE /admin/users/{user_id}", "member:delete",
-			func(t *testing.T, tok string) *resp {
-				return w.rest(t, "DELETE", "/admin/users/"+w.fresh(t, "viewer").ID.String(), tok, nil)
-			},
-			func(t *testing.T, tok string) *apptest.Response {
-				return w.gql(t, tok, gqlRemove, map[string]any{"u": w.fresh(t, "viewer").ID})
-			},
+			func(t *testing.T) request {
+				return request{Method: "DELETE", Path: "/admin/users/" + w.fresh(t, "viewer").ID.String()}
+			}, nil,
 			map[string]int{"admin": 204, "globex admin": 404}},
 		{"POST /management/invitations", "member:invite",
-			func(t *testing.T, tok string) *resp {
-				return w.rest(t, "POST", "/management/invitations", tok, map[string]any{"email": w.unique("new") + "@acme.test", "role": "viewer"})
-			},
-			query(gqlInvite, func() map[string]any { return map[string]any{"e": w.unique("new") + "@acme.test", "r": "viewer"} }),
+			func(*testing.T) request {
+				return request{Method: "POST", Path: "/management/invitations", Body: map[string]any{"email": w.unique("new") + "@acme.test", "role": "viewer"}}
+			}, nil,
 			allowed(201, "admin", "recruiter", "globex admin")},
 		{"POST /auth/register-invite (Bearer)", "member:invite",
-			func(t *testing.T, tok string) *resp {
-				return w.rest(t, "POST", "/auth/register-invite", tok, map[string]any{"email": w.unique("new") + "@acme.test", "role": "viewer"})
+			func(*testing.T) request {
+				return request{Method: "POST", Path: "/auth/register-invite", Body: map[string]any{"email": w.unique("new") + "@acme.test", "role": "viewer"}}
 			},
-			query(gqlInvite, func() map[string]any { return map[string]any{"e": w.unique("new") + "@acme.test", "r": "viewer"} }),
+			func(t *testing.T, tok string) *apptest.Response {
+				return w.op(t, tok, "InviteMember", map[string]any{"email": w.unique("new") + "@acme.test", "role": "viewer"})
+			},
 			allowed(201, "admin", "recruiter", "globex admin")},
-		{"GET /management/invitations", "member:list", get("/management/invitations"), query(gqlInvitations, none),
+		{"GET /management/invitations", "member:list", get("/management/invitations"), nil,
 			allowed(200, "admin", "developer", "recruiter", "globex admin")},
 		{"POST /management/invitations/{id}/resend", "member:invite",
-			func(t *testing.T, tok string) *resp {
+			func(t *testing.T) request {
 				id, _ := w.invite(t, w.unique("inv")+"@acme.test", "viewer")
-				return w.rest(t, "POST", "/management/invitations/"+id+"/resend", tok, nil)
-			},
-			func(t *testing.T, tok string) *apptest.Response {
-				id, _ := w.invite(t, w.unique("inv")+"@acme.test", "viewer")
-				return w.gql(t, tok, gqlResend, map[string]any{"i": id})
-			},
+				return request{Method: "POST", Path: "/management/invitations/" + id + "/resend"}
+			}, nil,
 			map[string]int{"admin": 200, "recruiter": 200, "globex admin": 404}},
 		{"DELETE /management/invitations/{id}", "member:delete",
-			func(t *testing.T, tok string) *resp {
+			func(t *testing.T) request {
 				id, _ := w.invite(t, w.unique("inv")+"@acme.test", "viewer")
-				return w.rest(t, "DELETE", "/management/invitations/"+id, tok, nil)
-			},
-			func(t *testing.T, tok string) *apptest.Response {
-				id, _ := w.invite(t, w.unique("inv")+"@acme.test", "viewer")
-				return w.gql(t, tok, gqlRevoke, map[string]any{"i": id})
-			},
+				return request{Method: "DELETE", Path: "/management/invitations/" + id}
+			}, nil,
 			map[string]int{"admin": 204, "globex admin": 404}},
 		{"POST /management/organizations", "super admin",
-			func(t *testing.T, tok string) *resp {
-				return w.rest(t, "POST", "/management/organizations", tok, map[string]any{"name": w.unique("Org ")})
-			},
-			query(gqlCreateOrg, func() map[string]any { return map[string]any{"n": w.unique("Org ")} }),
+			func(*testing.T) request {
+				return request{Method: "POST", Path: "/management/organizations", Body: map[string]any{"name": w.unique("Org ")}}
+			}, nil,
 			map[string]int{}},
-		{"GET /management/organizations/me", "organization:view", get("/management/organizations/me"), query(gqlMyOrg, none), everyone},
+		{"GET /management/organizations/me", "organization:view", get("/management/organizations/me"), nil, everyone},
 		{"PATCH /management/organizations/me", "organization:update",
-			func(t *testing.T, tok string) *resp {
-				return w.rest(t, "PATCH", "/management/organizations/me", tok, map[string]any{"log_payloads": true})
-			},
-			query(gqlUpdateOrg, func() map[string]any {
-				return map[string]any{"in": map[string]any{"settings": map[string]any{"logPayloads": true}}}
-			}),
+			func(*testing.T) request {
+				return request{Method: "PATCH", Path: "/management/organizations/me", Body: map[string]any{"log_payloads": true}}
+			}, nil,
 			allowed(200, "admin", "globex admin")},
-		{"GET /admin/roles", "role:list", get("/admin/roles"), query(gqlRoles, none), allowed(200, "admin", "recruiter", "globex admin")},
+		{"GET /admin/roles", "role:list", get("/admin/roles"), nil, allowed(200, "admin", "recruiter", "globex admin")},
 		{"POST /admin/roles", "role:create",
-			func(t *testing.T, tok string) *resp {
-				return w.rest(t, "POST", "/admin/roles", tok, map[string]any{"name": w.unique("r"), "permissions": []string{"model:list"}})
-			},
-			query(gqlCreateRole, func() map[string]any { return map[string]any{"n": w.unique("r"), "p": []string{"model:list"}} }),
+			func(*testing.T) request {
+				return request{Method: "POST", Path: "/admin/roles", Body: map[string]any{"name": w.unique("r"), "permissions": []string{"model:list"}}}
+			}, nil,
 			allowed(200, "admin", "globex admin")},
 		{"PUT /admin/roles/{name}", "role:update",
-			func(t *testing.T, tok string) *resp {
-				return w.rest(t, "PUT", "/admin/roles/"+w.customRole(t), tok, map[string]any{"description": "changed"})
-			},
-			func(t *testing.T, tok string) *apptest.Response {
-				return w.gql(t, tok, gqlUpdateRole, map[string]any{"n": w.customRole(t), "d": "changed"})
-			},
+			func(t *testing.T) request {
+				return request{Method: "PUT", Path: "/admin/roles/" + w.customRole(t), Body: map[string]any{"description": "changed"}}
+			}, nil,
 			map[string]int{"admin": 200, "globex admin": 404}},
 		{"DELETE /admin/roles/{name}", "role:delete",
-			func(t *testing.T, tok string) *resp {
-				return w.rest(t, "DELETE", "/admin/roles/"+w.customRole(t), tok, nil)
-			},
-			func(t *testing.T, tok string) *apptest.Response {
-				return w.gql(t, tok, gqlDeleteRole, map[string]any{"n": w.customRole(t)})
-			},
+			func(t *testing.T) request { return request{Method: "DELETE", Path: "/admin/roles/" + w.customRole(t)} }, nil,
 			map[string]int{"admin": 200, "globex admin": 404}},
-		{"GET /admin/roles/permissions/list", "role:list", get("/admin/roles/permissions/list"), query(gqlCatalog, none),
+		{"GET /admin/roles/permissions/list", "role:list", get("/admin/roles/permissions/list"), nil,
 			allowed(200, "admin", "recruiter", "globex admin")},
-		{"GET /audit/logs", "audit_log:list", get("/audit/logs"), query(gqlAudit, none), allowed(200, "admin", "globex admin")},
-		{"GET /auth/me", "", get("/auth/me"), query(gqlMe, none), everyone},
-		{"GET /auth/permissions", "", get("/auth/permissions"), query(`{ viewer { permissions } }`, none), everyone},
-		{"GET /auth/organizations", "", get("/auth/organizations"), query(gqlMemberships, none), everyone},
-		{"GET /auth/sessions", "", get("/auth/sessions"), query(gqlSessions, none), everyone},
-		{"POST /auth/totp/setup", "",
-			func(t *testing.T, tok string) *resp { return w.rest(t, "POST", "/auth/totp/setup", tok, nil) },
-			query(gqlBeginTOTP, none), everyone},
-		{"DELETE /auth/sessions", "",
-			func(t *testing.T, tok string) *resp { return w.rest(t, "DELETE", "/auth/sessions", tok, nil) },
-			query(gqlRevokeOthers, none), everyone},
+		{"GET /audit/logs", "audit_log:list", get("/audit/logs"), nil, allowed(200, "admin", "globex admin")},
+		{"GET /auth/me", "", get("/auth/me"), nil, everyone},
+		{"GET /auth/permissions", "", get("/auth/permissions"), nil, everyone},
+		{"GET /auth/organizations", "", get("/auth/organizations"), nil, everyone},
+		{"GET /auth/sessions", "", get("/auth/sessions"), nil, everyone},
+		{"POST /auth/totp/setup", "", func(*testing.T) request { return request{Method: "POST", Path: "/auth/totp/setup"} }, nil, everyone},
+		{"DELETE /auth/sessions", "", func(*testing.T) request { return request{Method: "DELETE", Path: "/auth/sessions"} }, nil, everyone},
 	}
 	for _, o := range ops {
 		for _, actor := range append([]string{"nobody"}, actors...) {
@@ -164,7 +132,18 @@ func TestRESTPermissionMatrix(t *testing.T) {
 			}
 			t.Run(o.name+"/"+actor, func(t *testing.T) {
 				tok := w.tok[actor]
-				agree(t, o.rest(t, tok), o.gql(t, tok), want, detail)
+				rq := o.rq(t)
+				rq.Bearer = tok
+				r := w.s.REST(t, rq)
+				var g *apptest.Response
+				if o.twin != nil {
+					g = o.twin(t, tok)
+				} else {
+					rq = o.rq(t)
+					rq.Bearer = tok
+					g = w.s.Twin(t, rq)
+				}
+				apptest.SameAnswer(t, r, g, want, detail)
 			})
 		}
 	}

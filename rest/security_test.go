@@ -34,16 +34,23 @@ func TestRESTSessionsAndPassword(t *testing.T) {
 			assert.Equal(t, "127.0.0.1", m["ip_address"])
 		}
 		assert.Len(t, current, 3, "the world's session, a and b")
-		g := w.gql(t, a.Access, gqlSessions, nil)
+		g := w.gql(t, "GET", "/auth/sessions", a.Access, nil)
 		require.Empty(t, g.Errors)
-		assert.True(t, current[g.Str("viewer.session.id")], "the current session")
 		var data struct {
-			Viewer struct{ Sessions []struct{ ID string } }
+			Viewer struct {
+				Sessions []struct {
+					ID      string
+					Current bool
+				}
+			}
 		}
 		g.Decode(t, &data)
 		var ids []string
 		for _, s := range data.Viewer.Sessions {
 			ids = append(ids, s.ID)
+			if s.Current {
+				assert.True(t, current[s.ID], "the current session")
+			}
 		}
 		assert.Equal(t, ids, column(r.Body, "id"), "the same sessions on both paths")
 		n := 0
@@ -54,30 +61,22 @@ func TestRESTSessionsAndPassword(t *testing.T) {
 		}
 		assert.Equal(t, 1, n, "one current session")
 	})
-	sessionOf := func(t *testing.T, tok string) string {
-		g := w.gql(t, tok, gqlSessions, nil)
-		require.Empty(t, g.Errors)
-		return g.Str("viewer.session.id")
-	}
 	t.Run("DELETE /auth/sessions/{id}", func(t *testing.T) {
-		r := w.rest(t, "DELETE", "/auth/sessions/"+sessionOf(t, b.Access), a.Access, nil)
+		r := w.rest(t, "DELETE", "/auth/sessions/"+w.sessionID(t, b.Access), a.Access, nil)
 		assert.Equal(t, http.StatusNoContent, r.Status)
 		assert.Empty(t, r.Raw)
 		assert.Equal(t, http.StatusUnauthorized, w.rest(t, "GET", "/auth/me", b.Access, nil).Status)
 		assert.Equal(t, http.StatusOK, w.rest(t, "GET", "/auth/me", a.Access, nil).Status)
 		c := w.login(t, email)
-		g := w.gql(t, a.Access, gqlRevokeSession, map[string]any{"i": sessionOf(t, c.Access)})
+		g := w.gql(t, "DELETE", "/auth/sessions/"+w.sessionID(t, c.Access), a.Access, nil)
 		require.Empty(t, g.Errors)
 		assert.Equal(t, http.StatusUnauthorized, w.rest(t, "GET", "/auth/me", c.Access, nil).Status)
 		// Someone else's session is not found, and stays.
 		other := w.tok["member"]
-		id := sessionOf(t, other)
-		r = w.rest(t, "DELETE", "/auth/sessions/"+id, a.Access, nil)
-		agree(t, r, w.gql(t, a.Access, gqlRevokeSession, map[string]any{"i": id}), http.StatusNotFound, "")
+		w.same(t, "DELETE", "/auth/sessions/"+w.sessionID(t, other), a.Access, nil, http.StatusNotFound, "")
 		assert.Equal(t, http.StatusOK, w.rest(t, "GET", "/auth/me", other, nil).Status)
 		unknown := "00000000-0000-4000-8000-000000000000"
-		agree(t, w.rest(t, "DELETE", "/auth/sessions/"+unknown, a.Access, nil),
-			w.gql(t, a.Access, gqlRevokeSession, map[string]any{"i": unknown}), http.StatusNotFound, "")
+		w.same(t, "DELETE", "/auth/sessions/"+unknown, a.Access, nil, http.StatusNotFound, "")
 	})
 	t.Run("DELETE /auth/sessions revokes all but the current one", func(t *testing.T) {
 		c, d := w.login(t, email), w.login(t, email)
@@ -90,20 +89,18 @@ func TestRESTSessionsAndPassword(t *testing.T) {
 		assert.Equal(t, http.StatusOK, w.rest(t, "GET", "/auth/me", a.Access, nil).Status)
 		assert.Len(t, w.rest(t, "GET", "/auth/sessions", a.Access, nil).List(""), 1)
 		e := w.login(t, email)
-		g := w.gql(t, a.Access, gqlRevokeOthers, nil)
+		g := w.gql(t, "DELETE", "/auth/sessions", a.Access, nil)
 		require.Empty(t, g.Errors)
 		assert.Equal(t, float64(1), g.Get("revokeOtherSessions"))
 		assert.Equal(t, http.StatusUnauthorized, w.rest(t, "GET", "/auth/me", e.Access, nil).Status)
 	})
 	t.Run("POST /auth/change-password", func(t *testing.T) {
 		other := w.login(t, email)
-		r := w.rest(t, "POST", "/auth/change-password", a.Access, map[string]any{"current_password": "wrong-password", "new_password": "a-new-password"})
-		g := w.gql(t, a.Access, gqlChangePassword, map[string]any{"c": "wrong-password", "n": "a-new-password"})
-		agree(t, r, g, http.StatusBadRequest, "Current password is incorrect")
-		r = w.rest(t, "POST", "/auth/change-password", a.Access, map[string]any{"current_password": apptest.Password(email), "new_password": "short"})
-		g = w.gql(t, a.Access, gqlChangePassword, map[string]any{"c": apptest.Password(email), "n": "short"})
-		agree(t, r, g, http.StatusBadRequest, "Password must be at least 8 characters")
-		r = w.rest(t, "POST", "/auth/change-password", a.Access, map[string]any{"current_password": apptest.Password(email)})
+		w.same(t, "POST", "/auth/change-password", a.Access, map[string]any{"current_password": "wrong-password", "new_password": "a-new-password"},
+			http.StatusBadRequest, "Current password is incorrect")
+		w.same(t, "POST", "/auth/change-password", a.Access, map[string]any{"current_password": apptest.Password(email), "new_password": "short"},
+			http.StatusBadRequest, "Password must be at least 8 characters")
+		r := w.rest(t, "POST", "/auth/change-password", a.Access, map[string]any{"current_password": apptest.Password(email)})
 		assert.Equal(t, http.StatusUnprocessableEntity, r.Status)
 
 		r = w.rest(t, "POST", "/auth/change-password", a.Access, map[string]any{"current_password": apptest.Password(email), "new_password": "a-new-password"})
@@ -112,15 +109,15 @@ func TestRESTSessionsAndPassword(t *testing.T) {
 		assert.Equal(t, http.StatusOK, w.rest(t, "GET", "/auth/me", a.Access, nil).Status, "the current one goes on")
 		assert.Equal(t, http.StatusUnauthorized, w.rest(t, "POST", "/auth/login", "", map[string]any{"username": email, "password": apptest.Password(email)}).Status)
 		tokenOf(t, w.rest(t, "POST", "/auth/login", "", map[string]any{"username": email, "password": "a-new-password"}))
-		g = w.gql(t, a.Access, gqlChangePassword, map[string]any{"c": "a-new-password", "n": "another-password"})
+		g := w.gql(t, "POST", "/auth/change-password", a.Access, map[string]any{"current_password": "a-new-password", "new_password": "another-password"})
 		require.Empty(t, g.Errors)
 		assert.Equal(t, true, g.Get("changePassword"))
 	})
 	t.Run("nobody", func(t *testing.T) {
-		agree(t, w.rest(t, "GET", "/auth/sessions", "", nil), w.gql(t, "", gqlSessions, nil), http.StatusUnauthorized, "Not authenticated")
-		agree(t, w.rest(t, "DELETE", "/auth/sessions", "", nil), w.gql(t, "", gqlRevokeOthers, nil), http.StatusUnauthorized, "Not authenticated")
-		agree(t, w.rest(t, "POST", "/auth/change-password", "", map[string]any{"current_password": "a", "new_password": "b"}),
-			w.gql(t, "", gqlChangePassword, map[string]any{"c": "a", "n": "b"}), http.StatusUnauthorized, "Not authenticated")
+		w.same(t, "GET", "/auth/sessions", "", nil, http.StatusUnauthorized, "Not authenticated")
+		w.same(t, "DELETE", "/auth/sessions", "", nil, http.StatusUnauthorized, "Not authenticated")
+		w.same(t, "POST", "/auth/change-password", "", map[string]any{"current_password": "a", "new_password": "b"},
+			http.StatusUnauthorized, "Not authenticated")
 	})
 }
 
@@ -133,8 +130,8 @@ func TestRESTTwoFactor(t *testing.T) {
 
 	t.Run("verify before setup", func(t *testing.T) {
 		r := w.rest(t, "POST", "/auth/totp/verify", tok, map[string]any{"totp_code": "123456"})
-		g := w.gql(t, gqlTok, gqlConfirmTOTP, map[string]any{"c": "123456"})
-		agree(t, r, g, http.StatusBadRequest, "TOTP setup not requested")
+		g := w.gql(t, "POST", "/auth/totp/verify", gqlTok, map[string]any{"totp_code": "123456"})
+		apptest.SameAnswer(t, r, g, http.StatusBadRequest, "TOTP setup not requested")
 	})
 	var secret, gqlSecret string
 	t.Run("setup", func(t *testing.T) {
@@ -147,15 +144,15 @@ func TestRESTTwoFactor(t *testing.T) {
 		assert.True(t, strings.HasPrefix(r.Str("otpauth_url"), "otpauth://totp/"), r.Str("otpauth_url"))
 		assert.Contains(t, r.Str("otpauth_url"), "secret="+secret)
 		assert.Equal(t, false, w.rest(t, "GET", "/auth/me", tok, nil).Get("totp_enabled"), "pending until verified")
-		g := w.gql(t, gqlTok, gqlBeginTOTP, nil)
+		g := w.gql(t, "POST", "/auth/totp/setup", gqlTok, nil)
 		require.Empty(t, g.Errors)
 		gqlSecret = g.Str("beginTwoFactorSetup.secret")
 		assert.NotEmpty(t, gqlSecret)
 	})
 	t.Run("verify with a wrong code", func(t *testing.T) {
 		r := w.rest(t, "POST", "/auth/totp/verify", tok, map[string]any{"totp_code": wrongCode(t, secret, w.clock.Now())})
-		g := w.gql(t, gqlTok, gqlConfirmTOTP, map[string]any{"c": wrongCode(t, gqlSecret, w.clock.Now())})
-		agree(t, r, g, http.StatusBadRequest, "Invalid Code")
+		g := w.gql(t, "POST", "/auth/totp/verify", gqlTok, map[string]any{"totp_code": wrongCode(t, gqlSecret, w.clock.Now())})
+		apptest.SameAnswer(t, r, g, http.StatusBadRequest, "Invalid Code")
 		assert.Equal(t, http.StatusUnprocessableEntity, w.rest(t, "POST", "/auth/totp/verify", tok, map[string]any{}).Status)
 	})
 	t.Run("verify", func(t *testing.T) {
@@ -171,16 +168,15 @@ func TestRESTTwoFactor(t *testing.T) {
 		r := w.rest(t, "POST", "/auth/login", "", map[string]any{"username": email, "password": pw})
 		assert.Equal(t, http.StatusForbidden, r.Status)
 		assert.Equal(t, "TOTP_REQUIRED", r.Detail())
-		g := w.gql(t, "", gqlLogin, map[string]any{"e": email, "p": pw})
+		g := w.gql(t, "POST", "/auth/login", "", map[string]any{"username": email, "password": pw})
 		assert.Equal(t, "TWO_FACTOR_CODE_REQUIRED", g.Code())
 		assert.Equal(t, "TOTP_REQUIRED", g.Errors[0].Message)
 	})
 	t.Run("sign in with a wrong code", func(t *testing.T) {
 		bad := wrongCode(t, secret, w.clock.Now())
-		r := w.rest(t, "POST", "/auth/login", "", map[string]any{"username": email, "password": pw, "totp_code": bad})
-		g := w.gql(t, "", gqlLogin, map[string]any{"e": email, "p": pw, "c": bad})
-		agree(t, r, g, http.StatusUnauthorized, "Invalid 2FA Code")
-		r = w.rest(t, "POST", "/auth/login", "", map[string]any{"username": email, "password": "wrong-password", "totp_code": code(t, secret, w.clock.Now())})
+		w.same(t, "POST", "/auth/login", "", map[string]any{"username": email, "password": pw, "totp_code": bad},
+			http.StatusUnauthorized, "Invalid 2FA Code")
+		r := w.rest(t, "POST", "/auth/login", "", map[string]any{"username": email, "password": "wrong-password", "totp_code": code(t, secret, w.clock.Now())})
 		assert.Equal(t, http.StatusUnauthorized, r.Status)
 		assert.Equal(t, "Incorrect username or password", r.Detail(), "the password is checked first")
 	})
@@ -188,7 +184,7 @@ func TestRESTTwoFactor(t *testing.T) {
 		a := tokenOf(t, w.rest(t, "POST", "/auth/login", "", map[string]any{"username": email, "password": pw, "totp_code": code(t, secret, w.clock.Now())}))
 		assert.Equal(t, http.StatusOK, w.rest(t, "GET", "/auth/me", a.AccessToken, nil).Status)
 		w.clock.Advance(30 * time.Second)
-		g := w.gql(t, "", gqlLogin, map[string]any{"e": email, "p": pw, "c": code(t, secret, w.clock.Now())})
+		g := w.gql(t, "POST", "/auth/login", "", map[string]any{"username": email, "password": pw, "totp_code": code(t, secret, w.clock.Now())})
 		require.Empty(t, g.Errors)
 		w.clock.Advance(30 * time.Second)
 	})
@@ -209,19 +205,19 @@ func TestRESTTwoFactor(t *testing.T) {
 		assert.Equal(t, map[string]any{"status": "disabled"}, r.Body)
 		w.clock.Advance(30 * time.Second)
 		gsecret := w.enableTOTP(t, gqlTok)
-		g := w.gql(t, gqlTok, gqlDisableTOTP, map[string]any{"c": code(t, gsecret, w.clock.Now())})
+		g := w.gql(t, "POST", "/auth/totp/disable", gqlTok, map[string]any{"totp_code": code(t, gsecret, w.clock.Now())})
 		require.Empty(t, g.Errors)
 		r = w.rest(t, "POST", "/auth/totp/disable", tok, map[string]any{"password": pw})
-		g = w.gql(t, gqlTok, gqlDisableTOTP, map[string]any{"p": apptest.Password(w.user["viewer"].Email)})
-		agree(t, r, g, http.StatusBadRequest, "Two-factor authentication is not enabled")
+		g = w.gql(t, "POST", "/auth/totp/disable", gqlTok, map[string]any{"password": apptest.Password(w.user["viewer"].Email)})
+		apptest.SameAnswer(t, r, g, http.StatusBadRequest, "Two-factor authentication is not enabled")
 	})
 	t.Run("disable is refused while the org requires 2FA", func(t *testing.T) {
 		w.enableTOTP(t, tok)
 		w.enableTOTP(t, gqlTok)
-		require.Empty(t, w.gql(t, w.tok["admin"], gqlRequire2FA, map[string]any{"r": true}).Errors)
+		require.Empty(t, w.s.Do(t, w.tok["admin"], gqlRequire2FA, map[string]any{"r": true}).Errors)
 		r := w.rest(t, "POST", "/auth/totp/disable", tok, map[string]any{"password": pw})
-		g := w.gql(t, gqlTok, gqlDisableTOTP, map[string]any{"p": apptest.Password(w.user["viewer"].Email)})
-		agree(t, r, g, http.StatusForbidden, "Two-factor authentication is required by an organization you belong to")
+		g := w.gql(t, "POST", "/auth/totp/disable", gqlTok, map[string]any{"password": apptest.Password(w.user["viewer"].Email)})
+		apptest.SameAnswer(t, r, g, http.StatusForbidden, "Two-factor authentication is required by an organization you belong to")
 		assert.Equal(t, true, w.rest(t, "GET", "/auth/me", tok, nil).Get("totp_enabled"))
 	})
 }
