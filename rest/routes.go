@@ -187,7 +187,8 @@ type Message struct {
 func message(text string) reply { return constant(Message{Message: text}) }
 
 // paged answers the list r makes, cut to the query's skip and limit (at most maxLimit). The
-// query is read before the data, so malformed paging is refused first.
+// query is read before the data, so malformed paging is refused first, before a signed-out
+// caller's 401.
 func paged(maxLimit int, r reply) reply {
 	inner := r.make
 	r.make = func(c *call, data any) (any, error) {
