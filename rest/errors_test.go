@@ -72,7 +72,7 @@ func TestRESTUnauthorized(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := w.rest(t, "GET", protected, c.token, nil)
-			agree(t, r, w.gql(t, c.token, gqlUsers, nil), http.StatusUnauthorized, c.detail)
+			apptest.SameAnswer(t, r, w.gql(t, "GET", protected, c.token, nil), http.StatusUnauthorized, c.detail)
 			keys(t, r.Body, "detail")
 			// The same on a mutation route, and under /api.
 			assert.Equal(t, http.StatusUnauthorized, w.rest(t, "PUT", "/api/admin/users/"+w.user["viewer"].ID.String()+"/role", c.token, map[string]any{"role": "member"}).Status)
@@ -90,7 +90,7 @@ func TestRESTUnauthorized(t *testing.T) {
 			if header == "" {
 				rq.Header = map[string]string{"Cookie": "access_token=" + valid}
 			}
-			r := send(t, w.s, rq)
+			r := w.s.REST(t, rq)
 			assert.Equal(t, http.StatusUnauthorized, r.Status)
 			assert.Equal(t, "Not authenticated", r.Detail())
 		})
@@ -100,7 +100,7 @@ func TestRESTUnauthorized(t *testing.T) {
 		require.Equal(t, http.StatusOK, w.rest(t, "GET", "/auth/me", tok, nil).Status)
 		w.clock.Advance(15*time.Minute + time.Second)
 		r := w.rest(t, "GET", "/auth/me", tok, nil)
-		agree(t, r, w.gql(t, tok, gqlMe, nil), http.StatusUnauthorized, "Invalid or expired token")
+		apptest.SameAnswer(t, r, w.gql(t, "GET", "/auth/me", tok, nil), http.StatusUnauthorized, "Invalid or expired token")
 		keys(t, r.Body, "detail")
 		assert.Equal(t, http.StatusUnauthorized, w.rest(t, "GET", protected, tok, nil).Status)
 	})
@@ -112,7 +112,7 @@ func TestRESTCORS(t *testing.T) {
 
 	t.Run("on a 401", func(t *testing.T) {
 		for _, path := range []string{"/admin/users", "/api/admin/users", "/auth/me"} {
-			r := send(t, w.s, request{Method: "GET", Path: path, Header: origin})
+			r := w.s.REST(t, request{Method: "GET", Path: path, Header: origin})
 			assert.Equal(t, http.StatusUnauthorized, r.Status)
 			assert.Equal(t, "https://dash.example", r.Header.Get("Access-Control-Allow-Origin"), path)
 			assert.Contains(t, r.Header.Values("Vary"), "Origin")
@@ -130,18 +130,18 @@ func TestRESTCORS(t *testing.T) {
 			{Method: "PUT", Path: "/admin/users/x/role", Bearer: w.tok["admin"], Body: `{"role":`},
 		} {
 			rq.Header = origin
-			r := send(t, w.s, rq)
+			r := w.s.REST(t, rq)
 			assert.Equal(t, "https://dash.example", r.Header.Get("Access-Control-Allow-Origin"), "%s %s: %d", rq.Method, rq.Path, r.Status)
 		}
 	})
 	t.Run("not for another origin", func(t *testing.T) {
-		r := send(t, w.s, request{Method: "GET", Path: "/admin/users", Header: map[string]string{"Origin": "https://evil.example"}})
+		r := w.s.REST(t, request{Method: "GET", Path: "/admin/users", Header: map[string]string{"Origin": "https://evil.example"}})
 		assert.Equal(t, http.StatusUnauthorized, r.Status)
 		assert.Empty(t, r.Header.Get("Access-Control-Allow-Origin"))
 	})
 	t.Run("preflight", func(t *testing.T) {
 		for _, path := range []string{"/admin/users/" + w.user["viewer"].ID.String() + "/role", "/api/auth/login", "/api/management/organizations/me"} {
-			r := send(t, w.s, request{Method: "OPTIONS", Path: path, Header: map[string]string{
+			r := w.s.REST(t, request{Method: "OPTIONS", Path: path, Header: map[string]string{
 				"Origin": "https://dash.example", "Access-Control-Request-Method": "PUT",
 				"Access-Control-Request-Headers": "authorization, content-type",
 			}})
@@ -161,7 +161,7 @@ func TestRESTForbiddenAndNotFound(t *testing.T) {
 	w := newWorld(t)
 	viewer := w.tok["viewer"]
 	r := w.rest(t, "GET", "/admin/users", viewer, nil)
-	agree(t, r, w.gql(t, viewer, gqlUsers, nil), http.StatusForbidden, "Permission denied: member:list required")
+	apptest.SameAnswer(t, r, w.gql(t, "GET", "/admin/users", viewer, nil), http.StatusForbidden, "Permission denied: member:list required")
 	keys(t, r.Body, "detail")
 
 	// Another org's objects are not found, not forbidden: globex's admin holds every permission.
@@ -173,28 +173,20 @@ func TestRESTForbiddenAndNotFound(t *testing.T) {
 		method string
 		path   string
 		body   any
-		gql    string
-		vars   map[string]any
 		detail string
 	}{
 		{"change an acme member's role", "PUT", "/admin/users/" + target.ID.String() + "/role", map[string]any{"role": "viewer"},
-			gqlChangeRole, map[string]any{"u": target.ID, "r": "viewer"}, "User not found in this organization"},
-		{"remove an acme member", "DELETE", "/admin/users/" + target.ID.String(), nil,
-			gqlRemove, map[string]any{"u": target.ID}, "User not found in this organization"},
-		{"resend an acme invitation", "POST", "/management/invitations/" + invID + "/resend", nil,
-			gqlResend, map[string]any{"i": invID}, ""},
-		{"revoke an acme invitation", "DELETE", "/management/invitations/" + invID, nil,
-			gqlRevoke, map[string]any{"i": invID}, ""},
-		{"change acme's custom role", "PUT", "/admin/roles/recruiter", map[string]any{"description": "mine now"},
-			gqlUpdateRole, map[string]any{"n": "recruiter", "d": "mine now"}, "Role not found"},
-		{"delete acme's custom role", "DELETE", "/admin/roles/recruiter", nil,
-			gqlDeleteRole, map[string]any{"n": "recruiter"}, "Role not found"},
-		{"revoke an acme member's session", "DELETE", "/auth/sessions/" + w.sessionID(t, w.tok["developer"]), nil,
-			gqlRevokeSession, map[string]any{"i": w.sessionID(t, w.tok["developer"])}, ""},
+			"User not found in this organization"},
+		{"remove an acme member", "DELETE", "/admin/users/" + target.ID.String(), nil, "User not found in this organization"},
+		{"resend an acme invitation", "POST", "/management/invitations/" + invID + "/resend", nil, ""},
+		{"revoke an acme invitation", "DELETE", "/management/invitations/" + invID, nil, ""},
+		{"change acme's custom role", "PUT", "/admin/roles/recruiter", map[string]any{"description": "mine now"}, "Role not found"},
+		{"delete acme's custom role", "DELETE", "/admin/roles/recruiter", nil, "Role not found"},
+		{"revoke an acme member's session", "DELETE", "/auth/sessions/" + w.sessionID(t, w.tok["developer"]), nil, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			agree(t, w.rest(t, c.method, c.path, globex, c.body), w.gql(t, globex, c.gql, c.vars), http.StatusNotFound, c.detail)
+			w.same(t, c.method, c.path, globex, c.body, http.StatusNotFound, c.detail)
 			// An acme member without the permission is refused instead: the 404 is about the org.
 			if !strings.HasPrefix(c.path, "/auth/") {
 				assert.Equal(t, http.StatusForbidden, w.rest(t, c.method, c.path, w.tok["member"], c.body).Status)
@@ -213,14 +205,6 @@ func TestRESTForbiddenAndNotFound(t *testing.T) {
 	}
 	assert.Contains(t, column(roles.Body, "name"), "recruiter")
 	assert.Equal(t, http.StatusOK, w.rest(t, "GET", "/auth/me", w.tok["developer"], nil).Status)
-}
-
-// sessionID returns the id of the session of an access token.
-func (w *world) sessionID(t testing.TB, tok string) string {
-	t.Helper()
-	g := w.gql(t, tok, gqlSessions, nil)
-	require.Empty(t, g.Errors)
-	return g.Str("viewer.session.id")
 }
 
 func TestRESTUnprocessable(t *testing.T) {
@@ -281,7 +265,7 @@ func TestRESTBodyTooLarge(t *testing.T) {
 }
 
 func TestRESTRateLimited(t *testing.T) {
-	w := newWorld(t, withLimits(graph.Limits{LoginPerAccount: 2, LoginPerIP: 100, AcceptPerIP: 100, TwoFactorPerIP: 100,
+	w := newWorld(t, apptest.WithLimits(graph.Limits{LoginPerAccount: 2, LoginPerIP: 100, AcceptPerIP: 100, TwoFactorPerIP: 100,
 		Window: 15 * time.Minute, BaseDelay: 15 * time.Second, MaxDelay: 15 * time.Minute}))
 	email := w.user["member"].Email
 	for range 2 {
@@ -291,8 +275,8 @@ func TestRESTRateLimited(t *testing.T) {
 	}
 	// Blocked now, even with the right password.
 	r := w.rest(t, "POST", "/auth/login", "", map[string]any{"username": email, "password": apptest.Password(email)})
-	g := w.gql(t, "", gqlLogin, map[string]any{"e": email, "p": apptest.Password(email)})
-	agree(t, r, g, http.StatusTooManyRequests, "Too many failed attempts. Try again later.")
+	g := w.gql(t, "POST", "/auth/login", "", map[string]any{"username": email, "password": apptest.Password(email)})
+	apptest.SameAnswer(t, r, g, http.StatusTooManyRequests, "Too many failed attempts. Try again later.")
 	secs, err := strconv.Atoi(r.Header.Get("Retry-After"))
 	require.NoError(t, err, "Retry-After %q is whole seconds", r.Header.Get("Retry-After"))
 	assert.Greater(t, secs, 0)
@@ -359,15 +343,15 @@ func TestRESTRequestID(t *testing.T) {
 		{Method: "POST", Path: "/auth/login", Body: `{"username":`},
 	} {
 		rq.Header = map[string]string{"X-Request-ID": "trace-42.a_b"}
-		r := send(t, w.s, rq)
+		r := w.s.REST(t, rq)
 		assert.Equal(t, "trace-42.a_b", r.Header.Get("X-Request-ID"), "%s %s echoes it", rq.Method, rq.Path)
 		rq.Header = nil
-		a, b := send(t, w.s, rq), send(t, w.s, rq)
+		a, b := w.s.REST(t, rq), w.s.REST(t, rq)
 		_, err := uuid.Parse(a.Header.Get("X-Request-ID"))
 		assert.NoError(t, err, "%s %s generates one", rq.Method, rq.Path)
 		assert.NotEqual(t, a.Header.Get("X-Request-ID"), b.Header.Get("X-Request-ID"))
 	}
-	r := send(t, w.s, request{Method: "GET", Path: "/auth/me", Header: map[string]string{"X-Request-ID": "no spaces <please>"}})
+	r := w.s.REST(t, request{Method: "GET", Path: "/auth/me", Header: map[string]string{"X-Request-ID": "no spaces <please>"}})
 	got := r.Header.Get("X-Request-ID")
 	assert.NotEqual(t, "no spaces <please>", got)
 	_, err := uuid.Parse(got)
@@ -380,13 +364,13 @@ func TestRESTTwoFactorRequired(t *testing.T) {
 	w.s.AddUser(t, dev.Email, w.globex, "viewer")
 	tok := w.login(t, dev.Email)
 	require.Equal(t, w.acme.ID.String(), tok.OrgID)
-	r := w.gql(t, w.tok["admin"], `mutation { updateSecurityPolicy(input: {requireTwoFactor: true}) { requireTwoFactor } }`, nil)
+	r := w.s.Do(t, w.tok["admin"], gqlRequire2FA, map[string]any{"r": true})
 	require.Empty(t, r.Errors)
 	require.Equal(t, true, r.Get("updateSecurityPolicy.requireTwoFactor"))
 
 	refused := func(t *testing.T, rq request, g *apptest.Response) {
 		t.Helper()
-		got := send(t, w.s, rq)
+		got := w.s.REST(t, rq)
 		assert.Equal(t, http.StatusForbidden, got.Status, "%s %s: %s", rq.Method, rq.Path, got.Raw)
 		assert.Equal(t, map[string]any{"detail": "Two-factor authentication is required by this organization", "code": "TWO_FACTOR_REQUIRED"}, got.Body)
 		if g != nil {
@@ -397,14 +381,14 @@ func TestRESTTwoFactorRequired(t *testing.T) {
 		}
 	}
 	t.Run("everything else is refused", func(t *testing.T) {
-		refused(t, request{Method: "GET", Path: "/admin/users", Bearer: tok.Access}, w.gql(t, tok.Access, gqlUsers, nil))
+		refused(t, request{Method: "GET", Path: "/admin/users", Bearer: tok.Access}, w.gql(t, "GET", "/admin/users", tok.Access, nil))
 		refused(t, request{Method: "GET", Path: "/api/management/users", Bearer: tok.Access}, nil)
-		refused(t, request{Method: "GET", Path: "/management/invitations", Bearer: tok.Access}, w.gql(t, tok.Access, gqlInvitations, nil))
-		refused(t, request{Method: "GET", Path: "/management/organizations/me", Bearer: tok.Access}, w.gql(t, tok.Access, gqlMyOrg, nil))
+		refused(t, request{Method: "GET", Path: "/management/invitations", Bearer: tok.Access}, w.gql(t, "GET", "/management/invitations", tok.Access, nil))
+		refused(t, request{Method: "GET", Path: "/management/organizations/me", Bearer: tok.Access}, w.gql(t, "GET", "/management/organizations/me", tok.Access, nil))
 		refused(t, request{Method: "GET", Path: "/admin/roles", Bearer: tok.Access}, nil)
 		refused(t, request{Method: "POST", Path: "/auth/change-password", Bearer: tok.Access,
 			Body: map[string]any{"current_password": apptest.Password(dev.Email), "new_password": "a-new-password"}}, nil)
-		refused(t, request{Method: "DELETE", Path: "/auth/sessions", Bearer: tok.Access}, w.gql(t, tok.Access, gqlRevokeOthers, nil))
+		refused(t, request{Method: "DELETE", Path: "/auth/sessions", Bearer: tok.Access}, w.gql(t, "DELETE", "/auth/sessions", tok.Access, nil))
 	})
 	t.Run("rest.md: only /auth/me, /auth/totp/*, /auth/logout, /auth/organizations and /auth/switch-org", func(t *testing.T) {
 		refused(t, request{Method: "GET", Path: "/auth/permissions", Bearer: tok.Access}, nil)
@@ -521,7 +505,7 @@ func TestRESTNeverAServerError(t *testing.T) {
 		for _, prefix := range []string{"", "/api"} {
 			rq := rq
 			rq.Path = prefix + rq.Path
-			r := send(t, w.s, rq)
+			r := w.s.REST(t, rq)
 			if !assert.Less(t, r.Status, 500, "#%d %s %.120s: %.300s", i, rq.Method, rq.Path, r.Raw) {
 				continue
 			}
@@ -530,17 +514,14 @@ func TestRESTNeverAServerError(t *testing.T) {
 		}
 	}
 	// The same inputs on GraphQL are no INTERNAL error either.
-	for _, c := range []struct {
-		token, query string
-		vars         map[string]any
-	}{
-		{"", gqlLogin, map[string]any{"e": "a\x00b@acme.test", "p": "x"}},
-		{admin, gqlUsers, map[string]any{"s": "\x00"}},
-		{admin, gqlUpdateOrg, map[string]any{"in": map[string]any{"name": "Acme\x00"}}},
-		{admin, gqlDeleteRole, map[string]any{"n": "\x00"}},
+	for _, rq := range []request{
+		{Method: "POST", Path: "/auth/login", Body: map[string]any{"username": "a\x00b@acme.test", "password": "x"}},
+		{Method: "GET", Path: "/admin/users?search=%00", Bearer: admin},
+		{Method: "PATCH", Path: "/management/organizations/me", Bearer: admin, Body: map[string]any{"name": "Acme\x00"}},
+		{Method: "DELETE", Path: "/admin/roles/%00", Bearer: admin},
 	} {
-		g := w.gql(t, c.token, c.query, c.vars)
-		assert.NotEqual(t, "INTERNAL", g.Code(), "%v: %+v", c.vars, g.Errors)
+		g := w.s.Twin(t, rq)
+		assert.NotEqual(t, "INTERNAL", g.Code(), "%s %s %v: %+v", rq.Method, rq.Path, rq.Body, g.Errors)
 	}
 	// The server is still well.
 	assert.Equal(t, http.StatusOK, w.rest(t, "GET", "/auth/me", admin, nil).Status)

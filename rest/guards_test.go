@@ -29,12 +29,15 @@ func retryAfter(t testing.TB, r *resp) int {
 }
 
 func TestRESTOneAddressSprayingOnePasswordAcrossAccountsIsBlockedOnEveryReplica(t *testing.T) {
-	w := newWorld(t, withLimits(graph.DefaultLimits))
+	w := newWorld(t, apptest.WithLimits(graph.DefaultLimits))
 	// A second replica on the same database, with the same clock.
 	other := apptest.StartWith(t, w.s.Config, w.s.Opts)
+	signIn := func(email, password string) request {
+		return request{Method: "POST", Path: "/auth/login", Body: map[string]any{"username": email, "password": password}}
+	}
 	login := func(t *testing.T, s *apptest.Server, email, password string) *resp {
 		t.Helper()
-		return call(t, s, "POST", "/auth/login", "", map[string]any{"username": email, "password": password})
+		return s.REST(t, signIn(email, password))
 	}
 	// Thirty accounts tried once each with one password, on REST and on GraphQL, on both replicas.
 	var targets []string
@@ -55,7 +58,7 @@ func TestRESTOneAddressSprayingOnePasswordAcrossAccountsIsBlockedOnEveryReplica(
 				r := login(t, other, targets[i], "Spring2025!")
 				require.Equal(t, http.StatusUnauthorized, r.Status, "attempt %d: %s", i, r.Raw)
 			default:
-				g := other.Do(t, "", gqlLogin, map[string]any{"e": targets[i], "p": "Spring2025!"})
+				g := other.Twin(t, signIn(targets[i], "Spring2025!"))
 				require.Equal(t, "UNAUTHENTICATED", g.Code(), "attempt %d", i)
 			}
 		}
@@ -72,8 +75,8 @@ func TestRESTOneAddressSprayingOnePasswordAcrossAccountsIsBlockedOnEveryReplica(
 
 	for _, s := range []*apptest.Server{w.s, other} {
 		r := login(t, s, member, apptest.Password(member))
-		g := s.Do(t, "", gqlLogin, map[string]any{"e": member, "p": apptest.Password(member)})
-		agree(t, r, g, http.StatusTooManyRequests, "Too many failed attempts. Try again later.")
+		g := s.Twin(t, signIn(member, apptest.Password(member)))
+		apptest.SameAnswer(t, r, g, http.StatusTooManyRequests, "Too many failed attempts. Try again later.")
 		assert.Equal(t, 15, retryAfter(t, r))
 		assert.Equal(t, 15, retryAfter(t, login(t, s, "someone-new@acme.test", "Spring2025!")))
 	}
@@ -100,9 +103,9 @@ func TestRESTAMemberRemovedAndAddedBackCannotUseTheirOldTokens(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.rest(t, "GET", "/auth/me", back.AccessToken, nil).Status, "the member is back")
 
 	r = w.rest(t, "GET", "/auth/me", onREST.AccessToken, nil)
-	agree(t, r, w.gql(t, onGQL.Access, gqlMe, nil), http.StatusUnauthorized, "")
+	apptest.SameAnswer(t, r, w.gql(t, "GET", "/auth/me", onGQL.Access, nil), http.StatusUnauthorized, "")
 	r = w.rest(t, "POST", "/auth/refresh", *onREST.RefreshToken, nil)
-	agree(t, r, w.gql(t, "", gqlRefresh, map[string]any{"t": onGQL.Refresh}), http.StatusUnauthorized, "Refresh failed")
+	apptest.SameAnswer(t, r, w.gql(t, "POST", "/auth/refresh", onGQL.Refresh, nil), http.StatusUnauthorized, "Refresh failed")
 	tokenOf(t, w.rest(t, "POST", "/auth/refresh", *back.RefreshToken, nil))
 }
 
@@ -114,13 +117,10 @@ func TestRESTARoleIsLookedUpAmongTheActiveOrganizationsRolesOnly(t *testing.T) {
 	target := w.fresh(t, "member")
 	const missing = "Role 'globex-only' does not exist"
 
-	r := w.rest(t, "PUT", "/admin/users/"+target.ID.String()+"/role", admin, map[string]any{"role": "globex-only"})
-	agree(t, r, w.gql(t, admin, gqlChangeRole, map[string]any{"u": target.ID, "r": "globex-only"}), http.StatusBadRequest, missing)
-	r = w.rest(t, "POST", "/management/invitations", admin, map[string]any{"email": "new@acme.test", "role": "globex-only"})
-	agree(t, r, w.gql(t, admin, gqlInvite, map[string]any{"e": "new@acme.test", "r": "globex-only"}), http.StatusBadRequest, missing)
-	r = w.rest(t, "PATCH", "/management/organizations/me", admin, map[string]any{"settings": map[string]any{"default_role": "globex-only"}})
-	g := w.gql(t, admin, gqlUpdateOrg, map[string]any{"in": map[string]any{"settings": map[string]any{"defaultRole": "globex-only"}}})
-	agree(t, r, g, http.StatusBadRequest, missing)
+	w.same(t, "PUT", "/admin/users/"+target.ID.String()+"/role", admin, map[string]any{"role": "globex-only"}, http.StatusBadRequest, missing)
+	w.same(t, "POST", "/management/invitations", admin, map[string]any{"email": "new@acme.test", "role": "globex-only"}, http.StatusBadRequest, missing)
+	w.same(t, "PATCH", "/management/organizations/me", admin, map[string]any{"settings": map[string]any{"default_role": "globex-only"}},
+		http.StatusBadRequest, missing)
 
 	users := w.rest(t, "GET", "/admin/users?search="+target.Email, admin, nil)
 	require.Equal(t, http.StatusOK, users.Status)
@@ -142,9 +142,8 @@ func TestRESTAMemberWhoMayRemoveMembersCannotRemoveSomeoneMorePowerful(t *testin
 	// Root stays an admin, so the last-admin rule never stands in the way.
 	for _, role := range []string{"admin", "developer"} {
 		target := w.user[role]
-		r := w.rest(t, "DELETE", "/admin/users/"+target.ID.String(), tok, nil)
-		g := w.gql(t, tok, gqlRemove, map[string]any{"u": target.ID})
-		agree(t, r, g, http.StatusForbidden, "Cannot manage a member whose role has permissions you do not have")
+		w.same(t, "DELETE", "/admin/users/"+target.ID.String(), tok, nil,
+			http.StatusForbidden, "Cannot manage a member whose role has permissions you do not have")
 		assert.Equal(t, http.StatusOK, w.rest(t, "GET", "/auth/me", w.tok[role], nil).Status, "the %s is still signed in", role)
 	}
 	r := w.rest(t, "DELETE", "/admin/users/"+w.user["viewer"].ID.String(), tok, nil)
@@ -153,16 +152,17 @@ func TestRESTAMemberWhoMayRemoveMembersCannotRemoveSomeoneMorePowerful(t *testin
 
 func TestRESTASuperAdminWithoutTwoFactorIsRefusedLikeEveryoneWhereTheOrganizationRequiresIt(t *testing.T) {
 	w := newWorld(t)
-	require.Empty(t, w.gql(t, w.tok["admin"], gqlRequire2FA, map[string]any{"r": true}).Errors)
+	require.Empty(t, w.s.Do(t, w.tok["admin"], gqlRequire2FA, map[string]any{"r": true}).Errors)
 	root := w.root.Access
 
 	// The route's operation also reads the new organization's billing, whose @authenticated would
-	// refuse it and roll the creation back even without @superAdmin's check; the GraphQL twin,
-	// which reads only id and name, depends on that check alone.
+	// refuse it and roll the creation back even without @superAdmin's check; so the GraphQL side
+	// here is not the route's twin but a mutation that reads only id and name, and depends on that
+	// check alone.
 	r := w.rest(t, "POST", "/management/organizations", root, map[string]any{"name": "Initech"})
 	assert.Equal(t, http.StatusForbidden, r.Status, "body %s", r.Raw)
 	assert.Equal(t, map[string]any{"detail": "Two-factor authentication is required by this organization", "code": "TWO_FACTOR_REQUIRED"}, r.Body)
-	g := w.gql(t, root, gqlCreateOrg, map[string]any{"n": "Initech"})
+	g := w.s.Do(t, root, `mutation($n: String!) { createOrganization(input: {name: $n}) { id name } }`, map[string]any{"n": "Initech"})
 	assert.Equal(t, "TWO_FACTOR_REQUIRED", g.Code())
 	if assert.NotEmpty(t, g.Errors) {
 		assert.Equal(t, r.Detail(), g.Errors[0].Message)

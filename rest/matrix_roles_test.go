@@ -1,10 +1,7 @@
 package rest_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -67,9 +64,9 @@ func tableRoutes(t testing.TB, s *apptest.Server) ([]opRoute, *ast.Schema) {
 	var out []opRoute
 	seen := 0
 	for _, r := range h.Routes() {
-		name := r.Method + " " + r.Path
+		name := r.Pattern
 		op, status := r.Op, r.Status
-		body := dummyBody(r.Body)
+		body := dummyBody(r.Body())
 		if served, ok := servedRoutes[name]; ok && op == "" {
 			op, status, body = served.op, served.status, served.body
 			seen++
@@ -82,7 +79,7 @@ func tableRoutes(t testing.TB, s *apptest.Server) ([]opRoute, *ast.Schema) {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		rt := opRoute{method: r.Method, path: r.Path, auth: r.Auth, op: op, status: status, body: body, def: def}
+		rt := opRoute{method: r.Method(), path: r.Path(), auth: r.Auth, op: op, status: status, body: body, def: def}
 		for _, sel := range def.SelectionSet {
 			if f, ok := sel.(*ast.Field); ok {
 				rt.roots = append(rt.roots, f.Name)
@@ -133,13 +130,12 @@ func dummyPath(path string) string {
 	})
 }
 
-// dummyBody fills a body of the type of example: "x" for every required string, an empty list
-// for lists; optional (pointer) fields are left out. No example, no body.
-func dummyBody(example any) any {
-	if example == nil {
+// dummyBody fills a body of type typ: "x" for every required string, an empty list for lists;
+// optional (pointer) fields are left out. No type, no body.
+func dummyBody(typ reflect.Type) any {
+	if typ == nil {
 		return nil
 	}
-	typ := reflect.TypeOf(example)
 	out := map[string]any{}
 	for i := range typ.NumField() {
 		f := typ.Field(i)
@@ -196,28 +192,6 @@ func dummyValue(t testing.TB, schema *ast.Schema, typ *ast.Type) any {
 	return nil
 }
 
-// operation sends the REST layer's document to /graphql as it does: whole, with the name of the
-// operation to run.
-func operation(t testing.TB, s *apptest.Server, token, name string, vars map[string]any) *apptest.Response {
-	t.Helper()
-	doc, err := rest.LoadOperations()
-	require.NoError(t, err)
-	body, err := json.Marshal(map[string]any{"query": doc, "operationName": name, "variables": vars})
-	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	r := &apptest.Response{Status: res.StatusCode}
-	require.NoError(t, json.Unmarshal(raw, r), "response: %s", raw)
-	return r
-}
-
 // roleWorld is acme with custom roles and members made directly in the database.
 type roleWorld struct {
 	s    *apptest.Server
@@ -228,7 +202,7 @@ type roleWorld struct {
 
 func newRoleWorld(t testing.TB) *roleWorld {
 	t.Helper()
-	s := apptest.Start(t, withLimits(roomyLimits))
+	s := apptest.Start(t, apptest.WithLimits(apptest.RoomyLimits))
 	return &roleWorld{s: s, acme: s.Org(t, apptest.RootOrg), root: s.Login(t, apptest.RootEmail, apptest.RootPassword).Access}
 }
 
@@ -263,7 +237,7 @@ func (w *roleWorld) signIn(t testing.TB, perms ...string) string {
 // invitation has the root admin invite someone with a role holding exactly perms; its id.
 func (w *roleWorld) invitation(t testing.TB, perms ...string) string {
 	t.Helper()
-	g := w.s.Do(t, w.root, gqlInvite, map[string]any{"e": w.unique("invitee") + "@acme.test", "r": w.role(t, perms...)})
+	g := w.s.Operation(t, w.root, "InviteMember", map[string]any{"email": w.unique("invitee") + "@acme.test", "role": w.role(t, perms...)})
 	require.Empty(t, g.Errors)
 	return g.Str("inviteMember.invitation.id")
 }
@@ -271,9 +245,7 @@ func (w *roleWorld) invitation(t testing.TB, perms ...string) string {
 // session signs in a new member whose role holds exactly perms; the session's id.
 func (w *roleWorld) session(t testing.TB, perms ...string) string {
 	t.Helper()
-	g := w.s.Do(t, w.signIn(t, perms...), `{ viewer { session { id } } }`, nil)
-	require.Empty(t, g.Errors)
-	return g.Str("viewer.session.id")
+	return sessionID(t, w.s, w.signIn(t, perms...))
 }
 
 // Rows: the 25 permissions of the catalog, each held alone by a custom role. Columns: every
@@ -308,8 +280,8 @@ func TestRESTCustomRoleOfOnePermissionIsRefusedWhereGraphQLRefusesIt(t *testing.
 							denied = append(denied, "Permission denied: "+g+" required")
 						}
 					}
-					res := send(t, w.s, request{Method: r.method, Path: dummyPath(r.path), Bearer: tok, Body: r.body})
-					g := operation(t, w.s, tok, r.op, dummyVariables(t, schema, r.def))
+					res := w.s.REST(t, request{Method: r.method, Path: dummyPath(r.path), Bearer: tok, Body: r.body})
+					g := w.s.Operation(t, tok, r.op, dummyVariables(t, schema, r.def))
 					refused := len(denied) > 0
 					assert.Equal(t, refused, res.Status == http.StatusForbidden, "REST %d %s", res.Status, res.Raw)
 					assert.Equal(t, refused, g.Code() == "FORBIDDEN", "GraphQL %+v", g.Errors)
@@ -440,9 +412,9 @@ func TestRESTCustomRoleCannotActOnAnyoneWhoseRoleHoldsPermissionsItLacks(t *test
 					if m.body != nil {
 						body = m.body
 					}
-					res := send(t, w.s, request{Method: r.method, Path: path, Bearer: tok, Body: body})
+					res := w.s.REST(t, request{Method: r.method, Path: path, Bearer: tok, Body: body})
 					m = row.make(t, c.perms(caller))
-					agree(t, res, operation(t, w.s, tok, r.op, m.vars), status, "")
+					apptest.SameAnswer(t, res, w.s.Operation(t, tok, r.op, m.vars), status, "")
 				})
 			}
 		}

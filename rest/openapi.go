@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"reflect"
@@ -29,7 +30,7 @@ func (h *Handler) OpenAPI() map[string]any {
 			op["security"] = []any{map[string]any{"bearer": []string{}}}
 		}
 		var params []any
-		for _, m := range pathParam.FindAllStringSubmatch(r.Path, -1) {
+		for _, m := range pathParam.FindAllStringSubmatch(r.Path(), -1) {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 		}
 		for _, q := range r.Query {
@@ -38,41 +39,42 @@ func (h *Handler) OpenAPI() map[string]any {
 		if params != nil {
 			op["parameters"] = params
 		}
-		if r.Body != nil {
+		if body := r.Body(); body != nil {
 			op["requestBody"] = map[string]any{"content": map[string]any{
-				"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(r.Body), schemas)}}}
+				"application/json": map[string]any{"schema": schemaOf(body, schemas)}}}
 		}
-		status := r.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
+		status := statusOr(r.Status)
 		responses := map[string]any{}
 		switch {
 		case status == http.StatusNoContent:
 			responses["204"] = map[string]any{"description": "Done"}
-		case r.Op == "" && r.Result == nil:
+		case r.Reply.typ == nil:
 			responses[strconv.Itoa(status)] = map[string]any{"description": "An HTML page",
 				"content": map[string]any{"text/html": map[string]any{"schema": map[string]any{"type": "string"}}}}
 		default:
 			responses[strconv.Itoa(status)] = map[string]any{"description": "Success", "content": map[string]any{
-				"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(r.Result), schemas)}}}
+				"application/json": map[string]any{"schema": schemaOf(r.Reply.typ, schemas)}}}
 		}
 		for code := range errorResponses {
 			responses[code] = map[string]any{"$ref": "#/components/responses/" + errorResponseName(code)}
 		}
 		op["responses"] = responses
-		item, _ := paths[r.Path].(map[string]any)
+		item, _ := paths[r.Path()].(map[string]any)
 		if item == nil {
 			item = map[string]any{}
-			paths[r.Path] = item
+			paths[r.Path()] = item
 		}
-		item[strings.ToLower(r.Method)] = op
+		item[strings.ToLower(r.Method())] = op
+	}
+	var servers []any
+	for _, p := range prefixes {
+		servers = append(servers, map[string]any{"url": cmp.Or(p, "/")})
 	}
 	return map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{"title": "InferiaLLM organization management (REST compatibility)", "version": "1.0.0",
 			"description": "Every route runs a GraphQL operation of /graphql. The same routes are served under /api."},
-		"servers": []any{map[string]any{"url": "/"}, map[string]any{"url": "/api"}},
+		"servers": servers,
 		"paths":   paths,
 		"components": map[string]any{
 			"schemas":         schemas,
@@ -100,7 +102,7 @@ func componentResponses() map[string]any {
 }
 
 func operationID(r route) string {
-	id := strings.ToLower(r.Method) + strings.NewReplacer("/", "_", "{", "", "}", "", "-", "_").Replace(r.Path)
+	id := strings.ToLower(r.Method()) + strings.NewReplacer("/", "_", "{", "", "}", "", "-", "_").Replace(r.Path())
 	return id
 }
 

@@ -3,6 +3,8 @@ package rest
 import (
 	"encoding/json"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/inferiallm/orgserver/graph"
 )
@@ -39,9 +44,58 @@ func TestEveryRouteNamesAValidOperation(t *testing.T) {
 	missing := strings.Replace(doc, "query Permissions {", "query PermissionsRenamed {", 1)
 	assert.ErrorContains(t, ValidateOperations(srv.Schema(), missing), `"Permissions"`)
 
+	// So does a route that reads a field its operation does not select.
+	unselected := strings.Replace(doc, "  lastActiveAt\n", "", 1)
+	require.NotEqual(t, doc, unselected)
+	assert.ErrorContains(t, ValidateOperations(srv.Schema(), unselected), `UserResponse.LastActiveAt reads "viewer.organization.memberList.lastActiveAt"`)
+
 	for _, r := range table() {
-		assert.True(t, r.Op != "" || r.Serve != nil, "%s %s runs something", r.Method, r.Path)
-		assert.True(t, r.Shape != nil || r.Serve != nil || r.Status == 204, "%s %s shapes its answer", r.Method, r.Path)
+		assert.True(t, r.Op != "" || r.Serve.run != nil, "%s runs something", r.Pattern)
+		assert.True(t, r.Reply.make != nil || r.Serve.run != nil || r.Status == 204, "%s shapes its answer", r.Pattern)
+	}
+}
+
+// The Auth column documents who may call a route; it must name what the operation checks.
+func TestTheAuthOfARouteIsWhatItsOperationChecks(t *testing.T) {
+	_, srv := newHandler(t)
+	doc, err := LoadOperations()
+	require.NoError(t, err)
+	q, errs := gqlparser.LoadQueryWithRules(srv.Schema(), doc, rules.NewDefaultRules())
+	require.Nil(t, errs)
+	users := memberRoutes[0]
+	require.Equal(t, "Users", users.Op)
+	defs := []*ast.OperationDefinition{q.Operations.ForName("Users")}
+	require.NoError(t, checkAuth(users, defs))
+	for _, wrong := range []string{"role:list", "bearer", "public", "super admin"} {
+		users.Auth = wrong
+		assert.ErrorContains(t, checkAuth(users, defs), "checks member:list", wrong)
+	}
+	me := authRoutes[3]
+	require.Equal(t, "Me", me.Op)
+	me.Auth = "member:list"
+	assert.ErrorContains(t, checkAuth(me, []*ast.OperationDefinition{q.Operations.ForName("Me")}), "checks no permission")
+}
+
+// The wiring mounts the handler by its own list: every route is reached at the root and under
+// /api, and nothing else is taken from the server's mux.
+func TestTheHandlerMountsItselfWhereItsRoutesAre(t *testing.T) {
+	h, _ := newHandler(t)
+	assert.ElementsMatch(t, []string{"/auth/", "/admin/", "/management/", "/audit/",
+		"/api/auth/", "/api/admin/", "/api/management/", "/api/audit/"}, h.Mounts())
+	mux := http.NewServeMux()
+	h.Mount(mux)
+	for _, r := range h.routes {
+		for _, prefix := range []string{"", "/api"} {
+			path := prefix + strings.NewReplacer("{", "", "}", "").Replace(r.Path())
+			_, pattern := mux.Handler(httptest.NewRequest(r.Method(), path, nil))
+			assert.NotEmpty(t, pattern, "%s %s is mounted", r.Method(), path)
+		}
+	}
+	_, pattern := mux.Handler(httptest.NewRequest("GET", "/openapi.json", nil))
+	assert.Equal(t, "GET /openapi.json", pattern)
+	for _, path := range []string{"/graphql", "/healthz", "/", "/api/graphql"} {
+		_, pattern := mux.Handler(httptest.NewRequest("GET", path, nil))
+		assert.Empty(t, pattern, "%s is not the REST layer's", path)
 	}
 }
 
@@ -51,16 +105,16 @@ func TestTheOpenAPIDocumentFollowsTheRouteTable(t *testing.T) {
 	assert.Equal(t, "3.1.0", doc["openapi"])
 	paths := doc["paths"].(map[string]any)
 	for _, r := range h.routes {
-		item, ok := paths[r.Path].(map[string]any)
-		require.True(t, ok, "%s is documented", r.Path)
-		op, ok := item[strings.ToLower(r.Method)].(map[string]any)
-		require.True(t, ok, "%s %s is documented", r.Method, r.Path)
+		item, ok := paths[r.Path()].(map[string]any)
+		require.True(t, ok, "%s is documented", r.Path())
+		op, ok := item[strings.ToLower(r.Method())].(map[string]any)
+		require.True(t, ok, "%s is documented", r.Pattern)
 		assert.NotEmpty(t, op["summary"])
-		if r.Body != nil {
-			assert.NotNil(t, op["requestBody"], "%s %s documents its body", r.Method, r.Path)
+		if r.Body() != nil {
+			assert.NotNil(t, op["requestBody"], "%s documents its body", r.Pattern)
 		}
-		if strings.Contains(r.Path, "{") {
-			assert.NotEmpty(t, op["parameters"], "%s %s documents its path parameters", r.Method, r.Path)
+		if strings.Contains(r.Path(), "{") {
+			assert.NotEmpty(t, op["parameters"], "%s documents its path parameters", r.Pattern)
 		}
 	}
 	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)

@@ -80,7 +80,7 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 type pageData struct {
 	Title   string
 	Problem string
-	Preview *gqlPreview
+	Preview *preview
 	Token   string
 	Name    string
 	Error   string
@@ -99,43 +99,41 @@ func (c *call) renderPage(status int, d pageData) {
 	}
 }
 
-// preview loads what the page shows for token, or the problem to show instead.
-func (c *call) preview(token string) (*gqlPreview, *httpError, error) {
+// invitationFor loads the invitation the page shows for token. A token that leads to no
+// invitation that can be accepted is an *httpError worded for the page.
+func (c *call) invitationFor(token string) (*preview, error) {
 	if token == "" {
-		return nil, &httpError{Status: http.StatusNotFound, Detail: "This invitation link is incomplete."}, nil
+		return nil, &httpError{Status: http.StatusNotFound, Detail: "This invitation link is incomplete."}
 	}
-	data, err := c.run("InvitationPreview", map[string]any{"token": token})
+	data, err := c.run(opInvitationPreview, map[string]any{"token": token})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	m, err := decode[struct{ InvitationPreview *gqlPreview }](data)
+	p, err := read[*preview](data, "invitationPreview")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	p := m.InvitationPreview
 	switch he := previewError(p); {
 	case he == nil:
-		return p, nil, nil
+		return p, nil
 	case he.Status == http.StatusNotFound:
 		he.Detail = "This invitation link is not valid. It may have been revoked or replaced by a newer one."
-		return nil, he, nil
+		return nil, he
 	case p.Status == "EXPIRED":
 		he.Detail = "This invitation has expired."
-		return nil, he, nil
+		return nil, he
 	default:
 		he.Detail = "This invitation has already been used. Sign in to the dashboard instead."
-		return nil, he, nil
+		return nil, he
 	}
 }
 
-func (c *call) pageProblem(err error, he *httpError) {
-	if err != nil {
-		var e *httpError
-		if !errors.As(err, &e) {
-			c.h.log.ErrorContext(c.r.Context(), "invitation page", "err", err)
-			e = &httpError{Status: http.StatusInternalServerError, Detail: "Something went wrong. Please try again later."}
-		}
-		he = e
+// pageProblem shows err instead of the invitation: its detail when it is an *httpError.
+func (c *call) pageProblem(err error) {
+	var he *httpError
+	if !errors.As(err, &he) {
+		c.h.log.ErrorContext(c.r.Context(), "invitation page", "err", err)
+		he = &httpError{Status: http.StatusInternalServerError, Detail: "Something went wrong. Please try again later."}
 	}
 	c.renderPage(he.Status, pageData{Title: "Invitation", Problem: he.Detail})
 }
@@ -143,9 +141,9 @@ func (c *call) pageProblem(err error, he *httpError) {
 // serveAcceptPage shows the invitation and its form.
 func serveAcceptPage(c *call) {
 	token := deref(c.query("token"))
-	p, he, err := c.preview(token)
-	if err != nil || he != nil {
-		c.pageProblem(err, he)
+	p, err := c.invitationFor(token)
+	if err != nil {
+		c.pageProblem(err)
 		return
 	}
 	c.renderPage(http.StatusOK, pageData{Title: "Join " + p.OrganizationName, Preview: p, Token: token, Action: c.r.URL.Path})
@@ -154,16 +152,16 @@ func serveAcceptPage(c *call) {
 // serveAcceptForm accepts the invitation from the page's form and shows the outcome.
 func serveAcceptForm(c *call) {
 	token, name, password := c.form.Get("token"), c.form.Get("name"), c.form.Get("password")
-	p, he, err := c.preview(token)
-	if err != nil || he != nil {
-		c.pageProblem(err, he)
+	p, err := c.invitationFor(token)
+	if err != nil {
+		c.pageProblem(err)
 		return
 	}
 	vars := map[string]any{"token": token, "password": password, "name": name}
-	if _, err := c.run("AcceptInvitation", vars); err != nil {
+	if _, err := c.run(opAcceptInvitation, vars); err != nil {
 		var e *httpError
 		if !errors.As(err, &e) || e.Status >= 500 {
-			c.pageProblem(err, nil)
+			c.pageProblem(err)
 			return
 		}
 		c.renderPage(e.Status, pageData{Title: "Join " + p.OrganizationName, Preview: p, Token: token, Name: name,

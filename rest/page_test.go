@@ -58,8 +58,7 @@ func text(t *testing.T, ctx context.Context, css string) string {
 
 func invite(t *testing.T, s *apptest.Server, token, email, role string) string {
 	t.Helper()
-	r := s.Do(t, token, `mutation($e: String!, $r: String) { inviteMember(input: {email: $e, role: $r}) { token invitation { id } } }`,
-		map[string]any{"e": email, "r": role})
+	r := s.Operation(t, token, "InviteMember", map[string]any{"email": email, "role": role})
 	require.Empty(t, r.Errors)
 	return r.Str("inviteMember.token")
 }
@@ -110,7 +109,7 @@ func TestTheInvitationLinkWorksInABrowserWithoutTheDashboard(t *testing.T) {
 	// The same link again, a revoked link and an unknown one: each says what happened.
 	revoked := invite(t, s, admin.Access, "later@example.com", "viewer")
 	var id string
-	rr := s.Do(t, admin.Access, `{ viewer { organization { invitations { edges { node { id email } } } } } }`, nil)
+	rr := s.Operation(t, admin.Access, "Invitations", nil)
 	for _, e := range rr.Get("viewer.organization.invitations.edges").([]any) {
 		node := e.(map[string]any)["node"].(map[string]any)
 		if node["email"] == "later@example.com" {
@@ -118,7 +117,7 @@ func TestTheInvitationLinkWorksInABrowserWithoutTheDashboard(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, id)
-	require.Empty(t, s.Do(t, admin.Access, `mutation($i: ID!) { revokeInvitation(id: $i) { id } }`, map[string]any{"i": id}).Errors)
+	require.Empty(t, s.Operation(t, admin.Access, "RevokeInvitation", map[string]any{"id": id}).Errors)
 	for want, url := range map[string]string{
 		"already been used": link,
 		"not valid":         s.URL + "/auth/accept-invite?token=" + revoked,

@@ -1,34 +1,28 @@
 // Package rest is the REST compatibility layer: the curl calls of the InferiaLLM documentation
-// and the paths the InferiaLLM dashboard calls. Each route is a row of a table (routes.go) that
-// names one GraphQL operation (operations/*.graphql, embedded), says how its variables come from
-// the path, the query string and the body, and how its result is reshaped into the InferiaLLM
-// JSON. Operations run through the same executor as /graphql, so permissions, tenant isolation,
+// and the paths the InferiaLLM dashboard calls. Each route is a row of a table: its method and
+// path, the GraphQL operation it runs (operations/*.graphql, embedded), the named functions that
+// make the variables from the path, the query string and the body and the InferiaLLM JSON from
+// the result, and its success status. The rows live by resource, each file beside the
+// operations it runs (members.go beside operations/members.graphql), and routes.go gathers
+// them. Operations run through the same executor as /graphql, so permissions, tenant isolation,
 // transactions, limits and audit are those of the GraphQL API; this package holds no business
-// rules. The operations are validated against the schema when the handler is built.
+// rules. The operations and the table are checked against the schema when the handler is built.
 package rest
 
 import (
-	"bytes"
-	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"reflect"
+	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/executor"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
-	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/inferiallm/orgserver/server/auth"
@@ -51,8 +45,8 @@ type Handler struct {
 	routes []route
 }
 
-// Prefixes are where the routes are mounted: the documented paths and the dashboard's /api.
-var Prefixes = []string{"", "/api"}
+// prefixes are where the routes are served: the documented paths and the dashboard's /api.
+var prefixes = []string{"", "/api"}
 
 // LoadOperations returns the embedded GraphQL document of every REST operation.
 func LoadOperations() (string, error) {
@@ -73,23 +67,87 @@ func LoadOperations() (string, error) {
 	return b.String(), nil
 }
 
-// ValidateOperations parses and validates the operations against schema and checks that every
-// route names one of them. A stale route fails here, at start-up and in a unit test.
+// ValidateOperations parses and validates the operations against schema and checks the route
+// table against them: every route names one of them, reads only fields its operation selects,
+// and its Auth names what the operation checks. A stale route fails here, at start-up and in a
+// unit test.
 func ValidateOperations(schema *ast.Schema, doc string) error {
 	q, errs := gqlparser.LoadQueryWithRules(schema, doc, rules.NewDefaultRules())
 	if errs != nil {
 		return fmt.Errorf("rest operations: %w", errs)
 	}
-	have := map[string]bool{}
-	for _, op := range q.Operations {
-		have[op.Name] = true
-	}
+	var problems []error
 	for _, r := range table() {
-		if r.Op != "" && !have[r.Op] {
-			return fmt.Errorf("rest route %s %s names unknown operation %q", r.Method, r.Path, r.Op)
+		var defs []*ast.OperationDefinition
+		for _, name := range r.operations() {
+			def := q.Operations.ForName(name)
+			if def == nil {
+				problems = append(problems, fmt.Errorf("rest route %s names unknown operation %q", r.Pattern, name))
+				continue
+			}
+			defs = append(defs, def)
+		}
+		if len(defs) == 0 {
+			continue
+		}
+		if r.Reply.in != nil {
+			// A route that chooses between operations replies with the data of those that
+			// select what its reply reads.
+			read := false
+			for _, def := range defs {
+				if _, ok := selected(def.SelectionSet, r.Reply.path); !ok && r.Op == "" {
+					continue
+				}
+				read = true
+				for _, err := range checkSelected(def.SelectionSet, r.Reply.path, r.Reply.in) {
+					problems = append(problems, fmt.Errorf("rest route %s: %w (operation %s)", r.Pattern, err, def.Name))
+				}
+			}
+			if !read {
+				problems = append(problems, fmt.Errorf("rest route %s replies with %q, which none of its operations selects", r.Pattern, r.Reply.path))
+			}
+		}
+		if err := checkAuth(r, defs); err != nil {
+			problems = append(problems, err)
 		}
 	}
+	return errors.Join(problems...)
+}
+
+// checkAuth holds a route's Auth to what its operations check: the first thing it names must be
+// the permission (or "super admin") of a field they select, and a route whose operations check
+// none must not name one.
+func checkAuth(r route, defs []*ast.OperationDefinition) error {
+	var checked []string
+	for _, def := range defs {
+		checked = guards(def.SelectionSet, checked)
+	}
+	first, _, _ := strings.Cut(r.Auth, ",")
+	switch {
+	case len(checked) > 0 && !slices.Contains(checked, first):
+		return fmt.Errorf("rest route %s: Auth says %q; its operation checks %s", r.Pattern, r.Auth, strings.Join(checked, ", "))
+	case len(checked) == 0 && auth.IsPermission(r.Auth):
+		return fmt.Errorf("rest route %s: Auth says %q; its operation checks no permission", r.Pattern, r.Auth)
+	}
 	return nil
+}
+
+// guards appends what the fields of set and below are guarded by: the permission of each
+// @hasPermission, and "super admin" for @superAdmin.
+func guards(set ast.SelectionSet, out []string) []string {
+	for _, f := range fields(set) {
+		if f.Definition == nil {
+			continue
+		}
+		if d := f.Definition.Directives.ForName("hasPermission"); d != nil {
+			out = append(out, d.Arguments.ForName("permission").Value.Raw)
+		}
+		if f.Definition.Directives.ForName("superAdmin") != nil {
+			out = append(out, "super admin")
+		}
+		out = guards(f.SelectionSet, out)
+	}
+	return out
 }
 
 // New builds the handler over exec, whose schema the operations are validated against.
@@ -106,10 +164,10 @@ func New(exec *executor.Executor, schema *ast.Schema, opts Options) (*Handler, e
 	}
 	h := &Handler{exec: exec, doc: doc, log: opts.Logger, mux: http.NewServeMux(), routes: table()}
 	paths := map[string][]string{}
-	for _, prefix := range Prefixes {
+	for _, prefix := range prefixes {
 		for _, r := range h.routes {
-			h.mux.Handle(r.Method+" "+prefix+r.Path, h.serve(r))
-			paths[prefix+r.Path] = append(paths[prefix+r.Path], r.Method)
+			h.mux.Handle(r.Method()+" "+prefix+r.Path(), h.serve(r))
+			paths[prefix+r.Path()] = append(paths[prefix+r.Path()], r.Method())
 		}
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -125,41 +183,36 @@ func New(exec *executor.Executor, schema *ast.Schema, opts Options) (*Handler, e
 	return h, nil
 }
 
+// Mount serves the handler on mux: at each path of Mounts, and GET /openapi.json.
+func (h *Handler) Mount(mux *http.ServeMux) {
+	for _, p := range h.Mounts() {
+		mux.Handle(p, h)
+	}
+	mux.HandleFunc("GET /openapi.json", h.ServeOpenAPI)
+}
+
+// Mounts are the paths the handler serves everything under: the first segment of every route
+// ("/auth/", "/admin/", ...), at the root and under /api. Other paths stay the caller's.
+func (h *Handler) Mounts() []string {
+	var out []string
+	for _, prefix := range prefixes {
+		for _, r := range h.routes {
+			first, _, _ := strings.Cut(strings.TrimPrefix(r.Path(), "/"), "/")
+			if p := prefix + "/" + first + "/"; !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
 // Routes returns the route table.
 func (h *Handler) Routes() []route { return h.routes }
 
 // ServeHTTP serves the REST routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// call is one REST request being served.
-type call struct {
-	h    *Handler
-	w    http.ResponseWriter
-	r    *http.Request
-	raw  []byte
-	form url.Values
-}
-
-// httpError is a REST error: a status and the {"detail": ...} body.
-type httpError struct {
-	Status int
-	Detail string
-	Code   string
-	Header http.Header
-}
-
-func (e *httpError) Error() string { return e.Detail }
-
-func unprocessable(format string, args ...any) *httpError {
-	return &httpError{Status: http.StatusUnprocessableEntity, Detail: fmt.Sprintf(format, args...)}
-}
-
-// errorBody is the body of every error response.
-type errorBody struct {
-	Detail string `json:"detail"`
-	Code   string `json:"code,omitempty"`
-}
-
+// serve serves one route: the variables from the request, the operation, the answer.
 func (h *Handler) serve(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := &call{h: h, w: w, r: r}
@@ -167,227 +220,23 @@ func (h *Handler) serve(rt route) http.Handler {
 			c.fail(err)
 			return
 		}
-		if rt.Serve != nil {
-			rt.Serve(c)
+		if rt.Serve.run != nil {
+			rt.Serve.run(c)
 			return
 		}
-		vars := map[string]any{}
-		if rt.Vars != nil {
-			var err error
-			if vars, err = rt.Vars(c); err != nil {
-				c.fail(err)
-				return
-			}
-		}
-		data, err := c.run(rt.Op, vars)
+		vars, err := rt.variables(c)
 		if err != nil {
 			c.fail(err)
 			return
 		}
-		if rt.Status == http.StatusNoContent {
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		out, err := rt.Shape(c, data)
-		if err != nil {
-			c.fail(err)
-			return
-		}
-		status := rt.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		writeJSON(w, status, out)
+		c.respond(rt.Op, vars, rt.Status, rt.Reply)
 	})
 }
 
-// readBody reads the request body (its size is limited by the server's middleware).
-func (c *call) readBody() error {
-	if c.r.Body == nil {
-		return nil
+// variables are the route's operation variables for the request.
+func (r route) variables(c *call) (map[string]any, error) {
+	if r.Vars.make == nil {
+		return map[string]any{}, nil
 	}
-	raw, err := io.ReadAll(c.r.Body)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return &httpError{Status: http.StatusRequestEntityTooLarge, Detail: "Request body too large"}
-		}
-		return &httpError{Status: http.StatusBadRequest, Detail: "Could not read the request body"}
-	}
-	c.raw = raw
-	if strings.HasPrefix(c.r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		form, err := url.ParseQuery(string(raw))
-		if err != nil {
-			return unprocessable("Invalid form body")
-		}
-		c.form = form
-	}
-	return nil
-}
-
-// decode unmarshals the JSON (or form) body into dst; an empty body leaves dst as it is.
-func (c *call) decode(dst any) error {
-	if c.form != nil {
-		m := map[string]string{}
-		for k := range c.form {
-			m[k] = c.form.Get(k)
-		}
-		b, _ := json.Marshal(m)
-		return c.decodeJSON(b, dst)
-	}
-	if len(strings.TrimSpace(string(c.raw))) == 0 {
-		return nil
-	}
-	return c.decodeJSON(c.raw, dst)
-}
-
-func (c *call) decodeJSON(raw []byte, dst any) error {
-	if err := json.Unmarshal(raw, dst); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			if typeErr.Field == "" {
-				return unprocessable("The request body must be a JSON object")
-			}
-			return unprocessable("Invalid value for %s: expected %s", typeErr.Field, jsonKind(typeErr.Type.Kind()))
-		}
-		return unprocessable("Invalid JSON body")
-	}
-	return nil
-}
-
-// path returns a path parameter.
-func (c *call) path(name string) string { return c.r.PathValue(name) }
-
-// query returns a query parameter, or nil when absent or empty.
-func (c *call) query(name string) *string {
-	if v := c.r.URL.Query().Get(name); v != "" {
-		return &v
-	}
-	return nil
-}
-
-// intQuery returns a query parameter as an int within [lo, hi], or def when absent.
-func (c *call) intQuery(name string, def, lo, hi int) (int, error) {
-	v := c.query(name)
-	if v == nil {
-		return def, nil
-	}
-	n, err := strconv.Atoi(*v)
-	if err != nil || n < lo || n > hi {
-		return 0, unprocessable("%s must be an integer between %d and %d", name, lo, hi)
-	}
-	return n, nil
-}
-
-// bearer returns the raw bearer token of the request.
-func (c *call) bearer() string { return auth.ClientFromContext(c.r.Context()).BearerToken }
-
-// run executes a named operation of the document through the GraphQL executor and returns its
-// data, or the first error translated to HTTP.
-func (c *call) run(op string, vars map[string]any) (json.RawMessage, error) {
-	resp := c.h.execute(c.r.Context(), op, vars)
-	if len(resp.Errors) > 0 {
-		return nil, errorFromGraphQL(resp.Errors[0])
-	}
-	return resp.Data, nil
-}
-
-func (h *Handler) execute(ctx context.Context, op string, vars map[string]any) *graphql.Response {
-	// Variables reach the executor exactly as from a JSON request body (gqlgen's transports decode
-	// with UseNumber), so typed Go values built by the routes cannot behave differently.
-	raw, err := json.Marshal(vars)
-	if err != nil {
-		return &graphql.Response{Errors: gqlerror.List{{Message: err.Error(), Extensions: map[string]any{"code": "INTERNAL"}}}}
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	vars = nil
-	_ = dec.Decode(&vars)
-	ctx = graphql.StartOperationTrace(ctx)
-	now := graphql.Now()
-	params := &graphql.RawParams{Query: h.doc, OperationName: op, Variables: vars,
-		ReadTime: graphql.TraceTiming{Start: now, End: now}}
-	rc, errs := h.exec.CreateOperationContext(ctx, params)
-	if errs != nil {
-		return h.exec.DispatchError(graphql.WithOperationContext(ctx, rc), errs)
-	}
-	responses, ctx := h.exec.DispatchOperation(ctx, rc)
-	return responses(ctx)
-}
-
-// statusOfCode maps the GraphQL error codes to HTTP statuses: the one table of it.
-var statusOfCode = map[string]int{
-	"UNAUTHENTICATED":          http.StatusUnauthorized,
-	"FORBIDDEN":                http.StatusForbidden,
-	"NOT_FOUND":                http.StatusNotFound,
-	"BAD_USER_INPUT":           http.StatusBadRequest,
-	"CONFLICT":                 http.StatusConflict,
-	"RATE_LIMITED":             http.StatusTooManyRequests,
-	"TWO_FACTOR_REQUIRED":      http.StatusForbidden,
-	"TWO_FACTOR_CODE_REQUIRED": http.StatusForbidden,
-	"UNAVAILABLE":              http.StatusServiceUnavailable,
-	"INTERNAL":                 http.StatusInternalServerError,
-}
-
-// errorFromGraphQL translates a GraphQL error. Errors gqlgen raised while coercing variables
-// (a body value of the wrong type) are 422, like a malformed body.
-func errorFromGraphQL(e *gqlerror.Error) *httpError {
-	code, _ := e.Extensions["code"].(string)
-	status, ok := statusOfCode[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	out := &httpError{Status: status, Detail: e.Message}
-	switch code {
-	case "BAD_USER_INPUT":
-		if e.Extensions["reason"] != nil {
-			out.Status = http.StatusUnprocessableEntity
-		}
-	case "TWO_FACTOR_REQUIRED":
-		out.Code = code
-	case "RATE_LIMITED", "UNAVAILABLE":
-		out.Header = http.Header{}
-		if s, ok := e.Extensions["retryAfter"].(int); ok {
-			out.Header.Set("Retry-After", strconv.Itoa(s))
-		} else if f, ok := e.Extensions["retryAfter"].(float64); ok {
-			out.Header.Set("Retry-After", strconv.Itoa(int(f)))
-		}
-	case "", "INTERNAL":
-		out.Detail = "Internal server error"
-	}
-	return out
-}
-
-// fail writes err as a REST error response.
-func (c *call) fail(err error) {
-	var he *httpError
-	if !errors.As(err, &he) {
-		c.h.log.ErrorContext(c.r.Context(), "rest", "err", err, "request_id", auth.ClientFromContext(c.r.Context()).RequestID)
-		he = &httpError{Status: http.StatusInternalServerError, Detail: "Internal server error"}
-	}
-	for k, v := range he.Header {
-		c.w.Header()[k] = v
-	}
-	writeJSON(c.w, he.Status, errorBody{Detail: he.Detail, Code: he.Code})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// jsonKind names a Go kind as JSON calls it.
-func jsonKind(k reflect.Kind) string {
-	switch k {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "a boolean"
-	case reflect.Int, reflect.Int64, reflect.Float64:
-		return "a number"
-	case reflect.Slice:
-		return "an array"
-	}
-	return "an object"
+	return r.Vars.make(c)
 }

@@ -180,12 +180,7 @@ func (a *App) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, prefix := range rest.Prefixes {
-		for _, p := range []string{"/auth/", "/admin/", "/management/", "/audit/"} {
-			mux.Handle(prefix+p, api)
-		}
-	}
-	mux.HandleFunc("GET /openapi.json", api.ServeOpenAPI)
+	api.Mount(mux)
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
 	if a.cfg.Playground {

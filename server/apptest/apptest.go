@@ -211,7 +211,13 @@ func (r *Response) Str(path string) string {
 // Do sends a GraphQL request with an optional bearer token.
 func (s *Server) Do(t testing.TB, token, query string, vars map[string]any) *Response {
 	t.Helper()
-	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return s.post(t, token, map[string]any{"query": query, "variables": vars})
+}
+
+// post sends a GraphQL request body to /graphql with an optional bearer token.
+func (s *Server) post(t testing.TB, token string, request map[string]any) *Response {
+	t.Helper()
+	body, err := json.Marshal(request)
 	require.NoError(t, err)
 	req, err := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
 	require.NoError(t, err)

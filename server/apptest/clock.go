@@ -34,3 +34,11 @@ func (c *Clock) Advance(d time.Duration) {
 func WithClock(c *Clock) Option {
 	return func(cfg *app.Config, _ *app.Options) { cfg.Now = c.Now }
 }
+
+// NewWholeSecondClock returns a clock at the current time rounded up to a whole second, so that
+// times survive the databases' precision unchanged and retry delays come out exact.
+func NewWholeSecondClock() *Clock {
+	c := NewClock()
+	c.Advance(time.Second - time.Duration(c.Now().Nanosecond()))
+	return c
+}
