@@ -33,8 +33,8 @@ func replicas(t *testing.T, opts ...apptest.Option) (*apptest.Server, *apptest.S
 func TestOneAddressSprayingOnePasswordAcrossAccountsIsBlockedOnEveryReplica(t *testing.T) {
 	require.Equal(t, 30, graph.DefaultLimits.LoginPerIP, "the default this test is about")
 	require.Equal(t, 5, graph.DefaultLimits.LoginPerAccount)
-	clock := wholeSecondClock()
-	a, b := replicas(t, apptest.WithClock(clock), withLimits(graph.DefaultLimits))
+	clock := apptest.NewWholeSecondClock()
+	a, b := replicas(t, apptest.WithClock(clock), apptest.WithLimits(graph.DefaultLimits))
 	acme := a.Org(t, apptest.RootOrg)
 	// Thirty accounts, each tried once with the same password: far below the per-account limit.
 	// Half exist, half do not; the sign-ins alternate between the two replicas.
@@ -78,8 +78,8 @@ func TestOneAddressSprayingOnePasswordAcrossAccountsIsBlockedOnEveryReplica(t *t
 }
 
 func TestOneAccountIsBlockedAfterFiveFailuresSpreadOverReplicas(t *testing.T) {
-	clock := wholeSecondClock()
-	a, b := replicas(t, apptest.WithClock(clock), withLimits(graph.DefaultLimits))
+	clock := apptest.NewWholeSecondClock()
+	a, b := replicas(t, apptest.WithClock(clock), apptest.WithLimits(graph.DefaultLimits))
 	acme := a.Org(t, apptest.RootOrg)
 	bob := a.AddUser(t, "bob@acme.test", acme, "member")
 	carol := a.AddUser(t, "carol@acme.test", acme, "member")
@@ -291,8 +291,8 @@ func organizationsNamed(t *testing.T, s *apptest.Server, name string) int {
 }
 
 func TestASuperAdminWithoutTwoFactorIsRefusedLikeEveryoneWhereTheOrganizationRequiresIt(t *testing.T) {
-	clock := wholeSecondClock()
-	s := apptest.Start(t, apptest.WithClock(clock), withLimits(roomyLimits))
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, apptest.WithClock(clock), apptest.WithLimits(apptest.RoomyLimits))
 	acme := s.Org(t, apptest.RootOrg)
 	globex := s.CreateOrg(t, "Globex")
 	s.AddUser(t, apptest.RootEmail, globex, "admin")

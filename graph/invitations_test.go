@@ -8,7 +8,6 @@ import (
 	"io"
 	"log"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -514,29 +513,6 @@ func TestInvitationsOnlyGoWhereTheRulesAllow(t *testing.T) {
 	})
 }
 
-// postGraphQL sends a GraphQL request without a *testing.T, for use off the test's goroutine.
-func postGraphQL(url, bearer, query string, vars map[string]any) (*apptest.Response, error) {
-	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequest(http.MethodPost, url+"/graphql", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	r := &apptest.Response{Status: resp.StatusCode}
-	return r, json.NewDecoder(resp.Body).Decode(r)
-}
-
 func TestOneInvitationAcceptedFourTimesAtOnceJoinsOnce(t *testing.T) {
 	const n = 4
 	s := apptest.Start(t)
@@ -560,7 +536,7 @@ func TestOneInvitationAcceptedFourTimesAtOnceJoinsOnce(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					responses[i], errs[i] = postGraphQL(s.URL, "", acceptInvitationMutation, acceptVars(inv.Token, tc.password, ""))
+					responses[i], errs[i] = s.TryDo("", acceptInvitationMutation, acceptVars(inv.Token, tc.password, ""))
 				}()
 			}
 			close(start)

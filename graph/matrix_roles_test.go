@@ -39,7 +39,7 @@ type customRoles struct {
 
 func newCustomRoles(t testing.TB) *customRoles {
 	t.Helper()
-	s := apptest.Start(t, withLimits(roomyLimits))
+	s := apptest.Start(t, apptest.WithLimits(apptest.RoomyLimits))
 	return &customRoles{s: s, acme: s.Org(t, apptest.RootOrg), root: s.Login(t, apptest.RootEmail, apptest.RootPassword).Access}
 }
 

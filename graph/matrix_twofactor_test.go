@@ -23,7 +23,7 @@ import (
 // called with dummy arguments may still act (leaveOrganization, logout, revokeOtherSessions).
 // The 2FA column sets the account's two_factor_enabled directly: every request re-reads it.
 func TestEveryGuardedFieldWaitsForTheTwoFactorTheOrganizationRequires(t *testing.T) {
-	s := apptest.Start(t, withLimits(roomyLimits))
+	s := apptest.Start(t, apptest.WithLimits(apptest.RoomyLimits))
 	c, ctx := s.App.Client(), apptest.SystemContext()
 	strict := s.CreateOrg(t, "Strict")
 	policy := strict.SecurityPolicy

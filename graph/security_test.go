@@ -18,7 +18,6 @@ import (
 
 	"github.com/inferiallm/orgserver/ent/auditlog"
 	"github.com/inferiallm/orgserver/graph"
-	"github.com/inferiallm/orgserver/server/app"
 	"github.com/inferiallm/orgserver/server/apptest"
 )
 
@@ -50,24 +49,6 @@ const (
 var smallLimits = graph.Limits{
 	LoginPerAccount: 3, LoginPerIP: 100, AcceptPerIP: 3, TwoFactorPerIP: 3,
 	Window: 15 * time.Minute, BaseDelay: 15 * time.Second, MaxDelay: 15 * time.Minute,
-}
-
-// roomyLimits keep the rate limiter out of the way of tests about something else.
-var roomyLimits = graph.Limits{
-	LoginPerAccount: 1000, LoginPerIP: 1000, AcceptPerIP: 1000, TwoFactorPerIP: 1000,
-	Window: 15 * time.Minute, BaseDelay: 15 * time.Second, MaxDelay: 15 * time.Minute,
-}
-
-func withLimits(l graph.Limits) apptest.Option {
-	return func(c *app.Config, _ *app.Options) { c.Limits = l }
-}
-
-// wholeSecondClock returns a test clock set on a whole second, so that times survive the
-// databases' precision unchanged and retry delays come out exact.
-func wholeSecondClock() *apptest.Clock {
-	c := apptest.NewClock()
-	c.Advance(time.Second - time.Duration(c.Now().Nanosecond()))
-	return c
 }
 
 // totpCode is the authenticator code of secret at a time.
@@ -222,8 +203,8 @@ func atOnce(n int, f func() string) []string {
 }
 
 func TestTOTPSetupShowsASecretAndConfirmsWithACurrentCode(t *testing.T) {
-	clock := wholeSecondClock()
-	s := apptest.Start(t, apptest.WithClock(clock), withLimits(roomyLimits))
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, apptest.WithClock(clock), apptest.WithLimits(apptest.RoomyLimits))
 	bob := s.AddUser(t, "bob@example.com", s.Org(t, apptest.RootOrg), "member")
 	tok := s.Login(t, bob.Email, apptest.Password(bob.Email))
 
@@ -297,8 +278,8 @@ func TestTOTPSetupShowsASecretAndConfirmsWithACurrentCode(t *testing.T) {
 }
 
 func TestTwoFactorLoginNeedsAFreshCodeOrAnUnusedRecoveryCode(t *testing.T) {
-	clock := wholeSecondClock()
-	s := apptest.Start(t, apptest.WithClock(clock), withLimits(roomyLimits))
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, apptest.WithClock(clock), apptest.WithLimits(apptest.RoomyLimits))
 	bob := s.AddUser(t, "bob@example.com", s.Org(t, apptest.RootOrg), "member")
 	email, password := bob.Email, apptest.Password(bob.Email)
 	first := s.Login(t, email, password)
@@ -366,8 +347,8 @@ func TestTwoFactorLoginNeedsAFreshCodeOrAnUnusedRecoveryCode(t *testing.T) {
 }
 
 func TestOneRecoveryCodeOrTOTPCodeUsedByFourLoginsAtOnceSignsInOnce(t *testing.T) {
-	clock := wholeSecondClock()
-	s := apptest.Start(t, apptest.WithClock(clock), withLimits(roomyLimits))
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, apptest.WithClock(clock), apptest.WithLimits(apptest.RoomyLimits))
 	bob := s.AddUser(t, "bob@example.com", s.Org(t, apptest.RootOrg), "member")
 	email, password := bob.Email, apptest.Password(bob.Email)
 	tf := enableTwoFactor(t, s, clock, s.Login(t, email, password).Access)
@@ -394,8 +375,8 @@ func TestOneRecoveryCodeOrTOTPCodeUsedByFourLoginsAtOnceSignsInOnce(t *testing.T
 }
 
 func TestDisablingTwoFactorNeedsProofAndIsRefusedWhileAnOrganizationRequiresIt(t *testing.T) {
-	clock := wholeSecondClock()
-	s := apptest.Start(t, apptest.WithClock(clock), withLimits(roomyLimits))
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, apptest.WithClock(clock), apptest.WithLimits(apptest.RoomyLimits))
 	acme := s.Org(t, apptest.RootOrg)
 	globex := s.CreateOrg(t, "Globex")
 	bob := s.AddUser(t, "bob@example.com", acme, "member")
@@ -450,7 +431,7 @@ func TestDisablingTwoFactorNeedsProofAndIsRefusedWhileAnOrganizationRequiresIt(t
 }
 
 func TestSecurityPolicyIsChangedByAdminsWithinRangeAndAudited(t *testing.T) {
-	clock := wholeSecondClock()
+	clock := apptest.NewWholeSecondClock()
 	s := apptest.Start(t, apptest.WithClock(clock))
 	acme := s.Org(t, apptest.RootOrg)
 	root := s.Login(t, apptest.RootEmail, apptest.RootPassword)
@@ -547,8 +528,8 @@ func TestSecurityPolicyIsChangedByAdminsWithinRangeAndAudited(t *testing.T) {
 }
 
 func TestTwoFactorRequirementLeavesMembersWithoutItOnlySetupSignOutAndSwitch(t *testing.T) {
-	clock := wholeSecondClock()
-	s := apptest.Start(t, apptest.WithClock(clock), withLimits(roomyLimits))
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, apptest.WithClock(clock), apptest.WithLimits(apptest.RoomyLimits))
 	acme := s.Org(t, apptest.RootOrg)
 	globex := s.CreateOrg(t, "Globex")
 	bob := s.AddUser(t, "bob@example.com", acme, "admin")
@@ -628,7 +609,7 @@ func TestTwoFactorRequirementLeavesMembersWithoutItOnlySetupSignOutAndSwitch(t *
 }
 
 func TestSessionIdleTimeoutEndsUnusedSessions(t *testing.T) {
-	clock := wholeSecondClock()
+	clock := apptest.NewWholeSecondClock()
 	s := apptest.Start(t, apptest.WithClock(clock))
 	acme := s.Org(t, apptest.RootOrg)
 	bob := s.AddUser(t, "bob@example.com", acme, "member")
@@ -657,7 +638,7 @@ func TestSessionIdleTimeoutEndsUnusedSessions(t *testing.T) {
 }
 
 func TestSessionUsedRegularlyOutlivesTheIdleTimeout(t *testing.T) {
-	clock := wholeSecondClock()
+	clock := apptest.NewWholeSecondClock()
 	s := apptest.Start(t, apptest.WithClock(clock))
 	acme := s.Org(t, apptest.RootOrg)
 	bob := s.AddUser(t, "bob@example.com", acme, "member")
@@ -681,7 +662,7 @@ func TestSessionUsedRegularlyOutlivesTheIdleTimeout(t *testing.T) {
 }
 
 func TestSessionMaxLifetimeEndsEvenActiveSessions(t *testing.T) {
-	clock := wholeSecondClock()
+	clock := apptest.NewWholeSecondClock()
 	s := apptest.Start(t, apptest.WithClock(clock))
 	acme := s.Org(t, apptest.RootOrg)
 	bob := s.AddUser(t, "bob@example.com", acme, "member")
@@ -701,7 +682,7 @@ func TestSessionMaxLifetimeEndsEvenActiveSessions(t *testing.T) {
 }
 
 func TestSessionListsLeaveOutSessionsEndedByThePolicy(t *testing.T) {
-	clock := wholeSecondClock()
+	clock := apptest.NewWholeSecondClock()
 	s := apptest.Start(t, apptest.WithClock(clock))
 	acme := s.Org(t, apptest.RootOrg)
 	bob := s.AddUser(t, "bob@example.com", acme, "member")
@@ -867,8 +848,8 @@ func TestPasswordChangeChecksBothPasswordsAndEndsOtherSessions(t *testing.T) {
 }
 
 func TestRateLimitBlocksAnAccountAfterThreeWrongPasswords(t *testing.T) {
-	clock := wholeSecondClock()
-	s := apptest.Start(t, apptest.WithClock(clock), withLimits(smallLimits))
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, apptest.WithClock(clock), apptest.WithLimits(smallLimits))
 	bob := s.AddUser(t, "bob@example.com", s.Org(t, apptest.RootOrg), "member")
 	password := apptest.Password(bob.Email)
 
@@ -894,8 +875,8 @@ func TestRateLimitBlocksAnAccountAfterThreeWrongPasswords(t *testing.T) {
 }
 
 func TestRateLimitBlocksDoubleAndNeverExceedTheMaximum(t *testing.T) {
-	clock := wholeSecondClock()
-	s := apptest.Start(t, apptest.WithClock(clock), withLimits(smallLimits))
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, apptest.WithClock(clock), apptest.WithLimits(smallLimits))
 	bob := s.AddUser(t, "bob@example.com", s.Org(t, apptest.RootOrg), "member")
 	password := apptest.Password(bob.Email)
 
@@ -917,8 +898,8 @@ func TestRateLimitBlocksDoubleAndNeverExceedTheMaximum(t *testing.T) {
 }
 
 func TestRateLimitAnswersUnknownAndKnownAccountsAlike(t *testing.T) {
-	clock := wholeSecondClock()
-	s := apptest.Start(t, apptest.WithClock(clock), withLimits(smallLimits))
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, apptest.WithClock(clock), apptest.WithLimits(smallLimits))
 	bob := s.AddUser(t, "bob@example.com", s.Org(t, apptest.RootOrg), "member")
 
 	same := func(known, unknown *apptest.Response) {
@@ -940,8 +921,8 @@ func TestRateLimitAnswersUnknownAndKnownAccountsAlike(t *testing.T) {
 }
 
 func TestRateLimitCountsWrongCurrentPasswordsOfPasswordChanges(t *testing.T) {
-	clock := wholeSecondClock()
-	s := apptest.Start(t, apptest.WithClock(clock), withLimits(smallLimits))
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, apptest.WithClock(clock), apptest.WithLimits(smallLimits))
 	bob := s.AddUser(t, "bob@example.com", s.Org(t, apptest.RootOrg), "member")
 	password := apptest.Password(bob.Email)
 	tok := s.Login(t, bob.Email, password)
@@ -957,8 +938,8 @@ func TestRateLimitCountsWrongCurrentPasswordsOfPasswordChanges(t *testing.T) {
 }
 
 func TestRateLimitOnInvitationAcceptancePerAddress(t *testing.T) {
-	clock := wholeSecondClock()
-	s := apptest.Start(t, apptest.WithClock(clock), withLimits(smallLimits))
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, apptest.WithClock(clock), apptest.WithLimits(smallLimits))
 	root := s.Login(t, apptest.RootEmail, apptest.RootPassword)
 	inv := inviteAs(t, s, root.Access, "new@example.com", "member")
 
@@ -975,8 +956,8 @@ func TestRateLimitOnInvitationAcceptancePerAddress(t *testing.T) {
 }
 
 func TestRateLimitOnTwoFactorCodesPerAddress(t *testing.T) {
-	clock := wholeSecondClock()
-	s := apptest.Start(t, apptest.WithClock(clock), withLimits(smallLimits))
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, apptest.WithClock(clock), apptest.WithLimits(smallLimits))
 	acme := s.Org(t, apptest.RootOrg)
 	bob := s.AddUser(t, "bob@example.com", acme, "member")
 	carol := s.AddUser(t, "carol@example.com", acme, "member")
@@ -1019,8 +1000,8 @@ func TestRateLimitOnTwoFactorCodesPerAddress(t *testing.T) {
 }
 
 func TestRateLimitStopsPasswordGuessingThroughDisableTwoFactor(t *testing.T) {
-	clock := wholeSecondClock()
-	s := apptest.Start(t, apptest.WithClock(clock), withLimits(smallLimits))
+	clock := apptest.NewWholeSecondClock()
+	s := apptest.Start(t, apptest.WithClock(clock), apptest.WithLimits(smallLimits))
 	bob := s.AddUser(t, "bob@example.com", s.Org(t, apptest.RootOrg), "member")
 	tok := s.Login(t, bob.Email, apptest.Password(bob.Email))
 	enableTwoFactor(t, s, clock, tok.Access)

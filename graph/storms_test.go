@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -195,7 +194,7 @@ func TestAStormOfFailedSignInsOnASmallPoolIsAnsweredInTime(t *testing.T) {
 	for i, r := range rs[2*perPath:] {
 		if i%2 == 0 {
 			assert.Empty(t, r.Body["errors"], "viewer during the storm")
-			assert.Equal(t, apptest.RootEmail, dig(r.Body, "data.viewer.user.email"))
+			assert.Equal(t, apptest.RootEmail, apptest.Dig(r.Body, "data.viewer.user.email"))
 		} else {
 			assert.Equal(t, http.StatusOK, r.Status, "GET /auth/me during the storm: %v", r.Body)
 		}
@@ -355,16 +354,4 @@ func TestEightClientsMixingSignInsInvitationsAndRoleChangesGetNoInternalErrors(t
 	pending, err := s.App.Client().Invitation.Query().Where(invitation.EmailContains("mixed-")).Count(apptest.SystemContext())
 	require.NoError(t, err)
 	assert.Equal(t, 2*8*rounds, pending, "every invitation was made")
-}
-
-// dig returns the value at a dotted path of a decoded JSON object.
-func dig(v any, path string) any {
-	for _, k := range strings.Split(path, ".") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
 }

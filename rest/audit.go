@@ -1,11 +1,15 @@
 package rest
 
-import "time"
+import (
+	"time"
+
+	"github.com/inferiallm/orgserver/server/auth"
+)
 
 // The audit log: the route of operations/audit.graphql.
 var auditRoutes = []route{
 	{Pattern: "GET /audit/logs", Op: "AuditLogs", Vars: fromRequest(auditVars), Reply: at[[]AuditLogResponse]("viewer.organization.auditLogList"),
-		Auth: "audit_log:list", Summary: "The active organization's audit log, newest first", Query: []param{
+		Auth: auth.AuditLogList, Summary: "The active organization's audit log, newest first", Query: []param{
 			{"user_id", "string", "actor"}, {"action", "string", "e.g. auth.login"}, {"category", "string", "e.g. member"},
 			{"start_date", "string", "RFC 3339; entries at or after"}, {"end_date", "string", "RFC 3339; entries before"},
 			{"skip", "integer", ">= 0"}, {"limit", "integer", "1..1000, default 100"},

@@ -3,6 +3,8 @@ package rest
 import (
 	"net/http"
 	"strings"
+
+	"github.com/inferiallm/orgserver/server/auth"
 )
 
 // Invitations: the routes of operations/invitations.graphql. Three of them choose their
@@ -22,13 +24,13 @@ var invitationRoutes = []route{
 		Summary: "Accept an invitation: public {token, password, name} creates the account; " +
 			"with the invitee's Bearer token (token in the body or ?token=) joins with that account"},
 	{Pattern: "POST /management/invitations", Op: opInviteMember, Vars: withBody(inviteVars), Status: http.StatusCreated,
-		Reply: invited, Auth: "member:invite", Summary: "Invite someone"},
+		Reply: invited, Auth: auth.MemberInvite, Summary: "Invite someone"},
 	{Pattern: "GET /management/invitations", Op: "Invitations", Reply: at[InvitationsResponse]("viewer.organization.invitations"),
-		Auth: "member:list", Summary: "Pending invitations, newest first"},
+		Auth: auth.MemberList, Summary: "Pending invitations, newest first"},
 	{Pattern: "POST /management/invitations/{id}/resend", Op: "ResendInvitation", Vars: fromPath("id", "id"),
-		Reply: via("resendInvitation", newInvitation), Auth: "member:invite", Summary: "New token and expiry for a pending invitation"},
+		Reply: via("resendInvitation", newInvitation), Auth: auth.MemberInvite, Summary: "New token and expiry for a pending invitation"},
 	{Pattern: "DELETE /management/invitations/{id}", Op: "RevokeInvitation", Vars: fromPath("id", "id"), Status: http.StatusNoContent,
-		Auth: "member:delete", Summary: "Revoke a pending invitation"},
+		Auth: auth.MemberDelete, Summary: "Revoke a pending invitation"},
 }
 
 // The operations the Go code below names, beside the rows that run them.

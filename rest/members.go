@@ -1,17 +1,21 @@
 package rest
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/inferiallm/orgserver/server/auth"
+)
 
 // Members: the routes of operations/members.graphql.
 var memberRoutes = []route{
 	{Pattern: "GET /admin/users", Op: "Users", Vars: fromRequest(usersVars), Reply: at[[]UserResponse]("viewer.organization.memberList"),
-		Auth: "member:list", Summary: "Members of the active organization", Query: usersParams},
+		Auth: auth.MemberList, Summary: "Members of the active organization", Query: usersParams},
 	{Pattern: "GET /management/users", Op: "Users", Vars: fromRequest(usersVars), Reply: at[[]UserResponse]("viewer.organization.memberList"),
-		Auth: "member:list", Summary: "Members of the active organization (the dashboard's path)", Query: usersParams},
+		Auth: auth.MemberList, Summary: "Members of the active organization (the dashboard's path)", Query: usersParams},
 	{Pattern: "PUT /admin/users/{user_id}/role", Op: "UpdateUserRole", Vars: withBody(userRoleVars), Reply: message("User role updated"),
-		Auth: "role:update", Summary: "Change a member's role"},
+		Auth: auth.RoleUpdate, Summary: "Change a member's role"},
 	{Pattern: "DELETE /admin/users/{user_id}", Op: "RemoveUser", Vars: fromPath("userId", "user_id"), Status: http.StatusNoContent,
-		Auth: "member:delete", Summary: "Remove a member from the active organization"},
+		Auth: auth.MemberDelete, Summary: "Remove a member from the active organization"},
 }
 
 var usersParams = append(append([]param{}, pageParams...),

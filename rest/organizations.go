@@ -1,6 +1,10 @@
 package rest
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/inferiallm/orgserver/server/auth"
+)
 
 // Organizations: the routes of operations/organizations.graphql.
 var organizationRoutes = []route{
@@ -8,7 +12,7 @@ var organizationRoutes = []route{
 		Reply: at[OrganizationResponse]("createOrganization"),
 		Auth:  "super admin", Summary: "Create an organization; the caller becomes its admin"},
 	{Pattern: "GET /management/organizations/me", Op: "MyOrganization", Reply: at[OrganizationResponse]("organization"),
-		Auth: "organization:view", Summary: "The active organization"},
+		Auth: auth.OrganizationView, Summary: "The active organization"},
 	{Pattern: "PATCH /management/organizations/me", Op: "UpdateMyOrganization", Vars: withBody(updateOrgVars),
 		Reply: at[OrganizationResponse]("updateOrganization"),
 		Auth:  "organization:update", Summary: "Change the active organization"},

@@ -4,9 +4,10 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/inferiallm/orgserver/server/apptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/inferiallm/orgserver/server/apptest"
 )
 
 // The routes of operations/organizations.graphql: creating, reading and changing organizations.

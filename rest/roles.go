@@ -1,17 +1,19 @@
 package rest
 
+import "github.com/inferiallm/orgserver/server/auth"
+
 // Roles: the routes of operations/roles.graphql.
 var roleRoutes = []route{
 	{Pattern: "GET /admin/roles", Op: "Roles", Reply: at[[]RoleResponse]("viewer.organization.roles"),
-		Auth: "role:list", Summary: "Built-in roles and the organization's custom roles"},
+		Auth: auth.RoleList, Summary: "Built-in roles and the organization's custom roles"},
 	{Pattern: "POST /admin/roles", Op: "CreateRole", Vars: withBody(createRoleVars), Reply: at[RoleResponse]("createRole"),
-		Auth: "role:create", Summary: "Create a custom role"},
+		Auth: auth.RoleCreate, Summary: "Create a custom role"},
 	{Pattern: "PUT /admin/roles/{name}", Op: "UpdateRole", Vars: withBody(updateRoleVars), Reply: at[RoleResponse]("updateRole"),
-		Auth: "role:update", Summary: "Change a custom role"},
+		Auth: auth.RoleUpdate, Summary: "Change a custom role"},
 	{Pattern: "DELETE /admin/roles/{name}", Op: "DeleteRole", Vars: fromPath("name", "name"), Reply: message("Role deleted"),
-		Auth: "role:delete", Summary: "Delete a custom role"},
+		Auth: auth.RoleDelete, Summary: "Delete a custom role"},
 	{Pattern: "GET /admin/roles/permissions/list", Op: "PermissionList", Reply: at[[]string]("permissionCatalog.name"),
-		Auth: "role:list", Summary: "Every permission, in catalog order"},
+		Auth: auth.RoleList, Summary: "Every permission, in catalog order"},
 }
 
 type createRoleBody struct {

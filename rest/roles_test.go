@@ -5,9 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/inferiallm/orgserver/server/apptest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/inferiallm/orgserver/server/apptest"
 )
 
 // The routes of operations/roles.graphql: built-in and custom roles, the permission catalog.

@@ -10,6 +10,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -217,23 +218,44 @@ func (s *Server) Do(t testing.TB, token, query string, vars map[string]any) *Res
 // post sends a GraphQL request body to /graphql with an optional bearer token.
 func (s *Server) post(t testing.TB, token string, request map[string]any) *Response {
 	t.Helper()
+	r, err := s.send(token, request)
+	require.NoError(t, err)
+	return r
+}
+
+// TryDo is Do for goroutines: it returns what went wrong instead of failing the test.
+func (s *Server) TryDo(token, query string, vars map[string]any) (*Response, error) {
+	return s.send(token, map[string]any{"query": query, "variables": vars})
+}
+
+func (s *Server) send(token string, request map[string]any) (*Response, error) {
 	body, err := json.Marshal(request)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	req, err := http.NewRequest(http.MethodPost, s.URL+"/graphql", bytes.NewReader(body))
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "apptest")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err
+	}
 	r := &Response{Status: resp.StatusCode}
-	require.NoError(t, json.Unmarshal(raw, r), "response: %s", raw)
-	return r
+	if err := json.Unmarshal(raw, r); err != nil {
+		return nil, fmt.Errorf("response %s: %w", raw, err)
+	}
+	return r, nil
 }
 
 // Tokens are the tokens of a session.
