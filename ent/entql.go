@@ -108,6 +108,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldSettings:       {Type: field.TypeJSON, Column: organization.FieldSettings},
 			organization.FieldBilling:        {Type: field.TypeJSON, Column: organization.FieldBilling},
 			organization.FieldSecurityPolicy: {Type: field.TypeJSON, Column: organization.FieldSecurityPolicy},
+			organization.FieldMemberCount:    {Type: field.TypeInt, Column: organization.FieldMemberCount},
 		},
 	}
 	graph.Nodes[4] = &sqlgraph.Node{
@@ -930,6 +931,11 @@ func (f *OrganizationFilter) WhereBilling(p entql.BytesP) {
 // WhereSecurityPolicy applies the entql json.RawMessage predicate on the security_policy field.
 func (f *OrganizationFilter) WhereSecurityPolicy(p entql.BytesP) {
 	f.Where(p.Field(organization.FieldSecurityPolicy))
+}
+
+// WhereMemberCount applies the entql int predicate on the member_count field.
+func (f *OrganizationFilter) WhereMemberCount(p entql.IntP) {
+	f.Where(p.Field(organization.FieldMemberCount))
 }
 
 // WhereHasMemberships applies a predicate to check if query has an edge memberships.

@@ -2969,6 +2969,8 @@ type OrganizationMutation struct {
 	settings           *schematype.OrganizationSettings
 	billing            *schematype.BillingInfo
 	security_policy    *schematype.SecurityPolicy
+	member_count       *int
+	addmember_count    *int
 	clearedFields      map[string]struct{}
 	memberships        map[uuid.UUID]struct{}
 	removedmemberships map[uuid.UUID]struct{}
@@ -3310,6 +3312,62 @@ func (m *OrganizationMutation) ResetSecurityPolicy() {
 	m.security_policy = nil
 }
 
+// SetMemberCount sets the "member_count" field.
+func (m *OrganizationMutation) SetMemberCount(i int) {
+	m.member_count = &i
+	m.addmember_count = nil
+}
+
+// MemberCount returns the value of the "member_count" field in the mutation.
+func (m *OrganizationMutation) MemberCount() (r int, exists bool) {
+	v := m.member_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMemberCount returns the old "member_count" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldMemberCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMemberCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMemberCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMemberCount: %w", err)
+	}
+	return oldValue.MemberCount, nil
+}
+
+// AddMemberCount adds i to the "member_count" field.
+func (m *OrganizationMutation) AddMemberCount(i int) {
+	if m.addmember_count != nil {
+		*m.addmember_count += i
+	} else {
+		m.addmember_count = &i
+	}
+}
+
+// AddedMemberCount returns the value that was added to the "member_count" field in this mutation.
+func (m *OrganizationMutation) AddedMemberCount() (r int, exists bool) {
+	v := m.addmember_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMemberCount resets all changes to the "member_count" field.
+func (m *OrganizationMutation) ResetMemberCount() {
+	m.member_count = nil
+	m.addmember_count = nil
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Membership entity by ids.
 func (m *OrganizationMutation) AddMembershipIDs(ids ...uuid.UUID) {
 	if m.memberships == nil {
@@ -3614,7 +3672,7 @@ func (m *OrganizationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrganizationMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 7)
 	if m.created_at != nil {
 		fields = append(fields, organization.FieldCreatedAt)
 	}
@@ -3632,6 +3690,9 @@ func (m *OrganizationMutation) Fields() []string {
 	}
 	if m.security_policy != nil {
 		fields = append(fields, organization.FieldSecurityPolicy)
+	}
+	if m.member_count != nil {
+		fields = append(fields, organization.FieldMemberCount)
 	}
 	return fields
 }
@@ -3653,6 +3714,8 @@ func (m *OrganizationMutation) Field(name string) (ent.Value, bool) {
 		return m.Billing()
 	case organization.FieldSecurityPolicy:
 		return m.SecurityPolicy()
+	case organization.FieldMemberCount:
+		return m.MemberCount()
 	}
 	return nil, false
 }
@@ -3674,6 +3737,8 @@ func (m *OrganizationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldBilling(ctx)
 	case organization.FieldSecurityPolicy:
 		return m.OldSecurityPolicy(ctx)
+	case organization.FieldMemberCount:
+		return m.OldMemberCount(ctx)
 	}
 	return nil, fmt.Errorf("unknown Organization field %s", name)
 }
@@ -3725,6 +3790,13 @@ func (m *OrganizationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSecurityPolicy(v)
 		return nil
+	case organization.FieldMemberCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMemberCount(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)
 }
@@ -3732,13 +3804,21 @@ func (m *OrganizationMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *OrganizationMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addmember_count != nil {
+		fields = append(fields, organization.FieldMemberCount)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *OrganizationMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case organization.FieldMemberCount:
+		return m.AddedMemberCount()
+	}
 	return nil, false
 }
 
@@ -3747,6 +3827,13 @@ func (m *OrganizationMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *OrganizationMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case organization.FieldMemberCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMemberCount(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Organization numeric field %s", name)
 }
@@ -3791,6 +3878,9 @@ func (m *OrganizationMutation) ResetField(name string) error {
 		return nil
 	case organization.FieldSecurityPolicy:
 		m.ResetSecurityPolicy()
+		return nil
+	case organization.FieldMemberCount:
+		m.ResetMemberCount()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization field %s", name)

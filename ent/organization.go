@@ -32,6 +32,8 @@ type Organization struct {
 	Billing schematype.BillingInfo `json:"billing,omitempty"`
 	// SecurityPolicy holds the value of the "security_policy" field.
 	SecurityPolicy schematype.SecurityPolicy `json:"security_policy,omitempty"`
+	// How many memberships the organization has, kept by the hook countMembers in the transactions that add and remove them.
+	MemberCount int `json:"member_count,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the OrganizationQuery when eager-loading is set.
 	Edges        OrganizationEdges `json:"edges"`
@@ -113,6 +115,8 @@ func (*Organization) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case organization.FieldSettings, organization.FieldBilling, organization.FieldSecurityPolicy:
 			values[i] = new([]byte)
+		case organization.FieldMemberCount:
+			values[i] = new(sql.NullInt64)
 		case organization.FieldName:
 			values[i] = new(sql.NullString)
 		case organization.FieldCreatedAt, organization.FieldUpdatedAt:
@@ -181,6 +185,12 @@ func (_m *Organization) assignValues(columns []string, values []any) error {
 				if err := json.Unmarshal(*value, &_m.SecurityPolicy); err != nil {
 					return fmt.Errorf("unmarshal field security_policy: %w", err)
 				}
+			}
+		case organization.FieldMemberCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field member_count", values[i])
+			} else if value.Valid {
+				_m.MemberCount = int(value.Int64)
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -260,6 +270,9 @@ func (_m *Organization) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("security_policy=")
 	builder.WriteString(fmt.Sprintf("%v", _m.SecurityPolicy))
+	builder.WriteString(", ")
+	builder.WriteString("member_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.MemberCount))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -106,6 +106,20 @@ func (_c *OrganizationCreate) SetNillableSecurityPolicy(v *schematype.SecurityPo
 	return _c
 }
 
+// SetMemberCount sets the "member_count" field.
+func (_c *OrganizationCreate) SetMemberCount(v int) *OrganizationCreate {
+	_c.mutation.SetMemberCount(v)
+	return _c
+}
+
+// SetNillableMemberCount sets the "member_count" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableMemberCount(v *int) *OrganizationCreate {
+	if v != nil {
+		_c.SetMemberCount(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *OrganizationCreate) SetID(v uuid.UUID) *OrganizationCreate {
 	_c.mutation.SetID(v)
@@ -258,6 +272,10 @@ func (_c *OrganizationCreate) defaults() error {
 		v := organization.DefaultSecurityPolicy
 		_c.mutation.SetSecurityPolicy(v)
 	}
+	if _, ok := _c.mutation.MemberCount(); !ok {
+		v := organization.DefaultMemberCount
+		_c.mutation.SetMemberCount(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if organization.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized organization.DefaultID (forgotten import ent/runtime?)")
@@ -296,6 +314,14 @@ func (_c *OrganizationCreate) check() error {
 	if v, ok := _c.mutation.SecurityPolicy(); ok {
 		if err := v.Validate(); err != nil {
 			return &ValidationError{Name: "security_policy", err: fmt.Errorf(`ent: validator failed for field "Organization.security_policy": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.MemberCount(); !ok {
+		return &ValidationError{Name: "member_count", err: errors.New(`ent: missing required field "Organization.member_count"`)}
+	}
+	if v, ok := _c.mutation.MemberCount(); ok {
+		if err := organization.MemberCountValidator(v); err != nil {
+			return &ValidationError{Name: "member_count", err: fmt.Errorf(`ent: validator failed for field "Organization.member_count": %w`, err)}
 		}
 	}
 	return nil
@@ -357,6 +383,10 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.SecurityPolicy(); ok {
 		_spec.SetField(organization.FieldSecurityPolicy, field.TypeJSON, value)
 		_node.SecurityPolicy = value
+	}
+	if value, ok := _c.mutation.MemberCount(); ok {
+		_spec.SetField(organization.FieldMemberCount, field.TypeInt, value)
+		_node.MemberCount = value
 	}
 	if nodes := _c.mutation.MembershipsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -550,6 +580,24 @@ func (u *OrganizationUpsert) UpdateSecurityPolicy() *OrganizationUpsert {
 	return u
 }
 
+// SetMemberCount sets the "member_count" field.
+func (u *OrganizationUpsert) SetMemberCount(v int) *OrganizationUpsert {
+	u.Set(organization.FieldMemberCount, v)
+	return u
+}
+
+// UpdateMemberCount sets the "member_count" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateMemberCount() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldMemberCount)
+	return u
+}
+
+// AddMemberCount adds v to the "member_count" field.
+func (u *OrganizationUpsert) AddMemberCount(v int) *OrganizationUpsert {
+	u.Add(organization.FieldMemberCount, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -668,6 +716,27 @@ func (u *OrganizationUpsertOne) SetSecurityPolicy(v schematype.SecurityPolicy) *
 func (u *OrganizationUpsertOne) UpdateSecurityPolicy() *OrganizationUpsertOne {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateSecurityPolicy()
+	})
+}
+
+// SetMemberCount sets the "member_count" field.
+func (u *OrganizationUpsertOne) SetMemberCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetMemberCount(v)
+	})
+}
+
+// AddMemberCount adds v to the "member_count" field.
+func (u *OrganizationUpsertOne) AddMemberCount(v int) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddMemberCount(v)
+	})
+}
+
+// UpdateMemberCount sets the "member_count" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateMemberCount() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateMemberCount()
 	})
 }
 
@@ -956,6 +1025,27 @@ func (u *OrganizationUpsertBulk) SetSecurityPolicy(v schematype.SecurityPolicy) 
 func (u *OrganizationUpsertBulk) UpdateSecurityPolicy() *OrganizationUpsertBulk {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateSecurityPolicy()
+	})
+}
+
+// SetMemberCount sets the "member_count" field.
+func (u *OrganizationUpsertBulk) SetMemberCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetMemberCount(v)
+	})
+}
+
+// AddMemberCount adds v to the "member_count" field.
+func (u *OrganizationUpsertBulk) AddMemberCount(v int) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.AddMemberCount(v)
+	})
+}
+
+// UpdateMemberCount sets the "member_count" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateMemberCount() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateMemberCount()
 	})
 }
 

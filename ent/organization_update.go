@@ -98,6 +98,27 @@ func (_u *OrganizationUpdate) SetNillableSecurityPolicy(v *schematype.SecurityPo
 	return _u
 }
 
+// SetMemberCount sets the "member_count" field.
+func (_u *OrganizationUpdate) SetMemberCount(v int) *OrganizationUpdate {
+	_u.mutation.ResetMemberCount()
+	_u.mutation.SetMemberCount(v)
+	return _u
+}
+
+// SetNillableMemberCount sets the "member_count" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableMemberCount(v *int) *OrganizationUpdate {
+	if v != nil {
+		_u.SetMemberCount(*v)
+	}
+	return _u
+}
+
+// AddMemberCount adds value to the "member_count" field.
+func (_u *OrganizationUpdate) AddMemberCount(v int) *OrganizationUpdate {
+	_u.mutation.AddMemberCount(v)
+	return _u
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Membership entity by IDs.
 func (_u *OrganizationUpdate) AddMembershipIDs(ids ...uuid.UUID) *OrganizationUpdate {
 	_u.mutation.AddMembershipIDs(ids...)
@@ -337,6 +358,11 @@ func (_u *OrganizationUpdate) check() error {
 			return &ValidationError{Name: "security_policy", err: fmt.Errorf(`ent: validator failed for field "Organization.security_policy": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.MemberCount(); ok {
+		if err := organization.MemberCountValidator(v); err != nil {
+			return &ValidationError{Name: "member_count", err: fmt.Errorf(`ent: validator failed for field "Organization.member_count": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -372,6 +398,12 @@ func (_u *OrganizationUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.SecurityPolicy(); ok {
 		_spec.SetField(organization.FieldSecurityPolicy, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.MemberCount(); ok {
+		_spec.SetField(organization.FieldMemberCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedMemberCount(); ok {
+		_spec.AddField(organization.FieldMemberCount, field.TypeInt, value)
 	}
 	if _u.mutation.MembershipsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -682,6 +714,27 @@ func (_u *OrganizationUpdateOne) SetNillableSecurityPolicy(v *schematype.Securit
 	return _u
 }
 
+// SetMemberCount sets the "member_count" field.
+func (_u *OrganizationUpdateOne) SetMemberCount(v int) *OrganizationUpdateOne {
+	_u.mutation.ResetMemberCount()
+	_u.mutation.SetMemberCount(v)
+	return _u
+}
+
+// SetNillableMemberCount sets the "member_count" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableMemberCount(v *int) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetMemberCount(*v)
+	}
+	return _u
+}
+
+// AddMemberCount adds value to the "member_count" field.
+func (_u *OrganizationUpdateOne) AddMemberCount(v int) *OrganizationUpdateOne {
+	_u.mutation.AddMemberCount(v)
+	return _u
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Membership entity by IDs.
 func (_u *OrganizationUpdateOne) AddMembershipIDs(ids ...uuid.UUID) *OrganizationUpdateOne {
 	_u.mutation.AddMembershipIDs(ids...)
@@ -934,6 +987,11 @@ func (_u *OrganizationUpdateOne) check() error {
 			return &ValidationError{Name: "security_policy", err: fmt.Errorf(`ent: validator failed for field "Organization.security_policy": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.MemberCount(); ok {
+		if err := organization.MemberCountValidator(v); err != nil {
+			return &ValidationError{Name: "member_count", err: fmt.Errorf(`ent: validator failed for field "Organization.member_count": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -986,6 +1044,12 @@ func (_u *OrganizationUpdateOne) sqlSave(ctx context.Context) (_node *Organizati
 	}
 	if value, ok := _u.mutation.SecurityPolicy(); ok {
 		_spec.SetField(organization.FieldSecurityPolicy, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.MemberCount(); ok {
+		_spec.SetField(organization.FieldMemberCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedMemberCount(); ok {
+		_spec.AddField(organization.FieldMemberCount, field.TypeInt, value)
 	}
 	if _u.mutation.MembershipsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -42,6 +42,9 @@ func Bootstrap(ctx context.Context, c *ent.Client, opts BootstrapOptions) (*Boot
 	if err := syncBuiltInRoles(ctx, c); err != nil {
 		return nil, fmt.Errorf("built-in roles: %w", err)
 	}
+	if err := recountMembers(ctx, c); err != nil {
+		return nil, fmt.Errorf("member counts: %w", err)
+	}
 	res := &BootstrapResult{}
 	done, err := c.ServerSetting.Query().Where(serversetting.ID(bootstrappedKey)).Exist(ctx)
 	if err != nil || done {
@@ -144,4 +147,14 @@ func withTx(ctx context.Context, c *ent.Client, f func(*ent.Tx) error) error {
 		return errors.Join(err, tx.Rollback())
 	}
 	return tx.Commit()
+}
+
+// recountMembers sets every organization's member_count to its number of memberships where the
+// two differ: the transactions that add and remove members keep the count, and this repairs what
+// a path around them (a restore, hand-written SQL, a version before the count) left behind.
+func recountMembers(ctx context.Context, c *ent.Client) error {
+	_, err := c.ExecContext(ctx, `UPDATE organizations SET member_count =
+  (SELECT COUNT(*) FROM memberships WHERE memberships.organization_id = organizations.id)
+WHERE member_count <> (SELECT COUNT(*) FROM memberships WHERE memberships.organization_id = organizations.id)`)
+	return err
 }

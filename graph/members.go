@@ -36,7 +36,23 @@ func (s *Service) members(ctx context.Context, obj *ent.Organization, after *ent
 	if err := checkCursors(orderKind(orderBy.Field.String()), after, before); err != nil {
 		return nil, err
 	}
-	return s.memberQuery(ctx, obj, where).Paginate(ctx, after, first, before, last, ent.WithMembershipOrder(orderBy))
+	q := s.memberQuery(ctx, obj, where)
+	if !selects(ctx, "edges") || !selects(ctx, "totalCount") {
+		return q.Paginate(ctx, after, first, before, last, ent.WithMembershipOrder(orderBy))
+	}
+	// The page without the count entgql would run for it: the total of an unfiltered list is
+	// the organization's member_count, kept by the transactions that add and remove members.
+	conn, err := q.Clone().Paginate(withoutTotals(ctx), after, first, before, last, ent.WithMembershipOrder(orderBy))
+	if err != nil {
+		return nil, err
+	}
+	if where == nil || (strings.TrimSpace(ptr(where.Search)) == "" && strings.TrimSpace(ptr(where.Role)) == "") {
+		conn.TotalCount, err = s.db(ctx).Organization.Query().Where(organization.ID(obj.ID)).
+			Select(organization.FieldMemberCount).Int(ctx)
+	} else {
+		conn.TotalCount, err = q.Count(ctx)
+	}
+	return conn, err
 }
 
 // defaultMemberOrder lists members by e-mail.

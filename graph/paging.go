@@ -1,10 +1,14 @@
 package graph
 
 import (
+	"context"
+	"slices"
 	"time"
 
 	"entgo.io/contrib/entgql"
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/membership"
@@ -86,4 +90,20 @@ func orderByColumn(o *ent.MembershipOrder) string {
 		return membership.FieldLastActiveAt
 	}
 	return membership.FieldEmail
+}
+
+// withoutTotals is ctx as a connection's resolver sees it, but for a selection without
+// totalCount and pageInfo: entgql's Paginate counts the whole list for either, and the page info
+// it builds from the page itself anyway. The caller fills in the total another way.
+func withoutTotals(ctx context.Context) context.Context {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return ctx
+	}
+	trimmed := *fc
+	trimmed.Field.Selections = slices.DeleteFunc(slices.Clone(fc.Field.Selections), func(s ast.Selection) bool {
+		f, ok := s.(*ast.Field)
+		return ok && (f.Name == "totalCount" || f.Name == "pageInfo")
+	})
+	return graphql.WithFieldContext(ctx, &trimmed)
 }

@@ -190,6 +190,7 @@ var (
 		{Name: "settings", Type: field.TypeJSON},
 		{Name: "billing", Type: field.TypeJSON},
 		{Name: "security_policy", Type: field.TypeJSON},
+		{Name: "member_count", Type: field.TypeInt, Default: 0},
 	}
 	// OrganizationsTable holds the schema information for the "organizations" table.
 	OrganizationsTable = &schema.Table{

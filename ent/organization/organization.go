@@ -29,6 +29,8 @@ const (
 	FieldBilling = "billing"
 	// FieldSecurityPolicy holds the string denoting the security_policy field in the database.
 	FieldSecurityPolicy = "security_policy"
+	// FieldMemberCount holds the string denoting the member_count field in the database.
+	FieldMemberCount = "member_count"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
 	EdgeMemberships = "memberships"
 	// EdgeRoles holds the string denoting the roles edge name in mutations.
@@ -87,6 +89,7 @@ var Columns = []string{
 	FieldSettings,
 	FieldBilling,
 	FieldSecurityPolicy,
+	FieldMemberCount,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -121,6 +124,10 @@ var (
 	DefaultBilling schematype.BillingInfo
 	// DefaultSecurityPolicy holds the default value on creation for the "security_policy" field.
 	DefaultSecurityPolicy schematype.SecurityPolicy
+	// DefaultMemberCount holds the default value on creation for the "member_count" field.
+	DefaultMemberCount int
+	// MemberCountValidator is a validator for the "member_count" field. It is called by the builders before save.
+	MemberCountValidator func(int) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -146,6 +153,11 @@ func ByUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByName orders the results by the name field.
 func ByName(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldName, opts...).ToFunc()
+}
+
+// ByMemberCount orders the results by the member_count field.
+func ByMemberCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMemberCount, opts...).ToFunc()
 }
 
 // ByMembershipsCount orders the results by memberships count.

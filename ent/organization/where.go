@@ -71,6 +71,11 @@ func Name(v string) predicate.Organization {
 	return predicate.Organization(sql.FieldEQ(FieldName, v))
 }
 
+// MemberCount applies equality check predicate on the "member_count" field. It's identical to MemberCountEQ.
+func MemberCount(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldMemberCount, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Organization {
 	return predicate.Organization(sql.FieldEQ(FieldCreatedAt, v))
@@ -214,6 +219,46 @@ func NameEqualFold(v string) predicate.Organization {
 // NameContainsFold applies the ContainsFold predicate on the "name" field.
 func NameContainsFold(v string) predicate.Organization {
 	return predicate.Organization(sql.FieldContainsFold(FieldName, v))
+}
+
+// MemberCountEQ applies the EQ predicate on the "member_count" field.
+func MemberCountEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldEQ(FieldMemberCount, v))
+}
+
+// MemberCountNEQ applies the NEQ predicate on the "member_count" field.
+func MemberCountNEQ(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldNEQ(FieldMemberCount, v))
+}
+
+// MemberCountIn applies the In predicate on the "member_count" field.
+func MemberCountIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldIn(FieldMemberCount, vs...))
+}
+
+// MemberCountNotIn applies the NotIn predicate on the "member_count" field.
+func MemberCountNotIn(vs ...int) predicate.Organization {
+	return predicate.Organization(sql.FieldNotIn(FieldMemberCount, vs...))
+}
+
+// MemberCountGT applies the GT predicate on the "member_count" field.
+func MemberCountGT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGT(FieldMemberCount, v))
+}
+
+// MemberCountGTE applies the GTE predicate on the "member_count" field.
+func MemberCountGTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldGTE(FieldMemberCount, v))
+}
+
+// MemberCountLT applies the LT predicate on the "member_count" field.
+func MemberCountLT(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLT(FieldMemberCount, v))
+}
+
+// MemberCountLTE applies the LTE predicate on the "member_count" field.
+func MemberCountLTE(v int) predicate.Organization {
+	return predicate.Organization(sql.FieldLTE(FieldMemberCount, v))
 }
 
 // HasMemberships applies the HasEdge predicate on the "memberships" edge.

@@ -147,6 +147,8 @@ func init() {
 	membership.Hooks[1] = membershipHooks[0]
 
 	membership.Hooks[2] = membershipHooks[1]
+
+	membership.Hooks[3] = membershipHooks[2]
 	membershipMixinFields0 := membershipMixin[0].Fields()
 	_ = membershipMixinFields0
 	membershipFields := schema.Membership{}.Fields()
@@ -226,6 +228,12 @@ func init() {
 	organizationDescSecurityPolicy := organizationFields[3].Descriptor()
 	// organization.DefaultSecurityPolicy holds the default value on creation for the security_policy field.
 	organization.DefaultSecurityPolicy = organizationDescSecurityPolicy.Default.(schematype.SecurityPolicy)
+	// organizationDescMemberCount is the schema descriptor for member_count field.
+	organizationDescMemberCount := organizationFields[4].Descriptor()
+	// organization.DefaultMemberCount holds the default value on creation for the member_count field.
+	organization.DefaultMemberCount = organizationDescMemberCount.Default.(int)
+	// organization.MemberCountValidator is a validator for the "member_count" field. It is called by the builders before save.
+	organization.MemberCountValidator = organizationDescMemberCount.Validators[0].(func(int) error)
 	// organizationDescID is the schema descriptor for id field.
 	organizationDescID := organizationMixinFields0[0].Descriptor()
 	// organization.DefaultID holds the default value on creation for the id field.

@@ -87,3 +87,47 @@ func copyMemberEmail() ent.Hook {
 		})
 	}, ent.OpCreate)
 }
+
+// countMembers keeps organizations.member_count equal to the number of the organization's
+// memberships: the transaction that adds or removes a membership changes the count too (an
+// atomic increment, so concurrent joins and removals add up exactly). The Users page's total
+// reads it instead of counting the members.
+func countMembers() ent.Hook {
+	return hook.On(func(next ent.Mutator) ent.Mutator {
+		return hook.MembershipFunc(func(ctx context.Context, m *gen.MembershipMutation) (ent.Value, error) {
+			// The count is kept by the system, whoever adds or removes the member.
+			sys := privacy.DecisionContext(ctx, privacy.Allow)
+			c := m.Client()
+			if m.Op().Is(ent.OpCreate) {
+				v, err := next.Mutate(ctx, m)
+				if err != nil {
+					return nil, err
+				}
+				org, _ := m.OrganizationID()
+				return v, c.Organization.UpdateOneID(org).AddMemberCount(1).Exec(sys)
+			}
+			ids, err := m.IDs(sys)
+			if err != nil {
+				return nil, err
+			}
+			var rows []struct {
+				OrganizationID uuid.UUID `json:"organization_id"`
+				Count          int       `json:"count"`
+			}
+			if err := c.Membership.Query().Where(membership.IDIn(ids...)).
+				GroupBy(membership.FieldOrganizationID).Aggregate(gen.Count()).Scan(sys, &rows); err != nil {
+				return nil, err
+			}
+			v, err := next.Mutate(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range rows {
+				if err := c.Organization.UpdateOneID(r.OrganizationID).AddMemberCount(-r.Count).Exec(sys); err != nil {
+					return nil, err
+				}
+			}
+			return v, nil
+		})
+	}, ent.OpCreate|ent.OpDelete|ent.OpDeleteOne)
+}

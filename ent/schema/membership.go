@@ -72,5 +72,5 @@ func (Membership) Policy() ent.Policy {
 
 // Hooks of the Membership.
 func (Membership) Hooks() []ent.Hook {
-	return []ent.Hook{copyMemberEmail(), keepOneAdmin()}
+	return []ent.Hook{copyMemberEmail(), keepOneAdmin(), countMembers()}
 }

@@ -34,6 +34,9 @@ func (Organization) Fields() []ent.Field {
 		field.JSON("security_policy", schematype.SecurityPolicy{}).
 			Default(schematype.DefaultSecurityPolicy()).
 			Annotations(entgql.Type("SecurityPolicy"), entgql.Skip(entgql.SkipType)),
+		field.Int("member_count").Default(0).NonNegative().
+			Comment("How many memberships the organization has, kept by the hook countMembers in the transactions that add and remove them.").
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
