@@ -17,6 +17,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/inferiallm/orgserver/ent/auditlog"
+	"github.com/inferiallm/orgserver/ent/authchange"
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
@@ -36,6 +37,8 @@ type Client struct {
 	Schema *migrate.Schema
 	// AuditLog is the client for interacting with the AuditLog builders.
 	AuditLog *AuditLogClient
+	// AuthChange is the client for interacting with the AuthChange builders.
+	AuthChange *AuthChangeClient
 	// Invitation is the client for interacting with the Invitation builders.
 	Invitation *InvitationClient
 	// Membership is the client for interacting with the Membership builders.
@@ -64,6 +67,7 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.AuditLog = NewAuditLogClient(c.config)
+	c.AuthChange = NewAuthChangeClient(c.config)
 	c.Invitation = NewInvitationClient(c.config)
 	c.Membership = NewMembershipClient(c.config)
 	c.Organization = NewOrganizationClient(c.config)
@@ -165,6 +169,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ctx:           ctx,
 		config:        cfg,
 		AuditLog:      NewAuditLogClient(cfg),
+		AuthChange:    NewAuthChangeClient(cfg),
 		Invitation:    NewInvitationClient(cfg),
 		Membership:    NewMembershipClient(cfg),
 		Organization:  NewOrganizationClient(cfg),
@@ -193,6 +198,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ctx:           ctx,
 		config:        cfg,
 		AuditLog:      NewAuditLogClient(cfg),
+		AuthChange:    NewAuthChangeClient(cfg),
 		Invitation:    NewInvitationClient(cfg),
 		Membership:    NewMembershipClient(cfg),
 		Organization:  NewOrganizationClient(cfg),
@@ -230,8 +236,8 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AuditLog, c.Invitation, c.Membership, c.Organization, c.RateLimit, c.Role,
-		c.ServerSetting, c.Session, c.User,
+		c.AuditLog, c.AuthChange, c.Invitation, c.Membership, c.Organization,
+		c.RateLimit, c.Role, c.ServerSetting, c.Session, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -241,8 +247,8 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AuditLog, c.Invitation, c.Membership, c.Organization, c.RateLimit, c.Role,
-		c.ServerSetting, c.Session, c.User,
+		c.AuditLog, c.AuthChange, c.Invitation, c.Membership, c.Organization,
+		c.RateLimit, c.Role, c.ServerSetting, c.Session, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -253,6 +259,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *AuditLogMutation:
 		return c.AuditLog.mutate(ctx, m)
+	case *AuthChangeMutation:
+		return c.AuthChange.mutate(ctx, m)
 	case *InvitationMutation:
 		return c.Invitation.mutate(ctx, m)
 	case *MembershipMutation:
@@ -437,6 +445,140 @@ func (c *AuditLogClient) mutate(ctx context.Context, m *AuditLogMutation) (Value
 		return (&AuditLogDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown AuditLog mutation op: %q", m.Op())
+	}
+}
+
+// AuthChangeClient is a client for the AuthChange schema.
+type AuthChangeClient struct {
+	config
+}
+
+// NewAuthChangeClient returns a client for the AuthChange from the given config.
+func NewAuthChangeClient(c config) *AuthChangeClient {
+	return &AuthChangeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `authchange.Hooks(f(g(h())))`.
+func (c *AuthChangeClient) Use(hooks ...Hook) {
+	c.hooks.AuthChange = append(c.hooks.AuthChange, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `authchange.Intercept(f(g(h())))`.
+func (c *AuthChangeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AuthChange = append(c.inters.AuthChange, interceptors...)
+}
+
+// Create returns a builder for creating a AuthChange entity.
+func (c *AuthChangeClient) Create() *AuthChangeCreate {
+	mutation := newAuthChangeMutation(c.config, OpCreate)
+	return &AuthChangeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AuthChange entities.
+func (c *AuthChangeClient) CreateBulk(builders ...*AuthChangeCreate) *AuthChangeCreateBulk {
+	return &AuthChangeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AuthChangeClient) MapCreateBulk(slice any, setFunc func(*AuthChangeCreate, int)) *AuthChangeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AuthChangeCreateBulk{err: fmt.Errorf("calling to AuthChangeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AuthChangeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AuthChangeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AuthChange.
+func (c *AuthChangeClient) Update() *AuthChangeUpdate {
+	mutation := newAuthChangeMutation(c.config, OpUpdate)
+	return &AuthChangeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AuthChangeClient) UpdateOne(_m *AuthChange) *AuthChangeUpdateOne {
+	mutation := newAuthChangeMutation(c.config, OpUpdateOne, withAuthChange(_m))
+	return &AuthChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AuthChangeClient) UpdateOneID(id int) *AuthChangeUpdateOne {
+	mutation := newAuthChangeMutation(c.config, OpUpdateOne, withAuthChangeID(id))
+	return &AuthChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AuthChange.
+func (c *AuthChangeClient) Delete() *AuthChangeDelete {
+	mutation := newAuthChangeMutation(c.config, OpDelete)
+	return &AuthChangeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AuthChangeClient) DeleteOne(_m *AuthChange) *AuthChangeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AuthChangeClient) DeleteOneID(id int) *AuthChangeDeleteOne {
+	builder := c.Delete().Where(authchange.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AuthChangeDeleteOne{builder}
+}
+
+// Query returns a query builder for AuthChange.
+func (c *AuthChangeClient) Query() *AuthChangeQuery {
+	return &AuthChangeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAuthChange},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AuthChange entity by its id.
+func (c *AuthChangeClient) Get(ctx context.Context, id int) (*AuthChange, error) {
+	return c.Query().Where(authchange.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AuthChangeClient) GetX(ctx context.Context, id int) *AuthChange {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AuthChangeClient) Hooks() []Hook {
+	hooks := c.hooks.AuthChange
+	return append(hooks[:len(hooks):len(hooks)], authchange.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *AuthChangeClient) Interceptors() []Interceptor {
+	return c.inters.AuthChange
+}
+
+func (c *AuthChangeClient) mutate(ctx context.Context, m *AuthChangeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AuthChangeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AuthChangeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AuthChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AuthChangeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AuthChange mutation op: %q", m.Op())
 	}
 }
 
@@ -1835,12 +1977,12 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AuditLog, Invitation, Membership, Organization, RateLimit, Role, ServerSetting,
-		Session, User []ent.Hook
+		AuditLog, AuthChange, Invitation, Membership, Organization, RateLimit, Role,
+		ServerSetting, Session, User []ent.Hook
 	}
 	inters struct {
-		AuditLog, Invitation, Membership, Organization, RateLimit, Role, ServerSetting,
-		Session, User []ent.Interceptor
+		AuditLog, AuthChange, Invitation, Membership, Organization, RateLimit, Role,
+		ServerSetting, Session, User []ent.Interceptor
 	}
 )
 

@@ -62,6 +62,26 @@ var (
 			},
 		},
 	}
+	// AuthChangesColumns holds the columns for the "auth_changes" table.
+	AuthChangesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"session", "user", "membership", "role", "organization"}},
+		{Name: "key", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+	}
+	// AuthChangesTable holds the schema information for the "auth_changes" table.
+	AuthChangesTable = &schema.Table{
+		Name:       "auth_changes",
+		Columns:    AuthChangesColumns,
+		PrimaryKey: []*schema.Column{AuthChangesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "authchange_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuthChangesColumns[3]},
+			},
+		},
+	}
 	// InvitationsColumns holds the columns for the "invitations" table.
 	InvitationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -336,6 +356,7 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AuditLogsTable,
+		AuthChangesTable,
 		InvitationsTable,
 		MembershipsTable,
 		OrganizationsTable,

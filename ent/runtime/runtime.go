@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/inferiallm/orgserver/ent/auditlog"
+	"github.com/inferiallm/orgserver/ent/authchange"
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
@@ -81,6 +82,25 @@ func init() {
 	auditlogDescID := auditlogMixinFields0[0].Descriptor()
 	// auditlog.DefaultID holds the default value on creation for the id field.
 	auditlog.DefaultID = auditlogDescID.Default.(func() uuid.UUID)
+	authchange.Policy = privacy.NewPolicies(schema.AuthChange{})
+	authchange.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := authchange.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	authchangeFields := schema.AuthChange{}.Fields()
+	_ = authchangeFields
+	// authchangeDescKey is the schema descriptor for key field.
+	authchangeDescKey := authchangeFields[1].Descriptor()
+	// authchange.KeyValidator is a validator for the "key" field. It is called by the builders before save.
+	authchange.KeyValidator = authchangeDescKey.Validators[0].(func(string) error)
+	// authchangeDescCreatedAt is the schema descriptor for created_at field.
+	authchangeDescCreatedAt := authchangeFields[2].Descriptor()
+	// authchange.DefaultCreatedAt holds the default value on creation for the created_at field.
+	authchange.DefaultCreatedAt = authchangeDescCreatedAt.Default.(func() time.Time)
 	invitationMixin := schema.Invitation{}.Mixin()
 	invitation.Policy = privacy.NewPolicies(schema.Invitation{})
 	invitation.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -149,6 +169,8 @@ func init() {
 	membership.Hooks[2] = membershipHooks[1]
 
 	membership.Hooks[3] = membershipHooks[2]
+
+	membership.Hooks[4] = membershipHooks[3]
 	membershipMixinFields0 := membershipMixin[0].Fields()
 	_ = membershipMixinFields0
 	membershipFields := schema.Membership{}.Fields()
@@ -182,6 +204,8 @@ func init() {
 	organizationHooks := schema.Organization{}.Hooks()
 
 	organization.Hooks[1] = organizationHooks[0]
+
+	organization.Hooks[2] = organizationHooks[1]
 	organizationMixinFields0 := organizationMixin[0].Fields()
 	_ = organizationMixinFields0
 	organizationMixinFields1 := organizationMixin[1].Fields()
@@ -267,6 +291,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	roleHooks := schema.Role{}.Hooks()
+
+	role.Hooks[1] = roleHooks[0]
 	roleMixinFields0 := roleMixin[0].Fields()
 	_ = roleMixinFields0
 	roleMixinFields1 := roleMixin[1].Fields()
@@ -348,6 +375,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	sessionHooks := schema.Session{}.Hooks()
+
+	session.Hooks[1] = sessionHooks[0]
 	sessionMixinFields0 := sessionMixin[0].Fields()
 	_ = sessionMixinFields0
 	sessionFields := schema.Session{}.Fields()
@@ -391,6 +421,8 @@ func init() {
 	userHooks := schema.User{}.Hooks()
 
 	user.Hooks[1] = userHooks[0]
+
+	user.Hooks[2] = userHooks[1]
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0
 	userMixinFields1 := userMixin[1].Fields()

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+
 	"github.com/inferiallm/orgserver/ent/privacy"
 )
 

@@ -8,6 +8,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
+
+	"github.com/inferiallm/orgserver/ent/authchange"
 )
 
 // Membership puts a user into an organization with exactly one role.
@@ -72,5 +74,6 @@ func (Membership) Policy() ent.Policy {
 
 // Hooks of the Membership.
 func (Membership) Hooks() []ent.Hook {
-	return []ent.Hook{copyMemberEmail(), keepOneAdmin(), countMembers()}
+	return []ent.Hook{copyMemberEmail(), keepOneAdmin(), countMembers(),
+		announceAuthChange(authchange.KindMembership, "role_id")}
 }

@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 
+	"github.com/inferiallm/orgserver/ent/authchange"
+
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 )
@@ -86,5 +88,6 @@ func (Organization) Policy() ent.Policy {
 
 // Hooks of the Organization.
 func (Organization) Hooks() []ent.Hook {
-	return []ent.Hook{validSecurityPolicy()}
+	return []ent.Hook{validSecurityPolicy(),
+		announceAuthChange(authchange.KindOrganization, "security_policy", "name", "settings", "billing")}
 }

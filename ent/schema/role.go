@@ -8,6 +8,8 @@ import (
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
+	"github.com/inferiallm/orgserver/ent/authchange"
+
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 )
 
@@ -55,4 +57,9 @@ func (Role) Annotations() []schema.Annotation {
 // custom roles are visible to members of their organization and changed only in the active one.
 func (Role) Policy() ent.Policy {
 	return orgOwnedPolicy(filterRolesByMembership())
+}
+
+// Hooks of the Role.
+func (Role) Hooks() []ent.Hook {
+	return []ent.Hook{announceAuthChange(authchange.KindRole, "name", "permissions")}
 }

@@ -5,6 +5,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
+
 	"github.com/inferiallm/orgserver/ent/privacy"
 )
 

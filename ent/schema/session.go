@@ -9,6 +9,8 @@ import (
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
 
+	"github.com/inferiallm/orgserver/ent/authchange"
+
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/server/auth"
 )
@@ -81,4 +83,9 @@ func (Session) Policy() ent.Policy {
 			allow(),
 		},
 	}
+}
+
+// Hooks of the Session.
+func (Session) Hooks() []ent.Hook {
+	return []ent.Hook{announceAuthChange(authchange.KindSession, "revoked_at", "expires_at")}
 }

@@ -9,6 +9,8 @@ import (
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
 
+	"github.com/inferiallm/orgserver/ent/authchange"
+
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 )
@@ -94,5 +96,6 @@ func (User) Policy() ent.Policy {
 
 // Hooks of the User.
 func (User) Hooks() []ent.Hook {
-	return []ent.Hook{normalizeEmail()}
+	return []ent.Hook{normalizeEmail(),
+		announceAuthChange(authchange.KindUser, "email", "name", "is_super_admin", "two_factor_enabled", "password_hash", "security_version")}
 }

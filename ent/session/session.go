@@ -92,7 +92,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "github.com/inferiallm/orgserver/ent/runtime"
 var (
-	Hooks  [1]ent.Hook
+	Hooks  [2]ent.Hook
 	Policy ent.Policy
 	// DefaultRotatedTokenHashes holds the default value on creation for the "rotated_token_hashes" field.
 	DefaultRotatedTokenHashes []string
