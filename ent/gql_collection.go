@@ -219,21 +219,6 @@ func (_q *InvitationQuery) collectField(ctx context.Context, oneNode bool, opCtx
 				fieldSeen[invitation.FieldOrganizationID] = struct{}{}
 			}
 
-		case "role":
-			var (
-				alias = field.Alias
-				path  = append(path, alias)
-				query = (&RoleClient{config: _q.config}).Query()
-			)
-			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, roleImplementors)...); err != nil {
-				return err
-			}
-			_q.withRole = query
-			if _, ok := fieldSeen[invitation.FieldRoleID]; !ok {
-				selectedFields = append(selectedFields, invitation.FieldRoleID)
-				fieldSeen[invitation.FieldRoleID] = struct{}{}
-			}
-
 		case "invitedBy":
 			var (
 				alias = field.Alias
@@ -383,21 +368,6 @@ func (_q *MembershipQuery) collectField(ctx context.Context, oneNode bool, opCtx
 			if _, ok := fieldSeen[membership.FieldUserID]; !ok {
 				selectedFields = append(selectedFields, membership.FieldUserID)
 				fieldSeen[membership.FieldUserID] = struct{}{}
-			}
-
-		case "role":
-			var (
-				alias = field.Alias
-				path  = append(path, alias)
-				query = (&RoleClient{config: _q.config}).Query()
-			)
-			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, roleImplementors)...); err != nil {
-				return err
-			}
-			_q.withRole = query
-			if _, ok := fieldSeen[membership.FieldRoleID]; !ok {
-				selectedFields = append(selectedFields, membership.FieldRoleID)
-				fieldSeen[membership.FieldRoleID] = struct{}{}
 			}
 		case "joinedAt":
 			if _, ok := fieldSeen[membership.FieldJoinedAt]; !ok {

@@ -30,14 +30,6 @@ func (_m *Invitation) Organization(ctx context.Context) (*Organization, error) {
 	return result, err
 }
 
-func (_m *Invitation) Role(ctx context.Context) (*Role, error) {
-	result, err := _m.Edges.RoleOrErr()
-	if IsNotLoaded(err) {
-		result, err = _m.QueryRole().Only(ctx)
-	}
-	return result, err
-}
-
 func (_m *Invitation) InvitedBy(ctx context.Context) (*User, error) {
 	result, err := _m.Edges.InvitedByOrErr()
 	if IsNotLoaded(err) {
@@ -58,14 +50,6 @@ func (_m *Membership) User(ctx context.Context) (*User, error) {
 	result, err := _m.Edges.UserOrErr()
 	if IsNotLoaded(err) {
 		result, err = _m.QueryUser().Only(ctx)
-	}
-	return result, err
-}
-
-func (_m *Membership) Role(ctx context.Context) (*Role, error) {
-	result, err := _m.Edges.RoleOrErr()
-	if IsNotLoaded(err) {
-		result, err = _m.QueryRole().Only(ctx)
 	}
 	return result, err
 }

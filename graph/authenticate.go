@@ -9,6 +9,8 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 
+	"github.com/google/uuid"
+
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
 	"github.com/inferiallm/orgserver/ent/privacy"
@@ -23,15 +25,44 @@ import (
 // liveness under its organization's policy and the once-a-minute record of activity.
 
 // Authenticate resolves a bearer access token to the viewer of a request. Beyond the token's
-// signature and expiry it checks, in one SQL statement, that the session is live and the user is
-// still a member of the token's organization, and reads the member's current role, so that a
-// revoked session, a removed member or a changed role takes effect on the very next request, on
-// every replica.
+// signature and expiry it checks that the session is live and the user is still a member of the
+// token's organization, and reads the member's current role, so that a revoked session, a
+// removed member or a changed role takes effect on the very next request, on every replica.
+// What it reads comes from the authentication cache when that has it (see authCache), else from
+// one SQL statement.
 func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer, error) {
 	id, err := s.Tokens.ParseAccess(token)
 	if err != nil {
 		return nil, err
 	}
+	now := s.now()
+	e, cached := s.authCache.session(ctx, id.SessionID)
+	if !cached || !sessionAlive(e.policy, e.createdAt, e.seen.session, e.expiresAt, now) {
+		// Not cached, or cached as idle: another replica may have seen the session used since.
+		gen := s.authCache.generation()
+		if e, err = s.loadAuth(ctx, id.SessionID); err != nil {
+			return nil, err
+		}
+		if !sessionAlive(e.policy, e.createdAt, e.seen.session, e.expiresAt, now) {
+			return nil, auth.ErrInvalidToken
+		}
+		e.loaded = now
+		s.authCache.putSession(gen, e)
+	}
+	if e.viewer.UserID != id.UserID || e.viewer.OrgID != id.OrgID {
+		return nil, auth.ErrInvalidToken
+	}
+	v := e.viewer // a copy: the request's own
+	if seen := s.trackActivity(ctx, &v, e.seen); seen != e.seen {
+		s.authCache.update(v.SessionID, func(e *authEntry) { e.seen = seen })
+	}
+	return &v, nil
+}
+
+// loadAuth reads what authentication needs about a live (not revoked) session in one statement:
+// the session, the user, the membership of the session's organization, its role and the
+// organization's policy.
+func (s *Service) loadAuth(ctx context.Context, sid uuid.UUID) (authEntry, error) {
 	b := sql.Dialect(s.Dialect)
 	st, u, m, r, o := b.Table(session.Table).As("s"), b.Table(user.Table).As("u"),
 		b.Table(membership.Table).As("m"), b.Table(role.Table).As("r"), b.Table(organization.Table).As("o")
@@ -39,7 +70,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 		st.C(session.FieldUserID), st.C(session.FieldOrganizationID), st.C(session.FieldExpiresAt),
 		st.C(session.FieldCreatedAt), st.C(session.FieldLastUsedAt), o.C(organization.FieldSecurityPolicy),
 		u.C(user.FieldEmail), u.C(user.FieldIsSuperAdmin), u.C(user.FieldTwoFactorEnabled), u.C(user.FieldLastActiveAt),
-		m.C(membership.FieldID), m.C(membership.FieldLastActiveAt), r.C(role.FieldName), r.C(role.FieldPermissions),
+		m.C(membership.FieldID), m.C(membership.FieldLastActiveAt), r.C(role.FieldID), r.C(role.FieldName), r.C(role.FieldPermissions),
 	).From(st).
 		Join(u).On(u.C(user.FieldID), st.C(session.FieldUserID)).
 		Join(m).OnP(sql.And(
@@ -48,45 +79,40 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 	)).
 		Join(r).On(r.C(role.FieldID), m.C(membership.FieldRoleID)).
 		Join(o).On(o.C(organization.FieldID), st.C(session.FieldOrganizationID)).
-		Where(sql.And(sql.EQ(st.C(session.FieldID), id.SessionID), sql.IsNull(st.C(session.FieldRevokedAt))))
+		Where(sql.And(sql.EQ(st.C(session.FieldID), sid), sql.IsNull(st.C(session.FieldRevokedAt))))
 	query, args := q.Query()
 	var rows sql.Rows
 	if err := s.Driver.Query(ctx, query, args, &rows); err != nil {
-		return nil, err
+		return authEntry{}, err
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return nil, err
+			return authEntry{}, err
 		}
-		return nil, auth.ErrInvalidToken
+		return authEntry{}, auth.ErrInvalidToken
 	}
 	var (
-		v                                 = &auth.Viewer{SessionID: id.SessionID}
-		expiresAt, createdAt, sessionSeen time.Time
-		userSeen                          stdsql.NullTime
-		memberSeen                        time.Time
-		perms, rawPolicy                  []byte
-		policy                            schematype.SecurityPolicy
+		e                = authEntry{viewer: auth.Viewer{SessionID: sid}}
+		v                = &e.viewer
+		userSeen         stdsql.NullTime
+		perms, rawPolicy []byte
 	)
-	if err := rows.Scan(&v.UserID, &v.OrgID, &expiresAt, &createdAt, &sessionSeen, &rawPolicy,
+	if err := rows.Scan(&v.UserID, &v.OrgID, &e.expiresAt, &e.createdAt, &e.seen.session, &rawPolicy,
 		&v.Email, &v.SuperAdmin, &v.TwoFactorEnabled, &userSeen,
-		&v.MembershipID, &memberSeen, &v.Role, &perms); err != nil {
-		return nil, err
+		&v.MembershipID, &e.seen.member, &e.roleID, &v.Role, &perms); err != nil {
+		return authEntry{}, err
 	}
 	rows.Close()
-	if err := json.Unmarshal(rawPolicy, &policy); err != nil {
-		return nil, err
-	}
-	if v.UserID != id.UserID || v.OrgID != id.OrgID || !sessionAlive(policy, createdAt, sessionSeen, expiresAt, s.now()) {
-		return nil, auth.ErrInvalidToken
+	e.seen.user = userSeen.Time
+	if err := json.Unmarshal(rawPolicy, &e.policy); err != nil {
+		return authEntry{}, err
 	}
 	if err := json.Unmarshal(perms, &v.Permissions); err != nil {
-		return nil, err
+		return authEntry{}, err
 	}
-	v.RequireTwoFactor = policy.RequireTwoFactor
-	s.trackActivity(ctx, v, activity{member: memberSeen, user: userSeen.Time, session: sessionSeen})
-	return v, nil
+	v.RequireTwoFactor = e.policy.RequireTwoFactor
+	return e, nil
 }
 
 // sessionAlive reports whether a session is still usable under its organization's policy: not
@@ -116,8 +142,9 @@ type activity struct{ member, user, session time.Time }
 
 // trackActivity records that the viewer made a request, at most once per activityInterval:
 // reads must not turn into a write per request. The conditional updates also keep replicas from
-// writing the same minute twice. The session's last use drives its idle timeout.
-func (s *Service) trackActivity(ctx context.Context, v *auth.Viewer, seen activity) {
+// writing the same minute twice. The session's last use drives its idle timeout. It returns
+// the activity as it stands afterwards.
+func (s *Service) trackActivity(ctx context.Context, v *auth.Viewer, seen activity) activity {
 	now := s.now()
 	cutoff := now.Add(-activityInterval)
 	// Bookkeeping must not hold up the request it records: when the database is slow to take a
@@ -127,22 +154,33 @@ func (s *Service) trackActivity(ctx context.Context, v *auth.Viewer, seen activi
 	// Recording activity is bookkeeping by the system, not a change the viewer makes.
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	var errs []error
-	if seen.member.Before(cutoff) {
-		errs = append(errs, s.Client.Membership.Update().
+	record := func(last *time.Time, write func() error) {
+		if !last.Before(cutoff) {
+			return
+		}
+		if err := write(); err != nil {
+			errs = append(errs, err)
+			return
+		}
+		*last = now
+	}
+	record(&seen.member, func() error {
+		return s.Client.Membership.Update().
 			Where(membership.ID(v.MembershipID), membership.LastActiveAtLT(cutoff)).
-			SetLastActiveAt(now).Exec(sys))
-	}
-	if seen.user.Before(cutoff) {
-		errs = append(errs, s.Client.User.Update().
+			SetLastActiveAt(now).Exec(sys)
+	})
+	record(&seen.user, func() error {
+		return s.Client.User.Update().
 			Where(user.ID(v.UserID), user.Or(user.LastActiveAtIsNil(), user.LastActiveAtLT(cutoff))).
-			SetLastActiveAt(now).Exec(sys))
-	}
-	if seen.session.Before(cutoff) {
-		errs = append(errs, s.Client.Session.Update().
+			SetLastActiveAt(now).Exec(sys)
+	})
+	record(&seen.session, func() error {
+		return s.Client.Session.Update().
 			Where(session.ID(v.SessionID), session.LastUsedAtLT(cutoff)).
-			SetLastUsedAt(now).Exec(sys))
-	}
+			SetLastUsedAt(now).Exec(sys)
+	})
 	if err := errors.Join(errs...); err != nil {
 		s.Logger.WarnContext(ctx, "recording activity", "err", err)
 	}
+	return seen
 }

@@ -32,6 +32,9 @@ func (r *queryResolver) Organizations(ctx context.Context, after *entgql.Cursor[
 // Invitation returns generated.InvitationResolver implementation.
 func (r *Resolver) Invitation() generated.InvitationResolver { return &invitationResolver{r} }
 
+// Membership returns generated.MembershipResolver implementation.
+func (r *Resolver) Membership() generated.MembershipResolver { return &membershipResolver{r} }
+
 // Organization returns generated.OrganizationResolver implementation.
 func (r *Resolver) Organization() generated.OrganizationResolver { return &organizationResolver{r} }
 
@@ -46,6 +49,7 @@ func (r *Resolver) Session() generated.SessionResolver { return &sessionResolver
 
 type (
 	invitationResolver   struct{ *Resolver }
+	membershipResolver   struct{ *Resolver }
 	organizationResolver struct{ *Resolver }
 	queryResolver        struct{ *Resolver }
 	roleResolver         struct{ *Resolver }

@@ -2,16 +2,49 @@ package graph
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
 	"github.com/vikstrous/dataloadgen"
+
+	"github.com/inferiallm/orgserver/ent"
 )
 
 // loaders batch the lookups that ent's eager loading cannot: one set per GraphQL operation.
 type loaders struct {
 	memberCount *dataloadgen.Loader[uuid.UUID, int]
+	// roles are the organizations' roles loaded by this operation: the members and invitations
+	// of a page ask for them at once, and one load serves them all.
+	mu    sync.Mutex
+	roles map[uuid.UUID]*rolesLoad
+}
+
+// rolesLoad is one load of an organization's roles, which later askers wait for.
+type rolesLoad struct {
+	done  chan struct{}
+	roles []*ent.Role
+	err   error
+}
+
+// once runs load for org the first time the operation asks, and hands its result to every
+// asker.
+func (l *loaders) once(org uuid.UUID, load func() ([]*ent.Role, error)) ([]*ent.Role, error) {
+	l.mu.Lock()
+	r, ok := l.roles[org]
+	if !ok {
+		r = &rolesLoad{done: make(chan struct{})}
+		l.roles[org] = r
+	}
+	l.mu.Unlock()
+	if ok {
+		<-r.done
+		return r.roles, r.err
+	}
+	r.roles, r.err = load()
+	close(r.done)
+	return r.roles, r.err
 }
 
 type loadersKey struct{}
@@ -20,12 +53,14 @@ type loadersKey struct{}
 func (s *Service) withLoaders(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	l := &loaders{
 		memberCount: dataloadgen.NewLoader(s.memberCounts, dataloadgen.WithWait(200*time.Microsecond)),
+		roles:       map[uuid.UUID]*rolesLoad{},
 	}
 	return next(context.WithValue(ctx, loadersKey{}, l))
 }
 
 func loadersFrom(ctx context.Context) *loaders {
-	return ctx.Value(loadersKey{}).(*loaders)
+	l, _ := ctx.Value(loadersKey{}).(*loaders)
+	return l
 }
 
 // memberCount counts the active organization's members holding role id, batched per operation.

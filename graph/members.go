@@ -47,8 +47,9 @@ func (s *Service) members(ctx context.Context, obj *ent.Organization, after *ent
 		return nil, err
 	}
 	if where == nil || (strings.TrimSpace(ptr(where.Search)) == "" && strings.TrimSpace(ptr(where.Role)) == "") {
-		conn.TotalCount, err = s.db(ctx).Organization.Query().Where(organization.ID(obj.ID)).
-			Select(organization.FieldMemberCount).Int(ctx)
+		// The organization as this request read it (from the cache, which drops it whenever a
+		// member joins or leaves, or from the database).
+		conn.TotalCount = obj.MemberCount
 	} else {
 		conn.TotalCount, err = q.Count(ctx)
 	}

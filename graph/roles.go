@@ -72,10 +72,7 @@ func normalizePermissions(v *auth.Viewer, perms []string) ([]string, error) {
 
 // roles lists the built-in roles and the active organization's custom roles.
 func (s *Service) roles(ctx context.Context, obj *ent.Organization) ([]*ent.Role, error) {
-	roles, err := s.db(ctx).Role.Query().
-		Where(role.Or(role.OrganizationIDIsNil(), role.OrganizationID(obj.ID))).
-		Order(ent.Desc(role.FieldBuiltIn), ent.Asc(role.FieldCreatedAt), ent.Asc(role.FieldName)).
-		All(ctx)
+	roles, err := s.orgRoles(ctx, obj.ID)
 	if err != nil || !selects(ctx, "memberCount") || !auth.FromContext(ctx).Can(auth.MemberList) {
 		return roles, err
 	}
@@ -253,4 +250,44 @@ func (s *Service) memberCounts(ctx context.Context, roleIDs []uuid.UUID) ([]int,
 		counts[i] = byRole[id]
 	}
 	return counts, errs
+}
+
+// orgRoles returns the roles an organization can assign, built-in first, then its custom roles
+// oldest first: from the cache when it has them.
+func (s *Service) orgRoles(ctx context.Context, org uuid.UUID) ([]*ent.Role, error) {
+	if roles, ok := s.authCache.roles(ctx, org); ok {
+		return roles, nil
+	}
+	load := func() ([]*ent.Role, error) {
+		gen := s.authCache.generation()
+		roles, err := s.db(ctx).Role.Query().
+			Where(role.Or(role.OrganizationIDIsNil(), role.OrganizationID(org))).
+			Order(ent.Desc(role.FieldBuiltIn), ent.Asc(role.FieldCreatedAt), ent.Asc(role.FieldName)).
+			All(ctx)
+		if err == nil {
+			s.authCache.putRoles(gen, org, roles)
+		}
+		return roles, err
+	}
+	if l := loadersFrom(ctx); l != nil {
+		// Once per operation, whatever the cache can do.
+		return l.once(org, load)
+	}
+	return load()
+}
+
+// roleOf returns the role id of organization org (a member's or an invitation's), from the
+// organization's roles.
+func (s *Service) roleOf(ctx context.Context, org, id uuid.UUID) (*ent.Role, error) {
+	roles, err := s.orgRoles(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range roles {
+		if r.ID == id {
+			return r, nil
+		}
+	}
+	// Not among them (a role created a moment ago elsewhere): the database knows.
+	return s.db(ctx).Role.Get(ctx, id)
 }

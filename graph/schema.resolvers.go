@@ -22,6 +22,11 @@ func (r *authPayloadResolver) Memberships(ctx context.Context, obj *model.AuthPa
 	return r.memberships(ctx)
 }
 
+// Role is the resolver for the role field.
+func (r *invitationResolver) Role(ctx context.Context, obj *ent.Invitation) (*ent.Role, error) {
+	return r.roleOf(ctx, obj.OrganizationID, obj.RoleID)
+}
+
 // Status is the resolver for the status field.
 func (r *invitationResolver) Status(ctx context.Context, obj *ent.Invitation) (invitation.Status, error) {
 	return effectiveStatus(obj, r.now()), nil
@@ -35,6 +40,11 @@ func (r *invitationResolver) Token(ctx context.Context, obj *ent.Invitation) (*s
 // InviteLink is the resolver for the inviteLink field.
 func (r *invitationResolver) InviteLink(ctx context.Context, obj *ent.Invitation) (*string, error) {
 	return r.invitationLink(ctx, obj)
+}
+
+// Role is the resolver for the role field.
+func (r *membershipResolver) Role(ctx context.Context, obj *ent.Membership) (*ent.Role, error) {
+	return r.roleOf(ctx, obj.OrganizationID, obj.RoleID)
 }
 
 // Login is the resolver for the login field.
@@ -229,12 +239,12 @@ func (r *sessionResolver) Current(ctx context.Context, obj *ent.Session) (bool, 
 
 // User is the resolver for the user field.
 func (r *viewerResolver) User(ctx context.Context, obj *model.Viewer) (*ent.User, error) {
-	return r.db(ctx).User.Get(ctx, obj.Auth.UserID)
+	return r.viewerUser(ctx, obj.Auth)
 }
 
 // Organization is the resolver for the organization field.
 func (r *viewerResolver) Organization(ctx context.Context, obj *model.Viewer) (*ent.Organization, error) {
-	return r.db(ctx).Organization.Get(ctx, obj.Auth.OrgID)
+	return r.viewerOrganization(ctx, obj.Auth)
 }
 
 // Role is the resolver for the role field.

@@ -20,6 +20,7 @@ import (
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/graph/generated"
 	"github.com/inferiallm/orgserver/server/auth"
+	"github.com/inferiallm/orgserver/server/database"
 )
 
 // Options is what the GraphQL service needs from the server.
@@ -58,12 +59,18 @@ type Options struct {
 	Mailer Mailer
 	// Limits configure the rate limiter; zero values take DefaultLimits.
 	Limits Limits
+	// AuthCacheTTL is how long the authentication cache keeps an entry at most; zero: no cache.
+	// On SQLite AuthWatcher must be set for a cache; on PostgreSQL the cache serves once
+	// AuthFeed(true) says the change notifications arrive.
+	AuthCacheTTL time.Duration
+	AuthWatcher  *database.Watcher
 }
 
 // Service holds the dependencies of the workflows and resolvers.
 type Service struct {
 	Options
-	outbox *outbox
+	outbox    *outbox
+	authCache *authCache
 	// busyRefusals and busyReported throttle the log of a full hashing queue.
 	busyRefusals, busyReported atomic.Int64
 }
@@ -87,6 +94,9 @@ func NewService(cfg Options) *Service {
 		s.Mailer = logMailer{s}
 	}
 	s.outbox = newOutbox(s)
+	if s.Dialect != dialect.SQLite || s.AuthWatcher != nil {
+		s.authCache = newAuthCache(s.AuthCacheTTL, s.AuthWatcher, s.now)
+	}
 	return s
 }
 

@@ -20,9 +20,13 @@ var settingsPages = map[string]string{
 	"security": `{ viewer { user { twoFactorEnabled } organization { securityPolicy { requireTwoFactor sessionIdleTimeoutMinutes sessionMaxLifetimeHours } sessions(first: 50) { edges { node { id userAgent ipAddress lastUsedAt current user { email } } } } } } }`,
 }
 
+// The viewer request the dashboard sends on every page.
+const viewerPage = `{ viewer { user { email name } organization { name } permissions } }`
+
 // statementsFor seeds an organization with n members (each with a session, and a custom role
-// per member up to 5) and n pending invitations, then counts the statements of each page.
-func statementsFor(t *testing.T, n int) map[string]int {
+// per member up to 5) and n pending invitations, then counts the statements of each page: cold
+// (the first visit, which fills the caches) and warm (the visits after).
+func statementsFor(t *testing.T, n int) (cold, warm map[string]int) {
 	var counter apptest.StatementCounter
 	s := apptest.Start(t, apptest.CountStatements(&counter))
 	acme := s.Org(t, apptest.RootOrg)
@@ -43,31 +47,46 @@ func statementsFor(t *testing.T, n int) map[string]int {
 			SetExpiresAt(time.Now().Add(time.Hour)).Exec(ctx))
 	}
 	tok := s.Login(t, apptest.RootEmail, apptest.RootPassword)
+	// On PostgreSQL the cache serves once its change notifications arrive.
+	require.Eventually(t, s.App.Service().AuthCacheServing, 10*time.Second, 10*time.Millisecond)
 	require.Empty(t, s.Do(t, tok.Access, `{ viewer { user { id } } }`, nil).Errors) // activity written now, not during the count
-	out := map[string]int{}
+	pages := map[string]string{"viewer": viewerPage}
 	for name, q := range settingsPages {
-		counter.Record()
-		r := s.Do(t, tok.Access, q, nil)
-		require.Empty(t, r.Errors, name)
-		out[name] = len(counter.Statements())
-		if testing.Verbose() {
-			t.Logf("%s page, %d members: %d statements", name, n, out[name])
-			for _, st := range counter.Statements() {
-				t.Log("  ", st)
+		pages[name] = q
+	}
+	cold, warm = map[string]int{}, map[string]int{}
+	for _, visit := range []map[string]int{cold, warm} {
+		// In one order, so that what one page leaves in the cache is there for the next alike.
+		for _, name := range []string{"viewer", "users", "roles", "security"} {
+			q := pages[name]
+			counter.Record()
+			r := s.Do(t, tok.Access, q, nil)
+			require.Empty(t, r.Errors, name)
+			visit[name] = len(counter.Statements())
+			if testing.Verbose() {
+				t.Logf("%s page, %d members: %d statements", name, n, visit[name])
+				for _, st := range counter.Statements() {
+					t.Log("  ", st)
+				}
 			}
 		}
 	}
-	return out
+	return cold, warm
 }
 
 // An N+1 test reads like a SQL transcript: the Settings pages cost the same number of statements
 // for 1 member as for 50.
 func TestSettingsPagesCostTheSameStatementsForOneOrFiftyMembers(t *testing.T) {
-	one := statementsFor(t, 1)
-	fifty := statementsFor(t, 50)
-	for name := range settingsPages {
-		assert.Equal(t, one[name], fifty[name], "%s page: %d statements for 1 member, %d for 50", name, one[name], fifty[name])
-		assert.LessOrEqual(t, fifty[name], 12, "%s page", name)
+	oneCold, oneWarm := statementsFor(t, 1)
+	fiftyCold, fiftyWarm := statementsFor(t, 50)
+	// Warm, as every visit after the first: authentication, the organization and its roles come
+	// from the cache, the total from the organization's kept count.
+	most := map[string]int{"viewer": 2, "users": 3, "roles": 2, "security": 3}
+	for name := range most {
+		assert.Equal(t, oneCold[name], fiftyCold[name], "%s page, cold: %d statements for 1 member, %d for 50", name, oneCold[name], fiftyCold[name])
+		assert.Equal(t, oneWarm[name], fiftyWarm[name], "%s page: %d statements for 1 member, %d for 50", name, oneWarm[name], fiftyWarm[name])
+		assert.LessOrEqual(t, fiftyWarm[name], most[name], "%s page", name)
+		assert.LessOrEqual(t, fiftyCold[name], 12, "%s page, cold", name)
 	}
-	t.Logf("statements per page: %v", fifty)
+	t.Logf("statements per page, cold: %v; warm: %v", fiftyCold, fiftyWarm)
 }

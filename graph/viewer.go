@@ -8,6 +8,7 @@ import (
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/role"
+	"github.com/inferiallm/orgserver/ent/user"
 	"github.com/inferiallm/orgserver/graph/model"
 	"github.com/inferiallm/orgserver/server/auth"
 )
@@ -28,7 +29,54 @@ func (s *Service) viewer(ctx context.Context) (*model.Viewer, error) {
 
 // viewerRole returns the viewer's role in the active organization.
 func (s *Service) viewerRole(ctx context.Context, v *auth.Viewer) (*ent.Role, error) {
+	if e, ok := s.authCache.session(ctx, v.SessionID); ok {
+		return s.roleOf(ctx, v.OrgID, e.roleID)
+	}
 	return s.db(ctx).Role.Query().Where(role.HasMembershipsWith(membership.ID(v.MembershipID))).Only(ctx)
+}
+
+// publicUserColumns are the columns of a user the API shows: never the password hash or the
+// second factor's secrets.
+var publicUserColumns = func() []string {
+	var out []string
+	for _, c := range user.Columns {
+		switch c {
+		case user.FieldPasswordHash, user.FieldTotpSecret, user.FieldTotpPendingSecret,
+			user.FieldRecoveryCodeHashes, user.FieldTotpLastStep, user.FieldSecurityVersion:
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}()
+
+// viewerUser returns the viewer's account, without its secret columns: from the cache when it
+// has it.
+func (s *Service) viewerUser(ctx context.Context, v *auth.Viewer) (*ent.User, error) {
+	if e, ok := s.authCache.session(ctx, v.SessionID); ok && e.user != nil {
+		return e.user, nil
+	}
+	gen := s.authCache.generation()
+	u, err := s.db(ctx).User.Query().Where(user.ID(v.UserID)).Select(publicUserColumns...).Only(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.authCache.updateIf(gen, v.SessionID, func(e *authEntry) { e.user = u })
+	return u, nil
+}
+
+// viewerOrganization returns the viewer's active organization: from the cache when it has it.
+func (s *Service) viewerOrganization(ctx context.Context, v *auth.Viewer) (*ent.Organization, error) {
+	if o, ok := s.authCache.org(ctx, v.OrgID); ok {
+		return o, nil
+	}
+	gen := s.authCache.generation()
+	o, err := s.db(ctx).Organization.Get(ctx, v.OrgID)
+	if err != nil {
+		return nil, err
+	}
+	s.authCache.putOrg(gen, o)
+	return o, nil
 }
 
 // isCurrentSession reports whether sess is the session of the request's access token.

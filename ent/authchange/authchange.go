@@ -69,6 +69,7 @@ const (
 	KindMembership   Kind = "membership"
 	KindRole         Kind = "role"
 	KindOrganization Kind = "organization"
+	KindMembers      Kind = "members"
 )
 
 func (k Kind) String() string {
@@ -78,7 +79,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindSession, KindUser, KindMembership, KindRole, KindOrganization:
+	case KindSession, KindUser, KindMembership, KindRole, KindOrganization, KindMembers:
 		return nil
 	default:
 		return fmt.Errorf("authchange: invalid enum value for kind field: %q", k)

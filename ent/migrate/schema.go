@@ -65,7 +65,7 @@ var (
 	// AuthChangesColumns holds the columns for the "auth_changes" table.
 	AuthChangesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"session", "user", "membership", "role", "organization"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"session", "user", "membership", "role", "organization", "members"}},
 		{Name: "key", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 	}

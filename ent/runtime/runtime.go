@@ -206,6 +206,8 @@ func init() {
 	organization.Hooks[1] = organizationHooks[0]
 
 	organization.Hooks[2] = organizationHooks[1]
+
+	organization.Hooks[3] = organizationHooks[2]
 	organizationMixinFields0 := organizationMixin[0].Fields()
 	_ = organizationMixinFields0
 	organizationMixinFields1 := organizationMixin[1].Fields()

@@ -21,7 +21,9 @@ type AuthChange struct{ ent.Schema }
 // Fields of the AuthChange.
 func (AuthChange) Fields() []ent.Field {
 	return []ent.Field{
-		field.Enum("kind").Values("session", "user", "membership", "role", "organization").Immutable(),
+		// "members": an organization's member count changed (a join or a removal); the
+		// organization's other rows and its sessions stand.
+		field.Enum("kind").Values("session", "user", "membership", "role", "organization", "members").Immutable(),
 		field.String("key").NotEmpty().Immutable().
 			Comment("The changed row's id; for a membership, the user's and the organization's ids, joined by a colon."),
 		field.Time("created_at").Default(now).Immutable(),

@@ -42,7 +42,9 @@ func (Invitation) Fields() []ent.Field {
 // Edges of the Invitation.
 func (Invitation) Edges() []ent.Edge {
 	return []ent.Edge{
-		edge.From("role", Role.Type).Ref("invitations").Field("role_id").Unique().Required(),
+		// Served by a hand-written field (schema.graphqls), like a membership's role.
+		edge.From("role", Role.Type).Ref("invitations").Field("role_id").Unique().Required().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		edge.From("invited_by", User.Type).Ref("invitations_sent").Field("invited_by_id").Unique(),
 	}
 }

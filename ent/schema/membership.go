@@ -41,7 +41,10 @@ func (Membership) Fields() []ent.Field {
 func (Membership) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("user", User.Type).Ref("memberships").Field("user_id").Unique().Required().Immutable(),
-		edge.From("role", Role.Type).Ref("memberships").Field("role_id").Unique().Required(),
+		// Served by a hand-written field (schema.graphqls) that reads the organization's roles
+		// from the cache, rather than by a query per page.
+		edge.From("role", Role.Type).Ref("memberships").Field("role_id").Unique().Required().
+			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

@@ -89,5 +89,6 @@ func (Organization) Policy() ent.Policy {
 // Hooks of the Organization.
 func (Organization) Hooks() []ent.Hook {
 	return []ent.Hook{validSecurityPolicy(),
-		announceAuthChange(authchange.KindOrganization, "security_policy", "name", "settings", "billing")}
+		announceAuthChange(authchange.KindOrganization, "security_policy", "name", "settings", "billing"),
+		announceAuthChange(authchange.KindMembers, "member_count")}
 }

@@ -36,6 +36,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	AuthPayload() AuthPayloadResolver
 	Invitation() InvitationResolver
+	Membership() MembershipResolver
 	Mutation() MutationResolver
 	Organization() OrganizationResolver
 	Query() QueryResolver
@@ -340,9 +341,13 @@ type AuthPayloadResolver interface {
 	Memberships(ctx context.Context, obj *model.AuthPayload) ([]*ent.Membership, error)
 }
 type InvitationResolver interface {
+	Role(ctx context.Context, obj *ent.Invitation) (*ent.Role, error)
 	Status(ctx context.Context, obj *ent.Invitation) (invitation.Status, error)
 	Token(ctx context.Context, obj *ent.Invitation) (*string, error)
 	InviteLink(ctx context.Context, obj *ent.Invitation) (*string, error)
+}
+type MembershipResolver interface {
+	Role(ctx context.Context, obj *ent.Membership) (*ent.Role, error)
 }
 type MutationResolver interface {
 	Login(ctx context.Context, input model.LoginInput) (*model.AuthPayload, error)
@@ -1931,6 +1936,11 @@ input AuditLogFilterInput {
   until: Time
 }
 
+extend type Membership {
+  "The member's role in the organization."
+  role: Role!
+}
+
 extend type Role {
   """
   Members of the active organization holding this role. Like the member list it summarises, it
@@ -1940,6 +1950,8 @@ extend type Role {
 }
 
 extend type Invitation {
+  "The role the invitation offers."
+  role: Role!
   "PENDING, ACCEPTED, REVOKED, or EXPIRED for a pending invitation past its expiry."
   status: InvitationStatus! @goField(forceResolver: true)
   "The link's token, for viewers holding member:invite (null otherwise or once it is no longer pending)."
@@ -2233,7 +2245,6 @@ type Invitation implements Node {
   expiresAt: Time!
   acceptedAt: Time
   organization: Organization!
-  role: Role!
   invitedBy: User
 }
 """
@@ -2307,7 +2318,6 @@ type Membership implements Node {
   lastActiveAt: Time!
   organization: Organization!
   user: User!
-  role: Role!
 }
 """
 A connection to a list of items.
@@ -2894,10 +2904,10 @@ func (ec *executionContext) childFields_Invitation(ctx context.Context, field gr
 		return ec.fieldContext_Invitation_acceptedAt(ctx, field)
 	case "organization":
 		return ec.fieldContext_Invitation_organization(ctx, field)
-	case "role":
-		return ec.fieldContext_Invitation_role(ctx, field)
 	case "invitedBy":
 		return ec.fieldContext_Invitation_invitedBy(ctx, field)
+	case "role":
+		return ec.fieldContext_Invitation_role(ctx, field)
 	case "status":
 		return ec.fieldContext_Invitation_status(ctx, field)
 	case "token":
@@ -5017,38 +5027,6 @@ func (ec *executionContext) fieldContext_Invitation_organization(_ context.Conte
 	return fc, nil
 }
 
-func (ec *executionContext) _Invitation_role(ctx context.Context, field graphql.CollectedField, obj *ent.Invitation) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Invitation_role(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Role(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *ent.Role) graphql.Marshaler {
-			return ec.marshalNRole2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐRole(ctx, selections, v)
-		},
-		true,
-		true,
-	)
-}
-func (ec *executionContext) fieldContext_Invitation_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Invitation",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Role(ctx, field)
-		},
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _Invitation_invitedBy(ctx context.Context, field graphql.CollectedField, obj *ent.Invitation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5076,6 +5054,38 @@ func (ec *executionContext) fieldContext_Invitation_invitedBy(_ context.Context,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Invitation_role(ctx context.Context, field graphql.CollectedField, obj *ent.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invitation_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Invitation().Role(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Role) graphql.Marshaler {
+			return ec.marshalNRole2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐRole(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invitation_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Invitation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Role(ctx, field)
 		},
 	}
 	return fc, nil
@@ -5742,7 +5752,7 @@ func (ec *executionContext) _Membership_role(ctx context.Context, field graphql.
 			return ec.fieldContext_Membership_role(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Role(ctx)
+			return ec.Resolvers.Membership().Role(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Role) graphql.Marshaler {
@@ -5757,7 +5767,7 @@ func (ec *executionContext) fieldContext_Membership_role(_ context.Context, fiel
 		Object:     "Membership",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Role(ctx, field)
 		},
@@ -13131,17 +13141,17 @@ func (ec *executionContext) _Invitation(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Invitation_organization(ctx, field, obj)
 				})
-		case "role":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Invitation_role(ctx, field, obj)
-				})
 		case "invitedBy":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Invitation_invitedBy(ctx, field, obj)
+				})
+		case "role":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Invitation_role(ctx, field, obj)
 				})
 		case "status":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

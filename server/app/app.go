@@ -25,13 +25,16 @@ import (
 
 // App is a running server: its database, GraphQL service and HTTP handler.
 type App struct {
-	cfg     Config
-	log     *slog.Logger
-	client  *ent.Client
-	db      *database.DB
-	driver  dialect.Driver
-	svc     *graph.Service
-	handler http.Handler
+	// background ends the work the app runs besides requests (listening, pruning).
+	background context.CancelFunc
+	watcher    *database.Watcher
+	cfg        Config
+	log        *slog.Logger
+	client     *ent.Client
+	db         *database.DB
+	driver     dialect.Driver
+	svc        *graph.Service
+	handler    http.Handler
 }
 
 // Options are the parts of New that only tests change.
@@ -145,6 +148,16 @@ func (a *App) start(ctx context.Context, out io.Writer) error {
 	if now == nil {
 		now = time.Now
 	}
+	var watcher *database.Watcher
+	if a.db.Dialect == dialect.SQLite && a.cfg.AuthCacheTTL > 0 {
+		// An in-memory database has no second connection to watch from: no cache then.
+		if watcher, err = a.db.NewWatcher(ctx); err != nil {
+			a.log.Info("authentication cache off", "reason", err.Error())
+			watcher = nil
+		} else {
+			a.watcher = watcher
+		}
+	}
 	a.svc = graph.NewService(graph.Options{
 		Client:        a.client,
 		Driver:        a.driver,
@@ -163,7 +176,21 @@ func (a *App) start(ctx context.Context, out io.Writer) error {
 		PublicURL:     a.cfg.PublicURL,
 		Mailer:        mailer,
 		Limits:        a.cfg.Limits,
+		AuthCacheTTL:  a.cfg.AuthCacheTTL,
+		AuthWatcher:   watcher,
 	})
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.background = cancel
+	if a.db.Dialect == dialect.Postgres && a.cfg.AuthCacheTTL > 0 {
+		channel, err := a.db.NotifyChannel(ctx, authChangesChannel)
+		if err != nil {
+			return err
+		}
+		if err := database.Listen(bg, a.cfg.DatabaseURL, channel, 15*time.Second, a.svc.AuthChanged, a.authFeed); err != nil {
+			return err
+		}
+	}
+	go a.pruneAuthChanges(bg)
 	a.handler, err = a.routes()
 	return err
 }
@@ -210,6 +237,12 @@ func (a *App) Service() *graph.Service { return a.svc }
 
 // Close sends the e-mail still queued (for at most ShutdownTimeout) and closes the database.
 func (a *App) Close() error {
+	if a.background != nil {
+		a.background()
+	}
+	if a.watcher != nil {
+		a.watcher.Close()
+	}
 	if a.svc != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		defer cancel()
@@ -274,4 +307,32 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	return a.Serve(ctx, ln)
+}
+
+// authFeed follows the state of the PostgreSQL listener that brings changes to the
+// authentication cache.
+func (a *App) authFeed(up bool) {
+	if up {
+		a.log.Info("authentication cache: change notifications arrive; caching")
+	} else {
+		a.log.Warn("authentication cache: change notifications do not arrive; every request checks the database")
+	}
+	a.svc.AuthFeed(up)
+}
+
+// pruneAuthChanges deletes auth_changes rows older than an hour, now and every ten minutes:
+// the caches that read them keep nothing longer than AUTH_CACHE_SECONDS.
+func (a *App) pruneAuthChanges(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if err := a.svc.PruneAuthChanges(ctx, time.Hour); err != nil && ctx.Err() == nil {
+			a.log.Warn("pruning auth_changes", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -32,6 +32,9 @@ type Config struct {
 	// SQLiteBusyTimeout is how long SQLite waits for a lock another process holds (the
 	// server's own writers queue in the server).
 	SQLiteBusyTimeout time.Duration
+	// AuthCacheTTL is the longest the authentication cache keeps what it read about a session;
+	// zero turns the cache off.
+	AuthCacheTTL time.Duration
 	// RequestTimeout bounds how long a request may wait for the database or the hashing queue;
 	// past it the answer is 503 with Retry-After.
 	RequestTimeout time.Duration
@@ -94,6 +97,7 @@ func DefaultConfig() Config {
 		Addr:               ":8000",
 		DBMaxConns:         database.DefaultMaxConns,
 		RequestTimeout:     30 * time.Second,
+		AuthCacheTTL:       time.Minute,
 		SQLiteBusyTimeout:  5 * time.Second,
 		SuperAdminEmail:    "admin@example.com",
 		DefaultOrgName:     "Default Organization",
@@ -168,6 +172,14 @@ var envVars = []envVar{
 	{"DATABASE_URL", "database (empty: SQLite ./inferia.db; sqlite:///path.db; postgres://...)", str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"DB_MAX_CONNS", "PostgreSQL pool size, or SQLite's read connections beside its one writer (default 10)", positive(func(c *Config) *int { return &c.DBMaxConns })},
 	{"SQLITE_BUSY_TIMEOUT_MS", "how long SQLite waits for a lock held by another process, e.g. a backup (default 5000)", duration(time.Millisecond, func(c *Config) *time.Duration { return &c.SQLiteBusyTimeout })},
+	{"AUTH_CACHE_SECONDS", "longest the authentication cache keeps a session (default 60; 0: no cache)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err == nil && n < 0 {
+			err = errors.New("must not be negative")
+		}
+		c.AuthCacheTTL = time.Duration(n) * time.Second
+		return err
+	}},
 	{"REQUEST_TIMEOUT_SECONDS", "longest a request waits for the database or the hashing queue before 503 (default 30)", duration(time.Second, func(c *Config) *time.Duration { return &c.RequestTimeout })},
 	{"LISTEN_ADDR", "listen address (default :8000)", str(func(c *Config) *string { return &c.Addr })},
 	{"JWT_SECRET_KEY", "access-token signing key (default: generated and kept in the database)", str(func(c *Config) *string { return &c.JWTSecret })},

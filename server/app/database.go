@@ -35,5 +35,26 @@ func migrateAndBootstrap(ctx context.Context, db *database.DB, locked func(conte
 	if err := client.Schema.Create(ctx, migrate.WithDropIndex(true)); err != nil {
 		return fmt.Errorf("migrating the schema: %w", err)
 	}
+	if db.Dialect == dialect.Postgres {
+		if _, err := client.ExecContext(ctx, notifyAuthChanges); err != nil {
+			return fmt.Errorf("the auth_changes trigger: %w", err)
+		}
+	}
 	return locked(ctx, client)
 }
+
+// authChangesChannel prefixes the channel on which PostgreSQL notifies committed auth_changes
+// rows; the schema's name completes it (channels are database-wide).
+const authChangesChannel = "inferia_auth_changes_"
+
+// notifyAuthChanges makes PostgreSQL notify every new auth_changes row (kind:key) on the
+// schema's channel. A notification is delivered when its transaction commits, never before and
+// never for one that rolls back.
+const notifyAuthChanges = `
+CREATE OR REPLACE FUNCTION inferia_notify_auth_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('` + authChangesChannel + `' || TG_TABLE_SCHEMA, NEW.kind || ':' || NEW.key);
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER auth_changes_notify AFTER INSERT ON auth_changes
+  FOR EACH ROW EXECUTE FUNCTION inferia_notify_auth_change();`

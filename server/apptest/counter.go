@@ -15,6 +15,7 @@ import (
 // and can record their text.
 type StatementCounter struct {
 	n         atomic.Int64
+	txs       atomic.Int64
 	mu        sync.Mutex
 	recording bool
 	log       []string
@@ -29,6 +30,10 @@ func CountStatements(c *StatementCounter) Option {
 
 // Count returns the number of statements so far.
 func (c *StatementCounter) Count() int64 { return c.n.Load() }
+
+// Transactions returns how many transactions were asked to begin so far (begun or still
+// waiting to).
+func (c *StatementCounter) Transactions() int64 { return c.txs.Load() }
 
 // Record starts keeping the text of statements, forgetting earlier ones.
 func (c *StatementCounter) Record() {
@@ -83,6 +88,7 @@ func (d *countingDriver) ExecContext(ctx context.Context, query string, args ...
 }
 
 func (d *countingDriver) Tx(ctx context.Context) (dialect.Tx, error) {
+	d.c.txs.Add(1)
 	tx, err := d.Driver.Tx(ctx)
 	if err != nil {
 		return nil, err

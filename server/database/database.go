@@ -61,6 +61,8 @@ type DB struct {
 	Direct dialect.Driver
 	write  *sql.DB
 	read   *sql.DB
+	// readDSN opens another read-only SQLite connection (empty for an in-memory database).
+	readDSN string
 }
 
 // Dialect tells the ent dialect of a database URL.
@@ -145,7 +147,8 @@ func (db *DB) openSQLite(ctx context.Context, databaseURL string, o Options) err
 	if memory {
 		return nil // an in-memory database lives in its one connection
 	}
-	r, err := sql.Open("sqlite", sqliteDSN(path, query, o.BusyTimeout, false))
+	db.readDSN = sqliteDSN(path, query, o.BusyTimeout, false)
+	r, err := sql.Open("sqlite", db.readDSN)
 	if err != nil {
 		return err
 	}
