@@ -49,23 +49,38 @@ func benchGraphQL(b *testing.B, s *apptest.Server, counter *apptest.StatementCou
 func BenchmarkViewerOverHTTP(b *testing.B) {
 	var counter apptest.StatementCounter
 	s := apptest.Start(b, apptest.CountStatements(&counter))
+	require.Eventually(b, s.App.Service().AuthCacheServing, 10*time.Second, 10*time.Millisecond)
 	tok := s.Login(b, apptest.RootEmail, apptest.RootPassword)
 	benchGraphQL(b, s, &counter, tok.Access, map[string]any{"query": `{ viewer { user { email } organization { name } permissions } }`})
 }
 
 // BenchmarkAuthenticate measures authentication alone: the access token's signature and claims
-// plus the one-statement session, membership and role lookup.
+// plus what the session, membership, role and policy say: warm from the authentication cache,
+// cold from the one-statement lookup (the cache off). It reports statements per op.
 func BenchmarkAuthenticate(b *testing.B) {
-	s := apptest.Start(b)
-	tok := s.Login(b, apptest.RootEmail, apptest.RootPassword)
-	svc := s.App.Service()
-	ctx := context.Background()
-	_, err := svc.Authenticate(ctx, tok.Access)
-	require.NoError(b, err)
-	for b.Loop() {
-		if _, err := svc.Authenticate(ctx, tok.Access); err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"warm", time.Minute}, {"cold", 0}} {
+		b.Run(c.name, func(b *testing.B) {
+			var counter apptest.StatementCounter
+			s := apptest.Start(b, apptest.CountStatements(&counter), func(cfg *app.Config, _ *app.Options) { cfg.AuthCacheTTL = c.ttl })
+			if c.ttl > 0 {
+				require.Eventually(b, s.App.Service().AuthCacheServing, 10*time.Second, 10*time.Millisecond)
+			}
+			tok := s.Login(b, apptest.RootEmail, apptest.RootPassword)
+			svc := s.App.Service()
+			ctx := context.Background()
+			_, err := svc.Authenticate(ctx, tok.Access)
+			require.NoError(b, err)
+			before := counter.Count()
+			for b.Loop() {
+				if _, err := svc.Authenticate(ctx, tok.Access); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(counter.Count()-before)/float64(b.N), "stmts/op")
+		})
 	}
 }
 
