@@ -60,7 +60,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		opts.Out = os.Stdout
 	}
 	log := newLogger(cfg, opts.Logs)
-	db, err := database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: cfg.DBMaxConns, BusyTimeout: cfg.SQLiteBusyTimeout})
+	db, err := database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: cfg.DBMaxConns, BusyTimeout: cfg.SQLiteBusyTimeout, StatementCache: statementCache(cfg.DBStatementCache)})
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +74,14 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	return a, nil
+}
+
+// statementCache is the database option of DB_STATEMENT_CACHE, where 0 means none.
+func statementCache(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {

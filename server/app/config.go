@@ -29,6 +29,9 @@ type Config struct {
 	// DBMaxConns is the PostgreSQL pool size, or the number of SQLite's read connections (SQLite
 	// always has one write connection besides).
 	DBMaxConns int
+	// DBStatementCache is how many prepared statements each pool keeps (0: none, every
+	// statement is parsed and planned each time, as behind a transaction-mode pooler).
+	DBStatementCache int
 	// SQLiteBusyTimeout is how long SQLite waits for a lock another process holds (the
 	// server's own writers queue in the server).
 	SQLiteBusyTimeout time.Duration
@@ -96,6 +99,7 @@ func DefaultConfig() Config {
 	return Config{
 		Addr:               ":8000",
 		DBMaxConns:         database.DefaultMaxConns,
+		DBStatementCache:   database.DefaultStatementCache,
 		RequestTimeout:     30 * time.Second,
 		AuthCacheTTL:       time.Minute,
 		SQLiteBusyTimeout:  5 * time.Second,
@@ -171,6 +175,14 @@ func duration(unit time.Duration, f func(*Config) *time.Duration) func(*Config, 
 var envVars = []envVar{
 	{"DATABASE_URL", "database (empty: SQLite ./inferia.db; sqlite:///path.db; postgres://...)", str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"DB_MAX_CONNS", "PostgreSQL pool size, or SQLite's read connections beside its one writer (default 10)", positive(func(c *Config) *int { return &c.DBMaxConns })},
+	{"DB_STATEMENT_CACHE", "prepared statements kept per pool, each prepared once per connection (default 256; 0: none, e.g. behind PgBouncer in transaction mode)", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err == nil && n < 0 {
+			err = errors.New("must not be negative")
+		}
+		c.DBStatementCache = n
+		return err
+	}},
 	{"SQLITE_BUSY_TIMEOUT_MS", "how long SQLite waits for a lock held by another process, e.g. a backup (default 5000)", duration(time.Millisecond, func(c *Config) *time.Duration { return &c.SQLiteBusyTimeout })},
 	{"AUTH_CACHE_SECONDS", "longest the authentication cache keeps a session (default 60; 0: no cache)", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)

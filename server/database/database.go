@@ -44,6 +44,9 @@ type Options struct {
 	// BusyTimeout is how long SQLite waits for a lock held by another process (the server's own
 	// writers queue in the server). Zero means 5 s.
 	BusyTimeout time.Duration
+	// StatementCache is how many prepared statements each pool of the request path keeps (see
+	// Statements). Zero means DefaultStatementCache; negative turns preparing off.
+	StatementCache int
 }
 
 // DefaultMaxConns is the default pool size.
@@ -61,6 +64,8 @@ type DB struct {
 	Direct dialect.Driver
 	write  *sql.DB
 	read   *sql.DB
+	// prepared are the statement caches of the request path's pools (none when off).
+	prepared []*preparedDriver
 	// readDSN opens another read-only SQLite connection (empty for an in-memory database).
 	readDSN string
 }
@@ -88,6 +93,9 @@ func Open(ctx context.Context, databaseURL string, o Options) (*DB, error) {
 	if o.BusyTimeout <= 0 {
 		o.BusyTimeout = 5 * time.Second
 	}
+	if o.StatementCache == 0 {
+		o.StatementCache = DefaultStatementCache
+	}
 	db := &DB{Dialect: d}
 	switch d {
 	case dialect.SQLite:
@@ -101,11 +109,35 @@ func Open(ctx context.Context, databaseURL string, o Options) (*DB, error) {
 	}
 	db.Direct = entsql.OpenDB(d, db.write)
 	if db.read == db.write {
-		db.Driver = gated{entsql.OpenDB(d, db.write)}
+		db.Driver = gated{db.requestDriver(db.write, o.StatementCache)}
 	} else {
-		db.Driver = gated{split{write: entsql.OpenDB(d, db.write), read: entsql.OpenDB(d, db.read)}}
+		db.Driver = gated{split{write: db.requestDriver(db.write, o.StatementCache), read: db.requestDriver(db.read, o.StatementCache)}}
 	}
 	return db, nil
+}
+
+// requestDriver is the driver of one pool on the request path: through a statement cache of
+// size statements, or plain when size is negative.
+func (db *DB) requestDriver(pool *sql.DB, size int) dialect.Driver {
+	if size < 0 {
+		return entsql.OpenDB(db.Dialect, pool)
+	}
+	p := newPreparedDriver(db.Dialect, pool, size)
+	db.prepared = append(db.prepared, p)
+	return p
+}
+
+// StatementStats sums the counters of the request path's statement caches.
+func (db *DB) StatementStats() StatementStats {
+	var t StatementStats
+	for _, p := range db.prepared {
+		s := p.stmts.Stats()
+		t.Cached += s.Cached
+		t.Hits += s.Hits
+		t.Misses += s.Misses
+		t.Evictions += s.Evictions
+	}
+	return t
 }
 
 func (db *DB) openPostgres(ctx context.Context, databaseURL string, o Options) error {
@@ -219,8 +251,11 @@ func (db *DB) Ping(ctx context.Context) error {
 // advisory locks at start-up.
 func (db *DB) WritePool() *sql.DB { return db.write }
 
-// Close closes the pools.
+// Close closes the statement caches and the pools.
 func (db *DB) Close() error {
+	for _, p := range db.prepared {
+		p.Close()
+	}
 	var err error
 	if db.read != nil && db.read != db.write {
 		err = db.read.Close()
@@ -237,7 +272,7 @@ func (db *DB) Close() error {
 // anything but a plain SELECT go to the one writer; SELECTs outside a transaction go to the
 // readers, which in WAL mode see every committed write.
 type split struct {
-	write, read *entsql.Driver
+	write, read dialect.Driver
 }
 
 func (s split) Exec(ctx context.Context, query string, args, v any) error {
