@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -305,11 +306,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err := cfg.FromFlags(args, stdout); err != nil {
 		return err
 	}
+	gc := tuneGC(getenv)
 	a, err := New(ctx, cfg, Options{Out: stdout})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	limit := "none"
+	if gc.MemoryLimit != math.MaxInt64 {
+		limit = fmt.Sprintf("%d MiB", gc.MemoryLimit>>20)
+	}
+	a.log.Info("garbage collector", "GOGC", gc.GOGC, "GOMEMLIMIT", limit, "limit_from", gc.From)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
