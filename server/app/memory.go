@@ -9,7 +9,7 @@ import (
 )
 
 // The garbage collector's defaults for a server process, chosen from measurements (README,
-// "Memory and the garbage collector"):
+// "What makes requests cheap"):
 //
 //   - GOGC 200 instead of Go's 100: a request allocates much and keeps little (the live heap is a
 //     few MiB beside the argon2 buffers, which are allocated and dropped per hash), so collecting
