@@ -184,6 +184,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	f.dbURL = dbURL
 	fmt.Printf("database %s; DB_MAX_CONNS %d (%s)\n", dbInfo, cfg.DBMaxConns, poolMeaning(dbURL, cfg.DBMaxConns))
 	fmt.Printf("hashing: argon2id %d MiB t=%d p=%d, %d at once, max wait %s; request timeout %s\n",
 		cfg.Argon2.Memory/1024, cfg.Argon2.Iterations, cfg.Argon2.Parallelism, a.Service().Hasher.Concurrency(),
@@ -298,6 +299,8 @@ type fixture struct {
 	targets []string
 	// oneHash is how long one hash took with nothing else running in the server.
 	oneHash time.Duration
+	// dbURL is the scratch database's URL.
+	dbURL string
 	// org and adminID are the seeded organization's and the super admin's ids.
 	org, adminID string
 	// server is the server process with -process, else nil.
