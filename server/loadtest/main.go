@@ -160,7 +160,9 @@ func run(o options) error {
 		return fmt.Errorf("-limits must be default, spread or off")
 	}
 	logs := &serverLog{counts: map[string]int{}}
-	opts := app.Options{Logs: logs, Out: io.Discard}
+	// With -process, what this process's server logs as it closes is not the server's report.
+	appLogs := &switchWriter{w: logs}
+	opts := app.Options{Logs: appLogs, Out: io.Discard}
 	rec := &recorder{}
 	if o.pgbench {
 		opts.WrapDriver = rec.wrap
@@ -204,7 +206,7 @@ func run(o options) error {
 	var scripts map[string]*script
 	if o.pgbench && slices.Contains(o.scenarios, "endpoints") {
 		// The statements come from this process's server: the child runs the same code.
-		if scripts, err = captureSQL(f, o, a, rec); err != nil {
+		if scripts, err = captureSQL(ctx, f, o, a, cfg, rec); err != nil {
 			return err
 		}
 	}
@@ -215,6 +217,7 @@ func run(o options) error {
 		return err
 	}
 	if o.process {
+		appLogs.set(io.Discard)
 		closeApp()
 		c, err := openClient(ctx, dbURL)
 		if err != nil {
@@ -260,6 +263,24 @@ func run(o options) error {
 		logs.report(os.Stdout)
 	}
 	return nil
+}
+
+// switchWriter writes to a writer that can be switched.
+type switchWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *switchWriter) set(w io.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w = w
 }
 
 // undoList is what must be undone at the end, latest first; run runs it once, whoever calls it
@@ -553,14 +574,25 @@ func endpointList(f *fixture) []endpoint {
 	}
 }
 
-// selected reports whether -only picks e: by key, by a word of its name ("rest", "graphql"), or
-// by a part of its name.
+// selected reports whether -only picks e: by key; or, for a word that is no endpoint's key, by
+// the first word of its name ("rest", "graphql") or a part of its name.
 func (e endpoint) selected(only string) bool {
 	if only == "" {
 		return true
 	}
+	keys := map[string]bool{}
+	for _, x := range endpointList(&fixture{}) {
+		keys[x.key] = true
+	}
 	for _, w := range strings.Split(only, ",") {
-		if w = strings.TrimSpace(w); w != "" && (w == e.key || w == strings.Fields(e.name)[0] || strings.Contains(e.name, w)) {
+		w = strings.TrimSpace(w)
+		switch {
+		case w == "":
+		case keys[w]:
+			if w == e.key {
+				return true
+			}
+		case w == strings.Fields(e.name)[0] || strings.Contains(e.name, w):
 			return true
 		}
 	}

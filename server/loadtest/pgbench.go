@@ -7,6 +7,8 @@ import (
 	"database/sql/driver"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -132,38 +134,97 @@ func (t *recTx) Rollback() error {
 type script struct {
 	text string
 	vars []string // name=value, for pgbench -D
-	n    int      // statements per request
+	n    int      // statements in the script
+	// warm is how many statements a warm request sends: when none (the authentication cache
+	// answers), the script holds those of a request the cache does not answer.
+	warm int
+}
+
+// stmts reads "2", or "0/2" when a warm request sends none and pgbench runs a cold one's.
+func (s *script) stmts() string {
+	if s.warm == s.n {
+		return strconv.Itoa(s.n)
+	}
+	return fmt.Sprintf("%d/%d", s.warm, s.n)
 }
 
 // captureSQL records, for each selected read endpoint, the statements of one request once the
 // server is warm (the authentication cache serving, the endpoint requested a few times), and
 // writes them as pgbench scripts: each argument a variable set with -D, named org and user for
-// the seeded organization and the super admin.
-func captureSQL(f *fixture, o options, a *app.App, rec *recorder) (map[string]*script, error) {
+// the seeded organization and the super admin. An endpoint that sends no statement when warm
+// gets those of a server without the authentication cache (AUTH_CACHE_SECONDS=0): what a
+// request costs the database when the cache misses.
+func captureSQL(ctx context.Context, f *fixture, o options, a *app.App, cfg app.Config, rec *recorder) (map[string]*script, error) {
 	for t0 := time.Now(); !a.Service().AuthCacheServing(); time.Sleep(10 * time.Millisecond) {
 		if time.Since(t0) > 10*time.Second {
 			return nil, fmt.Errorf("the authentication cache is not serving after 10 s")
 		}
 	}
+	one := func(base string, e endpoint) ([]statement, error) {
+		for range 3 {
+			if ans, body := send(f.http, base, e.req); !ans.ok() {
+				return nil, fmt.Errorf("%s: %s %s", e.name, ans.class(), truncate(string(body), 300))
+			}
+		}
+		var ans answer
+		stmts := rec.record(func() { ans, _ = send(f.http, base, e.req) })
+		if !ans.ok() {
+			return nil, fmt.Errorf("%s: %s", e.name, ans.class())
+		}
+		return stmts, nil
+	}
+	// cold starts, once, a server without the authentication cache.
+	coldBase, coldClose := "", func() {}
+	cold := func() (string, error) {
+		if coldBase != "" {
+			return coldBase, nil
+		}
+		c := cfg
+		c.AuthCacheTTL = 0
+		b, err := app.New(ctx, c, app.Options{Logs: io.Discard, Out: io.Discard, WrapDriver: rec.wrap})
+		if err != nil {
+			return "", err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Close()
+			return "", err
+		}
+		sctx, stop := context.WithCancel(ctx)
+		go b.Serve(sctx, ln) //nolint:errcheck
+		coldClose = func() { stop(); b.Close() }
+		coldBase = "http://" + ln.Addr().String()
+		return coldBase, nil
+	}
+	defer func() { coldClose() }()
 	scripts := map[string]*script{}
 	fmt.Println("\nSQL of one request, warm, as pgbench runs it:")
 	for _, e := range endpointList(f) {
 		if !e.read || !e.selected(o.only) {
 			continue
 		}
-		for range 3 {
-			if ans, body := send(f.http, f.base, e.req); !ans.ok() {
-				return nil, fmt.Errorf("%s: %s %s", e.name, ans.class(), truncate(string(body), 300))
+		stmts, err := one(f.base, e)
+		if err != nil {
+			return nil, err
+		}
+		warm := len(stmts)
+		if warm == 0 {
+			base, err := cold()
+			if err != nil {
+				return nil, err
+			}
+			if stmts, err = one(base, e); err != nil {
+				return nil, err
 			}
 		}
-		var ans answer
-		stmts := rec.record(func() { ans, _ = send(f.http, f.base, e.req) })
-		if !ans.ok() {
-			return nil, fmt.Errorf("%s: %s", e.name, ans.class())
-		}
 		s := makeScript(stmts, map[string]string{f.org: "org", f.adminID: "user"})
+		s.warm = warm
 		scripts[e.key] = s
-		fmt.Printf("-- %s: %d statements; pgbench -D %s\n%s", e.name, s.n, strings.Join(s.vars, " -D "), s.text)
+		how := ""
+		if warm == 0 {
+			how = " none when warm; these are a cache miss's (AUTH_CACHE_SECONDS=0)"
+		}
+		fmt.Printf("-- %s: %d statements%s; %d parameters\n%s", e.name, s.n, how, len(s.vars), s.text)
 	}
 	return scripts, nil
 }
@@ -261,7 +322,7 @@ func compare(f *fixture, o options, results []endpointResult, scripts map[string
 		}
 	}
 	fmt.Printf("\nserver (%s) and pgbench sending the same SQL, %d clients, %s each\n", serverKind(f), o.concurrency, o.duration)
-	fmt.Printf("%-12s %4s | %8s %8s %8s %6s %6s | %8s %8s %6s | %8s %8s %6s | %6s %6s\n",
+	fmt.Printf("%-16s %5s | %8s %8s %8s %6s %6s | %8s %8s %6s | %8s %8s %6s | %6s %6s\n",
 		"endpoint", "stmt", "req/s", "p50", "p99", "µsCPU", "µsPG",
 		"prep tps", "p50", "µsPG", "ext tps", "p50", "µsPG", "/prep", "/ext")
 	for _, r := range results {
@@ -270,11 +331,11 @@ func compare(f *fixture, o options, results []endpointResult, scripts map[string
 			continue
 		}
 		p, e := bench[r.key]["prepared"], bench[r.key]["extended"]
-		fmt.Printf("%-12s %4d | %8.1f %8s %8s %6s %6s | %8.1f %8s %6s | %8.1f %8s %6s | %6s %6s\n",
-			r.key, s.n, r.rate, r.took.at(0.5), r.took.at(0.99), r.perRequest(r.serverCPU), r.perRequest(r.backendCPU),
+		fmt.Printf("%-16s %5s | %8.1f %8s %8s %6s %6s | %8.1f %8s %6s | %8.1f %8s %6s | %6s %6s\n",
+			r.key, s.stmts(), r.rate, r.took.at(0.5), r.took.at(0.99), r.perRequest(r.serverCPU), r.perRequest(r.backendCPU),
 			p.tps, p.took.at(0.5), p.perTx(), e.tps, e.took.at(0.5), e.perTx(), ratio(r.rate, p.tps), ratio(r.rate, e.tps))
 	}
-	fmt.Println("stmt: statements per request; µsCPU: server process CPU per request (-process only); µsPG: PostgreSQL " +
+	fmt.Println("stmt: statements per request (0/2: none when the authentication cache answers, pgbench runs a miss's 2); µsCPU: server process CPU per request (-process only); µsPG: PostgreSQL " +
 		"backend CPU per request or transaction; /prep, /ext: server req/s ÷ pgbench tps")
 	return nil
 }
