@@ -13,6 +13,25 @@
 //
 //	go run ./server/loadtest -scenario storm,mixed -duration 10s \
 //	    -database 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
+//
+// With -process the database is seeded as before, then the server runs as a separate process
+// (go build ./server into a temp dir, or -server-bin) with the same settings in its environment
+// (DATABASE_URL naming the same scratch schema through search_path, LISTEN_ADDR on a free
+// loopback port), so that the clients do not share its CPUs' accounting: each endpoint's row adds
+// the server process's CPU time per request (utime+stime from /proc) and, on PostgreSQL, its
+// backends' (found by application_name). The process is stopped at the end and on Ctrl-C.
+//
+// With -pgbench (PostgreSQL), the endpoints scenario records the SQL one warm request of each
+// read endpoint sends (through a wrapper of the server's driver; for an endpoint the
+// authentication cache answers without SQL, the statements of a cache miss), writes it as a
+// pgbench script with each argument a -D variable, and after the endpoints runs pgbench with
+// as many clients for as long, -M prepared and -M extended, against the same scratch schema
+// (PGOPTIONS=-c search_path=...). A last table puts server req/s and pgbench tps side by side.
+// -only takes endpoint keys: users (the Users page of graph/users_bench_test.go), admin-users,
+// member-list, admin-users-deep, viewer, me (GET /auth/me), login.
+//
+//	go run ./server/loadtest -process -pgbench -scenario endpoints -only users,viewer,me \
+//	    -duration 10s -concurrency 8 -database 'postgres://postgres@127.0.0.1:5432/test?sslmode=disable'
 package main
 
 import (
