@@ -37,7 +37,7 @@ func buildServer(dir string) (string, error) {
 	fmt.Printf("building the server (go build -o %s ./server) ...\n", bin)
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/inferiallm/orgserver/server").CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go build ./server: %v\n%s", err, out)
+		return "", fmt.Errorf("go build ./server (run inside the module, or give -server-bin): %v\n%s", err, out)
 	}
 	fmt.Printf("built in %s\n", time.Since(t0).Round(100*time.Millisecond))
 	return bin, nil
