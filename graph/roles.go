@@ -255,10 +255,10 @@ func (s *Service) memberCounts(ctx context.Context, roleIDs []uuid.UUID) ([]int,
 // orgRoles returns the roles an organization can assign, built-in first, then its custom roles
 // oldest first: from the cache when it has them.
 func (s *Service) orgRoles(ctx context.Context, org uuid.UUID) ([]*ent.Role, error) {
-	if roles, ok := s.authCache.roles(ctx, org); ok {
-		return roles, nil
-	}
 	load := func() ([]*ent.Role, error) {
+		if roles, ok := s.authCache.roles(ctx, org); ok {
+			return roles, nil
+		}
 		gen := s.authCache.generation()
 		roles, err := s.db(ctx).Role.Query().
 			Where(role.Or(role.OrganizationIDIsNil(), role.OrganizationID(org))).
@@ -270,7 +270,8 @@ func (s *Service) orgRoles(ctx context.Context, org uuid.UUID) ([]*ent.Role, err
 		return roles, err
 	}
 	if l := loadersFrom(ctx); l != nil {
-		// Once per operation, whatever the cache can do.
+		// Once per operation: a page's 50 members ask the cache (on SQLite, a look at the
+		// database's change counter) once, not 50 times.
 		return l.once(org, load)
 	}
 	return load()
