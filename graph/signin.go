@@ -33,8 +33,10 @@ const maxRotatedHashes = 50
 //     answer, its timing nor a busy refusal tells whether the account exists.
 //  3. An account with 2FA needs a code (asked for only once the password is right).
 //  4. In one transaction: re-read the account, which must still have the password just checked;
-//     check and use up the second factor; pick the organization (the one asked for, else the
-//     default, else the oldest membership); start the session; audit.
+//     check and use up the second factor; store the password's new hash if it was made with
+//     other parameters (computed in step 2's turn); forget the account's failures if there are
+//     any; pick the organization (the one asked for, else the default, else the oldest
+//     membership); start the session; audit.
 //  5. Failures, their audit entries and the rate limiter's counts survive the rollback.
 func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPayload, error) {
 	email := auth.NormalizeEmail(in.Email)
@@ -66,7 +68,7 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 	if err != nil {
 		return nil, err
 	}
-	ok, err := s.verifyPassword(ctx, in.Password, u.PasswordHash, keys)
+	ok, rehash, err := s.verifyPasswordForSignIn(ctx, in.Password, u.PasswordHash, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +103,21 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 				return err
 			}
 		}
-		if err := s.clearLimits(ctx, keys[0].name); err != nil {
+		if rehash != "" {
+			// Hashed with other parameters: store the hash made with the current ones, only in
+			// place of the one just verified. Not a password change: the password is the same,
+			// so sessions stay and nothing is audited.
+			n, err := s.db(ctx).User.Update().Where(user.ID(u.ID), user.PasswordHash(checked.PasswordHash)).
+				SetPasswordHash(rehash).Save(sys)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return fail(ctx, "password changed meanwhile", checked, ErrBadCredentials)
+			}
+			u.PasswordHash = rehash
+		}
+		if err := s.clearLimits(ctx, keys[0]); err != nil {
 			return err
 		}
 		m, err := s.signInMembership(sys, u, in.OrganizationID)

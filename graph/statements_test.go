@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferiallm/orgserver/ent/invitation"
+	"github.com/inferiallm/orgserver/graph"
+	"github.com/inferiallm/orgserver/server/app"
 	"github.com/inferiallm/orgserver/server/apptest"
 	"github.com/inferiallm/orgserver/server/auth"
 )
@@ -89,4 +91,42 @@ func TestSettingsPagesCostTheSameStatementsForOneOrFiftyMembers(t *testing.T) {
 		assert.LessOrEqual(t, fiftyCold[name], 12, "%s page, cold", name)
 	}
 	t.Logf("statements per page, cold: %v; warm: %v", fiftyCold, fiftyWarm)
+}
+
+const loginWithMemberships = `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) {
+	accessToken refreshToken tokenType expiresIn memberships { organization { id name } role { name } } } }`
+
+// loginStatements counts the statements of one successful sign-in of a member of two
+// organizations, with the rate limiter as configured.
+func loginStatements(t *testing.T, limits graph.Limits) []string {
+	var counter apptest.StatementCounter
+	s := apptest.Start(t, apptest.CountStatements(&counter), func(cfg *app.Config, _ *app.Options) { cfg.Limits = limits })
+	u := s.AddUser(t, "two@acme.test", s.Org(t, apptest.RootOrg), "member")
+	s.AddUser(t, u.Email, s.CreateOrg(t, "Other"), "admin")
+	// On PostgreSQL the cache serves once its change notifications arrive.
+	require.Eventually(t, s.App.Service().AuthCacheServing, 10*time.Second, 10*time.Millisecond)
+	s.Login(t, u.Email, apptest.Password(u.Email)) // whatever a first sign-in leaves, not counted
+	counter.Record()
+	// What the REST route asks for: the tokens and every membership with its organization and role.
+	r := s.Do(t, "", loginWithMemberships, map[string]any{"e": u.Email, "p": apptest.Password(u.Email)})
+	require.Empty(t, r.Errors)
+	return counter.Statements()
+}
+
+// A sign-in reads what the token needs once: the account (before the hash and again, with the
+// hash checked, in the transaction), the memberships with their organization and role, and
+// writes the session, the audit entry and the rate limiter's state only when there is some.
+func TestLoginStatements(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		limits graph.Limits
+	}{{"limiter-on", graph.DefaultLimits}, {"limiter-off", graph.Limits{Window: time.Minute}}} {
+		t.Run(c.name, func(t *testing.T) {
+			sts := loginStatements(t, c.limits)
+			t.Logf("%d statements", len(sts))
+			for _, st := range sts {
+				t.Log("  ", st)
+			}
+		})
+	}
 }
