@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/session"
 	"github.com/inferiallm/orgserver/ent/user"
@@ -136,31 +138,74 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 	return payload, nil
 }
 
-// signInMembership picks the membership a sign-in starts in.
+// signInMembership picks the membership a sign-in starts in, and loads at once what the token
+// and the payload need: all of u's memberships, oldest first, with their organizations and
+// roles. Three statements: the memberships, their organizations, and the roles of those
+// organizations (built-in and custom), which also serve this operation's later role lookups
+// (a payload's memberships { role }) without loading them again.
 func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.UUID) (*ent.Membership, error) {
-	q := s.db(sys).Membership.Query().Where(membership.UserID(u.ID)).WithOrganization().WithRole()
-	if want != nil {
-		m, err := q.Where(membership.OrganizationID(*want)).Only(sys)
-		if ent.IsNotFound(err) {
-			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
-		}
-		return m, err
-	}
-	ms, err := q.Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).All(sys)
+	db := s.db(sys)
+	ms, err := db.Membership.Query().Where(membership.UserID(u.ID)).WithOrganization().
+		Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).All(sys)
 	if err != nil {
 		return nil, err
 	}
 	if len(ms) == 0 {
+		if want != nil {
+			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
+		}
 		return nil, Errorf(CodeForbidden, "User is not a member of any organization")
 	}
-	if u.DefaultOrgID != nil {
-		for _, m := range ms {
-			if m.OrganizationID == *u.DefaultOrgID {
-				return m, nil
+	orgs := make([]uuid.UUID, len(ms))
+	for i, m := range ms {
+		orgs[i] = m.OrganizationID
+	}
+	// In the order orgRoles lists an organization's roles, so that the lists can serve it.
+	roles, err := db.Role.Query().Where(role.Or(role.OrganizationIDIsNil(), role.OrganizationIDIn(orgs...))).
+		Order(ent.Desc(role.FieldBuiltIn), ent.Asc(role.FieldCreatedAt), ent.Asc(role.FieldName)).All(sys)
+	if err != nil {
+		return nil, err
+	}
+	byOrg := make(map[uuid.UUID][]*ent.Role, len(orgs))
+	for _, org := range orgs {
+		if _, ok := byOrg[org]; ok {
+			continue
+		}
+		list := []*ent.Role{}
+		for _, r := range roles {
+			if r.OrganizationID == nil || *r.OrganizationID == org {
+				list = append(list, r)
 			}
 		}
+		byOrg[org] = list
+		if l := loadersFrom(sys); l != nil {
+			_, _ = l.once(org, func() ([]*ent.Role, error) { return list, nil })
+		}
 	}
-	return ms[0], nil
+	for _, m := range ms {
+		for _, r := range byOrg[m.OrganizationID] {
+			if r.ID == m.RoleID {
+				m.Edges.Role = r
+			}
+		}
+		if m.Edges.Role == nil {
+			return nil, fmt.Errorf("membership %s: role %s not found", m.ID, m.RoleID)
+		}
+	}
+	pick := ms[0]
+	switch {
+	case want != nil:
+		i := slices.IndexFunc(ms, func(m *ent.Membership) bool { return m.OrganizationID == *want })
+		if i < 0 {
+			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
+		}
+		pick = ms[i]
+	case u.DefaultOrgID != nil:
+		if i := slices.IndexFunc(ms, func(m *ent.Membership) bool { return m.OrganizationID == *u.DefaultOrgID }); i >= 0 {
+			pick = ms[i]
+		}
+	}
+	return pick, nil
 }
 
 // startSession creates a session of u in m's organization and issues its tokens. m must have
