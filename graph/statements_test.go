@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,6 +128,51 @@ func TestLoginStatements(t *testing.T) {
 			for _, st := range sts {
 				t.Log("  ", st)
 			}
+			count := func(prefix string) (n int) {
+				for _, st := range sts {
+					if strings.HasPrefix(strings.ReplaceAll(st, `"`, "`"), prefix) {
+						n++
+					}
+				}
+				return n
+			}
+			// Before: 15 with the limiter on, 13 off (memberships, organizations and roles read twice,
+			// a DELETE FROM rate_limits on every success).
+			want := map[string]int{"limiter-on": 12, "limiter-off": 10}[c.name]
+			assert.Equal(t, want, len(sts))
+			assert.Zero(t, count("DELETE FROM `rate_limits`"), "nothing to clear")
+			assert.Equal(t, 2, count("SELECT `users`"), "the account, before the hash and in the transaction")
+			assert.Equal(t, 2, count("SELECT `roles`"), "the organizations' roles for the token, the payload's memberships by id")
+			assert.Equal(t, map[string]int{"limiter-on": 2, "limiter-off": 0}[c.name], count("SELECT `rate_limits`"))
 		})
 	}
+}
+
+// A success forgets the account's failures, and only the account's; with none to forget it
+// writes nothing to the limiter.
+func TestLoginClearsTheAccountsFailuresOnlyWhenThereAreSome(t *testing.T) {
+	var counter apptest.StatementCounter
+	s := apptest.Start(t, apptest.CountStatements(&counter))
+	u := s.AddUser(t, "fails@acme.test", s.Org(t, apptest.RootOrg), "member")
+	for range 2 {
+		r := s.Do(t, "", loginWithMemberships, map[string]any{"e": u.Email, "p": "wrong password"})
+		require.NotEmpty(t, r.Errors)
+	}
+	rows := func() int { return s.App.Client().RateLimit.Query().CountX(apptest.SystemContext()) }
+	require.Equal(t, 2, rows(), "the account's and the address's")
+	deletes := func() (n int) {
+		for _, st := range counter.Statements() {
+			if strings.HasPrefix(strings.ReplaceAll(st, `"`, "`"), "DELETE FROM `rate_limits`") {
+				n++
+			}
+		}
+		return n
+	}
+	counter.Record()
+	s.Login(t, u.Email, apptest.Password(u.Email))
+	assert.Equal(t, 1, deletes())
+	assert.Equal(t, 1, rows(), "the address's failures stay")
+	counter.Record()
+	s.Login(t, u.Email, apptest.Password(u.Email))
+	assert.Zero(t, deletes())
 }
