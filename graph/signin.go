@@ -122,13 +122,14 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 		if err := s.clearLimits(ctx, keys[0]); err != nil {
 			return err
 		}
-		m, err := s.signInMembership(sys, u, in.OrganizationID)
+		m, ms, err := s.signInMembership(sys, u, in.OrganizationID)
 		if err != nil {
 			return err
 		}
 		if payload, err = s.startSession(ctx, nil, u, m); err != nil {
 			return err
 		}
+		payload.Loaded = ms
 		return s.audit(auth.NewContext(ctx, payload.Viewer), auditEntry{Action: "auth.login", Category: categoryAuth,
 			ResourceType: "user", ResourceID: u.ID.String()})
 	})
@@ -140,21 +141,21 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 
 // signInMembership picks the membership a sign-in starts in, and loads at once what the token
 // and the payload need: all of u's memberships, oldest first, with their organizations and
-// roles. Three statements: the memberships, their organizations, and the roles of those
+// roles, which it returns too for the payload's memberships. Three statements: the memberships, their organizations, and the roles of those
 // organizations (built-in and custom), which also serve this operation's later role lookups
 // (a payload's memberships { role }) without loading them again.
-func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.UUID) (*ent.Membership, error) {
+func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.UUID) (*ent.Membership, []*ent.Membership, error) {
 	db := s.db(sys)
 	ms, err := db.Membership.Query().Where(membership.UserID(u.ID)).WithOrganization().
 		Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).All(sys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(ms) == 0 {
 		if want != nil {
-			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
+			return nil, nil, Errorf(CodeForbidden, "User is not a member of this organization")
 		}
-		return nil, Errorf(CodeForbidden, "User is not a member of any organization")
+		return nil, nil, Errorf(CodeForbidden, "User is not a member of any organization")
 	}
 	orgs := make([]uuid.UUID, len(ms))
 	for i, m := range ms {
@@ -164,7 +165,7 @@ func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.
 	roles, err := db.Role.Query().Where(role.Or(role.OrganizationIDIsNil(), role.OrganizationIDIn(orgs...))).
 		Order(ent.Desc(role.FieldBuiltIn), ent.Asc(role.FieldCreatedAt), ent.Asc(role.FieldName)).All(sys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	byOrg := make(map[uuid.UUID][]*ent.Role, len(orgs))
 	for _, org := range orgs {
@@ -189,7 +190,7 @@ func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.
 			}
 		}
 		if m.Edges.Role == nil {
-			return nil, fmt.Errorf("membership %s: role %s not found", m.ID, m.RoleID)
+			return nil, nil, fmt.Errorf("membership %s: role %s not found", m.ID, m.RoleID)
 		}
 	}
 	pick := ms[0]
@@ -197,7 +198,7 @@ func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.
 	case want != nil:
 		i := slices.IndexFunc(ms, func(m *ent.Membership) bool { return m.OrganizationID == *want })
 		if i < 0 {
-			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
+			return nil, nil, Errorf(CodeForbidden, "User is not a member of this organization")
 		}
 		pick = ms[i]
 	case u.DefaultOrgID != nil:
@@ -205,7 +206,7 @@ func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.
 			pick = ms[i]
 		}
 	}
-	return pick, nil
+	return pick, ms, nil
 }
 
 // startSession creates a session of u in m's organization and issues its tokens. m must have
