@@ -28,6 +28,22 @@ func (s *Service) verifyPassword(ctx context.Context, password, hash string, key
 	return ok && err == nil, nil
 }
 
+// verifyPasswordForSignIn is verifyPassword for a sign-in: when the password matches a hash
+// made with other parameters than the current ones, it also returns a hash of it with the
+// current ones, made in the same turn (so before any transaction), for the sign-in to store.
+func (s *Service) verifyPasswordForSignIn(ctx context.Context, password, hash string, keys []limitKey) (ok bool, rehash string, err error) {
+	turn, err := s.hashingTurn(ctx, keys)
+	if err != nil {
+		return false, "", err
+	}
+	defer turn.Done()
+	ok, rehash, err = turn.VerifyAndRehash(password, hash)
+	if !ok || err != nil {
+		return false, "", nil
+	}
+	return true, rehash, nil
+}
+
 // spendVerification costs what verifyPassword costs, in the same queue and under the same
 // limits, for a sign-in whose account does not exist: neither the time nor a refusal tells that
 // it does not.

@@ -35,24 +35,29 @@ var DefaultLimits = Limits{
 type limitKey struct {
 	name      string
 	threshold int
+	// stored is whether the latest checkLimits of the key found its row: a success has
+	// something to clear only then.
+	stored bool
 }
 
 func (s *Service) loginKeys(ctx context.Context, email string) []limitKey {
 	ip := auth.ClientFromContext(ctx).IP
 	return []limitKey{
-		{"login:account:" + auth.NormalizeEmail(email), s.Limits.LoginPerAccount},
-		{"login:ip:" + ip, s.Limits.LoginPerIP},
+		{name: "login:account:" + auth.NormalizeEmail(email), threshold: s.Limits.LoginPerAccount},
+		{name: "login:ip:" + ip, threshold: s.Limits.LoginPerIP},
 	}
 }
 
 func (s *Service) ipKey(ctx context.Context, kind string, threshold int) []limitKey {
-	return []limitKey{{kind + ":ip:" + auth.ClientFromContext(ctx).IP, threshold}}
+	return []limitKey{{name: kind + ":ip:" + auth.ClientFromContext(ctx).IP, threshold: threshold}}
 }
 
-// checkLimits refuses with RATE_LIMITED while any of the keys is blocked.
+// checkLimits refuses with RATE_LIMITED while any of the keys is blocked. It notes in each key
+// whether its row exists.
 func (s *Service) checkLimits(ctx context.Context, keys []limitKey) error {
 	names := make([]string, 0, len(keys))
-	for _, k := range keys {
+	for i, k := range keys {
+		keys[i].stored = false
 		if k.threshold > 0 {
 			names = append(names, k.name)
 		}
@@ -68,6 +73,11 @@ func (s *Service) checkLimits(ctx context.Context, keys []limitKey) error {
 	now := s.now()
 	var wait time.Duration
 	for _, r := range rows {
+		for i := range keys {
+			if keys[i].name == r.ID {
+				keys[i].stored = true
+			}
+		}
 		if r.BlockedUntil != nil && r.BlockedUntil.After(now) {
 			wait = max(wait, r.BlockedUntil.Sub(now))
 		}
@@ -134,8 +144,20 @@ func (s *Service) block(ctx context.Context, c *ent.Client, k limitKey, failures
 }
 
 // clearLimits forgets the failures of keys after a success (the account's, not the address's:
-// an attacker's own success must not wipe what they did to others).
-func (s *Service) clearLimits(ctx context.Context, keys ...string) error {
-	_, err := s.db(ctx).RateLimit.Delete().Where(ratelimit.IDIn(keys...)).Exec(privacy.DecisionContext(ctx, privacy.Allow))
+// an attacker's own success must not wipe what they did to others). Only keys whose row the
+// latest checkLimits found are deleted: most sign-ins follow no failure and write nothing here,
+// and with the limiter off none does. A failure counted between that check and this success
+// stays, to age out like any other.
+func (s *Service) clearLimits(ctx context.Context, keys ...limitKey) error {
+	names := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if k.stored {
+			names = append(names, k.name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	_, err := s.db(ctx).RateLimit.Delete().Where(ratelimit.IDIn(names...)).Exec(privacy.DecisionContext(ctx, privacy.Allow))
 	return err
 }

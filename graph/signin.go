@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/session"
 	"github.com/inferiallm/orgserver/ent/user"
@@ -33,8 +35,10 @@ const maxRotatedHashes = 50
 //     answer, its timing nor a busy refusal tells whether the account exists.
 //  3. An account with 2FA needs a code (asked for only once the password is right).
 //  4. In one transaction: re-read the account, which must still have the password just checked;
-//     check and use up the second factor; pick the organization (the one asked for, else the
-//     default, else the oldest membership); start the session; audit.
+//     check and use up the second factor; store the password's new hash if it was made with
+//     other parameters (computed in step 2's turn); forget the account's failures if there are
+//     any; pick the organization (the one asked for, else the default, else the oldest
+//     membership); start the session; audit.
 //  5. Failures, their audit entries and the rate limiter's counts survive the rollback.
 func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPayload, error) {
 	email := auth.NormalizeEmail(in.Email)
@@ -66,7 +70,7 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 	if err != nil {
 		return nil, err
 	}
-	ok, err := s.verifyPassword(ctx, in.Password, u.PasswordHash, keys)
+	ok, rehash, err := s.verifyPasswordForSignIn(ctx, in.Password, u.PasswordHash, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -101,16 +105,31 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 				return err
 			}
 		}
-		if err := s.clearLimits(ctx, keys[0].name); err != nil {
+		if rehash != "" {
+			// Hashed with other parameters: store the hash made with the current ones, only in
+			// place of the one just verified. Not a password change: the password is the same,
+			// so sessions stay and nothing is audited.
+			n, err := s.db(ctx).User.Update().Where(user.ID(u.ID), user.PasswordHash(checked.PasswordHash)).
+				SetPasswordHash(rehash).Save(sys)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return fail(ctx, "password changed meanwhile", checked, ErrBadCredentials)
+			}
+			u.PasswordHash = rehash
+		}
+		if err := s.clearLimits(ctx, keys[0]); err != nil {
 			return err
 		}
-		m, err := s.signInMembership(sys, u, in.OrganizationID)
+		m, ms, err := s.signInMembership(sys, u, in.OrganizationID)
 		if err != nil {
 			return err
 		}
 		if payload, err = s.startSession(ctx, nil, u, m); err != nil {
 			return err
 		}
+		payload.Loaded = ms
 		return s.audit(auth.NewContext(ctx, payload.Viewer), auditEntry{Action: "auth.login", Category: categoryAuth,
 			ResourceType: "user", ResourceID: u.ID.String()})
 	})
@@ -120,31 +139,74 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPa
 	return payload, nil
 }
 
-// signInMembership picks the membership a sign-in starts in.
-func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.UUID) (*ent.Membership, error) {
-	q := s.db(sys).Membership.Query().Where(membership.UserID(u.ID)).WithOrganization().WithRole()
-	if want != nil {
-		m, err := q.Where(membership.OrganizationID(*want)).Only(sys)
-		if ent.IsNotFound(err) {
-			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
-		}
-		return m, err
-	}
-	ms, err := q.Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).All(sys)
+// signInMembership picks the membership a sign-in starts in, and loads at once what the token
+// and the payload need: all of u's memberships, oldest first, with their organizations and
+// roles, which it returns too for the payload's memberships. Three statements: the memberships, their organizations, and the roles of those
+// organizations (built-in and custom), which also serve this operation's later role lookups
+// (a payload's memberships { role }) without loading them again.
+func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.UUID) (*ent.Membership, []*ent.Membership, error) {
+	db := s.db(sys)
+	ms, err := db.Membership.Query().Where(membership.UserID(u.ID)).WithOrganization().
+		Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).All(sys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(ms) == 0 {
-		return nil, Errorf(CodeForbidden, "User is not a member of any organization")
+		if want != nil {
+			return nil, nil, Errorf(CodeForbidden, "User is not a member of this organization")
+		}
+		return nil, nil, Errorf(CodeForbidden, "User is not a member of any organization")
 	}
-	if u.DefaultOrgID != nil {
-		for _, m := range ms {
-			if m.OrganizationID == *u.DefaultOrgID {
-				return m, nil
+	orgs := make([]uuid.UUID, len(ms))
+	for i, m := range ms {
+		orgs[i] = m.OrganizationID
+	}
+	// In the order orgRoles lists an organization's roles, so that the lists can serve it.
+	roles, err := db.Role.Query().Where(role.Or(role.OrganizationIDIsNil(), role.OrganizationIDIn(orgs...))).
+		Order(ent.Desc(role.FieldBuiltIn), ent.Asc(role.FieldCreatedAt), ent.Asc(role.FieldName)).All(sys)
+	if err != nil {
+		return nil, nil, err
+	}
+	byOrg := make(map[uuid.UUID][]*ent.Role, len(orgs))
+	for _, org := range orgs {
+		if _, ok := byOrg[org]; ok {
+			continue
+		}
+		list := []*ent.Role{}
+		for _, r := range roles {
+			if r.OrganizationID == nil || *r.OrganizationID == org {
+				list = append(list, r)
 			}
 		}
+		byOrg[org] = list
+		if l := loadersFrom(sys); l != nil {
+			_, _ = l.once(org, func() ([]*ent.Role, error) { return list, nil })
+		}
 	}
-	return ms[0], nil
+	for _, m := range ms {
+		for _, r := range byOrg[m.OrganizationID] {
+			if r.ID == m.RoleID {
+				m.Edges.Role = r
+			}
+		}
+		if m.Edges.Role == nil {
+			return nil, nil, fmt.Errorf("membership %s: role %s not found", m.ID, m.RoleID)
+		}
+	}
+	pick := ms[0]
+	switch {
+	case want != nil:
+		i := slices.IndexFunc(ms, func(m *ent.Membership) bool { return m.OrganizationID == *want })
+		if i < 0 {
+			return nil, nil, Errorf(CodeForbidden, "User is not a member of this organization")
+		}
+		pick = ms[i]
+	case u.DefaultOrgID != nil:
+		if i := slices.IndexFunc(ms, func(m *ent.Membership) bool { return m.OrganizationID == *u.DefaultOrgID }); i >= 0 {
+			pick = ms[i]
+		}
+	}
+	return pick, ms, nil
 }
 
 // startSession creates a session of u in m's organization and issues its tokens. m must have

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferiallm/orgserver/ent/invitation"
+	"github.com/inferiallm/orgserver/graph"
+	"github.com/inferiallm/orgserver/server/app"
 	"github.com/inferiallm/orgserver/server/apptest"
 	"github.com/inferiallm/orgserver/server/auth"
 )
@@ -89,4 +92,90 @@ func TestSettingsPagesCostTheSameStatementsForOneOrFiftyMembers(t *testing.T) {
 		assert.LessOrEqual(t, fiftyCold[name], 12, "%s page, cold", name)
 	}
 	t.Logf("statements per page, cold: %v; warm: %v", fiftyCold, fiftyWarm)
+}
+
+const loginWithMemberships = `mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) {
+	accessToken refreshToken tokenType expiresIn memberships { organization { id name } role { name } } } }`
+
+// loginStatements counts the statements of one successful sign-in of a member of two
+// organizations, with the rate limiter as configured.
+func loginStatements(t *testing.T, limits graph.Limits) []string {
+	var counter apptest.StatementCounter
+	s := apptest.Start(t, apptest.CountStatements(&counter), func(cfg *app.Config, _ *app.Options) { cfg.Limits = limits })
+	u := s.AddUser(t, "two@acme.test", s.Org(t, apptest.RootOrg), "member")
+	s.AddUser(t, u.Email, s.CreateOrg(t, "Other"), "admin")
+	// On PostgreSQL the cache serves once its change notifications arrive.
+	require.Eventually(t, s.App.Service().AuthCacheServing, 10*time.Second, 10*time.Millisecond)
+	s.Login(t, u.Email, apptest.Password(u.Email)) // whatever a first sign-in leaves, not counted
+	counter.Record()
+	// What the REST route asks for: the tokens and every membership with its organization and role.
+	r := s.Do(t, "", loginWithMemberships, map[string]any{"e": u.Email, "p": apptest.Password(u.Email)})
+	require.Empty(t, r.Errors)
+	return counter.Statements()
+}
+
+// A sign-in reads what the token needs once: the account (before the hash and again, with the
+// hash checked, in the transaction), the memberships with their organization and role, and
+// writes the session, the audit entry and the rate limiter's state only when there is some.
+func TestLoginStatements(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		limits graph.Limits
+	}{{"limiter-on", graph.DefaultLimits}, {"limiter-off", graph.Limits{Window: time.Minute}}} {
+		t.Run(c.name, func(t *testing.T) {
+			sts := loginStatements(t, c.limits)
+			t.Logf("%d statements", len(sts))
+			for _, st := range sts {
+				t.Log("  ", st)
+			}
+			count := func(prefix string) (n int) {
+				for _, st := range sts {
+					if strings.HasPrefix(strings.ReplaceAll(st, `"`, "`"), prefix) {
+						n++
+					}
+				}
+				return n
+			}
+			// Before: 15 with the limiter on, 13 off (memberships, organizations and roles read twice,
+			// a DELETE FROM rate_limits on every success); 12 and 10 with the payload's memberships
+			// loaded again.
+			want := map[string]int{"limiter-on": 9, "limiter-off": 7}[c.name]
+			assert.Equal(t, want, len(sts))
+			assert.Zero(t, count("DELETE FROM `rate_limits`"), "nothing to clear")
+			assert.Equal(t, 2, count("SELECT `users`"), "the account, before the hash and in the transaction")
+			assert.Equal(t, 1, count("SELECT `memberships`"), "for the token and the payload")
+			assert.Equal(t, 1, count("SELECT `organizations`"))
+			assert.Equal(t, 1, count("SELECT `roles`"), "the organizations' roles")
+			assert.Equal(t, map[string]int{"limiter-on": 2, "limiter-off": 0}[c.name], count("SELECT `rate_limits`"))
+		})
+	}
+}
+
+// A success forgets the account's failures, and only the account's; with none to forget it
+// writes nothing to the limiter.
+func TestLoginClearsTheAccountsFailuresOnlyWhenThereAreSome(t *testing.T) {
+	var counter apptest.StatementCounter
+	s := apptest.Start(t, apptest.CountStatements(&counter))
+	u := s.AddUser(t, "fails@acme.test", s.Org(t, apptest.RootOrg), "member")
+	for range 2 {
+		r := s.Do(t, "", loginWithMemberships, map[string]any{"e": u.Email, "p": "wrong password"})
+		require.NotEmpty(t, r.Errors)
+	}
+	rows := func() int { return s.App.Client().RateLimit.Query().CountX(apptest.SystemContext()) }
+	require.Equal(t, 2, rows(), "the account's and the address's")
+	deletes := func() (n int) {
+		for _, st := range counter.Statements() {
+			if strings.HasPrefix(strings.ReplaceAll(st, `"`, "`"), "DELETE FROM `rate_limits`") {
+				n++
+			}
+		}
+		return n
+	}
+	counter.Record()
+	s.Login(t, u.Email, apptest.Password(u.Email))
+	assert.Equal(t, 1, deletes())
+	assert.Equal(t, 1, rows(), "the address's failures stay")
+	counter.Record()
+	s.Login(t, u.Email, apptest.Password(u.Email))
+	assert.Zero(t, deletes())
 }

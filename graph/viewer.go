@@ -101,6 +101,9 @@ func (s *Service) memberships(ctx context.Context) ([]*ent.Membership, error) {
 	if v == nil {
 		return nil, ErrUnauthenticated
 	}
+	if ms, ok := ctx.Value(loadedMembershipsKey{}).([]*ent.Membership); ok {
+		return ms, nil
+	}
 	return s.db(ctx).Membership.Query().
 		Where(membership.UserID(v.UserID)).
 		WithOrganization().WithRole().
@@ -108,12 +111,18 @@ func (s *Service) memberships(ctx context.Context) ([]*ent.Membership, error) {
 		All(ctx)
 }
 
+// loadedMembershipsKey carries a sign-in's loaded memberships to its payload's memberships field.
+type loadedMembershipsKey struct{}
+
 // payloadViewer is a field middleware: the fields of a sign-in's payload resolve as the viewer
 // the sign-in made, not as the request's caller (anonymous, or the session it came from).
 func payloadViewer(ctx context.Context, next graphql.Resolver) (any, error) {
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Object == "AuthPayload" && fc.Parent != nil {
 		if p, ok := fc.Parent.Result.(*model.AuthPayload); ok && p.Viewer != nil {
 			ctx = auth.NewContext(ctx, p.Viewer)
+			if p.Loaded != nil && fc.Field.Name == "memberships" {
+				ctx = context.WithValue(ctx, loadedMembershipsKey{}, p.Loaded)
+			}
 		}
 	}
 	return next(ctx)

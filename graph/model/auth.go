@@ -16,4 +16,7 @@ type AuthPayload struct {
 	User         *ent.User         `json:"user"`
 	Organization *ent.Organization `json:"organization"`
 	Viewer       *auth.Viewer      `json:"-"`
+	// Loaded are the viewer's memberships with their organizations and roles, oldest first, when
+	// the sign-in loaded them already: memberships resolves from them instead of loading again.
+	Loaded []*ent.Membership `json:"-"`
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"net/url"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -171,6 +172,18 @@ func duration(unit time.Duration, f func(*Config) *time.Duration) func(*Config, 
 	}
 }
 
+func uint32Var(f func(*Config) *uint32) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		*f(c) = uint32(n)
+		return err
+	}
+}
+
+// argon2Vars are the variables that set the password hashing parameters: set from the
+// environment, the parameters must be at least as strong as OWASP's minimums.
+var argon2Vars = []string{"PASSWORD_ARGON2_MEMORY_KIB", "PASSWORD_ARGON2_ITERATIONS", "PASSWORD_ARGON2_PARALLELISM"}
+
 // EnvVars lists the environment variables the server reads, for Run and the README.
 var envVars = []envVar{
 	{"DATABASE_URL", "database (empty: SQLite ./inferia.db; sqlite:///path.db; postgres://...)", str(func(c *Config) *string { return &c.DatabaseURL })},
@@ -218,7 +231,14 @@ var envVars = []envVar{
 		c.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
 		return err
 	}},
-	{"PASSWORD_HASH_CONCURRENCY", "password hashes (64 MiB each) run at once (default: the number of CPUs)", positive(func(c *Config) *int { return &c.Hashing.Concurrency })},
+	{"PASSWORD_ARGON2_MEMORY_KIB", "argon2id memory per password hash in KiB (default 12288); at least OWASP's minimum for the iterations", uint32Var(func(c *Config) *uint32 { return &c.Argon2.Memory })},
+	{"PASSWORD_ARGON2_ITERATIONS", "argon2id passes (default 3): with 1, 2, 3, 4, 5+ at least 47104, 19456, 12288, 9216, 7168 KiB", uint32Var(func(c *Config) *uint32 { return &c.Argon2.Iterations })},
+	{"PASSWORD_ARGON2_PARALLELISM", "argon2id lanes per hash (default 1; 1 to 64)", func(c *Config, v string) error {
+		n, err := strconv.ParseUint(v, 10, 8)
+		c.Argon2.Parallelism = uint8(n)
+		return err
+	}},
+	{"PASSWORD_HASH_CONCURRENCY", "password hashes (each takes its argon2id memory) run at once (default: the number of CPUs)", positive(func(c *Config) *int { return &c.Hashing.Concurrency })},
 	{"PASSWORD_HASH_MAX_WAIT_MS", "longest a sign-in waits for a hashing slot before 503 (default 2000)", duration(time.Millisecond, func(c *Config) *time.Duration { return &c.Hashing.MaxWait })},
 	{"RATE_LIMIT_LOGIN_PER_ACCOUNT", "failed sign-ins of one account before it is slowed down (default 5; 0: off)", integer(func(c *Config) *int { return &c.Limits.LoginPerAccount })},
 	{"RATE_LIMIT_LOGIN_PER_IP", "failed sign-ins from one address before it is slowed down (default 30)", integer(func(c *Config) *int { return &c.Limits.LoginPerIP })},
@@ -238,6 +258,13 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 			if err := e.set(c, v); err != nil {
 				errs = append(errs, fmt.Errorf("%s=%q: %v", e.name, v, err))
 			}
+		}
+	}
+	if len(errs) == 0 && slices.ContainsFunc(argon2Vars, func(name string) bool { return strings.TrimSpace(getenv(name)) != "" }) {
+		if err := c.Argon2.CheckStrength(); err != nil {
+			p := c.Argon2
+			errs = append(errs, fmt.Errorf("password hashing (%s=%d %s=%d %s=%d): %w", argon2Vars[0], p.Memory,
+				argon2Vars[1], p.Iterations, argon2Vars[2], p.Parallelism, err))
 		}
 	}
 	return errors.Join(errs...)
@@ -296,6 +323,12 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, errors.New("LOG_FORMAT must be json or text"))
+	}
+	if p := c.Argon2; p.Iterations < 1 || p.Iterations > auth.MaxArgon2Iterations || p.Parallelism < 1 ||
+		p.Parallelism > auth.MaxArgon2Parallelism || p.Memory < 8*uint32(p.Parallelism) || p.Memory > auth.MaxArgon2Memory {
+		// Set from the environment they were checked against OWASP's minimums already; these
+		// bounds keep any configuration from breaking or exhausting the server.
+		errs = append(errs, fmt.Errorf("password hashing parameters out of range: %d KiB, %d iterations, %d lanes", p.Memory, p.Iterations, p.Parallelism))
 	}
 	if _, err := database.Dialect(c.DatabaseURL); err != nil {
 		errs = append(errs, err)

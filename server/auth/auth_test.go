@@ -178,7 +178,7 @@ func TestAViewerIsNeverChangedInPlace(t *testing.T) {
 }
 
 // BenchmarkPasswordHash measures one argon2id verification with the production parameters
-// (64 MiB, 3 passes, 2 lanes): the cost that dominates a sign-in.
+// (DefaultArgon2Params): the cost that dominates a sign-in.
 func BenchmarkPasswordHash(b *testing.B) {
 	ctx := context.Background()
 	h := NewPasswordHasher(DefaultArgon2Params, HashLimits{})
