@@ -249,8 +249,7 @@ func (s *Service) memberList(ctx context.Context, obj *ent.Organization, offset,
 	// their primary key. Both read without the privacy filter, whose OR would lead SQLite's
 	// planner back to walking the organization: memberList is the active organization's
 	// (@activeOrganization, after @hasPermission), all of whose memberships and their users
-	// the filter lets through, and the ids are of that organization only; a row of another
-	// would be dropped below all the same.
+	// the filter lets through, and the ids are of that organization only.
 	allowed := privacy.DecisionContext(ctx, privacy.Allow)
 	ids, err := q.IDs(allowed)
 	if err != nil || len(ids) == 0 {
@@ -264,7 +263,6 @@ func (s *Service) memberList(ctx context.Context, obj *ent.Organization, offset,
 	if err != nil {
 		return nil, err
 	}
-	page = slices.DeleteFunc(page, func(m *ent.Membership) bool { return m.OrganizationID != obj.ID })
 	at := make(map[uuid.UUID]int, len(ids))
 	for i, id := range ids {
 		at[id] = i
