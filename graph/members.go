@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"entgo.io/contrib/entgql"
@@ -235,9 +236,37 @@ func (s *Service) memberList(ctx context.Context, obj *ent.Organization, offset,
 		term = ent.Desc
 	}
 	q.Order(term(orderByColumn(orderBy)), term(membership.FieldID)).Offset(o).Limit(l)
-	q, err = q.CollectFields(ctx)
+	if o == 0 {
+		q, err = q.CollectFields(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return q.All(ctx)
+	}
+	// OFFSET walks past the skipped rows, and walked with every column (and the privacy
+	// filter's user_id) each is a table row. So the page's ids come first, from the ordering's
+	// index alone ((organization_id, <column>, id): an index-only scan), then the page's rows by
+	// their primary key. Both read without the privacy filter, whose OR would lead SQLite's
+	// planner back to walking the organization: memberList is the active organization's
+	// (@activeOrganization, after @hasPermission), all of whose memberships and their users
+	// the filter lets through, and the ids are of that organization only.
+	allowed := privacy.DecisionContext(ctx, privacy.Allow)
+	ids, err := q.IDs(allowed)
+	if err != nil || len(ids) == 0 {
+		return []*ent.Membership{}, err
+	}
+	rows, err := s.db(ctx).Membership.Query().Where(membership.IDIn(ids...)).CollectFields(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return q.All(ctx)
+	page, err := rows.All(allowed)
+	if err != nil {
+		return nil, err
+	}
+	at := make(map[uuid.UUID]int, len(ids))
+	for i, id := range ids {
+		at[id] = i
+	}
+	slices.SortFunc(page, func(a, b *ent.Membership) int { return at[a.ID] - at[b.ID] })
+	return page, nil
 }

@@ -122,16 +122,17 @@ func (c *call) bearer() string { return auth.ClientFromContext(c.r.Context()).Be
 
 // respond runs op and answers with the reply made from its data, with status.
 func (c *call) respond(op string, vars map[string]any, status int, r reply) {
-	data, err := c.run(op, vars)
-	if err != nil {
-		c.fail(err)
+	resp := c.h.execute(c.r.Context(), op, vars)
+	if len(resp.Errors) > 0 {
+		c.fail(errorFromGraphQL(resp.Errors[0]))
 		return
 	}
 	if status == http.StatusNoContent {
 		c.w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	out, err := r.make(c, data)
+	// The reply decodes the data itself, straight into the types it answers with.
+	out, err := r.make(c, resp.Data)
 	if err != nil {
 		c.fail(err)
 		return

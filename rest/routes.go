@@ -2,6 +2,7 @@ package rest
 
 import (
 	"cmp"
+	"encoding/json"
 	"net/http"
 	"reflect"
 	"slices"
@@ -147,7 +148,7 @@ type reply struct {
 	typ  reflect.Type
 	path string
 	in   reflect.Type
-	make func(c *call, data any) (any, error)
+	make func(c *call, data json.RawMessage) (any, error)
 }
 
 // at answers the data at path, read into a T by its gql tags (see fill.go); fixes set what
@@ -164,8 +165,8 @@ func at[T any](path string, fixes ...func(*T)) reply {
 // via reads the data at path into an In and makes the answer with f.
 func via[In, Out any](path string, f func(c *call, in In) (Out, error)) reply {
 	return reply{typ: reflect.TypeFor[Out](), path: path, in: reflect.TypeFor[In](),
-		make: func(c *call, data any) (any, error) {
-			in, err := read[In](data, path)
+		make: func(c *call, data json.RawMessage) (any, error) {
+			in, err := decodeAt[In](data, path)
 			if err != nil {
 				return nil, err
 			}
@@ -175,7 +176,7 @@ func via[In, Out any](path string, f func(c *call, in In) (Out, error)) reply {
 
 // constant answers v whatever the data.
 func constant[T any](v T) reply {
-	return reply{typ: reflect.TypeFor[T](), make: func(*call, any) (any, error) { return v, nil }}
+	return reply{typ: reflect.TypeFor[T](), make: func(*call, json.RawMessage) (any, error) { return v, nil }}
 }
 
 // Message is a plain confirmation.
@@ -191,7 +192,7 @@ func message(text string) reply { return constant(Message{Message: text}) }
 // caller's 401.
 func paged(maxLimit int, r reply) reply {
 	inner := r.make
-	r.make = func(c *call, data any) (any, error) {
+	r.make = func(c *call, data json.RawMessage) (any, error) {
 		skip, limit, err := c.page(maxLimit)
 		if err != nil {
 			return nil, err
