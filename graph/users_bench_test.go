@@ -24,6 +24,7 @@ func BenchmarkUsersPage(b *testing.B) {
 	s := apptest.Start(b, apptest.CountStatements(&counter))
 	acme := s.Org(b, apptest.RootOrg)
 	require.NoError(b, apptest.SeedMembers(context.Background(), s.App.Client(), acme.ID, builtInRoleID(b, s, "member"), 10_000, "bench.test"))
+	s.SettleAfterSeeding(b)
 	require.Eventually(b, s.App.Service().AuthCacheServing, 10*time.Second, 10*time.Millisecond)
 	tok := s.Login(b, apptest.RootEmail, apptest.RootPassword)
 	const q = `query($after: Cursor) { viewer { permissions organization { members(first: 50, after: $after, orderBy: {field: LAST_ACTIVE_AT, direction: DESC}) {
