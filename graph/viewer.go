@@ -114,9 +114,10 @@ func (s *Service) memberships(ctx context.Context) ([]*ent.Membership, error) {
 // loadedMembershipsKey carries a sign-in's loaded memberships to its payload's memberships field.
 type loadedMembershipsKey struct{}
 
-// payloadViewer is a field middleware: the fields of a sign-in's payload resolve as the viewer
-// the sign-in made, not as the request's caller (anonymous, or the session it came from).
-func payloadViewer(ctx context.Context, next graphql.Resolver) (any, error) {
+// payloadViewerContext is part of the field middleware: the fields of a sign-in's payload
+// resolve as the viewer the sign-in made, not as the request's caller (anonymous, or the
+// session it came from).
+func payloadViewerContext(ctx context.Context) context.Context {
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Object == "AuthPayload" && fc.Parent != nil {
 		if p, ok := fc.Parent.Result.(*model.AuthPayload); ok && p.Viewer != nil {
 			ctx = auth.NewContext(ctx, p.Viewer)
@@ -125,5 +126,5 @@ func payloadViewer(ctx context.Context, next graphql.Resolver) (any, error) {
 			}
 		}
 	}
-	return next(ctx)
+	return ctx
 }
