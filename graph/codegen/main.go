@@ -8,12 +8,17 @@
 // one database connection (server/database), the authentication cache and the operation's
 // loaders answer the rest from memory, and nothing else a resolver does waits. gqlgen has no
 // setting for it, so this plugin sets the flag gqlgen itself sets for the Mutation type, for
-// every object. (Lists of objects still marshal their elements in goroutines: that is in
-// gqlgen's template, not in its data.)
+// every object.
+//
+// Lists of objects are marshalled in a goroutine per element by gqlgen's template, which no
+// plugin reaches; after generating, this command has the executor call inturn.MarshalSlice,
+// which takes the same arguments and marshals the elements in turn.
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"go/format"
 	"os"
 
 	"github.com/99designs/gqlgen/api"
@@ -37,8 +42,34 @@ func main() {
 	if err == nil {
 		err = api.Generate(cfg, api.AddPlugin(sequentialFields{}))
 	}
+	if err == nil {
+		err = listsInTurn(cfg.Exec.Filename)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "codegen:", err)
 		os.Exit(1)
 	}
+}
+
+const (
+	concurrentSlice = "graphql.MarshalSliceConcurrently("
+	sliceInTurn     = "inturn.MarshalSlice("
+	inturnImport    = "\"github.com/inferiallm/orgserver/graph/inturn\""
+)
+
+// listsInTurn has the executor in file marshal lists with inturn.MarshalSlice.
+func listsInTurn(file string) error {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	if !bytes.Contains(src, []byte(concurrentSlice)) {
+		return fmt.Errorf("%s: no %s to replace: has gqlgen's template changed?", file, concurrentSlice)
+	}
+	src = bytes.ReplaceAll(src, []byte(concurrentSlice), []byte(sliceInTurn))
+	src = bytes.Replace(src, []byte("import (\n"), []byte("import (\n\t"+inturnImport+"\n"), 1)
+	if src, err = format.Source(src); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	return os.WriteFile(file, src, 0o644)
 }
