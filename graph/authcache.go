@@ -12,6 +12,7 @@ import (
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/authchange"
 	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/schema"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/server/auth"
 	"github.com/inferiallm/orgserver/server/database"
@@ -317,6 +318,43 @@ func (s *Service) dropAuth(changes []string) {
 		kind, key, _ := strings.Cut(ch, ":")
 		s.authCache.drop(kind, key)
 	}
+}
+
+// dropOnCommit is a hook of the whole client for writes made outside the transaction scopes of
+// the graph (start-up work, tools, tests that write through the client): they announce their
+// changes as every write does, and this replica drops what they change as soon as they commit,
+// instead of waiting for the notification that brings the change to the other replicas (on
+// PostgreSQL it arrives a moment after the commit, and a request in that moment would be
+// answered from what the write had just changed). Writes inside a transaction scope already
+// drop at its commit.
+func (s *Service) dropOnCommit(next ent.Mutator) ent.Mutator {
+	return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+		if schema.CollectingAuthChanges(ctx) {
+			return next.Mutate(ctx, m)
+		}
+		ctx, collected := schema.CollectAuthChanges(ctx)
+		v, err := next.Mutate(ctx, m)
+		changes := collected.Take()
+		if err != nil || len(changes) == 0 {
+			return v, err
+		}
+		if inTx, ok := m.(interface{ Tx() (*ent.Tx, error) }); ok {
+			if tx, terr := inTx.Tx(); terr == nil {
+				tx.OnCommit(func(commit ent.Committer) ent.Committer {
+					return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+						err := commit.Commit(ctx, tx)
+						if err == nil {
+							s.dropAuth(changes)
+						}
+						return err
+					})
+				})
+				return v, nil
+			}
+		}
+		s.dropAuth(changes) // not in a transaction: written already
+		return v, nil
+	})
 }
 
 // AuthChanged applies a change notified by PostgreSQL (the payload is kind:key).

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/inferiallm/orgserver/ent/membership"
+	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/server/apptest"
 )
@@ -174,4 +177,42 @@ func TestWithoutChangeNotificationsEveryRequestChecksTheDatabase(t *testing.T) {
 
 	// The listener comes back by itself, and the cache serves again.
 	within(t, 10*time.Second, "B listens again", func() bool { return b.App.Service().AuthCacheServing() })
+}
+
+// A write made through the client outside the graph's transactions (start-up work, a tool, a
+// test) is seen by this replica's next request without waiting for the notification that tells
+// the others. With the notifying trigger dropped, no notification ever comes: only the replica's
+// own drop at commit can refuse the token.
+func TestAWriteThroughTheClientIsSeenByThisReplicaAtOnce(t *testing.T) {
+	s := apptest.Start(t)
+	require.Eventually(t, s.App.Service().AuthCacheServing, 10*time.Second, 10*time.Millisecond)
+	if strings.HasPrefix(s.Config.DatabaseURL, "postgres") {
+		db, err := sql.Open("postgres", s.Config.DatabaseURL)
+		require.NoError(t, err)
+		_, err = db.Exec("DROP TRIGGER auth_changes_notify ON auth_changes")
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+	}
+	acme := s.Org(t, apptest.RootOrg)
+	bob := s.AddUser(t, "bob@example.com", acme, "developer")
+	tok := s.Login(t, bob.Email, apptest.Password(bob.Email))
+	assert.Equal(t, "developer", s.Do(t, tok.Access, viewerPermissions, nil).Str("viewer.role.name"))
+	assert.Equal(t, "developer", s.Do(t, tok.Access, viewerPermissions, nil).Str("viewer.role.name"), "served from the cache")
+
+	// In a transaction of the client: seen once it commits.
+	ctx := apptest.SystemContext()
+	c := s.App.Client()
+	viewer, err := c.Role.Query().Where(role.Name("viewer"), role.BuiltIn(true)).Only(ctx)
+	require.NoError(t, err)
+	tx, err := c.Tx(ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.Membership.Update().Where(membership.UserID(bob.ID)).SetRoleID(viewer.ID).Exec(ctx))
+	assert.Equal(t, "developer", s.Do(t, tok.Access, viewerPermissions, nil).Str("viewer.role.name"), "not committed yet")
+	require.NoError(t, tx.Commit())
+	assert.Equal(t, "viewer", s.Do(t, tok.Access, viewerPermissions, nil).Str("viewer.role.name"))
+
+	// Outside a transaction: seen at once.
+	_, err = c.Membership.Delete().Where(membership.UserID(bob.ID)).Exec(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "UNAUTHENTICATED", s.Do(t, tok.Access, viewerPermissions, nil).Code())
 }
