@@ -41,7 +41,8 @@ type Statements struct {
 	// later takes texts first met inside a transaction, to prepare on the pool after it:
 	// preparing there would take a second connection while the transaction holds one.
 	later chan string
-	stop  chan struct{}
+	stop  context.Context // done when the cache closes
+	halt  context.CancelFunc
 	done  sync.WaitGroup
 }
 
@@ -64,7 +65,8 @@ type StatementStats struct {
 
 func newStatements(db *sql.DB, size int) *Statements {
 	s := &Statements{db: db, size: size, byText: make(map[string]*list.Element),
-		later: make(chan string, 64), stop: make(chan struct{})}
+		later: make(chan string, 64)}
+	s.stop, s.halt = context.WithCancel(context.Background())
 	s.done.Add(1)
 	go s.prepareLater()
 	return s
@@ -76,14 +78,14 @@ func (s *Statements) prepareLater() {
 	defer s.done.Done()
 	for {
 		select {
-		case <-s.stop:
+		case <-s.stop.Done():
 			return
 		case q := <-s.later:
 			if e := s.use(q); e != nil {
 				s.release(e)
 				continue
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(s.stop, 5*time.Second)
 			stmt, err := s.db.PrepareContext(ctx, q)
 			cancel()
 			if err == nil {
@@ -158,13 +160,15 @@ func (s *Statements) use(query string) *stmtEntry {
 // used statement past the size. If another caller inserted the text first it closes stmt and
 // returns theirs; if the cache is closed it returns nil and the caller owns stmt.
 func (s *Statements) insert(query string, stmt *sql.Stmt) *stmtEntry {
+	var unused []*sql.Stmt
+	defer closeAll(&unused)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
 	if el, ok := s.byText[query]; ok {
-		stmt.Close()
+		unused = append(unused, stmt)
 		s.lru.MoveToFront(el)
 		e := el.Value.(*stmtEntry)
 		e.users++
@@ -173,30 +177,39 @@ func (s *Statements) insert(query string, stmt *sql.Stmt) *stmtEntry {
 	e := &stmtEntry{text: query, stmt: stmt, users: 1}
 	s.byText[query] = s.lru.PushFront(e)
 	for s.lru.Len() > s.size {
-		old := s.lru.Back()
-		s.remove(old)
+		unused = s.remove(s.lru.Back(), unused)
 		s.evictions.Add(1)
 	}
 	return e
 }
 
-// remove takes el out of the cache; its statement closes once its last user is done.
-// s.mu is held.
-func (s *Statements) remove(el *list.Element) {
+// remove takes el out of the cache and appends its statement to unused if no one uses it (else
+// its last user closes it). s.mu is held.
+func (s *Statements) remove(el *list.Element, unused []*sql.Stmt) []*sql.Stmt {
 	e := el.Value.(*stmtEntry)
 	s.lru.Remove(el)
 	delete(s.byText, e.text)
 	e.evicted = true
 	if e.users == 0 {
-		e.stmt.Close()
+		unused = append(unused, e.stmt)
+	}
+	return unused
+}
+
+// closeAll closes statements after s.mu is released: closing one may talk to the database
+// (PostgreSQL deallocates it on each idle connection), which must not hold up the cache.
+func closeAll(stmts *[]*sql.Stmt) {
+	for _, st := range *stmts {
+		st.Close()
 	}
 }
 
 func (s *Statements) release(e *stmtEntry) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	e.users--
-	if e.evicted && e.users == 0 {
+	last := e.evicted && e.users == 0
+	s.mu.Unlock()
+	if last {
 		e.stmt.Close()
 	}
 }
@@ -206,14 +219,16 @@ func (s *Statements) close() {
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
-		close(s.stop)
+		s.halt()
 	}
 	s.mu.Unlock()
 	s.done.Wait()
+	var unused []*sql.Stmt
+	defer closeAll(&unused)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.lru.Len() > 0 {
-		s.remove(s.lru.Back())
+		unused = s.remove(s.lru.Back(), unused)
 	}
 }
 
