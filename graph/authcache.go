@@ -97,30 +97,36 @@ func (c *authCache) usable(ctx context.Context) bool {
 	return c.trusted
 }
 
-// catchUp reads the auth_changes rows committed since the last look, if anything was.
+// catchUpQuery reads the auth_changes rows after an id, in order.
+var catchUpQuery = "SELECT " + authchange.FieldID + ", " + authchange.FieldKind + ", " + authchange.FieldKey +
+	" FROM " + authchange.Table + " WHERE " + authchange.FieldID + " > ? ORDER BY " + authchange.FieldID
+
+// catchUp drops what the auth_changes rows committed since the last look changed, if anything
+// was committed.
 func (c *authCache) catchUp(ctx context.Context) error {
-	changed, err := c.watcher.Changed(ctx)
-	if err != nil || !changed {
-		return err
-	}
-	c.mu.Lock()
-	last := c.lastChange
-	c.mu.Unlock()
-	q := "SELECT " + authchange.FieldID + ", " + authchange.FieldKind + ", " + authchange.FieldKey +
-		" FROM " + authchange.Table + " WHERE " + authchange.FieldID + " > ? ORDER BY " + authchange.FieldID
-	return c.watcher.Read(ctx, q, []any{last}, func(rows *sql.Rows) error {
-		var (
-			id        int
-			kind, key string
-		)
-		if err := rows.Scan(&id, &kind, &key); err != nil {
+	return c.watcher.CatchUp(ctx, func(ctx context.Context, conn *sql.Conn) error {
+		c.mu.Lock()
+		last := c.lastChange
+		c.mu.Unlock()
+		rows, err := conn.QueryContext(ctx, catchUpQuery, last)
+		if err != nil {
 			return err
 		}
-		c.drop(kind, key)
-		c.mu.Lock()
-		c.lastChange = max(c.lastChange, id)
-		c.mu.Unlock()
-		return nil
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				id        int
+				kind, key string
+			)
+			if err := rows.Scan(&id, &kind, &key); err != nil {
+				return err
+			}
+			c.drop(kind, key)
+			c.mu.Lock()
+			c.lastChange = max(c.lastChange, id)
+			c.mu.Unlock()
+		}
+		return rows.Err()
 	})
 }
 
@@ -138,8 +144,20 @@ func (c *authCache) session(ctx context.Context, id uuid.UUID) (authEntry, bool)
 	return e, true
 }
 
-// generation is the mark to hand back to a put after loading from the database.
-func (c *authCache) generation() uint64 {
+// generation is the mark to hand back to a put after loading from the database. Inside a
+// mutation it is one no put accepts: what a transaction reads may be its own uncommitted writes,
+// which a rollback would leave in the cache without any change announced to drop them.
+func (c *authCache) generation(ctx context.Context) uint64 {
+	if scopeOf(ctx) != nil || database.InTransaction(ctx) {
+		return readInTx
+	}
+	return c.current()
+}
+
+// readInTx is the generation of loads inside a transaction: never the cache's own.
+const readInTx = ^uint64(0)
+
+func (c *authCache) current() uint64 {
 	if c == nil {
 		return 0
 	}
@@ -166,7 +184,7 @@ func (c *authCache) putSession(gen uint64, e authEntry) {
 
 // update changes the entry of a session in the cache (its activity times), if it is there.
 func (c *authCache) update(id uuid.UUID, f func(*authEntry)) {
-	c.updateIf(c.generation(), id, f)
+	c.updateIf(c.current(), id, f)
 }
 
 // updateIf changes the entry of a session, if it is there and nothing was dropped since gen (a
@@ -320,18 +338,14 @@ func (s *Service) dropAuth(changes []string) {
 	}
 }
 
-// dropOnCommit is a hook of the whole client for writes made outside the transaction scopes of
-// the graph (start-up work, tools, tests that write through the client): they announce their
-// changes as every write does, and this replica drops what they change as soon as they commit,
-// instead of waiting for the notification that brings the change to the other replicas (on
-// PostgreSQL it arrives a moment after the commit, and a request in that moment would be
-// answered from what the write had just changed). Writes inside a transaction scope already
-// drop at its commit.
+// dropOnCommit is a hook of the whole client: this replica drops from its cache what a write
+// announced as soon as the write commits (with its transaction, or at once outside one), before
+// anyone reads the answer, instead of waiting for the notification that brings the change to
+// the other replicas (on PostgreSQL it arrives a moment later, and a request in that moment
+// would be answered from what the write had just changed). It holds for every write through the
+// client: the graph's operations and after-transaction work, start-up work, tools and tests.
 func (s *Service) dropOnCommit(next ent.Mutator) ent.Mutator {
 	return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
-		if schema.CollectingAuthChanges(ctx) {
-			return next.Mutate(ctx, m)
-		}
 		ctx, collected := schema.CollectAuthChanges(ctx)
 		v, err := next.Mutate(ctx, m)
 		changes := collected.Take()
@@ -358,13 +372,7 @@ func (s *Service) dropOnCommit(next ent.Mutator) ent.Mutator {
 }
 
 // AuthChanged applies a change notified by PostgreSQL (the payload is kind:key).
-func (s *Service) AuthChanged(payload string) {
-	if s.authCache == nil {
-		return
-	}
-	kind, key, _ := strings.Cut(payload, ":")
-	s.authCache.drop(kind, key)
-}
+func (s *Service) AuthChanged(payload string) { s.dropAuth([]string{payload}) }
 
 // AuthFeed tells whether notifications of changes reach this replica now.
 func (s *Service) AuthFeed(up bool) { s.authCache.feed(up) }

@@ -39,7 +39,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 	e, cached := s.authCache.session(ctx, id.SessionID)
 	if !cached || !sessionAlive(e.policy, e.createdAt, e.seen.session, e.expiresAt, now) {
 		// Not cached, or cached as idle: another replica may have seen the session used since.
-		gen := s.authCache.generation()
+		gen := s.authCache.generation(ctx)
 		if e, err = s.loadAuth(ctx, id.SessionID); err != nil {
 			return nil, err
 		}

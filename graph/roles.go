@@ -259,7 +259,7 @@ func (s *Service) orgRoles(ctx context.Context, org uuid.UUID) ([]*ent.Role, err
 		if roles, ok := s.authCache.roles(ctx, org); ok {
 			return roles, nil
 		}
-		gen := s.authCache.generation()
+		gen := s.authCache.generation(ctx)
 		roles, err := s.db(ctx).Role.Query().
 			Where(role.Or(role.OrganizationIDIsNil(), role.OrganizationID(org))).
 			Order(ent.Desc(role.FieldBuiltIn), ent.Asc(role.FieldCreatedAt), ent.Asc(role.FieldName)).

@@ -96,9 +96,9 @@ func NewService(cfg Options) *Service {
 	s.outbox = newOutbox(s)
 	if s.Dialect != dialect.SQLite || s.AuthWatcher != nil {
 		s.authCache = newAuthCache(s.AuthCacheTTL, s.AuthWatcher, s.now)
-		if s.Client != nil {
-			s.Client.Use(s.dropOnCommit)
-		}
+	}
+	if s.authCache != nil && s.Client != nil {
+		s.Client.Use(s.dropOnCommit)
 	}
 	return s
 }

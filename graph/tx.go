@@ -12,7 +12,6 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/inferiallm/orgserver/ent"
-	"github.com/inferiallm/orgserver/ent/schema"
 	"github.com/inferiallm/orgserver/server/database"
 )
 
@@ -88,7 +87,6 @@ func (t *transactions) InterceptResponse(ctx context.Context, next graphql.Respo
 	}
 	fields := rootFields(graphql.GetOperationContext(ctx))
 	sc := &txScope{svc: t.svc, deferred: len(fields) == 1 && slowMutations[fields[0]]}
-	ctx, sc.authChanges = schema.CollectAuthChanges(ctx)
 	ctx = context.WithValue(ctx, txScopeKey{}, sc)
 	resp := next(ctx)
 	var failed error
@@ -119,7 +117,6 @@ func (s *Service) inTx(ctx context.Context, fn func(ctx context.Context) error) 
 		return fn(ctx)
 	}
 	sc := &txScope{svc: s}
-	ctx, sc.authChanges = schema.CollectAuthChanges(ctx)
 	ctx = context.WithValue(ctx, txScopeKey{}, sc)
 	return sc.end(ctx, fn(ctx))
 }
@@ -153,8 +150,6 @@ type txScope struct {
 	ended    bool
 	after    []func(context.Context, *ent.Client) error
 	onCommit []func()
-	// authChanges are the changes the transaction announced, for this server's cache.
-	authChanges *schema.AuthChanges
 }
 
 // active reports whether statements run in the transaction now.
@@ -214,10 +209,6 @@ func (sc *txScope) end(ctx context.Context, err error) error {
 			committed = true
 		}
 	}
-	if committed {
-		// This server drops what the transaction changed before anyone reads its answer.
-		s.dropAuth(sc.authChanges.Take())
-	}
 	// This work must be done even if the client has gone.
 	ctx = context.WithoutCancel(ctx)
 	for _, f := range after {
@@ -246,13 +237,11 @@ func (s *Service) afterTx(ctx context.Context, f func(context.Context, *ent.Clie
 	s.runAfterTx(ctx, f)
 }
 
-// runAfterTx runs f outside any transaction, dropping from this server's cache what it changed.
+// runAfterTx runs f outside any transaction.
 func (s *Service) runAfterTx(ctx context.Context, f func(context.Context, *ent.Client) error) {
-	ctx, changes := schema.CollectAuthChanges(ctx)
 	if err := f(ctx, s.Client); err != nil {
 		s.Logger.ErrorContext(ctx, "after-transaction work failed", "err", err)
 	}
-	s.dropAuth(changes.Take())
 }
 
 // onCommit runs f once the current transaction has committed, and never if it rolls back.

@@ -56,7 +56,7 @@ func (s *Service) viewerUser(ctx context.Context, v *auth.Viewer) (*ent.User, er
 	if e, ok := s.authCache.session(ctx, v.SessionID); ok && e.user != nil {
 		return e.user, nil
 	}
-	gen := s.authCache.generation()
+	gen := s.authCache.generation(ctx)
 	u, err := s.db(ctx).User.Query().Where(user.ID(v.UserID)).Select(publicUserColumns...).Only(ctx)
 	if err != nil {
 		return nil, err
@@ -70,7 +70,7 @@ func (s *Service) viewerOrganization(ctx context.Context, v *auth.Viewer) (*ent.
 	if o, ok := s.authCache.org(ctx, v.OrgID); ok {
 		return o, nil
 	}
-	gen := s.authCache.generation()
+	gen := s.authCache.generation(ctx)
 	o, err := s.db(ctx).Organization.Get(ctx, v.OrgID)
 	if err != nil {
 		return nil, err

@@ -105,13 +105,6 @@ type AuthChanges struct {
 
 type authChangesKey struct{}
 
-// CollectingAuthChanges reports whether the mutations of ctx report their announced changes to a
-// collector already.
-func CollectingAuthChanges(ctx context.Context) bool {
-	_, ok := ctx.Value(authChangesKey{}).(*AuthChanges)
-	return ok
-}
-
 // CollectAuthChanges returns a context whose mutations report their announced changes to the
 // returned collector.
 func CollectAuthChanges(ctx context.Context) (context.Context, *AuthChanges) {

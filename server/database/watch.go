@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -46,35 +47,25 @@ func (db *DB) NewWatcher(ctx context.Context) (*Watcher, error) {
 	return &Watcher{db: wdb, conn: conn, version: -1}, nil
 }
 
-// Changed reports whether any other connection has committed since the last call; the first
-// call reports true.
-func (w *Watcher) Changed(ctx context.Context) (bool, error) {
+// CatchUp calls read with the watcher's connection if any other connection has committed since
+// the last CatchUp whose read succeeded (the first call always reads). Callers take turns, so
+// none returns before what an earlier one found has been read; a read that fails is tried again
+// by the next call.
+func (w *Watcher) CatchUp(ctx context.Context, read func(ctx context.Context, conn *sql.Conn) error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var v int64
 	if err := w.conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v); err != nil {
-		return false, err
-	}
-	changed := v != w.version
-	w.version = v
-	return changed, nil
-}
-
-// Read runs a query on the watcher's connection and hands each row to scan.
-func (w *Watcher) Read(ctx context.Context, query string, args []any, scan func(*sql.Rows) error) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	rows, err := w.conn.QueryContext(ctx, query, args...)
-	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return err
-		}
+	if v == w.version {
+		return nil
 	}
-	return rows.Err()
+	if err := read(ctx, w.conn); err != nil {
+		return err
+	}
+	w.version = v
+	return nil
 }
 
 // Close closes the watcher's connection.
@@ -93,13 +84,21 @@ func (db *DB) NotifyChannel(ctx context.Context, prefix string) (string, error) 
 	return prefix + schema, nil
 }
 
-// Listen keeps a PostgreSQL LISTEN on channel, on a connection of its own that reconnects by
+// Listen keeps a PostgreSQL LISTEN on channel, on a connection of its own (application_name:
+// the channel, unless the URL names one) that reconnects by
 // itself (lib/pq's Listener), until ctx ends. It calls notify with each payload, and state with
 // false when the connection goes down (notifications sent meanwhile are lost: the caller must
 // not rely on not having heard of a change) and true when it is up again. It pings the
 // connection every interval, so that a dead link is noticed even when nothing is sent.
 func Listen(ctx context.Context, databaseURL, channel string, interval time.Duration,
 	notify func(payload string), state func(up bool)) error {
+	// Named after its channel in pg_stat_activity, so an operator (or a test) can tell it.
+	if u, err := url.Parse(databaseURL); err == nil && u.Query().Get("application_name") == "" {
+		q := u.Query()
+		q.Set("application_name", channel)
+		u.RawQuery = q.Encode()
+		databaseURL = u.String()
+	}
 	events := make(chan bool, 64)
 	l := pq.NewListener(databaseURL, 100*time.Millisecond, 5*time.Second, func(ev pq.ListenerEventType, err error) {
 		up := ev == pq.ListenerEventConnected || ev == pq.ListenerEventReconnected
