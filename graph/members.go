@@ -246,12 +246,11 @@ func (s *Service) memberList(ctx context.Context, obj *ent.Organization, offset,
 	// OFFSET walks past the skipped rows, and walked with every column (and the privacy
 	// filter's user_id) each is a table row. So the page's ids come first, from the ordering's
 	// index alone ((organization_id, <column>, id): an index-only scan), then the page's rows by
-	// their primary key. Both read without the privacy filter, whose OR would lead SQLite's
+	// their primary key. The walk reads without the privacy filter, whose OR would lead SQLite's
 	// planner back to walking the organization: memberList is the active organization's
-	// (@activeOrganization, after @hasPermission), all of whose memberships and their users
-	// the filter lets through, and the ids are of that organization only.
-	allowed := privacy.DecisionContext(ctx, privacy.Allow)
-	ids, err := q.IDs(allowed)
+	// (@activeOrganization, after @hasPermission), all of whose memberships the filter lets
+	// through. The rows and what they bring along are read with it, as on the first page.
+	ids, err := q.IDs(privacy.DecisionContext(ctx, privacy.Allow))
 	if err != nil || len(ids) == 0 {
 		return []*ent.Membership{}, err
 	}
@@ -259,7 +258,7 @@ func (s *Service) memberList(ctx context.Context, obj *ent.Organization, offset,
 	if err != nil {
 		return nil, err
 	}
-	page, err := rows.All(allowed)
+	page, err := rows.All(ctx)
 	if err != nil {
 		return nil, err
 	}
