@@ -137,8 +137,7 @@ func TestLoginStatements(t *testing.T) {
 				return n
 			}
 			// Before: 15 with the limiter on, 13 off (memberships, organizations and roles read twice,
-			// a DELETE FROM rate_limits on every success); 12 and 10 with the payload's memberships
-			// loaded again.
+			// a DELETE FROM rate_limits on every success, the payload's memberships loaded again).
 			want := map[string]int{"limiter-on": 9, "limiter-off": 7}[c.name]
 			assert.Equal(t, want, len(sts))
 			assert.Zero(t, count("DELETE FROM `rate_limits`"), "nothing to clear")

@@ -13,7 +13,6 @@ func TestArgon2ParamsRefusedBelowOWASPMinimumsOrBeyondBounds(t *testing.T) {
 	ok := []Argon2Params{DefaultArgon2Params,
 		{Memory: 47104, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
 		{Memory: 19456, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32},
-		{Memory: 12288, Iterations: 3, Parallelism: 1, SaltLength: 16, KeyLength: 32},
 		{Memory: 9216, Iterations: 4, Parallelism: 1, SaltLength: 16, KeyLength: 32},
 		{Memory: 7168, Iterations: 5, Parallelism: 1, SaltLength: 16, KeyLength: 32},
 		{Memory: 7168, Iterations: 9, Parallelism: 4, SaltLength: 16, KeyLength: 32},
