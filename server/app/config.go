@@ -150,23 +150,39 @@ func integer(f func(*Config) *int) func(*Config, string) error {
 	}
 }
 
-func positive(f func(*Config) *int) func(*Config, string) error {
-	return func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err == nil && n <= 0 {
-			err = errors.New("must be positive")
-		}
-		*f(c) = n
+// atLeast parses a whole number of at least least (0 or 1).
+func atLeast(v string, least int) (int, error) {
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil:
+	case n < least && least == 1:
+		err = errors.New("must be positive")
+	case n < least:
+		err = errors.New("must not be negative")
+	}
+	return n, err
+}
+
+func positive(f func(*Config) *int) func(*Config, string) error { return count(1, f) }
+
+// nonNegative is a number where 0 turns something off.
+func nonNegative(f func(*Config) *int) func(*Config, string) error { return count(0, f) }
+
+func count(least int, f func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) (err error) {
+		*f(c), err = atLeast(v, least)
 		return err
 	}
 }
 
 func duration(unit time.Duration, f func(*Config) *time.Duration) func(*Config, string) error {
+	return durationFrom(1, unit, f)
+}
+
+// durationFrom parses a whole number of units, of at least least.
+func durationFrom(least int, unit time.Duration, f func(*Config) *time.Duration) func(*Config, string) error {
 	return func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err == nil && n <= 0 {
-			err = errors.New("must be positive")
-		}
+		n, err := atLeast(v, least)
 		*f(c) = time.Duration(n) * unit
 		return err
 	}
@@ -188,23 +204,9 @@ var argon2Vars = []string{"PASSWORD_ARGON2_MEMORY_KIB", "PASSWORD_ARGON2_ITERATI
 var envVars = []envVar{
 	{"DATABASE_URL", "database (empty: SQLite ./inferia.db; sqlite:///path.db; postgres://...)", str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"DB_MAX_CONNS", "PostgreSQL pool size, or SQLite's read connections beside its one writer (default 10)", positive(func(c *Config) *int { return &c.DBMaxConns })},
-	{"DB_STATEMENT_CACHE", "prepared statements kept per pool, each prepared once per connection (default 256; 0: none, e.g. behind PgBouncer in transaction mode)", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err == nil && n < 0 {
-			err = errors.New("must not be negative")
-		}
-		c.DBStatementCache = n
-		return err
-	}},
+	{"DB_STATEMENT_CACHE", "prepared statements kept per pool, each prepared once per connection (default 256; 0: none, e.g. behind PgBouncer in transaction mode)", nonNegative(func(c *Config) *int { return &c.DBStatementCache })},
 	{"SQLITE_BUSY_TIMEOUT_MS", "how long SQLite waits for a lock held by another process, e.g. a backup (default 5000)", duration(time.Millisecond, func(c *Config) *time.Duration { return &c.SQLiteBusyTimeout })},
-	{"AUTH_CACHE_SECONDS", "longest the authentication cache keeps a session (default 60; 0: no cache)", func(c *Config, v string) error {
-		n, err := strconv.Atoi(v)
-		if err == nil && n < 0 {
-			err = errors.New("must not be negative")
-		}
-		c.AuthCacheTTL = time.Duration(n) * time.Second
-		return err
-	}},
+	{"AUTH_CACHE_SECONDS", "longest the authentication cache keeps a session (default 60; 0: no cache)", durationFrom(0, time.Second, func(c *Config) *time.Duration { return &c.AuthCacheTTL })},
 	{"REQUEST_TIMEOUT_SECONDS", "longest a request waits for the database or the hashing queue before 503 (default 30)", duration(time.Second, func(c *Config) *time.Duration { return &c.RequestTimeout })},
 	{"LISTEN_ADDR", "listen address (default :8000)", str(func(c *Config) *string { return &c.Addr })},
 	{"JWT_SECRET_KEY", "access-token signing key (default: generated and kept in the database)", str(func(c *Config) *string { return &c.JWTSecret })},
