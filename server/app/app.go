@@ -335,13 +335,14 @@ func (a *App) authFeed(up bool) {
 	a.svc.AuthFeed(up)
 }
 
-// pruneAuthChanges deletes auth_changes rows older than an hour, now and every ten minutes:
-// the caches that read them keep nothing longer than AUTH_CACHE_SECONDS.
+// pruneAuthChanges deletes auth_changes rows older than an hour (or twice AUTH_CACHE_SECONDS,
+// if longer), now and every ten minutes: the caches that read them keep nothing longer than
+// AUTH_CACHE_SECONDS, so a SQLite replica never loses a row it has yet to read.
 func (a *App) pruneAuthChanges(ctx context.Context) {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
 	for {
-		if err := a.svc.PruneAuthChanges(ctx, time.Hour); err != nil && ctx.Err() == nil {
+		if err := a.svc.PruneAuthChanges(ctx, max(time.Hour, 2*a.cfg.AuthCacheTTL)); err != nil && ctx.Err() == nil {
 			a.log.Warn("pruning auth_changes", "err", err)
 		}
 		select {
