@@ -147,7 +147,7 @@ func NewServer(s *Service) *Server {
 	return &Server{
 		schema:     es,
 		exec:       exec,
-		transports: []graphql.Transport{transport.Options{}, transport.GET{}, transport.POST{}},
+		transports: []graphql.Transport{transport.Options{}, transport.GET{}, postJSON{}},
 	}
 }
 

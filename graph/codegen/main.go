@@ -13,6 +13,9 @@
 // Lists of objects are marshalled in a goroutine per element by gqlgen's template, which no
 // plugin reaches; after generating, this command has the executor call inturn.MarshalSlice,
 // which takes the same arguments and marshals the elements in turn.
+//
+// Plain leaf fields (a scalar or enum read from a struct field: no resolver, no arguments, no
+// directives) are marshalled directly: see plainLeaves.
 package main
 
 import (
@@ -26,24 +29,35 @@ import (
 	"github.com/99designs/gqlgen/codegen/config"
 )
 
-type sequentialFields struct{}
+// sequentialFields turns off gqlgen's goroutine per field, and finds the plain leaf fields.
+type sequentialFields struct{ leaves map[string]leaf }
 
-func (sequentialFields) Name() string { return "sequential-fields" }
+func (*sequentialFields) Name() string { return "sequential-fields" }
 
-func (sequentialFields) GenerateCode(data *codegen.Data) error {
+func (p *sequentialFields) GenerateCode(data *codegen.Data) error {
+	p.leaves = map[string]leaf{}
 	for _, o := range data.Objects {
 		o.DisableConcurrency = true
+		for _, f := range o.Fields {
+			if l, ok := plainLeaf(f); ok {
+				p.leaves["_"+o.Name+"_"+f.Name] = l
+			}
+		}
 	}
 	return nil
 }
 
 func main() {
 	cfg, err := config.LoadConfigFromDefaultLocations()
+	p := &sequentialFields{}
 	if err == nil {
-		err = api.Generate(cfg, api.AddPlugin(sequentialFields{}))
+		err = api.Generate(cfg, api.AddPlugin(p))
 	}
 	if err == nil {
 		err = listsInTurn(cfg.Exec.Filename)
+	}
+	if err == nil {
+		err = plainLeaves(cfg.Exec.Filename, p.leaves)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "codegen:", err)
