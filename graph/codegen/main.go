@@ -57,6 +57,9 @@ func main() {
 		err = listsInTurn(cfg.Exec.Filename)
 	}
 	if err == nil {
+		err = noDeferredGroups(cfg.Exec.Filename)
+	}
+	if err == nil {
 		err = plainLeaves(cfg.Exec.Filename, p.leaves)
 	}
 	if err != nil {
@@ -70,6 +73,33 @@ const (
 	sliceInTurn     = "inturn.MarshalSlice("
 	inturnImport    = "\"github.com/inferiallm/orgserver/graph/inturn\""
 )
+
+const (
+	newDeferredGroup  = "deferred := graphql.NewDeferredGroup(ctx)"
+	zeroDeferredGroup = "var deferred graphql.DeferredGroup"
+)
+
+// noDeferredGroups has the executor in file skip an empty group of deferred fields per object.
+//
+// Each object's marshaller starts a group for its @defer fragments, which allocates the field's
+// whole path, a field set and a map: four times per member on a Users page. Only gqlgen's
+// concurrent template ever adds to a group; with every object's fields in turn (above) the
+// group stays empty, and its zero value is an empty group. The command checks that the
+// executor uses the group in no other way than asking whether it is empty.
+func noDeferredGroups(file string) error {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	uses := bytes.Count(src, []byte("deferred")) - bytes.Count(src, []byte("deferredResults"))
+	news := bytes.Count(src, []byte(newDeferredGroup))
+	known := news + bytes.Count(src, []byte("len(deferred.Defers)")) + bytes.Count(src, []byte("ec.ProcessDeferredGroup(deferred)"))
+	if news == 0 || uses != known {
+		return fmt.Errorf("%s: %d groups of deferred fields, used %d times, %d of them known: has gqlgen's template changed?", file, news, uses, known)
+	}
+	src = bytes.ReplaceAll(src, []byte(newDeferredGroup), []byte(zeroDeferredGroup))
+	return os.WriteFile(file, src, 0o644)
+}
 
 // listsInTurn has the executor in file marshal lists with inturn.MarshalSlice.
 func listsInTurn(file string) error {
