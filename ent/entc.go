@@ -33,6 +33,8 @@ func main() {
 			gen.FeatureLock,
 			gen.FeatureModifier,
 			gen.FeatureExecQuery,
+			// Schema.NamedDiff, with which migrategen.go writes the versioned migrations.
+			gen.FeatureVersionedMigration,
 		},
 	}, entc.Extensions(ex))
 	if err != nil {

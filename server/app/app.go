@@ -101,7 +101,7 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 func (a *App) start(ctx context.Context, out io.Writer) error {
 	hasher := auth.NewPasswordHasher(a.cfg.Argon2, a.cfg.Hashing)
 	var boot *graph.BootstrapResult
-	err := migrateAndBootstrap(ctx, a.db, func(ctx context.Context, c *ent.Client) (err error) {
+	err := migrateAndBootstrap(ctx, a.db, a.log, func(ctx context.Context, c *ent.Client) (err error) {
 		boot, err = graph.Bootstrap(ctx, c, graph.BootstrapOptions{
 			DefaultOrgName:     strings.TrimSpace(a.cfg.DefaultOrgName),
 			SuperAdminEmail:    auth.NormalizeEmail(a.cfg.SuperAdminEmail),
@@ -296,16 +296,27 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Run is the whole program: configuration from defaults, environment and flags, then the server
-// until ctx is done (main cancels it on SIGINT and SIGTERM).
+// Run is the whole program: configuration from defaults, environment and flags, then the
+// command the arguments name (see commands.go): by default the server, until ctx is done (main
+// cancels it on SIGINT and SIGTERM).
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg := DefaultConfig()
 	if err := cfg.FromEnv(getenv); err != nil {
 		return err
 	}
-	if err := cfg.FromFlags(args, stdout); err != nil {
+	words, err := cfg.FromFlags(args, stdout)
+	if err != nil {
 		return err
 	}
+	cmd, err := lookupCommand(words)
+	if err != nil {
+		return err
+	}
+	return cmd.run(ctx, cfg, getenv, stdout)
+}
+
+// serve runs the server until ctx is done.
+func serve(ctx context.Context, cfg Config, getenv func(string) string, stdout io.Writer) error {
 	gc := tuneGC(getenv)
 	a, err := New(ctx, cfg, Options{Out: stdout})
 	if err != nil {
