@@ -3,6 +3,7 @@ package graph_test
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"image/png"
 	"net/url"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferiallm/orgserver/ent/auditlog"
+	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/graph"
 	"github.com/inferiallm/orgserver/server/apptest"
 )
@@ -480,6 +482,7 @@ func TestSecurityPolicyIsChangedByAdminsWithinRangeAndAudited(t *testing.T) {
 		{map[string]any{"passwordMinLength": 20, "sessionMaxLifetimeHours": 9000}, "sessionMaxLifetimeHours must be between 1 and 8760"},
 		{map[string]any{"allowedEmailDomains": []string{"not a domain"}}, ""},
 		{map[string]any{"allowedEmailDomains": []string{""}}, ""},
+		{map[string]any{"allowedEmailDomains": manyDomains(schematype.MaxAllowedEmailDomains + 1)}, "allowedEmailDomains holds at most 100 domains"},
 	} {
 		assertError(t, setSecurityPolicy(t, s, root.Access, c.in), "BAD_USER_INPUT", c.message)
 	}
@@ -491,6 +494,13 @@ func TestSecurityPolicyIsChangedByAdminsWithinRangeAndAudited(t *testing.T) {
 	require.Empty(t, r.Errors)
 	assert.EqualValues(t, 5, r.Get("updateSecurityPolicy.sessionIdleTimeoutMinutes"))
 	assert.EqualValues(t, 128, r.Get("updateSecurityPolicy.passwordMinLength"))
+	assert.Equal(t, []any{"example.com", "corp.example"}, r.Get("updateSecurityPolicy.allowedEmailDomains"))
+	// As many domains as allowed, and the same domain written twice is kept once.
+	r = setSecurityPolicy(t, s, root.Access, map[string]any{"allowedEmailDomains": manyDomains(schematype.MaxAllowedEmailDomains)})
+	require.Empty(t, r.Errors)
+	assert.Len(t, r.Get("updateSecurityPolicy.allowedEmailDomains"), schematype.MaxAllowedEmailDomains)
+	r = setSecurityPolicy(t, s, root.Access, map[string]any{"allowedEmailDomains": []string{"example.com", "EXAMPLE.com", "@example.com", "corp.example"}})
+	require.Empty(t, r.Errors)
 	assert.Equal(t, []any{"example.com", "corp.example"}, r.Get("updateSecurityPolicy.allowedEmailDomains"))
 	r = setSecurityPolicy(t, s, root.Access, map[string]any{"sessionIdleTimeoutMinutes": 43200, "sessionMaxLifetimeHours": 1, "invitationTtlHours": 8760, "passwordMinLength": 8})
 	require.Empty(t, r.Errors)
@@ -524,7 +534,7 @@ func TestSecurityPolicyIsChangedByAdminsWithinRangeAndAudited(t *testing.T) {
 	assertError(t, setSecurityPolicy(t, s, audTok.Access, map[string]any{"passwordMinLength": 20}), "FORBIDDEN", "Permission denied: security:update required")
 	assertError(t, s.Do(t, audTok.Access, revokeSessionMutation, map[string]any{"id": sessionIDOf(t, s, memTok.Access)}), "NOT_FOUND", "")
 	assert.True(t, signedIn(t, s, memTok.Access))
-	assert.Equal(t, 4, auditEntries(t, s, "security.policy_update"))
+	assert.Equal(t, 6, auditEntries(t, s, "security.policy_update")) // four changes of settings, two of domains
 }
 
 func TestTwoFactorRequirementLeavesMembersWithoutItOnlySetupSignOutAndSwitch(t *testing.T) {
@@ -1026,4 +1036,13 @@ func TestSessionTokensCannotStandInForEachOther(t *testing.T) {
 	assert.True(t, signedIn(t, s, tok.Access))
 	next := mustRefresh(t, s, tok.Refresh)
 	assert.True(t, signedIn(t, s, next.Access))
+}
+
+// manyDomains returns n distinct e-mail domains.
+func manyDomains(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("d%d.example", i)
+	}
+	return out
 }

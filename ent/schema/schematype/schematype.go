@@ -4,6 +4,7 @@ package schematype
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -50,6 +51,10 @@ type UpdateSecurityPolicyInput struct {
 	AllowedEmailDomains       []string `json:"allowedEmailDomains,omitempty"`
 }
 
+// MaxAllowedEmailDomains bounds a policy's allowedEmailDomains: the policy is read with every
+// invitation, and kept in the organization's row.
+const MaxAllowedEmailDomains = 100
+
 // Apply returns p changed by in, refusing settings outside their ranges and domains that are not
 // domains. Allowed domains are kept in the form they are compared in (DomainKey).
 func (in UpdateSecurityPolicyInput) Apply(p SecurityPolicy) (SecurityPolicy, error) {
@@ -69,6 +74,9 @@ func (in UpdateSecurityPolicyInput) Apply(p SecurityPolicy) (SecurityPolicy, err
 		p.RequireTwoFactor = *in.RequireTwoFactor
 	}
 	if in.AllowedEmailDomains != nil {
+		if len(in.AllowedEmailDomains) > MaxAllowedEmailDomains {
+			return p, invalid("allowedEmailDomains holds at most %d domains", MaxAllowedEmailDomains)
+		}
 		domains := []string{}
 		for _, d := range in.AllowedEmailDomains {
 			d = strings.TrimPrefix(strings.TrimSpace(d), "@")
@@ -76,7 +84,9 @@ func (in UpdateSecurityPolicyInput) Apply(p SecurityPolicy) (SecurityPolicy, err
 			if _, err := auth.ParseEmail("x@" + key); err != nil || !ok {
 				return p, invalid("Invalid e-mail domain %q", d)
 			}
-			domains = append(domains, key)
+			if !slices.Contains(domains, key) {
+				domains = append(domains, key)
+			}
 		}
 		p.AllowedEmailDomains = domains
 	}
