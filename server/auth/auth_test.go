@@ -190,3 +190,14 @@ func BenchmarkPasswordHash(b *testing.B) {
 		}
 	}
 }
+
+func TestParseEmailTakesAddressesUpTo254Bytes(t *testing.T) {
+	local := strings.Repeat("a", 64)
+	fits := local + "@" + strings.Repeat("b", 254-len(local)-len("@.test")) + ".test"
+	require.Len(t, fits, 254)
+	got, err := ParseEmail(fits)
+	require.NoError(t, err)
+	assert.Equal(t, fits, got)
+	_, err = ParseEmail("x" + fits)
+	assert.ErrorIs(t, err, ErrInvalidEmail)
+}

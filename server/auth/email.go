@@ -19,8 +19,12 @@ var ErrInvalidEmail = errors.New("invalid e-mail address")
 // domain with a dot or localhost) and returns it normalized.
 func ParseEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
+	if len(s) > 254 {
+		// Before parsing, whose cost grows with the input.
+		return "", ErrInvalidEmail
+	}
 	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || len(s) > 254 {
+	if err != nil || a.Address != s {
 		return "", ErrInvalidEmail
 	}
 	domain := s[strings.LastIndexByte(s, '@')+1:]
