@@ -122,6 +122,12 @@ func Listen(ctx context.Context, databaseURL, channel string, interval time.Dura
 				state(v)
 			}
 		}
+		// A ping runs beside the loop: on a link that died silently (no reset, so no error for
+		// minutes) it would block, and the loop with it, while the caller trusted a connection
+		// that hears nothing. A ping unanswered by the next tick counts as down; its late answer
+		// as up again.
+		pong := make(chan error, 1)
+		pinging, lateDown := false, false
 		for {
 			select {
 			case <-ctx.Done():
@@ -141,9 +147,22 @@ func Listen(ctx context.Context, databaseURL, channel string, interval time.Dura
 				}
 				notify(n.Extra)
 			case <-ping.C:
-				if err := l.Ping(); err != nil && !strings.Contains(err.Error(), "closed") {
+				if pinging {
+					lateDown = true
 					set(false)
+					continue
 				}
+				pinging = true
+				go func() { pong <- l.Ping() }()
+			case err := <-pong:
+				pinging = false
+				switch {
+				case err != nil && !strings.Contains(err.Error(), "closed"):
+					set(false)
+				case err == nil && lateDown:
+					set(true)
+				}
+				lateDown = false
 			}
 		}
 	}()
