@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -42,10 +43,16 @@ func (l *loaders) once(org uuid.UUID, load func() ([]*ent.Role, error)) ([]*ent.
 		<-r.done
 		return r.roles, r.err
 	}
+	// Later askers are released even if load panics (the executor recovers the panic and goes
+	// on to the next field, which may ask again); they get an error instead of waiting forever.
+	defer close(r.done)
+	r.err = errRolesNotLoaded
 	r.roles, r.err = load()
-	close(r.done)
 	return r.roles, r.err
 }
+
+// errRolesNotLoaded is what askers get after the load of an organization's roles panicked.
+var errRolesNotLoaded = errors.New("graph: the organization's roles could not be loaded")
 
 type loadersKey struct{}
 
