@@ -294,8 +294,12 @@ func (c *Config) FromFlags(args []string, out io.Writer) error {
 		fmt.Fprintln(out, "Usage: server [flags]\n\nFlags:")
 		fs.PrintDefaults()
 		fmt.Fprintln(out, "\nEnvironment:")
+		width := 0
 		for _, e := range envVars {
-			fmt.Fprintf(out, "  %-28s %s\n", e.name, e.help)
+			width = max(width, len(e.name))
+		}
+		for _, e := range envVars {
+			fmt.Fprintf(out, "  %-*s %s\n", width, e.name, e.help)
 		}
 	}
 	return fs.Parse(args)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,6 +145,21 @@ func TestMetricsCountSignInsRequestsOperationsAndBlocks(t *testing.T) {
 	assert.Positive(t, after["go_goroutines"])
 	assert.Positive(t, after["process_resident_memory_bytes"])
 	assert.Contains(t, after, "inferia_org_http_requests_in_flight")
+
+	// The README lists every metric of the server's own.
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	for series := range after {
+		name, _, _ := strings.Cut(series, "{")
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if strings.HasSuffix(name, suffix) && strings.Contains(string(readme), "`"+strings.TrimSuffix(name, suffix)+"`") {
+				name = strings.TrimSuffix(name, suffix)
+			}
+		}
+		if strings.HasPrefix(name, "inferia_org_") {
+			assert.Contains(t, string(readme), "`"+name+"`", "the README lists %s", name)
+		}
+	}
 }
 
 // rawRequest sends a request line as is (no client cleans its path) and returns the answer's

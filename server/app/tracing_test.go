@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -146,7 +148,9 @@ func TestTracesFollowARequestFromHTTPToSQL(t *testing.T) {
 	out := postGraphQL(t, s, "trace-login", "", `mutation SignIn($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken refreshToken } }`,
 		map[string]any{"e": apptest.RootEmail, "p": apptest.RootPassword}, nil)
 	var login struct {
-		Data struct{ Login struct{ AccessToken, RefreshToken string } }
+		Data struct {
+			Login struct{ AccessToken, RefreshToken string }
+		}
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &login))
 	line := logs.request("trace-login")
@@ -228,6 +232,35 @@ func TestTracesFollowARequestFromHTTPToSQL(t *testing.T) {
 	tr = treeOf(exp.GetSpans(), traceID)
 	assert.Len(t, tr.named("GET /api/auth/me"), 1, "%v", tr)
 	assert.Len(t, tr.named("query Me"), 1, "%v", tr)
+}
+
+// OTEL_EXPORTER_OTLP_ENDPOINT turns tracing on: spans go over OTLP/HTTP to /v1/traces under
+// it, and those still queued leave when the server stops.
+func TestTheOTLPEndpointReceivesTheSpans(t *testing.T) {
+	var mu sync.Mutex
+	var posts []string
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		posts = append(posts, r.Method+" "+r.URL.Path+" "+r.Header.Get("Content-Type")+" "+strconv.Itoa(len(body)))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+	cfg := app.DefaultConfig()
+	require.NoError(t, cfg.FromEnv(func(k string) string {
+		if k == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+			return collector.URL
+		}
+		return ""
+	}))
+	s := apptest.Start(t, func(c *app.Config, _ *app.Options) { c.OTLPEndpoint = cfg.OTLPEndpoint })
+	s.Login(t, apptest.RootEmail, apptest.RootPassword)
+	s.Stop()
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, posts, "the spans were sent")
+	assert.Regexp(t, `^POST /v1/traces application/x-protobuf [1-9]`, posts[0])
 }
 
 // Without tracing nothing is traced and no log line carries a trace id, even when the client
