@@ -40,8 +40,6 @@ type App struct {
 	driver     dialect.Driver
 	svc        *graph.Service
 	handler    http.Handler
-	// mux routes the requests of handler; its patterns label metrics and spans.
-	mux *http.ServeMux
 	// metrics are nil unless the management listener serves them.
 	metrics *telemetry.Metrics
 	// tracer is nil unless tracing is on; provider is the one New made (nil if given one).
@@ -276,7 +274,6 @@ func (a *App) routes() (http.Handler, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, http.StatusNotFound, graph.CodeNotFound, "Not Found")
 	})
-	a.mux = mux
 	var h http.Handler = mux
 	if a.metrics != nil || a.tracer != nil {
 		h = recordRoute(h)
