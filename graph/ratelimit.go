@@ -9,6 +9,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/ent/ratelimit"
 	"github.com/inferiallm/orgserver/server/auth"
+	"github.com/inferiallm/orgserver/server/telemetry"
 )
 
 // Limits configure the rate limiter. A key may fail Threshold times within Window; each
@@ -35,6 +36,8 @@ var DefaultLimits = Limits{
 type limitKey struct {
 	name      string
 	threshold int
+	// limit is the kind of key, the label of the rate limiter's metrics (telemetry.Limit*).
+	limit string
 	// stored is whether the latest checkLimits of the key found its row: a success has
 	// something to clear only then.
 	stored bool
@@ -43,13 +46,15 @@ type limitKey struct {
 func (s *Service) loginKeys(ctx context.Context, email string) []limitKey {
 	ip := auth.ClientFromContext(ctx).IP
 	return []limitKey{
-		{name: "login:account:" + auth.NormalizeEmail(email), threshold: s.Limits.LoginPerAccount},
-		{name: "login:ip:" + ip, threshold: s.Limits.LoginPerIP},
+		{name: "login:account:" + auth.NormalizeEmail(email), threshold: s.Limits.LoginPerAccount, limit: telemetry.LimitLoginAccount},
+		{name: "login:ip:" + ip, threshold: s.Limits.LoginPerIP, limit: telemetry.LimitLoginIP},
 	}
 }
 
+// ipKey is the key of the client address for kind ("accept" or "2fa"), whose metrics label is
+// kind_ip.
 func (s *Service) ipKey(ctx context.Context, kind string, threshold int) []limitKey {
-	return []limitKey{{name: kind + ":ip:" + auth.ClientFromContext(ctx).IP, threshold: threshold}}
+	return []limitKey{{name: kind + ":ip:" + auth.ClientFromContext(ctx).IP, threshold: threshold, limit: kind + "_ip"}}
 }
 
 // checkLimits refuses with RATE_LIMITED while any of the keys is blocked. It notes in each key
@@ -73,12 +78,16 @@ func (s *Service) checkLimits(ctx context.Context, keys []limitKey) error {
 	now := s.now()
 	var wait time.Duration
 	for _, r := range rows {
+		blocked := r.BlockedUntil != nil && r.BlockedUntil.After(now)
 		for i := range keys {
 			if keys[i].name == r.ID {
 				keys[i].stored = true
+				if blocked {
+					s.Metrics.RateLimitRefusal(keys[i].limit)
+				}
 			}
 		}
-		if r.BlockedUntil != nil && r.BlockedUntil.After(now) {
+		if blocked {
 			wait = max(wait, r.BlockedUntil.Sub(now))
 		}
 	}
@@ -140,7 +149,11 @@ func (s *Service) block(ctx context.Context, c *ent.Client, k limitKey, failures
 	if delay <= 0 || delay > s.Limits.MaxDelay {
 		delay = s.Limits.MaxDelay
 	}
-	return c.RateLimit.UpdateOneID(k.name).SetBlockedUntil(now.Add(delay)).SetWindowStart(now).Exec(ctx)
+	if err := c.RateLimit.UpdateOneID(k.name).SetBlockedUntil(now.Add(delay)).SetWindowStart(now).Exec(ctx); err != nil {
+		return err
+	}
+	s.Metrics.RateLimitBlock(k.limit)
+	return nil
 }
 
 // clearLimits forgets the failures of keys after a success (the account's, not the address's:

@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"log/slog"
-
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -16,11 +15,13 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/graph/generated"
 	"github.com/inferiallm/orgserver/server/auth"
 	"github.com/inferiallm/orgserver/server/database"
+	"github.com/inferiallm/orgserver/server/telemetry"
 )
 
 // Options is what the GraphQL service needs from the server.
@@ -64,6 +65,10 @@ type Options struct {
 	// AuthFeed(true) says the change notifications arrive.
 	AuthCacheTTL time.Duration
 	AuthWatcher  *database.Watcher
+	// Metrics count operations, sign-ins and rate-limit blocks; nil counts nothing.
+	Metrics *telemetry.Metrics
+	// Tracer gives each operation a span; nil starts none.
+	Tracer trace.Tracer
 }
 
 // Service holds the dependencies of the workflows and resolvers.
@@ -73,6 +78,8 @@ type Service struct {
 	authCache *authCache
 	// busyRefusals and busyReported throttle the log of a full hashing queue.
 	busyRefusals, busyReported atomic.Int64
+	// operationNames are the names that label operations in metrics and spans.
+	operationNames telemetry.OperationNames
 }
 
 // NewService returns a Service with cfg, filling in defaults.
@@ -105,6 +112,10 @@ func NewService(cfg Options) *Service {
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
 
+// KnowOperations lets the names of operations the server itself runs (the REST layer's) label
+// metrics and name spans whoever sends them; others must come from a signed-in caller first.
+func (s *Service) KnowOperations(names ...string) { s.operationNames.Know(names...) }
+
 // Close sends the e-mail still queued, waiting at most until ctx ends.
 func (s *Service) Close(ctx context.Context) error { return s.outbox.close(ctx) }
 
@@ -121,6 +132,10 @@ type Server struct {
 func NewServer(s *Service) *Server {
 	es := generated.NewExecutableSchema(ExecutableConfig(s))
 	exec := executor.New(es)
+	if s.Metrics != nil || s.Tracer != nil {
+		// First, so that it is the outermost: the operation's span holds all it runs.
+		exec.Use(observer{metrics: s.Metrics, tracer: s.Tracer, names: &s.operationNames})
+	}
 	validated := smallOnly[*ast.QueryDocument]{Cache: lru.New[*ast.QueryDocument](1000), size: func(q string, _ *ast.QueryDocument) int { return len(q) }}
 	exec.SetQueryCache(validated)
 	exec.SetParserTokenLimit(s.MaxTokens)

@@ -40,7 +40,8 @@ const maxRotatedHashes = 50
 //     any; pick the organization (the one asked for, else the default, else the oldest
 //     membership); start the session; audit.
 //  5. Failures, their audit entries and the rate limiter's counts survive the rollback.
-func (s *Service) login(ctx context.Context, in model.LoginInput) (*model.AuthPayload, error) {
+func (s *Service) login(ctx context.Context, in model.LoginInput) (_ *model.AuthPayload, err error) {
+	defer func() { s.Metrics.SignIn(signInOutcome(ctx, err)) }()
 	email := auth.NormalizeEmail(in.Email)
 	keys := s.loginKeys(ctx, email)
 	if err := s.checkLimits(ctx, keys); err != nil {

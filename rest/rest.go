@@ -209,6 +209,20 @@ func (h *Handler) Mounts() []string {
 // Routes returns the route table.
 func (h *Handler) Routes() []route { return h.routes }
 
+// Operations names the operations the routes run, each once, in the table's order (metrics
+// label operations by these names).
+func (h *Handler) Operations() []string {
+	var out []string
+	for _, r := range h.routes {
+		for _, op := range r.operations() {
+			if !slices.Contains(out, op) {
+				out = append(out, op)
+			}
+		}
+	}
+	return out
+}
+
 // ServeHTTP serves the REST routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 

@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/graph"
@@ -22,6 +25,7 @@ import (
 	"github.com/inferiallm/orgserver/server/auth"
 	"github.com/inferiallm/orgserver/server/database"
 	"github.com/inferiallm/orgserver/server/playground"
+	"github.com/inferiallm/orgserver/server/telemetry"
 )
 
 // App is a running server: its database, GraphQL service and HTTP handler.
@@ -36,6 +40,14 @@ type App struct {
 	driver     dialect.Driver
 	svc        *graph.Service
 	handler    http.Handler
+	// metrics are nil unless the management listener serves them.
+	metrics *telemetry.Metrics
+	// tracer is nil unless tracing is on; provider is the one New made (nil if given one).
+	tracer     trace.Tracer
+	provider   *sdktrace.TracerProvider
+	propagator propagation.TextMapPropagator
+	// management is the management listener (nil without MANAGEMENT_ADDR), served by Serve.
+	management net.Listener
 }
 
 // Options are the parts of New that only tests change.
@@ -46,6 +58,9 @@ type Options struct {
 	Out io.Writer
 	// WrapDriver wraps the database driver, e.g. to count statements.
 	WrapDriver func(dialect.Driver) dialect.Driver
+	// TracerProvider, when set, turns tracing on with it (tests pass one with an in-memory
+	// exporter) instead of an OTLP exporter configured from OTEL_EXPORTER_OTLP_*.
+	TracerProvider trace.TracerProvider
 }
 
 // New opens and migrates the database, bootstraps it on the first start, and builds the HTTP
@@ -61,18 +76,46 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		opts.Out = os.Stdout
 	}
 	log := newLogger(cfg, opts.Logs)
-	db, err := database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: cfg.DBMaxConns, BusyTimeout: cfg.SQLiteBusyTimeout, StatementCache: statementCache(cfg.DBStatementCache)})
+	a := &App{cfg: cfg, log: log}
+	tp := opts.TracerProvider
+	if url := cfg.tracesURL(); tp == nil && url != "" {
+		p, err := telemetry.NewTracerProvider(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		a.provider, tp = p, p
+	}
+	if tp != nil {
+		a.tracer = tp.Tracer(telemetry.TracerName)
+		a.propagator = propagation.TraceContext{}
+	}
+	db, err := database.Open(ctx, cfg.DatabaseURL, database.Options{MaxConns: cfg.DBMaxConns, BusyTimeout: cfg.SQLiteBusyTimeout,
+		StatementCache: statementCache(cfg.DBStatementCache), Tracer: a.tracer})
 	if err != nil {
+		a.shutdownTracing()
 		return nil, err
 	}
 	drv := db.Driver
 	if opts.WrapDriver != nil {
 		drv = opts.WrapDriver(drv)
 	}
-	a := &App{cfg: cfg, log: log, client: ent.NewClient(ent.Driver(drv)), db: db, driver: drv}
+	a.client, a.db, a.driver = ent.NewClient(ent.Driver(drv)), db, drv
+	if cfg.ManagementAddr != "" {
+		a.metrics = telemetry.NewMetrics()
+		if err := a.metrics.Register(telemetry.NewPoolCollector(db.PoolStats)); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 	if err := a.start(ctx, opts.Out); err != nil {
 		a.Close()
 		return nil, err
+	}
+	if cfg.ManagementAddr != "" {
+		if a.management, err = net.Listen("tcp", cfg.ManagementAddr); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("management listener (MANAGEMENT_ADDR): %w", err)
+		}
 	}
 	return a, nil
 }
@@ -187,6 +230,8 @@ func (a *App) start(ctx context.Context, out io.Writer) error {
 		Limits:        a.cfg.Limits,
 		AuthCacheTTL:  a.cfg.AuthCacheTTL,
 		AuthWatcher:   watcher,
+		Metrics:       a.metrics,
+		Tracer:        a.tracer,
 	})
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.background = cancel
@@ -216,6 +261,7 @@ func (a *App) routes() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.svc.KnowOperations(api.Operations()...)
 	api.Mount(mux)
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
@@ -229,6 +275,9 @@ func (a *App) routes() (http.Handler, error) {
 		a.writeError(w, r, http.StatusNotFound, graph.CodeNotFound, "Not Found")
 	})
 	var h http.Handler = mux
+	if a.metrics != nil || a.tracer != nil {
+		h = recordRoute(h)
+	}
 	h = a.authenticate(h)
 	h = a.limitBody(h)
 	h = a.cors(h)
@@ -244,8 +293,21 @@ func (a *App) Client() *ent.Client { return a.client }
 // Service returns the GraphQL service.
 func (a *App) Service() *graph.Service { return a.svc }
 
-// Close sends the e-mail still queued (for at most ShutdownTimeout) and closes the database.
+// ManagementAddr is the address the management listener is bound to ("" without one).
+func (a *App) ManagementAddr() string {
+	if a.management == nil {
+		return ""
+	}
+	return a.management.Addr().String()
+}
+
+// Close sends the e-mail still queued (for at most ShutdownTimeout), closes the database and
+// sends the spans still queued.
 func (a *App) Close() error {
+	if a.management != nil {
+		a.management.Close() // if Serve never ran; else closed already
+	}
+	defer a.shutdownTracing()
 	if a.background != nil {
 		a.background()
 	}
@@ -262,11 +324,44 @@ func (a *App) Close() error {
 	return a.db.Close()
 }
 
-// Serve serves HTTP on ln until ctx is done, then shuts down gracefully: it stops accepting,
-// lets requests in flight finish (up to ShutdownTimeout) and returns.
+// Serve serves HTTP on ln, and the management listener if there is one, until ctx is done,
+// then shuts down gracefully: it stops accepting, lets requests in flight finish (up to
+// ShutdownTimeout), stops the management listener last (so that it answers while requests
+// drain) and returns. If either server fails, Serve stops the other and returns the error.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           a.handler,
+	srv := a.httpServer(ctx, a.handler)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	var mgmt *http.Server
+	mgmtErrc := make(chan error, 1)
+	if a.management != nil {
+		mgmt = a.httpServer(ctx, a.managementRoutes())
+		go func() { mgmtErrc <- mgmt.Serve(a.management) }()
+	}
+	a.log.Info("listening", "addr", ln.Addr().String(), "management_addr", a.ManagementAddr(), "tracing", a.tracer != nil,
+		"database", a.db.Dialect, "playground", a.cfg.Playground, "introspection", a.cfg.Introspection)
+	var failed error
+	select {
+	case failed = <-errc:
+		errc = nil
+	case err := <-mgmtErrc:
+		failed, mgmtErrc = fmt.Errorf("management listener: %w", err), nil
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	errs := []error{failed, shutdown(sctx, srv, errc)}
+	if mgmt != nil {
+		errs = append(errs, shutdown(sctx, mgmt, mgmtErrc))
+	}
+	return errors.Join(errs...)
+}
+
+// httpServer is an HTTP server of handler with the server's timeouts and limits.
+func (a *App) httpServer(ctx context.Context, handler http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -275,19 +370,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	a.log.Info("listening", "addr", ln.Addr().String(), "database", a.db.Dialect,
-		"playground", a.cfg.Playground, "introspection", a.cfg.Introspection)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	a.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+}
+
+// shutdown stops srv gracefully and returns what its Serve returned (errc; nil when that was
+// read already), unless that is the usual http.ErrServerClosed.
+func shutdown(ctx context.Context, srv *http.Server, errc <-chan error) error {
+	if err := srv.Shutdown(ctx); err != nil || errc == nil {
 		return err
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"net/url"
 	"runtime"
@@ -44,6 +45,14 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Addr is the listen address.
 	Addr string
+	// ManagementAddr, when set, is the address of the management listener: /metrics,
+	// /healthz and /readyz. Off by default, so that servers on one host never collide.
+	ManagementAddr string
+	// OTLPEndpoint (OTEL_EXPORTER_OTLP_ENDPOINT) or OTLPTracesEndpoint (the traces-only
+	// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, which wins) turn tracing on: spans go there over
+	// OTLP/HTTP. The first is a base URL that /v1/traces is appended to, the second the whole URL.
+	OTLPEndpoint       string
+	OTLPTracesEndpoint string
 	// JWTSecret signs access tokens; empty: generated once and kept in the database.
 	JWTSecret string
 	// EncryptionKey seals secrets kept to be shown again (invitation links, TOTP secrets);
@@ -209,6 +218,9 @@ var envVars = []envVar{
 	{"AUTH_CACHE_SECONDS", "longest the authentication cache keeps a session (default 60; 0: no cache)", durationFrom(0, time.Second, func(c *Config) *time.Duration { return &c.AuthCacheTTL })},
 	{"REQUEST_TIMEOUT_SECONDS", "longest a request waits for the database or the hashing queue before 503 (default 30)", duration(time.Second, func(c *Config) *time.Duration { return &c.RequestTimeout })},
 	{"LISTEN_ADDR", "listen address (default :8000)", str(func(c *Config) *string { return &c.Addr })},
+	{"MANAGEMENT_ADDR", "address of the management listener serving /metrics, /healthz and /readyz, e.g. 127.0.0.1:9000 (default: none)", str(func(c *Config) *string { return &c.ManagementAddr })},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP/HTTP collector base URL, e.g. http://127.0.0.1:4318: turns tracing on (default: off); other OTEL_* variables are honoured", str(func(c *Config) *string { return &c.OTLPEndpoint })},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "full OTLP/HTTP traces URL, in place of the one above", str(func(c *Config) *string { return &c.OTLPTracesEndpoint })},
 	{"JWT_SECRET_KEY", "access-token signing key (default: generated and kept in the database)", str(func(c *Config) *string { return &c.JWTSecret })},
 	{"ENCRYPTION_KEY", "key that encrypts stored secrets (default: generated and kept in the database)", str(func(c *Config) *string { return &c.EncryptionKey })},
 	{"SUPERADMIN_EMAIL", "super admin created on the first start", str(func(c *Config) *string { return &c.SuperAdminEmail })},
@@ -291,8 +303,12 @@ func (c *Config) FromFlags(args []string, out io.Writer) ([]string, error) {
 		fmt.Fprintln(out, "\nFlags:")
 		fs.PrintDefaults()
 		fmt.Fprintln(out, "\nEnvironment:")
+		width := 0
 		for _, e := range envVars {
-			fmt.Fprintf(out, "  %-28s %s\n", e.name, e.help)
+			width = max(width, len(e.name))
+		}
+		for _, e := range envVars {
+			fmt.Fprintf(out, "  %-*s %s\n", width, e.name, e.help)
 		}
 	}
 	var words []string
@@ -354,7 +370,44 @@ func (c *Config) Validate() error {
 	if _, err := database.Dialect(c.DatabaseURL); err != nil {
 		errs = append(errs, err)
 	}
+	if c.ManagementAddr != "" {
+		if err := checkHostPort(c.ManagementAddr); err != nil {
+			errs = append(errs, fmt.Errorf("MANAGEMENT_ADDR must be host:port or :port, e.g. 127.0.0.1:9000 (%q: %v)", c.ManagementAddr, err))
+		} else if _, port, _ := net.SplitHostPort(c.Addr); c.ManagementAddr == c.Addr && port != "0" {
+			errs = append(errs, fmt.Errorf("MANAGEMENT_ADDR must differ from LISTEN_ADDR (both %s)", c.Addr))
+		}
+	}
+	for _, e := range []struct{ name, url string }{
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", c.OTLPEndpoint}, {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", c.OTLPTracesEndpoint},
+	} {
+		if u, err := url.Parse(e.url); e.url != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			errs = append(errs, fmt.Errorf("%s must be an http:// or https:// URL, not %q", e.name, e.url))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// checkHostPort accepts a TCP listen address: an optional host and a port number.
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
+}
+
+// tracesURL is the URL spans are sent to, or "" when tracing is off.
+func (c *Config) tracesURL() string {
+	switch {
+	case c.OTLPTracesEndpoint != "":
+		return c.OTLPTracesEndpoint
+	case c.OTLPEndpoint != "":
+		return strings.TrimRight(c.OTLPEndpoint, "/") + "/v1/traces"
+	}
+	return ""
 }
 
 func splitList(v string) []string {

@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/inferiallm/orgserver/graph"
 	"github.com/inferiallm/orgserver/server/auth"
 	"github.com/inferiallm/orgserver/server/database"
+	"github.com/inferiallm/orgserver/server/telemetry"
 )
 
 // The HTTP middleware, outermost first: request id and client address, access log, recover,
@@ -64,7 +66,9 @@ func validRequestID(id string) bool {
 
 // withClient puts the request id, client IP and user agent in the context, echoes the request
 // id, bounds the request's waits by RequestTimeout, gives it its one database connection at a
-// time (database.WithGate), and logs the request when it is done.
+// time (database.WithGate), and logs the request when it is done. With metrics it counts the
+// request by route, and with tracing it gives it a span and logs its trace id (telemetry.go);
+// with neither, it does nothing more.
 func (a *App) withClient(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -76,6 +80,17 @@ func (a *App) withClient(next http.Handler) http.Handler {
 		// Headers may carry any bytes; what is stored and logged is valid UTF-8.
 		c := &auth.Client{IP: a.clientIP(r), UserAgent: strings.ToValidUTF8(r.UserAgent(), "\uFFFD"), RequestID: id}
 		ctx := auth.WithClient(r.Context(), c)
+		var span trace.Span
+		if a.tracer != nil {
+			ctx, span = a.startSpan(ctx, r)
+		}
+		// Where recordRoute notes the pattern, when metrics or spans need it.
+		var pattern *string
+		if a.metrics != nil || span != nil {
+			pattern = new(string)
+			ctx = context.WithValue(ctx, routeKey{}, pattern)
+			defer a.metrics.RequestStarted()()
+		}
 		ctx = database.WithGate(ctx)
 		ctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
 		defer cancel()
@@ -98,6 +113,16 @@ func (a *App) withClient(next http.Handler) http.Handler {
 		}
 		if v := c.ActedAs; v != nil {
 			attrs = append(attrs, slog.String("user_id", v.UserID.String()), slog.String("org_id", v.OrgID.String()))
+		}
+		if pattern != nil {
+			route := routeLabel(*pattern, r.Method)
+			a.metrics.HTTPRequest(route, r.Method, status, time.Since(start))
+			if span != nil {
+				endSpan(span, telemetry.Method(r.Method), route, status)
+				if sc := span.SpanContext(); sc.HasTraceID() {
+					attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+				}
+			}
 		}
 		a.log.LogAttrs(ctx, level, msg, attrs...)
 	})

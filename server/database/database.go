@@ -29,7 +29,8 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
-	_ "github.com/lib/pq"  // PostgreSQL driver "postgres"
+	_ "github.com/lib/pq" // PostgreSQL driver "postgres"
+	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // cgo-free SQLite driver "sqlite"
 )
 
@@ -47,6 +48,9 @@ type Options struct {
 	// StatementCache is how many prepared statements each pool of the request path keeps (see
 	// Statements). Zero means DefaultStatementCache; negative turns preparing off.
 	StatementCache int
+	// Tracer, when set, gives every statement of the request path a span (see traced). Nil
+	// adds nothing to the request path.
+	Tracer trace.Tracer
 }
 
 // DefaultMaxConns is the default pool size.
@@ -109,22 +113,68 @@ func Open(ctx context.Context, databaseURL string, o Options) (*DB, error) {
 	}
 	db.Direct = entsql.OpenDB(d, db.write)
 	if db.read == db.write {
-		db.Driver = gated{db.requestDriver(db.write, o.StatementCache)}
+		db.Driver = gated{db.requestDriver(db.write, o)}
 	} else {
-		db.Driver = gated{split{write: db.requestDriver(db.write, o.StatementCache), read: db.requestDriver(db.read, o.StatementCache)}}
+		db.Driver = gated{split{write: db.requestDriver(db.write, o), read: db.requestDriver(db.read, o)}}
 	}
 	return db, nil
 }
 
 // requestDriver is the driver of one pool on the request path: through a statement cache of
-// size statements, or plain when size is negative.
-func (db *DB) requestDriver(pool *sql.DB, size int) dialect.Driver {
-	if size < 0 {
-		return entsql.OpenDB(db.Dialect, pool)
+// o.StatementCache statements, or plain when that is negative; traced when o has a tracer.
+func (db *DB) requestDriver(pool *sql.DB, o Options) dialect.Driver {
+	var d dialect.Driver
+	if o.StatementCache < 0 {
+		d = entsql.OpenDB(db.Dialect, pool)
+	} else {
+		p := newPreparedDriver(db.Dialect, pool, o.StatementCache)
+		db.prepared = append(db.prepared, p)
+		d = p
 	}
-	p := newPreparedDriver(db.Dialect, pool, size)
-	db.prepared = append(db.prepared, p)
-	return p
+	if o.Tracer != nil {
+		d = newTraced(d, o.Tracer, db.poolName(pool))
+	}
+	return d
+}
+
+// poolName names a pool in metrics and spans: "write" and "read" on SQLite, "main" on
+// PostgreSQL, where one pool serves both.
+func (db *DB) poolName(pool *sql.DB) string {
+	switch {
+	case db.read == db.write:
+		return "main"
+	case pool == db.write:
+		return "write"
+	}
+	return "read"
+}
+
+// PoolStats are the counters of one connection pool of the request path.
+type PoolStats struct {
+	// Pool is the pool's name (see poolName).
+	Pool string
+	sql.DBStats
+	// Statements are the counters of its statement cache (zero when there is none).
+	Statements StatementStats
+}
+
+// PoolStats returns the counters of the request path's pools, for metrics.
+func (db *DB) PoolStats() []PoolStats {
+	pools := []*sql.DB{db.write}
+	if db.read != db.write {
+		pools = append(pools, db.read)
+	}
+	out := make([]PoolStats, 0, len(pools))
+	for _, pool := range pools {
+		s := PoolStats{Pool: db.poolName(pool), DBStats: pool.Stats()}
+		for _, p := range db.prepared {
+			if p.db == pool {
+				s.Statements = p.stmts.Stats()
+			}
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // StatementStats sums the counters of the request path's statement caches.
