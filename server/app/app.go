@@ -296,29 +296,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Run is the whole program: configuration from defaults, environment and flags, then the
-// command the arguments name (see commands.go): by default the server, until ctx is done (main
-// cancels it on SIGINT and SIGTERM).
+// Run is RunWith without standard input.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg := DefaultConfig()
-	if err := cfg.FromEnv(getenv); err != nil {
-		return err
-	}
-	words, err := cfg.FromFlags(args, stdout)
-	if err != nil {
-		return err
-	}
-	cmd, err := lookupCommand(words)
-	if err != nil {
-		return err
-	}
-	return cmd.run(ctx, cfg, getenv, stdout)
+	return RunWith(ctx, args, Process{Getenv: getenv, Stdout: stdout})
 }
 
 // serve runs the server until ctx is done.
-func serve(ctx context.Context, cfg Config, getenv func(string) string, stdout io.Writer) error {
-	gc := tuneGC(getenv)
-	a, err := New(ctx, cfg, Options{Out: stdout})
+func serve(ctx context.Context, cfg Config, p Process) error {
+	gc := tuneGC(p.Getenv)
+	a, err := New(ctx, cfg, Options{Out: p.Stdout})
 	if err != nil {
 		return err
 	}
