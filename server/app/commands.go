@@ -62,8 +62,8 @@ var commands = []command{
 	{"admin reset-password", "--email E [--password-stdin]", "set a new password (generated and printed, or read from standard input) and end the account's sessions", resetPasswordCommand},
 	{"admin create-org", "--name N --admin-email E [--password-stdin]", "create an organization whose admin is the account of E (created if new, with a generated or given password)", createOrgCommand},
 	{"admin create-user", "--email E --name N --org ORG --role R [--password-stdin]", "create an account as a member of ORG (ID or name) with role R (built-in or ORG's own)", createUserCommand},
-	{"admin list-orgs", "", "list the organizations: ID, members, name", noFlags(listOrgsCommand)},
-	{"version", "", "print the module version, VCS revision and time, and Go version", noFlags(versionCommand)},
+	{"admin list-orgs", "", "list the organizations: ID, members, creation date, name", noFlags(listOrgsCommand)},
+	{"version", "", "print the module version, VCS revision, time and modified flag, and Go version", noFlags(versionCommand)},
 	{"schema", "", "print the GraphQL schema (SDL)", noFlags(schemaCommand)},
 	{"healthcheck", "", "exit 0 when the server at LISTEN_ADDR answers GET /readyz with 200 (for images without curl)", noFlags(healthcheckCommand)},
 }
