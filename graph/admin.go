@@ -55,9 +55,9 @@ func Bootstrapped(ctx context.Context, c *ent.Client) (bool, error) {
 // minGeneratedPassword is the shortest password the command line generates: 130 random bits.
 const minGeneratedPassword = 26
 
-// GeneratePassword returns a random password of at least n characters (and at least
+// generatePassword returns a random password of at least n characters (and at least
 // minGeneratedPassword) from crypto/rand.
-func GeneratePassword(n int) string {
+func generatePassword(n int) string {
 	n = max(n, minGeneratedPassword)
 	var b strings.Builder
 	for b.Len() < n {
@@ -84,7 +84,7 @@ func passwordFor(given string, policies []schematype.SecurityPolicy) (password s
 	for _, p := range policies {
 		longest = max(longest, p.MinPasswordLength())
 	}
-	return GeneratePassword(longest), true, nil
+	return generatePassword(longest), true, nil
 }
 
 // PasswordReset is what ResetPassword did.
