@@ -44,6 +44,21 @@ func normalizeEmail(s string) (string, error) {
 	return email, nil
 }
 
+// checkEmailDomain refuses an address outside the organization's allowed e-mail domains, if it
+// has any.
+func checkEmailDomain(org *ent.Organization, email string) error {
+	domains := org.SecurityPolicy.AllowedEmailDomains
+	if len(domains) == 0 {
+		return nil
+	}
+	domain := email[strings.LastIndexByte(email, '@')+1:]
+	key, ok := schematype.DomainKey(domain)
+	if !ok || !slices.ContainsFunc(domains, func(d string) bool { k, ok := schematype.DomainKey(d); return ok && k == key }) {
+		return Errorf(CodeBadUserInput, "E-mail domain %s is not allowed by this organization", domain)
+	}
+	return nil
+}
+
 // effectiveStatus is the status an invitation reads as now: a pending one past its expiry is
 // EXPIRED.
 func effectiveStatus(inv *ent.Invitation, now time.Time) invitation.Status {
@@ -86,12 +101,8 @@ func (s *Service) inviteMember(ctx context.Context, in model.InviteMemberInput) 
 	if err != nil {
 		return nil, err
 	}
-	if domains := org.SecurityPolicy.AllowedEmailDomains; len(domains) > 0 {
-		domain := email[strings.LastIndexByte(email, '@')+1:]
-		key, ok := schematype.DomainKey(domain)
-		if !ok || !slices.ContainsFunc(domains, func(d string) bool { k, ok := schematype.DomainKey(d); return ok && k == key }) {
-			return nil, Errorf(CodeBadUserInput, "E-mail domain %s is not allowed by this organization", domain)
-		}
+	if err := checkEmailDomain(org, email); err != nil {
+		return nil, err
 	}
 	roleName := ptr(in.Role)
 	if strings.TrimSpace(roleName) == "" {

@@ -77,18 +77,39 @@ func TestARestartKeepsDataAndTokens(t *testing.T) {
 func TestTheFirstStartPrintsAGeneratedPasswordOnce(t *testing.T) {
 	cfg := apptest.Config(apptest.DatabaseURL(t))
 	cfg.SuperAdminPassword = ""
-	var out bytes.Buffer
-	s := apptest.StartWith(t, cfg, app.Options{Out: &out})
+	out := &syncBuffer{}
+	s := apptest.StartWith(t, cfg, app.Options{Out: out})
+	// Serve prints it, once it has the listener.
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Password:") }, 10*time.Second, time.Millisecond)
 	m := regexp.MustCompile(`Password:\s+(\S+)`).FindStringSubmatch(out.String())
 	require.Len(t, m, 2, "output: %s", out.String())
 	s.Login(t, apptest.RootEmail, m[1])
 
-	out.Reset()
 	cfg.SuperAdminPassword = "a-different-password"
 	s.Stop()
-	s = apptest.StartWith(t, cfg, app.Options{Out: &out})
-	assert.NotContains(t, out.String(), "Password")
+	out = &syncBuffer{}
+	s = apptest.StartWith(t, cfg, app.Options{Out: out})
 	s.Login(t, apptest.RootEmail, m[1]) // later starts never overwrite the password
+	s.Stop()
+	assert.NotContains(t, out.String(), "Password")
+}
+
+// syncBuffer is a buffer that a server's goroutines write while a test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestBadRequestsGetClearClientErrors(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"net/url"
@@ -284,44 +283,10 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 	return errors.Join(errs...)
 }
 
-// FromFlags applies command-line flags to c and returns the words of the command, e.g.
-// ["migrate", "status"] (none: serve). Flags may come before, between or after the words.
-func (c *Config) FromFlags(args []string, out io.Writer) ([]string, error) {
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	fs.SetOutput(out)
+// serverFlags declares the flags that override the environment on fs.
+func (c *Config) serverFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (LISTEN_ADDR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "database URL (DATABASE_URL)")
-	fs.Usage = func() {
-		fmt.Fprintln(out, "Usage: server [flags] [command]\n\nCommands:")
-		for _, cmd := range commands {
-			name := cmd.name
-			if name == "" {
-				name = "(none)"
-			}
-			fmt.Fprintf(out, "  %-28s %s\n", name, cmd.help)
-		}
-		fmt.Fprintln(out, "\nFlags:")
-		fs.PrintDefaults()
-		fmt.Fprintln(out, "\nEnvironment:")
-		width := 0
-		for _, e := range envVars {
-			width = max(width, len(e.name))
-		}
-		for _, e := range envVars {
-			fmt.Fprintf(out, "  %-*s %s\n", width, e.name, e.help)
-		}
-	}
-	var words []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return words, nil
-		}
-		words = append(words, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }
 
 // Validate refuses configurations that cannot work.

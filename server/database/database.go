@@ -244,6 +244,19 @@ func (db *DB) openSQLite(ctx context.Context, databaseURL string, o Options) err
 	return nil
 }
 
+// SQLiteFile returns the file of a SQLite database URL: "" for an in-memory database or a
+// PostgreSQL one.
+func SQLiteFile(databaseURL string) string {
+	if d, err := Dialect(databaseURL); err != nil || d != dialect.SQLite {
+		return ""
+	}
+	path, query := sqlitePath(databaseURL)
+	if path == ":memory:" || strings.Contains(query, "mode=memory") {
+		return ""
+	}
+	return path
+}
+
 // sqlitePath splits "", sqlite:///abs/path.db, sqlite://rel.db or file:path?query into the file
 // path and extra DSN parameters.
 func sqlitePath(databaseURL string) (path, query string) {

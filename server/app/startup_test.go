@@ -1,0 +1,113 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/inferiallm/orgserver/server/app"
+	"github.com/inferiallm/orgserver/server/apptest"
+)
+
+// tablesIn counts the tables of the database at url; a SQLite file that does not exist has none.
+func tablesIn(t *testing.T, url string) int {
+	t.Helper()
+	if path, ok := strings.CutPrefix(url, "sqlite://"); ok {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return 0
+		}
+		db, err := sql.Open("sqlite", path)
+		require.NoError(t, err)
+		defer db.Close()
+		var n int
+		require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'").Scan(&n))
+		return n
+	}
+	db, err := sql.Open("postgres", url)
+	require.NoError(t, err)
+	defer db.Close()
+	var n int
+	require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()").Scan(&n))
+	return n
+}
+
+func TestABusyPortFailsTheStartBeforeTheDatabaseIsTouched(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	url := apptest.DatabaseURL(t)
+	if strings.HasPrefix(url, "sqlite://") {
+		url = "sqlite://" + filepath.Join(t.TempDir(), "fresh.db")
+	}
+	out, err := run(t, url, "-addr", busy.Addr().String())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "address already in use")
+	assert.Empty(t, out, "no password was generated, so none is lost")
+	assert.Zero(t, tablesIn(t, url), "nothing was created, migrated or bootstrapped")
+	if path, ok := strings.CutPrefix(url, "sqlite://"); ok {
+		assert.NoFileExists(t, path)
+	}
+}
+
+// listeningCheck is the standard output of a server that, when the first-start banner is written
+// to it, checks that the server is listening.
+type listeningCheck struct {
+	addr string
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	// listening says whether the server accepted a connection when the banner was written.
+	listening *bool
+}
+
+func (w *listeningCheck) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if bytes.Contains(p, []byte("Password:")) && w.listening == nil {
+		conn, err := net.DialTimeout("tcp", w.addr, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		ok := err == nil
+		w.listening = &ok
+	}
+	return w.buf.Write(p)
+}
+
+func (w *listeningCheck) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func TestTheFirstPasswordIsPrintedOnceTheServerListensWithTheWayBack(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	env := map[string]string{"DATABASE_URL": apptest.DatabaseURL(t), "LISTEN_ADDR": addr, "LOG_LEVEL": "error"}
+	out := &listeningCheck{addr: addr}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- app.RunWith(ctx, nil, app.Process{Getenv: func(k string) string { return env[k] }, Stdout: out})
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Password:") }, 60*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+
+	require.NotNil(t, out.listening)
+	assert.True(t, *out.listening, "the server listened when it printed the password")
+	assert.Regexp(t, `^\n  Super admin: admin@example.com\n  Password:    \S+\n  \(shown once; set SUPERADMIN_PASSWORD to choose it, change it after signing in;\n`+
+		`   if it is lost: go run ./server admin reset-password --email admin@example.com\)\n\n$`, out.String())
+}
