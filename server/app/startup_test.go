@@ -60,6 +60,23 @@ func TestABusyPortFailsTheStartBeforeTheDatabaseIsTouched(t *testing.T) {
 	}
 }
 
+func TestABusyManagementPortFailsTheStartBeforeTheDatabaseIsTouched(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	url := apptest.DatabaseURL(t)
+	if strings.HasPrefix(url, "sqlite://") {
+		url = "sqlite://" + filepath.Join(t.TempDir(), "fresh.db")
+	}
+	var out bytes.Buffer
+	env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "error", "MANAGEMENT_ADDR": busy.Addr().String()}
+	err = app.Run(context.Background(), []string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &out)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "MANAGEMENT_ADDR")
+	assert.Empty(t, out.String(), "no password was generated, so none is lost")
+	assert.Zero(t, tablesIn(t, url), "nothing was created, migrated or bootstrapped")
+}
+
 // listeningCheck is the standard output of a server that, when the first-start banner is written
 // to it, checks that the server is listening.
 type listeningCheck struct {
