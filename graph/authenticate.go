@@ -5,6 +5,7 @@ import (
 	stdsql "database/sql"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -33,6 +34,7 @@ import (
 func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer, error) {
 	id, err := s.Tokens.ParseAccess(token)
 	if err != nil {
+		s.debugAuth(ctx, "access token refused: malformed, forged or expired", uuid.Nil, false)
 		return nil, err
 	}
 	now := s.now()
@@ -41,22 +43,41 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer,
 		// Not cached, or cached as idle: another replica may have seen the session used since.
 		gen := s.authCache.generation(ctx)
 		if e, err = s.loadAuth(ctx, id.SessionID); err != nil {
+			if errors.Is(err, auth.ErrInvalidToken) {
+				s.debugAuth(ctx, "access token refused: no live session of a member", id.SessionID, false)
+			}
 			return nil, err
 		}
 		if !sessionAlive(e.policy, e.createdAt, e.seen.session, e.expiresAt, now) {
+			s.debugAuth(ctx, "access token refused: the session expired or was idle too long", id.SessionID, false)
 			return nil, auth.ErrInvalidToken
 		}
 		e.loaded = now
 		s.authCache.putSession(gen, e)
 	}
 	if e.viewer.UserID != id.UserID || e.viewer.OrgID != id.OrgID {
+		s.debugAuth(ctx, "access token refused: its user or organization is not the session's", id.SessionID, cached)
 		return nil, auth.ErrInvalidToken
 	}
+	s.debugAuth(ctx, "authenticated", id.SessionID, cached)
 	v := e.viewer // a copy: the request's own
 	if seen := s.trackActivity(ctx, &v, e.seen); seen != e.seen {
 		s.authCache.update(v.SessionID, func(e *authEntry) { e.seen = seen })
 	}
 	return &v, nil
+}
+
+// debugAuth logs an authentication decision at debug level: the session it concerns and
+// whether the cache answered, never the token.
+func (s *Service) debugAuth(ctx context.Context, decision string, sessionID uuid.UUID, cached bool) {
+	if !s.Logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("request_id", auth.ClientFromContext(ctx).RequestID), slog.Bool("from_cache", cached)}
+	if sessionID != uuid.Nil {
+		attrs = append(attrs, slog.String("session_id", sessionID.String()))
+	}
+	s.Logger.LogAttrs(ctx, slog.LevelDebug, decision, attrs...)
 }
 
 // loadAuth reads what authentication needs about a live (not revoked) session in one statement:

@@ -137,16 +137,17 @@ func statementCache(n int) int {
 	return n
 }
 
+// newLogger builds the logger cfg asks for (cfg is valid) and logs cfg at debug level, its
+// secrets redacted (Config.LogValue).
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		level = slog.LevelInfo
-	}
+	level, _ := parseLogLevel(cfg.LogLevel)
 	o := &slog.HandlerOptions{Level: level}
+	log := slog.New(slog.NewJSONHandler(w, o))
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, o))
+		log = slog.New(slog.NewTextHandler(w, o))
 	}
-	return slog.New(slog.NewJSONHandler(w, o))
+	log.Debug("configuration", "config", cfg)
+	return log
 }
 
 // start migrates, bootstraps, loads the signing key and builds the handler.
@@ -218,6 +219,8 @@ func (a *App) start(ctx context.Context) error {
 			a.watcher = watcher
 		}
 	}
+	a.log.Debug("database", "dialect", a.db.Dialect, "pool", a.cfg.DBMaxConns, "statement_cache", a.cfg.DBStatementCache,
+		"auth_cache_ttl", a.cfg.AuthCacheTTL, "auth_cache_feed", authCacheFeed(a.db.Dialect, a.cfg.AuthCacheTTL, watcher != nil))
 	a.svc = graph.NewService(graph.Options{
 		Client:        a.client,
 		Driver:        a.driver,

@@ -67,7 +67,8 @@ type Config struct {
 	AccessTokenTTL time.Duration
 	// RefreshTokenTTL is the lifetime of a session and so of its refresh tokens.
 	RefreshTokenTTL time.Duration
-	// AllowedOrigins are the browser origins allowed by CORS ("*" for any).
+	// AllowedOrigins are the browser origins allowed by CORS, with credentials; "*" alone
+	// allows any origin, without credentials.
 	AllowedOrigins []string
 	// PublicURL is where users reach the dashboard (invitation links point there).
 	PublicURL string
@@ -227,7 +228,10 @@ var envVars = []envVar{
 	{"DEFAULT_ORG_NAME", "organization created on the first start", str(func(c *Config) *string { return &c.DefaultOrgName })},
 	{"ACCESS_TOKEN_EXPIRE_MINUTES", "access-token lifetime in minutes (default 15)", duration(time.Minute, func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
 	{"REFRESH_TOKEN_EXPIRE_DAYS", "session and refresh-token lifetime in days (default 7)", duration(24*time.Hour, func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
-	{"ALLOWED_ORIGINS", "comma-separated CORS origins, or *", func(c *Config, v string) error { c.AllowedOrigins = splitList(v); return nil }},
+	{"ALLOWED_ORIGINS", "comma-separated CORS origins (scheme://host[:port]), or * for any origin without credentials", func(c *Config, v string) (err error) {
+		c.AllowedOrigins, err = parseOrigins(splitList(v))
+		return err
+	}},
 	{"PUBLIC_URL", "URL of the dashboard, for invitation links", str(func(c *Config) *string { return &c.PublicURL })},
 	{"TRUSTED_PROXIES", "comma-separated IPs or CIDRs whose X-Forwarded-For is trusted", func(c *Config, v string) (err error) {
 		c.TrustedProxies, err = parsePrefixes(splitList(v))
@@ -259,7 +263,11 @@ var envVars = []envVar{
 	{"RATE_LIMIT_2FA_PER_IP", "wrong 2FA codes from one address (default 10)", integer(func(c *Config) *int { return &c.Limits.TwoFactorPerIP })},
 	{"RATE_LIMIT_WINDOW_MINUTES", "how long failures are remembered (default 15)", duration(time.Minute, func(c *Config) *time.Duration { return &c.Limits.Window })},
 	{"RATE_LIMIT_MAX_DELAY_MINUTES", "longest block (default 15); blocks start at 15 s and double", duration(time.Minute, func(c *Config) *time.Duration { return &c.Limits.MaxDelay })},
-	{"LOG_LEVEL", "debug, info, warn or error (default info)", str(func(c *Config) *string { return &c.LogLevel })},
+	{"LOG_LEVEL", "debug, info, warn or error (default info)", func(c *Config, v string) error {
+		c.LogLevel = v
+		_, err := parseLogLevel(v)
+		return err
+	}},
 	{"LOG_FORMAT", "json or text (default json)", str(func(c *Config) *string { return &c.LogFormat })},
 }
 
@@ -325,6 +333,12 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		errs = append(errs, errors.New("LOG_FORMAT must be json or text"))
+	}
+	if _, err := parseLogLevel(c.LogLevel); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: %w", c.LogLevel, err))
+	}
+	if _, err := parseOrigins(c.AllowedOrigins); err != nil {
+		errs = append(errs, fmt.Errorf("ALLOWED_ORIGINS: %w", err))
 	}
 	if p := c.Argon2; p.Iterations < 1 || p.Iterations > auth.MaxArgon2Iterations || p.Parallelism < 1 ||
 		p.Parallelism > auth.MaxArgon2Parallelism || p.Memory < 8*uint32(p.Parallelism) || p.Memory > auth.MaxArgon2Memory {

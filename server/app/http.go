@@ -26,18 +26,33 @@ import (
 // The HTTP middleware, outermost first: request id and client address, access log, recover,
 // security headers, CORS, body limit, bearer token → viewer.
 
-// statusRecorder remembers the status code written through it.
+// statusRecorder remembers the status code written through it, and gives every 401 the
+// challenge HTTP requires of it (bearerChallenge), whichever handler wrote it.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int
+	client *auth.Client
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
+		if code == http.StatusUnauthorized && r.Header().Get("WWW-Authenticate") == "" {
+			r.Header().Set("WWW-Authenticate", bearerChallenge(r.client))
+		}
 	}
 	r.ResponseWriter.WriteHeader(code)
+}
+
+// bearerChallenge is the WWW-Authenticate of a 401 (RFC 6750): the scheme alone when the
+// request carried no access token, and error="invalid_token" when it carried one that is
+// malformed, expired or revoked, so that a client knows to refresh rather than sign in.
+func bearerChallenge(c *auth.Client) string {
+	if c != nil && c.AuthError != nil {
+		return `Bearer error="invalid_token", error_description="The access token is invalid or expired"`
+	}
+	return "Bearer"
 }
 
 func (r *statusRecorder) Write(b []byte) (int, error) {
@@ -94,7 +109,7 @@ func (a *App) withClient(next http.Handler) http.Handler {
 		ctx = database.WithGate(ctx)
 		ctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
 		defer cancel()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &statusRecorder{ResponseWriter: w, client: c}
 		next.ServeHTTP(rec, r.WithContext(ctx))
 		status, level, msg := rec.status, slog.LevelInfo, "request"
 		switch {
@@ -192,16 +207,25 @@ func securityHeaders(next http.Handler) http.Handler {
 }
 
 // cors answers preflight requests and sets CORS headers on every response to an allowed origin,
-// errors included, so that browsers let the dashboard read 401s and refresh.
+// errors included, so that browsers let the dashboard read 401s and refresh. A listed origin is
+// echoed with credentials allowed; "*" lets any origin call without credentials: a wildcard
+// never goes with them, so no site a user visits can call with the user's browser credentials.
 func (a *App) cors(next http.Handler) http.Handler {
+	// Validate checked them; parsing again gives the form browsers send.
+	listed, _ := parseOrigins(a.cfg.AllowedOrigins)
+	anyOrigin := slices.Equal(listed, []string{"*"})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin != "" && a.originAllowed(origin) {
+		if origin != "" && (anyOrigin || slices.Contains(listed, strings.ToLower(origin))) {
 			h := w.Header()
-			h.Set("Access-Control-Allow-Origin", origin)
 			h.Add("Vary", "Origin")
-			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After")
+			if anyOrigin {
+				h.Set("Access-Control-Allow-Origin", "*")
+			} else {
+				h.Set("Access-Control-Allow-Origin", origin)
+				h.Set("Access-Control-Allow-Credentials", "true")
+			}
+			h.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After, WWW-Authenticate")
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS")
 				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID")
@@ -211,12 +235,6 @@ func (a *App) cors(next http.Handler) http.Handler {
 			}
 		}
 		next.ServeHTTP(w, r)
-	})
-}
-
-func (a *App) originAllowed(origin string) bool {
-	return slices.ContainsFunc(a.cfg.AllowedOrigins, func(o string) bool {
-		return o == "*" || strings.EqualFold(strings.TrimRight(o, "/"), origin)
 	})
 }
 

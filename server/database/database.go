@@ -22,7 +22,6 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -209,9 +208,8 @@ func (db *DB) openSQLite(ctx context.Context, databaseURL string, o Options) err
 	path, query := sqlitePath(databaseURL)
 	memory := path == ":memory:" || strings.Contains(query, "mode=memory")
 	if !memory {
-		dir := filepath.Dir(path)
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return fmt.Errorf("SQLite database %s: directory %s does not exist", path, dir)
+		if err := checkSQLitePath(path); err != nil {
+			return err
 		}
 	}
 	w, err := sql.Open("sqlite", sqliteDSN(path, query, o.BusyTimeout, true))
@@ -224,7 +222,7 @@ func (db *DB) openSQLite(ctx context.Context, databaseURL string, o Options) err
 	w.SetConnMaxIdleTime(0)
 	db.write, db.read = w, w
 	if err := w.PingContext(ctx); err != nil {
-		return fmt.Errorf("opening SQLite database %s: %w", path, err)
+		return sqliteOpenError(path, err)
 	}
 	if memory {
 		return nil // an in-memory database lives in its one connection
@@ -239,7 +237,7 @@ func (db *DB) openSQLite(ctx context.Context, databaseURL string, o Options) err
 	r.SetConnMaxIdleTime(5 * time.Minute)
 	db.read = r
 	if err := r.PingContext(ctx); err != nil {
-		return fmt.Errorf("opening SQLite database %s: %w", path, err)
+		return sqliteOpenError(path, err)
 	}
 	return nil
 }
