@@ -91,12 +91,16 @@ func TestTheLoggedConfigurationHidesSecrets(t *testing.T) {
 	c.JWTSecret = strings.Repeat("j", 40)
 	c.EncryptionKey = strings.Repeat("k", 40)
 	c.SuperAdminPassword = "admin-pass-0"
+	c.ManagementAddr = "127.0.0.1:9000"
+	c.OTLPTracesEndpoint = "https://tracer:otel-pass-1@collector.example.com/v1/traces"
 	var b strings.Builder
 	slog.New(slog.NewTextHandler(&b, nil)).Info("configuration", "config", c)
 	out := b.String()
-	for _, secret := range []string{"db-pass-123", "db-pass-456", "smtp-pass-789", c.JWTSecret, c.EncryptionKey, "admin-pass-0"} {
+	for _, secret := range []string{"db-pass-123", "db-pass-456", "smtp-pass-789", c.JWTSecret, c.EncryptionKey, "admin-pass-0", "otel-pass-1"} {
 		assert.NotContains(t, out, secret)
 	}
 	assert.Contains(t, out, "db:5432", "what is not secret is shown")
 	assert.Contains(t, out, "config.jwt_secret_key=(set)")
+	assert.Contains(t, out, "config.management_addr=127.0.0.1:9000")
+	assert.Contains(t, out, "collector.example.com")
 }
