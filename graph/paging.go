@@ -83,10 +83,11 @@ func checkOffset(offset, limit *int, maxLimit int) (int, int, error) {
 }
 
 func orderByColumn(o *ent.MembershipOrder) string {
-	switch o.Field {
-	case ent.MembershipOrderFieldJoinedAt:
+	// By name: a field read from a request is a copy of ent's, never the same pointer.
+	switch o.Field.String() {
+	case ent.MembershipOrderFieldJoinedAt.String():
 		return membership.FieldJoinedAt
-	case ent.MembershipOrderFieldLastActiveAt:
+	case ent.MembershipOrderFieldLastActiveAt.String():
 		return membership.FieldLastActiveAt
 	}
 	return membership.FieldEmail
