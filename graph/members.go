@@ -38,14 +38,17 @@ func (s *Service) members(ctx context.Context, obj *ent.Organization, after *ent
 		return nil, err
 	}
 	q := s.memberQuery(ctx, obj, where)
-	if !selects(ctx, "edges") || !selects(ctx, "totalCount") {
+	if !selects(ctx, "edges") || ptr(first) == 0 && first != nil || ptr(last) == 0 && last != nil {
+		// No page: what is asked is the count (and page info made from it).
 		return q.Paginate(ctx, after, first, before, last, ent.WithMembershipOrder(orderBy))
 	}
-	// The page without the count entgql would run for it: the total of an unfiltered list is
-	// the organization's member_count, kept by the transactions that add and remove members.
+	// The page without the count entgql would run for totalCount or pageInfo: the page info
+	// comes from the page itself (it reads one row more than it shows), and the total of an
+	// unfiltered list is the organization's member_count, kept by the transactions that add and
+	// remove members.
 	conn, err := q.Clone().Paginate(withoutTotals(ctx), after, first, before, last, ent.WithMembershipOrder(orderBy))
-	if err != nil {
-		return nil, err
+	if err != nil || !selects(ctx, "totalCount") {
+		return conn, err
 	}
 	if where == nil || (strings.TrimSpace(ptr(where.Search)) == "" && strings.TrimSpace(ptr(where.Role)) == "") {
 		// The organization as this request read it (from the cache, which drops it whenever a

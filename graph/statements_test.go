@@ -178,3 +178,35 @@ func TestLoginClearsTheAccountsFailuresOnlyWhenThereAreSome(t *testing.T) {
 	s.Login(t, u.Email, apptest.Password(u.Email))
 	assert.Zero(t, deletes())
 }
+
+// A page that asks for its page info but not the total is not counted: the page info comes
+// from the page (one row more than it shows), whatever the list's length.
+func TestAMembersPageWithPageInfoButNoTotalIsNotCounted(t *testing.T) {
+	var counter apptest.StatementCounter
+	s := apptest.Start(t, apptest.CountStatements(&counter))
+	acme := s.Org(t, apptest.RootOrg)
+	for i := range 3 {
+		s.AddUser(t, fmt.Sprintf("p%d@acme.test", i), acme, "member")
+	}
+	tok := s.Login(t, apptest.RootEmail, apptest.RootPassword)
+	require.Eventually(t, s.App.Service().AuthCacheServing, 10*time.Second, 10*time.Millisecond)
+	const page = `query($after: Cursor) { viewer { organization { members(first: 3, after: $after, orderBy: {field: EMAIL, direction: ASC}) {
+	  edges { node { user { email } } } pageInfo { hasNextPage hasPreviousPage endCursor } } } } }`
+	counter.Record()
+	r := s.Do(t, tok.Access, page, nil)
+	require.Empty(t, r.Errors)
+	for _, st := range counter.Statements() {
+		assert.NotContains(t, strings.ToUpper(st), "COUNT(", "no count for a page without totalCount")
+	}
+	assert.Equal(t, true, r.Get("viewer.organization.members.pageInfo.hasNextPage"), "4 members, 3 shown")
+	assert.Equal(t, false, r.Get("viewer.organization.members.pageInfo.hasPreviousPage"))
+	r = s.Do(t, tok.Access, page, map[string]any{"after": r.Get("viewer.organization.members.pageInfo.endCursor")})
+	require.Empty(t, r.Errors)
+	assert.Len(t, r.Get("viewer.organization.members.edges"), 1)
+	assert.Equal(t, false, r.Get("viewer.organization.members.pageInfo.hasNextPage"))
+	assert.Equal(t, true, r.Get("viewer.organization.members.pageInfo.hasPreviousPage"))
+	// With no page at all, the page info still says whether there is one.
+	r = s.Do(t, tok.Access, `{ viewer { organization { members(first: 0) { edges { node { id } } pageInfo { hasNextPage } } } } }`, nil)
+	require.Empty(t, r.Errors)
+	assert.Equal(t, true, r.Get("viewer.organization.members.pageInfo.hasNextPage"))
+}
