@@ -89,6 +89,21 @@ func (db *DB) inUse() int {
 	return n
 }
 
+// inUseNow is inUse read without counting twice a connection that a request gives back to one
+// pool and takes from the other between the two pools' counts: SQLite's writer and readers are
+// counted in both orders, and the smaller sum taken. A request that really holds two connections
+// holds them across both counts.
+func (db *DB) inUseNow() int {
+	if db.read == db.write {
+		return db.write.Stats().InUse
+	}
+	w1 := db.write.Stats().InUse
+	r1 := db.read.Stats().InUse
+	r2 := db.read.Stats().InUse
+	w2 := db.write.Stats().InUse
+	return min(w1+r1, r2+w2)
+}
+
 // sampler records the most connections in use at once while it runs.
 type sampler struct {
 	peak atomic.Int64
@@ -101,7 +116,7 @@ func sample(db *DB) *sampler {
 	go func() {
 		defer close(s.done)
 		for {
-			if n := int64(db.inUse()); n > s.peak.Load() {
+			if n := int64(db.inUseNow()); n > s.peak.Load() {
 				s.peak.Store(n)
 			}
 			select {
