@@ -14,7 +14,6 @@ import (
 	"github.com/inferiallm/orgserver/graph"
 	"github.com/inferiallm/orgserver/server/auth"
 	"github.com/inferiallm/orgserver/server/database"
-	"github.com/inferiallm/orgserver/server/migration"
 )
 
 // The admin commands act on the database directly, through the workflows in graph/admin.go, so
@@ -152,15 +151,11 @@ func withService(ctx context.Context, cfg Config, fn func(context.Context, *grap
 
 // checkRevision refuses a database that is not at this binary's revision.
 func checkRevision(ctx context.Context, db *database.DB) error {
-	conn, release, err := migrationConn(ctx, db)
+	m, release, err := openMigrator(ctx, db)
 	if err != nil {
 		return err
 	}
 	defer release()
-	m, err := migration.New(conn, db.Dialect)
-	if err != nil {
-		return err
-	}
 	st, err := m.Status(ctx)
 	switch {
 	case err != nil:

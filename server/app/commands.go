@@ -189,15 +189,11 @@ func withMigrator(ctx context.Context, cfg Config, fn func(*migration.Migrator) 
 		return err
 	}
 	defer db.Close()
-	conn, release, err := migrationConn(ctx, db)
+	m, release, err := openMigrator(ctx, db)
 	if err != nil {
 		return err
 	}
 	defer release()
-	m, err := migration.New(conn, db.Dialect)
-	if err != nil {
-		return err
-	}
 	return fn(m)
 }
 

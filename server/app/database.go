@@ -23,15 +23,11 @@ const migrationLockID = 7_311_204_117
 // outside any request. On PostgreSQL it holds an advisory lock meanwhile, so that replicas
 // starting together take turns.
 func migrateAndBootstrap(ctx context.Context, db *database.DB, log *slog.Logger, locked func(context.Context, *ent.Client) error) error {
-	conn, release, err := migrationConn(ctx, db)
+	m, release, err := openMigrator(ctx, db)
 	if err != nil {
 		return err
 	}
 	defer release()
-	m, err := migration.New(conn, db.Dialect)
-	if err != nil {
-		return err
-	}
 	err = m.Apply(ctx, func(f migrate.File) { log.Info("applied migration", "file", f.Name()) })
 	if err != nil {
 		return fmt.Errorf("migrating the database: %w", err)
@@ -40,6 +36,21 @@ func migrateAndBootstrap(ctx context.Context, db *database.DB, log *slog.Logger,
 		release() // the bootstrap writes through the writer, this connection
 	}
 	return locked(ctx, ent.NewClient(ent.Driver(db.Direct)))
+}
+
+// openMigrator returns a Migrator on the migration connection (see migrationConn), and what
+// gives that connection back.
+func openMigrator(ctx context.Context, db *database.DB) (*migration.Migrator, func(), error) {
+	conn, release, err := migrationConn(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := migration.New(conn, db.Dialect)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return m, release, nil
 }
 
 // migrationConn returns the connection migrations run on: on PostgreSQL one that holds the
