@@ -42,39 +42,35 @@ func tablesIn(t *testing.T, url string) int {
 	return n
 }
 
+// A busy port, the API's or the management listener's, fails the start before anything is
+// created, migrated or bootstrapped: no password is generated, so none is lost.
 func TestABusyPortFailsTheStartBeforeTheDatabaseIsTouched(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer busy.Close()
-	url := apptest.DatabaseURL(t)
-	if strings.HasPrefix(url, "sqlite://") {
-		url = "sqlite://" + filepath.Join(t.TempDir(), "fresh.db")
+	for _, c := range []struct {
+		name, env, message string
+	}{
+		{"LISTEN_ADDR", "LISTEN_ADDR", "address already in use"},
+		{"MANAGEMENT_ADDR", "MANAGEMENT_ADDR", "MANAGEMENT_ADDR"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			busy, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			defer busy.Close()
+			url := apptest.DatabaseURL(t)
+			if strings.HasPrefix(url, "sqlite://") {
+				url = "sqlite://" + filepath.Join(t.TempDir(), "fresh.db")
+			}
+			env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "error", "LISTEN_ADDR": "127.0.0.1:0", c.env: busy.Addr().String()}
+			var out bytes.Buffer
+			err = app.Run(context.Background(), nil, func(k string) string { return env[k] }, &out)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.message)
+			assert.Empty(t, out.String(), "no password was generated, so none is lost")
+			assert.Zero(t, tablesIn(t, url), "nothing was created, migrated or bootstrapped")
+			if path, ok := strings.CutPrefix(url, "sqlite://"); ok {
+				assert.NoFileExists(t, path)
+			}
+		})
 	}
-	out, err := run(t, url, "-addr", busy.Addr().String())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "address already in use")
-	assert.Empty(t, out, "no password was generated, so none is lost")
-	assert.Zero(t, tablesIn(t, url), "nothing was created, migrated or bootstrapped")
-	if path, ok := strings.CutPrefix(url, "sqlite://"); ok {
-		assert.NoFileExists(t, path)
-	}
-}
-
-func TestABusyManagementPortFailsTheStartBeforeTheDatabaseIsTouched(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer busy.Close()
-	url := apptest.DatabaseURL(t)
-	if strings.HasPrefix(url, "sqlite://") {
-		url = "sqlite://" + filepath.Join(t.TempDir(), "fresh.db")
-	}
-	var out bytes.Buffer
-	env := map[string]string{"DATABASE_URL": url, "LOG_LEVEL": "error", "MANAGEMENT_ADDR": busy.Addr().String()}
-	err = app.Run(context.Background(), []string{"-addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, &out)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "MANAGEMENT_ADDR")
-	assert.Empty(t, out.String(), "no password was generated, so none is lost")
-	assert.Zero(t, tablesIn(t, url), "nothing was created, migrated or bootstrapped")
 }
 
 // listeningCheck is the standard output of a server that, when the first-start banner is written
