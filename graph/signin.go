@@ -41,7 +41,9 @@ const maxRotatedHashes = 50
 //     membership); start the session; audit.
 //  5. Failures, their audit entries and the rate limiter's counts survive the rollback.
 func (s *Service) login(ctx context.Context, in model.LoginInput) (_ *model.AuthPayload, err error) {
-	defer func() { s.Metrics.SignIn(signInOutcome(ctx, err)) }()
+	if s.Metrics != nil {
+		defer func() { s.Metrics.SignIn(signInOutcome(ctx, err)) }()
+	}
 	email := auth.NormalizeEmail(in.Email)
 	keys := s.loginKeys(ctx, email)
 	if err := s.checkLimits(ctx, keys); err != nil {
