@@ -1,12 +1,10 @@
 package app_test
 
 import (
-	"bytes"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -83,24 +81,6 @@ func TestUnauthorizedAnswersCarryABearerChallenge(t *testing.T) {
 	assert.Equal(t, http.StatusOK, g.Status)
 }
 
-// lockedBuffer collects the server's logs, written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // At debug level the server says what it decides (its configuration, each authentication and
 // whether the cache answered), and none of it is a secret: not the keys, not the passwords in
 // the configuration or the database and SMTP URLs, not a password sent to sign in, not a token.
@@ -117,7 +97,7 @@ func TestDebugLogsNeverContainSecrets(t *testing.T) {
 	cfg.JWTSecret = "jwt-secret-8f2c1d9e7a6b5c4d3e2f1a0b"
 	cfg.EncryptionKey = "enc-secret-0a1b2c3d4e5f6a7b8c9d0e1f"
 	cfg.SMTPURL = "smtp://mailer:smtp-secret-77ab@127.0.0.1:1?from=noreply@example.com"
-	logs := &lockedBuffer{}
+	logs := &syncBuffer{}
 	s := apptest.StartWith(t, cfg, app.Options{Logs: logs})
 	secrets := []string{"db-secret-5b1e", cfg.JWTSecret, cfg.EncryptionKey, "smtp-secret-77ab", apptest.RootPassword, "wrong-password-31"}
 
