@@ -23,19 +23,26 @@ const migrationLockID = 7_311_204_117
 // outside any request. On PostgreSQL it holds an advisory lock meanwhile, so that replicas
 // starting together take turns.
 func migrateAndBootstrap(ctx context.Context, db *database.DB, log *slog.Logger, locked func(context.Context, *ent.Client) error) error {
-	m, release, err := openMigrator(ctx, db)
+	conn, release, err := migrationConn(ctx, db)
 	if err != nil {
 		return err
 	}
 	defer release()
+	m, err := migration.New(conn, db.Dialect)
+	if err != nil {
+		return err
+	}
 	err = m.Apply(ctx, func(f migrate.File) { log.Info("applied migration", "file", f.Name()) })
 	if err != nil {
 		return fmt.Errorf("migrating the database: %w", err)
 	}
 	if db.Dialect == dialect.SQLite {
 		release() // the bootstrap writes through the writer, this connection
+		return locked(ctx, ent.NewClient(ent.Driver(db.Direct)))
 	}
-	return locked(ctx, ent.NewClient(ent.Driver(db.Direct)))
+	// On PostgreSQL the bootstrap runs on the connection that holds the lock: a second one from a
+	// pool of DB_MAX_CONNS=1 would never come.
+	return locked(ctx, ent.NewClient(ent.Driver(database.ConnDriver(db.Dialect, conn))))
 }
 
 // openMigrator returns a Migrator on the migration connection (see migrationConn), and what

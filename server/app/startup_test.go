@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -123,4 +124,27 @@ func TestTheFirstPasswordIsPrintedOnceTheServerListensWithTheWayBack(t *testing.
 	assert.True(t, *out.listening, "the server listened when it printed the password")
 	assert.Regexp(t, `^\n  Super admin: admin@example.com\n  Password:    \S+\n  \(shown once; set SUPERADMIN_PASSWORD to choose it, change it after signing in;\n`+
 		`   if it is lost: go run ./server admin reset-password --email admin@example.com\)\n\n$`, out.String())
+}
+
+// The first start bootstraps on the connection that holds the migration lock: with a pool of
+// one connection, taking a second would wait forever.
+func TestAFirstStartWithAPoolOfOneConnectionFinishes(t *testing.T) {
+	cfg := apptest.Config(apptest.DatabaseURL(t))
+	cfg.DBMaxConns = 1
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		a, err := app.New(ctx, cfg, app.Options{Out: io.Discard, Logs: io.Discard})
+		if err == nil {
+			a.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first start with DB_MAX_CONNS=1 still waits after 20 s")
+	}
 }

@@ -313,3 +313,27 @@ func (d *preparedDriver) Close() error {
 	d.stmts.close()
 	return nil
 }
+
+// ConnDriver is an ent driver over one connection, for start-up work that must run on the
+// connection it already holds (on PostgreSQL, the one holding the migration lock). Closing it
+// leaves the connection to its owner.
+func ConnDriver(d string, conn *sql.Conn) dialect.Driver {
+	return connDriver{Conn: entsql.Conn{ExecQuerier: conn}, conn: conn, dialect: d}
+}
+
+type connDriver struct {
+	entsql.Conn
+	conn    *sql.Conn
+	dialect string
+}
+
+func (d connDriver) Dialect() string { return d.dialect }
+func (d connDriver) Close() error    { return nil }
+
+func (d connDriver) Tx(ctx context.Context) (dialect.Tx, error) {
+	tx, err := d.conn.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &entsql.Tx{Conn: entsql.Conn{ExecQuerier: tx}, Tx: tx}, nil
+}
