@@ -347,7 +347,7 @@ func (s *Service) addMember(ctx context.Context, a *NewAccount) error {
 	if err != nil {
 		return err
 	}
-	return s.cliAudit(ctx, a.Organization.ID, auditEntry{Action: "member.add", Category: categoryMember,
+	return s.cliAudit(ctx, a.Organization.ID, auditEntry{Action: "member.add", Category: categoryUserManagement,
 		ResourceType: "user", ResourceID: a.User.ID.String(),
 		Details: map[string]any{"email": a.User.Email, "role": a.Role.Name, "account_created": a.Created}})
 }

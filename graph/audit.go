@@ -9,20 +9,65 @@ import (
 
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/auditlog"
+	"github.com/inferiallm/orgserver/ent/predicate"
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/graph/model"
 	"github.com/inferiallm/orgserver/server/auth"
 )
 
-// Audit categories.
+// Audit categories: those the dashboard's audit log filter offers (auth, security, organization,
+// user_management, api_key, credential, configuration, deployment). As InferiaLLM files them:
+// sign-in, sign-up by invitation and switching under auth; 2FA and sessions under security;
+// organization changes and invitations under organization; members and roles under
+// user_management.
 const (
-	categoryAuth         = "auth"
-	categoryOrganization = "organization"
-	categoryMember       = "member"
-	categoryRole         = "role"
-	categoryInvitation   = "invitation"
-	categorySecurity     = "security"
+	categoryAuth           = "auth"
+	categoryOrganization   = "organization"
+	categoryUserManagement = "user_management"
+	categorySecurity       = "security"
 )
+
+// Categories entries were filed under before they followed the dashboard's. Entries are
+// immutable, so theirs stays as written; they are shown (auditCategory) and found
+// (categoryFilter) under the dashboard's category of their action.
+const (
+	legacyCategoryMember     = "member"
+	legacyCategoryRole       = "role"
+	legacyCategoryInvitation = "invitation"
+	actionInvitationAccept   = "invitation.accept"
+)
+
+// auditCategory is the category an entry is shown under.
+func auditCategory(e *ent.AuditLog) string {
+	switch e.Category {
+	case legacyCategoryMember, legacyCategoryRole:
+		return categoryUserManagement
+	case legacyCategoryInvitation:
+		if e.Action == actionInvitationAccept {
+			return categoryAuth
+		}
+		return categoryOrganization
+	}
+	return e.Category
+}
+
+// categoryFilter selects the entries auditCategory shows under category c. A former category's
+// name still selects its actions (member: member.*), wherever they are filed now.
+func categoryFilter(c string) predicate.AuditLog {
+	switch c {
+	case categoryUserManagement:
+		return auditlog.Or(auditlog.Category(c), auditlog.CategoryIn(legacyCategoryMember, legacyCategoryRole))
+	case categoryAuth:
+		return auditlog.Or(auditlog.Category(c),
+			auditlog.And(auditlog.Category(legacyCategoryInvitation), auditlog.Action(actionInvitationAccept)))
+	case categoryOrganization:
+		return auditlog.Or(auditlog.Category(c),
+			auditlog.And(auditlog.Category(legacyCategoryInvitation), auditlog.ActionNEQ(actionInvitationAccept)))
+	case legacyCategoryMember, legacyCategoryRole, legacyCategoryInvitation:
+		return auditlog.ActionHasPrefix(c + ".")
+	}
+	return auditlog.Category(c)
+}
 
 // auditEntry is one event to record.
 type auditEntry struct {
@@ -123,7 +168,7 @@ func (s *Service) auditQuery(ctx context.Context, obj *ent.Organization, where *
 			q.Where(auditlog.Action(*w.Action))
 		}
 		if w.Category != nil {
-			q.Where(auditlog.Category(*w.Category))
+			q.Where(categoryFilter(*w.Category))
 		}
 		if w.ActorID != nil {
 			q.Where(auditlog.ActorID(*w.ActorID))

@@ -14,6 +14,11 @@ import (
 	"github.com/inferiallm/orgserver/graph/generated"
 )
 
+// Category is the resolver for the category field.
+func (r *auditLogResolver) Category(ctx context.Context, obj *ent.AuditLog) (string, error) {
+	return auditCategory(obj), nil
+}
+
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id uuid.UUID) (ent.Noder, error) {
 	return r.node(ctx, id)
@@ -28,6 +33,9 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []uuid.UUID) ([]ent.Noder
 func (r *queryResolver) Organizations(ctx context.Context, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, orderBy *ent.OrganizationOrder, where *ent.OrganizationWhereInput) (*ent.OrganizationConnection, error) {
 	return r.organizations(ctx, after, first, before, last, orderBy, where)
 }
+
+// AuditLog returns generated.AuditLogResolver implementation.
+func (r *Resolver) AuditLog() generated.AuditLogResolver { return &auditLogResolver{r} }
 
 // Invitation returns generated.InvitationResolver implementation.
 func (r *Resolver) Invitation() generated.InvitationResolver { return &invitationResolver{r} }
@@ -48,6 +56,7 @@ func (r *Resolver) Role() generated.RoleResolver { return &roleResolver{r} }
 func (r *Resolver) Session() generated.SessionResolver { return &sessionResolver{r} }
 
 type (
+	auditLogResolver     struct{ *Resolver }
 	invitationResolver   struct{ *Resolver }
 	membershipResolver   struct{ *Resolver }
 	organizationResolver struct{ *Resolver }

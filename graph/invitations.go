@@ -157,7 +157,7 @@ func (s *Service) inviteMember(ctx context.Context, in model.InviteMemberInput) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.audit(ctx, auditEntry{Action: "invitation.create", Category: categoryInvitation,
+	if err := s.audit(ctx, auditEntry{Action: "invitation.create", Category: categoryOrganization,
 		ResourceType: "invitation", ResourceID: inv.ID.String(),
 		Details: map[string]any{"email": email, "role": r.Name}}); err != nil {
 		return nil, err
@@ -195,7 +195,7 @@ func (s *Service) resendInvitation(ctx context.Context, id uuid.UUID) (*model.In
 	if err != nil {
 		return nil, err
 	}
-	if err := s.audit(ctx, auditEntry{Action: "invitation.resend", Category: categoryInvitation,
+	if err := s.audit(ctx, auditEntry{Action: "invitation.resend", Category: categoryOrganization,
 		ResourceType: "invitation", ResourceID: inv.ID.String(), Details: map[string]any{"email": inv.Email}}); err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func (s *Service) revokeInvitation(ctx context.Context, id uuid.UUID) (*ent.Invi
 	if err != nil {
 		return nil, err
 	}
-	return inv, s.audit(ctx, auditEntry{Action: "invitation.revoke", Category: categoryInvitation,
+	return inv, s.audit(ctx, auditEntry{Action: "invitation.revoke", Category: categoryOrganization,
 		ResourceType: "invitation", ResourceID: inv.ID.String(), Details: map[string]any{"email": inv.Email}})
 }
 
@@ -337,7 +337,7 @@ func (s *Service) acceptInvitation(ctx context.Context, in model.AcceptInvitatio
 		if payload, err = s.startSession(ctx, j.viewer, u, m); err != nil {
 			return err
 		}
-		return s.audit(auth.NewContext(ctx, payload.Viewer), auditEntry{Action: "invitation.accept", Category: categoryInvitation,
+		return s.audit(auth.NewContext(ctx, payload.Viewer), auditEntry{Action: actionInvitationAccept, Category: categoryAuth,
 			ResourceType: "invitation", ResourceID: inv.ID.String(),
 			Details: map[string]any{"email": u.Email, "role": inv.Edges.Role.Name, "user_id": u.ID.String()}})
 	})

@@ -161,7 +161,7 @@ func (s *Service) updateMemberRole(ctx context.Context, userID uuid.UUID, roleNa
 	if err != nil {
 		return nil, keepAdmin(err)
 	}
-	return m, s.audit(ctx, auditEntry{Action: "member.role_change", Category: categoryMember,
+	return m, s.audit(ctx, auditEntry{Action: "member.role_change", Category: categoryUserManagement,
 		ResourceType: "user", ResourceID: userID.String(),
 		Details: map[string]any{"email": target.Email, "old_role": old, "new_role": r.Name}})
 }
@@ -183,7 +183,7 @@ func (s *Service) removeMember(ctx context.Context, userID uuid.UUID) (bool, err
 	if err := s.deleteMembership(ctx, target, "removed from organization"); err != nil {
 		return false, err
 	}
-	return true, s.audit(ctx, auditEntry{Action: "member.remove", Category: categoryMember,
+	return true, s.audit(ctx, auditEntry{Action: "member.remove", Category: categoryUserManagement,
 		ResourceType: "user", ResourceID: userID.String(),
 		Details: map[string]any{"email": target.Email, "role": target.Edges.Role.Name}})
 }
@@ -198,7 +198,7 @@ func (s *Service) leaveOrganization(ctx context.Context) (bool, error) {
 	if err := s.deleteMembership(ctx, m, "left organization"); err != nil {
 		return false, err
 	}
-	return true, s.audit(ctx, auditEntry{Action: "member.leave", Category: categoryMember,
+	return true, s.audit(ctx, auditEntry{Action: "member.leave", Category: categoryUserManagement,
 		ResourceType: "user", ResourceID: v.UserID.String(), Details: map[string]any{"role": m.Edges.Role.Name}})
 }
 

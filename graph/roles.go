@@ -136,7 +136,7 @@ func (s *Service) createRole(ctx context.Context, in model.CreateRoleInput) (*en
 	if err != nil {
 		return nil, err
 	}
-	return r, s.audit(ctx, auditEntry{Action: "role.create", Category: categoryRole, ResourceType: "role",
+	return r, s.audit(ctx, auditEntry{Action: "role.create", Category: categoryUserManagement, ResourceType: "role",
 		ResourceID: r.ID.String(), Details: map[string]any{"name": name, "permissions": perms}})
 }
 
@@ -183,7 +183,7 @@ func (s *Service) updateRole(ctx context.Context, name string, in model.UpdateRo
 	if err != nil {
 		return nil, err
 	}
-	return r, s.audit(ctx, auditEntry{Action: "role.update", Category: categoryRole, ResourceType: "role",
+	return r, s.audit(ctx, auditEntry{Action: "role.update", Category: categoryUserManagement, ResourceType: "role",
 		ResourceID: r.ID.String(), Details: details})
 }
 
@@ -213,7 +213,7 @@ func (s *Service) deleteRole(ctx context.Context, name string) (bool, error) {
 	if err := db.Role.DeleteOne(r).Exec(ctx); err != nil {
 		return false, err
 	}
-	return true, s.audit(ctx, auditEntry{Action: "role.delete", Category: categoryRole, ResourceType: "role",
+	return true, s.audit(ctx, auditEntry{Action: "role.delete", Category: categoryUserManagement, ResourceType: "role",
 		ResourceID: r.ID.String(), Details: map[string]any{"name": r.Name, "permissions": r.Permissions}})
 }
 

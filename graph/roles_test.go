@@ -181,8 +181,13 @@ func TestTheAuditLogIsFilteredAndPaged(t *testing.T) {
 	first := r.Get("viewer.organization.auditLogs.edges").([]any)[0].(map[string]any)["node"].(map[string]any)
 	assert.Equal(t, "auth.login", first["action"], "newest first: bob's sign-in")
 
+	r = s.Do(t, root.Access, q, map[string]any{"w": map[string]any{"category": "user_management"}})
+	assert.EqualValues(t, 2, r.Get("viewer.organization.auditLogs.totalCount"), "the role's creation and bob's role change")
+	for _, e := range r.Get("viewer.organization.auditLogs.edges").([]any) {
+		assert.Equal(t, "user_management", e.(map[string]any)["node"].(map[string]any)["category"])
+	}
 	r = s.Do(t, root.Access, q, map[string]any{"w": map[string]any{"category": "role"}})
-	assert.EqualValues(t, 1, r.Get("viewer.organization.auditLogs.totalCount"))
+	assert.EqualValues(t, 1, r.Get("viewer.organization.auditLogs.totalCount"), "a former category's name selects its actions")
 	r = s.Do(t, root.Access, q, map[string]any{"w": map[string]any{"action": "member.role_change"}})
 	node := r.Get("viewer.organization.auditLogs.edges").([]any)[0].(map[string]any)["node"].(map[string]any)
 	assert.Equal(t, "root@example.com", node["actorEmail"])

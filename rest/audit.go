@@ -10,7 +10,7 @@ import (
 var auditRoutes = []route{
 	{Pattern: "GET /audit/logs", Op: "AuditLogs", Vars: fromRequest(auditVars), Reply: at[[]AuditLogResponse]("viewer.organization.auditLogList"),
 		Auth: auth.AuditLogList, Summary: "The active organization's audit log, newest first", Query: []param{
-			{"user_id", "string", "actor"}, {"action", "string", "e.g. auth.login"}, {"category", "string", "e.g. member"},
+			{"user_id", "string", "actor"}, {"action", "string", "e.g. auth.login"}, {"category", "string", "e.g. user_management"},
 			{"start_date", "string", "RFC 3339; entries at or after"}, {"end_date", "string", "RFC 3339; entries before"},
 			{"skip", "integer", ">= 0"}, {"limit", "integer", "1..1000, default 100"},
 		}},

@@ -4,11 +4,14 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/inferiallm/orgserver/server/apptest"
 )
 
 // The route of operations/audit.graphql: the audit log, its filters and paging.
@@ -73,15 +76,18 @@ func TestRESTAuditLogs(t *testing.T) {
 		m := changes[0].(map[string]any)
 		assert.Equal(t, w.user["admin"].ID.String(), m["user_id"])
 		assert.Equal(t, "admin@acme.test", m["user_email"])
-		assert.Equal(t, "member", m["category"])
+		assert.Equal(t, "user_management", m["category"])
 		assert.Equal(t, target.ID.String(), m["resource_id"])
 		assert.Equal(t, "member", m["details"].(map[string]any)["new_role"])
 		assert.Equal(t, "success", m["status"])
 
-		for _, e := range list(t, "?category=invitation").List("") {
-			assert.Equal(t, "invitation", e.(map[string]any)["category"])
+		for _, e := range list(t, "?category=organization").List("") {
+			assert.Equal(t, "organization", e.(map[string]any)["category"])
 		}
-		assert.Len(t, list(t, "?category=invitation").List(""), 1)
+		assert.Contains(t, column(list(t, "?category=organization").Body, "action"), "invitation.create")
+		assert.Equal(t, []string{"invitation.create"}, column(list(t, "?category=invitation").Body, "action"),
+			"a former category's name selects its actions")
+		assert.Equal(t, []string{"member.role_change"}, column(list(t, "?category=user_management").Body, "action"))
 		mine := list(t, "?user_id="+w.user["admin"].ID.String()).List("")
 		require.NotEmpty(t, mine)
 		for _, e := range mine {
@@ -121,4 +127,50 @@ func TestRESTAuditLogs(t *testing.T) {
 			assert.Equal(t, w.globex.ID.String(), e.(map[string]any)["org_id"])
 		}
 	})
+}
+
+// Entries written before the audit log used the dashboard's categories keep theirs (entries are
+// immutable) but are shown and found under the dashboard's, on both paths.
+func TestAuditEntriesOfFormerCategoriesReadAsTheDashboards(t *testing.T) {
+	w := newWorld(t)
+	admin := w.tok["admin"]
+	ctx := apptest.SystemContext()
+	shown := map[string]string{ // action: the category it is shown under
+		"member.remove":     "user_management",
+		"role.update":       "user_management",
+		"invitation.revoke": "organization",
+		"invitation.accept": "auth",
+	}
+	for action := range shown {
+		former, _, _ := strings.Cut(action, ".")
+		require.NoError(t, w.s.App.Client().AuditLog.Create().SetOrganizationID(w.acme.ID).
+			SetAction(action).SetCategory(former).Exec(ctx))
+	}
+	for action, category := range shown {
+		got := w.rest(t, "GET", "/audit/logs?action="+action, admin, nil).List("")
+		require.Len(t, got, 1, action)
+		assert.Equal(t, category, got[0].(map[string]any)["category"], action)
+		assert.Contains(t, column(w.rest(t, "GET", "/audit/logs?category="+category, admin, nil).Body, "action"), action)
+		var data struct {
+			Viewer struct {
+				Organization struct {
+					AuditLogs struct {
+						Edges []struct {
+							Node struct{ Action, Category string }
+						}
+					}
+				}
+			}
+		}
+		w.s.Do(t, admin, `query($c: String) { viewer { organization { auditLogs(first: 100, where: {category: $c}) {
+		  edges { node { action category } } } } } }`, map[string]any{"c": category}).Decode(t, &data)
+		var actions []string
+		for _, e := range data.Viewer.Organization.AuditLogs.Edges {
+			assert.Equal(t, category, e.Node.Category, e.Node.Action)
+			actions = append(actions, e.Node.Action)
+		}
+		assert.Contains(t, actions, action, "GraphQL finds %s under %s", action, category)
+	}
+	assert.Empty(t, column(w.rest(t, "GET", "/audit/logs?category=member&action=role.update", admin, nil).Body, "action"),
+		"a former category's name selects its own actions only")
 }

@@ -35,6 +35,7 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	AuditLog() AuditLogResolver
 	AuthPayload() AuthPayloadResolver
 	Invitation() InvitationResolver
 	Membership() MembershipResolver
@@ -338,6 +339,9 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AuditLogResolver interface {
+	Category(ctx context.Context, obj *ent.AuditLog) (string, error)
+}
 type AuthPayloadResolver interface {
 	Memberships(ctx context.Context, obj *model.AuthPayload) ([]*ent.Membership, error)
 }
@@ -4124,11 +4128,26 @@ func (ec *executionContext) fieldContext_AuditLog_action(_ context.Context, fiel
 }
 
 func (ec *executionContext) _AuditLog_category(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
-	return ec.marshalNString2string(ctx, field.Selections, obj.Category)
-
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLog_category(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditLog().Category(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
 }
 func (ec *executionContext) fieldContext_AuditLog_category(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AuditLog", field, false, false, "String")
+	return graphql.NewScalarFieldContext("AuditLog", field, true, true, "String")
 }
 
 func (ec *executionContext) _AuditLog_resourceType(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
