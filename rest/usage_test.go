@@ -3,6 +3,7 @@ package rest_test
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,4 +212,45 @@ func TestRESTUsageWithoutAnInternalKey(t *testing.T) {
 		assert.Equal(t, http.StatusServiceUnavailable, r.Status)
 		assert.Equal(t, "Internal API key not configured", r.Detail())
 	}
+}
+
+// Reports of one key, day and model arriving at once (a retry racing the original) all
+// succeed and leave one row; saves of one policy at once all succeed and one of them wins.
+func TestRESTConcurrentReportsAndSaves(t *testing.T) {
+	w := newWorld(t, withInternalKey)
+	admin := w.tok["admin"]
+	today := w.clock.Now().UTC().Format(time.DateOnly)
+	key := uuid.New()
+	const n = 8
+	statuses := make(chan int, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			statuses <- w.report(t, internalKey, records(usageRow(w.acme.ID, key, "racer", today, "m1", 3, 30))).Status
+		}()
+		go func() {
+			defer wg.Done()
+			statuses <- w.rest(t, "POST", "/management/config", admin,
+				map[string]any{"policy_type": "quota", "config_json": map[string]any{"request_limit": i}}).Status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		assert.Equal(t, http.StatusOK, s)
+	}
+	r := w.rest(t, "GET", "/management/config/quota/usage", admin, nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	assert.Equal(t, []any{map[string]any{"key_name": "racer", "key_prefix": "sk-rac", "requests": float64(3), "tokens": float64(30)}}, r.Body)
+	n2, err := w.s.App.Client().UsageRecord.Query().Count(apptest.SystemContext())
+	require.NoError(t, err)
+	assert.Equal(t, 1, n2, "one row")
+	p := w.rest(t, "GET", "/management/config/quota", admin, nil)
+	limit, _ := p.Get("config_json.request_limit").(float64)
+	assert.True(t, limit >= 0 && limit < n, "one of the saves: %s", p.Raw)
+	count, err := w.s.App.Client().OrgPolicy.Query().Count(apptest.SystemContext())
+	require.NoError(t, err)
+	assert.Equal(t, 1, count, "one policy row")
 }
