@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -185,5 +184,5 @@ func (s *Service) setOrganizationPolicy(ctx context.Context, in model.SetOrganiz
 		details["previous"] = old.Config
 	}
 	return p, s.audit(ctx, auditEntry{Action: "config.update", Category: categoryConfiguration,
-		ResourceType: "policy", ResourceID: fmt.Sprintf("%s:%s", v.OrgID, in.PolicyType), Details: details})
+		ResourceType: "policy", ResourceID: p.ID.String(), Details: details})
 }

@@ -160,6 +160,7 @@ func TestRESTPolicies(t *testing.T) {
 			assert.Equal(t, "configuration", m["category"])
 			assert.Equal(t, w.acme.ID.String(), m["org_id"], "globex's change is not in acme's log")
 			assert.Equal(t, "policy", m["resource_type"])
+			assert.NotEmpty(t, m["resource_id"])
 		}
 		newest := entries[0].(map[string]any)
 		assert.Equal(t, w.user["admin"].Email, newest["user_email"])
