@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -140,13 +141,11 @@ func readUsage(raw []byte) ([]graph.UsageReport, error) {
 // for unknown fields and syntax, and a fixed text for the rest.
 func jsonProblem(err error) string {
 	var syntax *json.SyntaxError
-	switch {
-	case errors.As(err, &syntax):
+	if errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return "malformed JSON"
-	case bytes.HasPrefix([]byte(err.Error()), []byte("json: unknown field ")):
-		return err.Error()[len("json: "):]
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "malformed JSON"
+	}
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown field " + field
 	}
 	return "a value is not of its type (IDs are UUIDs)"
 }
