@@ -21,10 +21,12 @@ import (
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
+	"github.com/inferiallm/orgserver/ent/orgpolicy"
 	"github.com/inferiallm/orgserver/ent/ratelimit"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/serversetting"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/usagerecord"
 	"github.com/inferiallm/orgserver/ent/user"
 
 	stdsql "database/sql"
@@ -43,6 +45,8 @@ type Client struct {
 	Invitation *InvitationClient
 	// Membership is the client for interacting with the Membership builders.
 	Membership *MembershipClient
+	// OrgPolicy is the client for interacting with the OrgPolicy builders.
+	OrgPolicy *OrgPolicyClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
 	// RateLimit is the client for interacting with the RateLimit builders.
@@ -53,6 +57,8 @@ type Client struct {
 	ServerSetting *ServerSettingClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
+	// UsageRecord is the client for interacting with the UsageRecord builders.
+	UsageRecord *UsageRecordClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 }
@@ -70,11 +76,13 @@ func (c *Client) init() {
 	c.AuthChange = NewAuthChangeClient(c.config)
 	c.Invitation = NewInvitationClient(c.config)
 	c.Membership = NewMembershipClient(c.config)
+	c.OrgPolicy = NewOrgPolicyClient(c.config)
 	c.Organization = NewOrganizationClient(c.config)
 	c.RateLimit = NewRateLimitClient(c.config)
 	c.Role = NewRoleClient(c.config)
 	c.ServerSetting = NewServerSettingClient(c.config)
 	c.Session = NewSessionClient(c.config)
+	c.UsageRecord = NewUsageRecordClient(c.config)
 	c.User = NewUserClient(c.config)
 }
 
@@ -172,11 +180,13 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AuthChange:    NewAuthChangeClient(cfg),
 		Invitation:    NewInvitationClient(cfg),
 		Membership:    NewMembershipClient(cfg),
+		OrgPolicy:     NewOrgPolicyClient(cfg),
 		Organization:  NewOrganizationClient(cfg),
 		RateLimit:     NewRateLimitClient(cfg),
 		Role:          NewRoleClient(cfg),
 		ServerSetting: NewServerSettingClient(cfg),
 		Session:       NewSessionClient(cfg),
+		UsageRecord:   NewUsageRecordClient(cfg),
 		User:          NewUserClient(cfg),
 	}, nil
 }
@@ -201,11 +211,13 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AuthChange:    NewAuthChangeClient(cfg),
 		Invitation:    NewInvitationClient(cfg),
 		Membership:    NewMembershipClient(cfg),
+		OrgPolicy:     NewOrgPolicyClient(cfg),
 		Organization:  NewOrganizationClient(cfg),
 		RateLimit:     NewRateLimitClient(cfg),
 		Role:          NewRoleClient(cfg),
 		ServerSetting: NewServerSettingClient(cfg),
 		Session:       NewSessionClient(cfg),
+		UsageRecord:   NewUsageRecordClient(cfg),
 		User:          NewUserClient(cfg),
 	}, nil
 }
@@ -236,8 +248,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.AuditLog, c.AuthChange, c.Invitation, c.Membership, c.Organization,
-		c.RateLimit, c.Role, c.ServerSetting, c.Session, c.User,
+		c.AuditLog, c.AuthChange, c.Invitation, c.Membership, c.OrgPolicy,
+		c.Organization, c.RateLimit, c.Role, c.ServerSetting, c.Session, c.UsageRecord,
+		c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -247,8 +260,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.AuditLog, c.AuthChange, c.Invitation, c.Membership, c.Organization,
-		c.RateLimit, c.Role, c.ServerSetting, c.Session, c.User,
+		c.AuditLog, c.AuthChange, c.Invitation, c.Membership, c.OrgPolicy,
+		c.Organization, c.RateLimit, c.Role, c.ServerSetting, c.Session, c.UsageRecord,
+		c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -265,6 +279,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Invitation.mutate(ctx, m)
 	case *MembershipMutation:
 		return c.Membership.mutate(ctx, m)
+	case *OrgPolicyMutation:
+		return c.OrgPolicy.mutate(ctx, m)
 	case *OrganizationMutation:
 		return c.Organization.mutate(ctx, m)
 	case *RateLimitMutation:
@@ -275,6 +291,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ServerSetting.mutate(ctx, m)
 	case *SessionMutation:
 		return c.Session.mutate(ctx, m)
+	case *UsageRecordMutation:
+		return c.UsageRecord.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	default:
@@ -946,6 +964,156 @@ func (c *MembershipClient) mutate(ctx context.Context, m *MembershipMutation) (V
 	}
 }
 
+// OrgPolicyClient is a client for the OrgPolicy schema.
+type OrgPolicyClient struct {
+	config
+}
+
+// NewOrgPolicyClient returns a client for the OrgPolicy from the given config.
+func NewOrgPolicyClient(c config) *OrgPolicyClient {
+	return &OrgPolicyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `orgpolicy.Hooks(f(g(h())))`.
+func (c *OrgPolicyClient) Use(hooks ...Hook) {
+	c.hooks.OrgPolicy = append(c.hooks.OrgPolicy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `orgpolicy.Intercept(f(g(h())))`.
+func (c *OrgPolicyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.OrgPolicy = append(c.inters.OrgPolicy, interceptors...)
+}
+
+// Create returns a builder for creating a OrgPolicy entity.
+func (c *OrgPolicyClient) Create() *OrgPolicyCreate {
+	mutation := newOrgPolicyMutation(c.config, OpCreate)
+	return &OrgPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of OrgPolicy entities.
+func (c *OrgPolicyClient) CreateBulk(builders ...*OrgPolicyCreate) *OrgPolicyCreateBulk {
+	return &OrgPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *OrgPolicyClient) MapCreateBulk(slice any, setFunc func(*OrgPolicyCreate, int)) *OrgPolicyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &OrgPolicyCreateBulk{err: fmt.Errorf("calling to OrgPolicyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*OrgPolicyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &OrgPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for OrgPolicy.
+func (c *OrgPolicyClient) Update() *OrgPolicyUpdate {
+	mutation := newOrgPolicyMutation(c.config, OpUpdate)
+	return &OrgPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *OrgPolicyClient) UpdateOne(_m *OrgPolicy) *OrgPolicyUpdateOne {
+	mutation := newOrgPolicyMutation(c.config, OpUpdateOne, withOrgPolicy(_m))
+	return &OrgPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *OrgPolicyClient) UpdateOneID(id uuid.UUID) *OrgPolicyUpdateOne {
+	mutation := newOrgPolicyMutation(c.config, OpUpdateOne, withOrgPolicyID(id))
+	return &OrgPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for OrgPolicy.
+func (c *OrgPolicyClient) Delete() *OrgPolicyDelete {
+	mutation := newOrgPolicyMutation(c.config, OpDelete)
+	return &OrgPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *OrgPolicyClient) DeleteOne(_m *OrgPolicy) *OrgPolicyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *OrgPolicyClient) DeleteOneID(id uuid.UUID) *OrgPolicyDeleteOne {
+	builder := c.Delete().Where(orgpolicy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &OrgPolicyDeleteOne{builder}
+}
+
+// Query returns a query builder for OrgPolicy.
+func (c *OrgPolicyClient) Query() *OrgPolicyQuery {
+	return &OrgPolicyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeOrgPolicy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a OrgPolicy entity by its id.
+func (c *OrgPolicyClient) Get(ctx context.Context, id uuid.UUID) (*OrgPolicy, error) {
+	return c.Query().Where(orgpolicy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *OrgPolicyClient) GetX(ctx context.Context, id uuid.UUID) *OrgPolicy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a OrgPolicy.
+func (c *OrgPolicyClient) QueryOrganization(_m *OrgPolicy) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(orgpolicy.Table, orgpolicy.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, orgpolicy.OrganizationTable, orgpolicy.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *OrgPolicyClient) Hooks() []Hook {
+	hooks := c.hooks.OrgPolicy
+	return append(hooks[:len(hooks):len(hooks)], orgpolicy.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *OrgPolicyClient) Interceptors() []Interceptor {
+	return c.inters.OrgPolicy
+}
+
+func (c *OrgPolicyClient) mutate(ctx context.Context, m *OrgPolicyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&OrgPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&OrgPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&OrgPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&OrgPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown OrgPolicy mutation op: %q", m.Op())
+	}
+}
+
 // OrganizationClient is a client for the Organization schema.
 type OrganizationClient struct {
 	config
@@ -1127,6 +1295,38 @@ func (c *OrganizationClient) QueryAuditLogs(_m *Organization) *AuditLogQuery {
 			sqlgraph.From(organization.Table, organization.FieldID, id),
 			sqlgraph.To(auditlog.Table, auditlog.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, organization.AuditLogsTable, organization.AuditLogsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryPolicies queries the policies edge of a Organization.
+func (c *OrganizationClient) QueryPolicies(_m *Organization) *OrgPolicyQuery {
+	query := (&OrgPolicyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, id),
+			sqlgraph.To(orgpolicy.Table, orgpolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.PoliciesTable, organization.PoliciesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryUsageRecords queries the usage_records edge of a Organization.
+func (c *OrganizationClient) QueryUsageRecords(_m *Organization) *UsageRecordQuery {
+	query := (&UsageRecordClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, id),
+			sqlgraph.To(usagerecord.Table, usagerecord.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.UsageRecordsTable, organization.UsageRecordsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -1776,6 +1976,156 @@ func (c *SessionClient) mutate(ctx context.Context, m *SessionMutation) (Value, 
 	}
 }
 
+// UsageRecordClient is a client for the UsageRecord schema.
+type UsageRecordClient struct {
+	config
+}
+
+// NewUsageRecordClient returns a client for the UsageRecord from the given config.
+func NewUsageRecordClient(c config) *UsageRecordClient {
+	return &UsageRecordClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `usagerecord.Hooks(f(g(h())))`.
+func (c *UsageRecordClient) Use(hooks ...Hook) {
+	c.hooks.UsageRecord = append(c.hooks.UsageRecord, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `usagerecord.Intercept(f(g(h())))`.
+func (c *UsageRecordClient) Intercept(interceptors ...Interceptor) {
+	c.inters.UsageRecord = append(c.inters.UsageRecord, interceptors...)
+}
+
+// Create returns a builder for creating a UsageRecord entity.
+func (c *UsageRecordClient) Create() *UsageRecordCreate {
+	mutation := newUsageRecordMutation(c.config, OpCreate)
+	return &UsageRecordCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of UsageRecord entities.
+func (c *UsageRecordClient) CreateBulk(builders ...*UsageRecordCreate) *UsageRecordCreateBulk {
+	return &UsageRecordCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UsageRecordClient) MapCreateBulk(slice any, setFunc func(*UsageRecordCreate, int)) *UsageRecordCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UsageRecordCreateBulk{err: fmt.Errorf("calling to UsageRecordClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UsageRecordCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UsageRecordCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for UsageRecord.
+func (c *UsageRecordClient) Update() *UsageRecordUpdate {
+	mutation := newUsageRecordMutation(c.config, OpUpdate)
+	return &UsageRecordUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UsageRecordClient) UpdateOne(_m *UsageRecord) *UsageRecordUpdateOne {
+	mutation := newUsageRecordMutation(c.config, OpUpdateOne, withUsageRecord(_m))
+	return &UsageRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UsageRecordClient) UpdateOneID(id uuid.UUID) *UsageRecordUpdateOne {
+	mutation := newUsageRecordMutation(c.config, OpUpdateOne, withUsageRecordID(id))
+	return &UsageRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for UsageRecord.
+func (c *UsageRecordClient) Delete() *UsageRecordDelete {
+	mutation := newUsageRecordMutation(c.config, OpDelete)
+	return &UsageRecordDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UsageRecordClient) DeleteOne(_m *UsageRecord) *UsageRecordDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UsageRecordClient) DeleteOneID(id uuid.UUID) *UsageRecordDeleteOne {
+	builder := c.Delete().Where(usagerecord.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UsageRecordDeleteOne{builder}
+}
+
+// Query returns a query builder for UsageRecord.
+func (c *UsageRecordClient) Query() *UsageRecordQuery {
+	return &UsageRecordQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUsageRecord},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a UsageRecord entity by its id.
+func (c *UsageRecordClient) Get(ctx context.Context, id uuid.UUID) (*UsageRecord, error) {
+	return c.Query().Where(usagerecord.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UsageRecordClient) GetX(ctx context.Context, id uuid.UUID) *UsageRecord {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a UsageRecord.
+func (c *UsageRecordClient) QueryOrganization(_m *UsageRecord) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(usagerecord.Table, usagerecord.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, usagerecord.OrganizationTable, usagerecord.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *UsageRecordClient) Hooks() []Hook {
+	hooks := c.hooks.UsageRecord
+	return append(hooks[:len(hooks):len(hooks)], usagerecord.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *UsageRecordClient) Interceptors() []Interceptor {
+	return c.inters.UsageRecord
+}
+
+func (c *UsageRecordClient) mutate(ctx context.Context, m *UsageRecordMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UsageRecordCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UsageRecordUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UsageRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UsageRecordDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown UsageRecord mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -1977,12 +2327,12 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		AuditLog, AuthChange, Invitation, Membership, Organization, RateLimit, Role,
-		ServerSetting, Session, User []ent.Hook
+		AuditLog, AuthChange, Invitation, Membership, OrgPolicy, Organization,
+		RateLimit, Role, ServerSetting, Session, UsageRecord, User []ent.Hook
 	}
 	inters struct {
-		AuditLog, AuthChange, Invitation, Membership, Organization, RateLimit, Role,
-		ServerSetting, Session, User []ent.Interceptor
+		AuditLog, AuthChange, Invitation, Membership, OrgPolicy, Organization,
+		RateLimit, Role, ServerSetting, Session, UsageRecord, User []ent.Interceptor
 	}
 )
 

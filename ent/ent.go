@@ -17,10 +17,12 @@ import (
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
+	"github.com/inferiallm/orgserver/ent/orgpolicy"
 	"github.com/inferiallm/orgserver/ent/ratelimit"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/serversetting"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/usagerecord"
 	"github.com/inferiallm/orgserver/ent/user"
 )
 
@@ -86,11 +88,13 @@ func checkColumn(t, c string) error {
 			authchange.Table:    authchange.ValidColumn,
 			invitation.Table:    invitation.ValidColumn,
 			membership.Table:    membership.ValidColumn,
+			orgpolicy.Table:     orgpolicy.ValidColumn,
 			organization.Table:  organization.ValidColumn,
 			ratelimit.Table:     ratelimit.ValidColumn,
 			role.Table:          role.ValidColumn,
 			serversetting.Table: serversetting.ValidColumn,
 			session.Table:       session.ValidColumn,
+			usagerecord.Table:   usagerecord.ValidColumn,
 			user.Table:          user.ValidColumn,
 		})
 	})

@@ -8,11 +8,13 @@ import (
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
+	"github.com/inferiallm/orgserver/ent/orgpolicy"
 	"github.com/inferiallm/orgserver/ent/predicate"
 	"github.com/inferiallm/orgserver/ent/ratelimit"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/serversetting"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/usagerecord"
 	"github.com/inferiallm/orgserver/ent/user"
 
 	"entgo.io/ent/dialect/sql"
@@ -23,7 +25,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 10)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 12)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   auditlog.Table,
@@ -110,6 +112,24 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   orgpolicy.Table,
+			Columns: orgpolicy.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: orgpolicy.FieldID,
+			},
+		},
+		Type: "OrgPolicy",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			orgpolicy.FieldCreatedAt:      {Type: field.TypeTime, Column: orgpolicy.FieldCreatedAt},
+			orgpolicy.FieldUpdatedAt:      {Type: field.TypeTime, Column: orgpolicy.FieldUpdatedAt},
+			orgpolicy.FieldOrganizationID: {Type: field.TypeUUID, Column: orgpolicy.FieldOrganizationID},
+			orgpolicy.FieldPolicyType:     {Type: field.TypeString, Column: orgpolicy.FieldPolicyType},
+			orgpolicy.FieldConfig:         {Type: field.TypeJSON, Column: orgpolicy.FieldConfig},
+		},
+	}
+	graph.Nodes[5] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   organization.Table,
 			Columns: organization.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -128,7 +148,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldMemberCount:    {Type: field.TypeInt, Column: organization.FieldMemberCount},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   ratelimit.Table,
 			Columns: ratelimit.Columns,
@@ -144,7 +164,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			ratelimit.FieldBlockedUntil: {Type: field.TypeTime, Column: ratelimit.FieldBlockedUntil},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   role.Table,
 			Columns: role.Columns,
@@ -164,7 +184,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			role.FieldBuiltIn:        {Type: field.TypeBool, Column: role.FieldBuiltIn},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   serversetting.Table,
 			Columns: serversetting.Columns,
@@ -179,7 +199,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			serversetting.FieldCreatedAt: {Type: field.TypeTime, Column: serversetting.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -203,7 +223,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldRevokeReason:       {Type: field.TypeString, Column: session.FieldRevokeReason},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   usagerecord.Table,
+			Columns: usagerecord.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: usagerecord.FieldID,
+			},
+		},
+		Type: "UsageRecord",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			usagerecord.FieldCreatedAt:      {Type: field.TypeTime, Column: usagerecord.FieldCreatedAt},
+			usagerecord.FieldUpdatedAt:      {Type: field.TypeTime, Column: usagerecord.FieldUpdatedAt},
+			usagerecord.FieldOrganizationID: {Type: field.TypeUUID, Column: usagerecord.FieldOrganizationID},
+			usagerecord.FieldAPIKeyID:       {Type: field.TypeUUID, Column: usagerecord.FieldAPIKeyID},
+			usagerecord.FieldKeyPrefix:      {Type: field.TypeString, Column: usagerecord.FieldKeyPrefix},
+			usagerecord.FieldKeyName:        {Type: field.TypeString, Column: usagerecord.FieldKeyName},
+			usagerecord.FieldDay:            {Type: field.TypeString, Column: usagerecord.FieldDay},
+			usagerecord.FieldModel:          {Type: field.TypeString, Column: usagerecord.FieldModel},
+			usagerecord.FieldRequests:       {Type: field.TypeInt64, Column: usagerecord.FieldRequests},
+			usagerecord.FieldTokens:         {Type: field.TypeInt64, Column: usagerecord.FieldTokens},
+		},
+	}
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -327,6 +370,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Role",
 	)
 	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   orgpolicy.OrganizationTable,
+			Columns: []string{orgpolicy.OrganizationColumn},
+			Bidi:    false,
+		},
+		"OrgPolicy",
+		"Organization",
+	)
+	graph.MustAddE(
 		"memberships",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -387,6 +442,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"AuditLog",
 	)
 	graph.MustAddE(
+		"policies",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.PoliciesTable,
+			Columns: []string{organization.PoliciesColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"OrgPolicy",
+	)
+	graph.MustAddE(
+		"usage_records",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.UsageRecordsTable,
+			Columns: []string{organization.UsageRecordsColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"UsageRecord",
+	)
+	graph.MustAddE(
 		"organization",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -445,6 +524,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Session",
 		"User",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   usagerecord.OrganizationTable,
+			Columns: []string{usagerecord.OrganizationColumn},
+			Bidi:    false,
+		},
+		"UsageRecord",
+		"Organization",
 	)
 	graph.MustAddE(
 		"memberships",
@@ -936,6 +1027,85 @@ func (f *MembershipFilter) WhereHasRoleWith(preds ...predicate.Role) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *OrgPolicyQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the OrgPolicyQuery builder.
+func (_q *OrgPolicyQuery) Filter() *OrgPolicyFilter {
+	return &OrgPolicyFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *OrgPolicyMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the OrgPolicyMutation builder.
+func (m *OrgPolicyMutation) Filter() *OrgPolicyFilter {
+	return &OrgPolicyFilter{config: m.config, predicateAdder: m}
+}
+
+// OrgPolicyFilter provides a generic filtering capability at runtime for OrgPolicyQuery.
+type OrgPolicyFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *OrgPolicyFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *OrgPolicyFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(orgpolicy.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *OrgPolicyFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(orgpolicy.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *OrgPolicyFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(orgpolicy.FieldUpdatedAt))
+}
+
+// WhereOrganizationID applies the entql [16]byte predicate on the organization_id field.
+func (f *OrgPolicyFilter) WhereOrganizationID(p entql.ValueP) {
+	f.Where(p.Field(orgpolicy.FieldOrganizationID))
+}
+
+// WherePolicyType applies the entql string predicate on the policy_type field.
+func (f *OrgPolicyFilter) WherePolicyType(p entql.StringP) {
+	f.Where(p.Field(orgpolicy.FieldPolicyType))
+}
+
+// WhereConfig applies the entql json.RawMessage predicate on the config field.
+func (f *OrgPolicyFilter) WhereConfig(p entql.BytesP) {
+	f.Where(p.Field(orgpolicy.FieldConfig))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *OrgPolicyFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *OrgPolicyFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *OrganizationQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -964,7 +1134,7 @@ type OrganizationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *OrganizationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1080,6 +1250,34 @@ func (f *OrganizationFilter) WhereHasAuditLogsWith(preds ...predicate.AuditLog) 
 	})))
 }
 
+// WhereHasPolicies applies a predicate to check if query has an edge policies.
+func (f *OrganizationFilter) WhereHasPolicies() {
+	f.Where(entql.HasEdge("policies"))
+}
+
+// WhereHasPoliciesWith applies a predicate to check if query has an edge policies with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasPoliciesWith(preds ...predicate.OrgPolicy) {
+	f.Where(entql.HasEdgeWith("policies", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUsageRecords applies a predicate to check if query has an edge usage_records.
+func (f *OrganizationFilter) WhereHasUsageRecords() {
+	f.Where(entql.HasEdge("usage_records"))
+}
+
+// WhereHasUsageRecordsWith applies a predicate to check if query has an edge usage_records with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasUsageRecordsWith(preds ...predicate.UsageRecord) {
+	f.Where(entql.HasEdgeWith("usage_records", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *RateLimitQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -1109,7 +1307,7 @@ type RateLimitFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RateLimitFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1164,7 +1362,7 @@ type RoleFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RoleFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1281,7 +1479,7 @@ type ServerSettingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ServerSettingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1331,7 +1529,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1426,6 +1624,110 @@ func (f *SessionFilter) WhereHasUserWith(preds ...predicate.User) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *UsageRecordQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the UsageRecordQuery builder.
+func (_q *UsageRecordQuery) Filter() *UsageRecordFilter {
+	return &UsageRecordFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *UsageRecordMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the UsageRecordMutation builder.
+func (m *UsageRecordMutation) Filter() *UsageRecordFilter {
+	return &UsageRecordFilter{config: m.config, predicateAdder: m}
+}
+
+// UsageRecordFilter provides a generic filtering capability at runtime for UsageRecordQuery.
+type UsageRecordFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *UsageRecordFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *UsageRecordFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(usagerecord.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *UsageRecordFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(usagerecord.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *UsageRecordFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(usagerecord.FieldUpdatedAt))
+}
+
+// WhereOrganizationID applies the entql [16]byte predicate on the organization_id field.
+func (f *UsageRecordFilter) WhereOrganizationID(p entql.ValueP) {
+	f.Where(p.Field(usagerecord.FieldOrganizationID))
+}
+
+// WhereAPIKeyID applies the entql [16]byte predicate on the api_key_id field.
+func (f *UsageRecordFilter) WhereAPIKeyID(p entql.ValueP) {
+	f.Where(p.Field(usagerecord.FieldAPIKeyID))
+}
+
+// WhereKeyPrefix applies the entql string predicate on the key_prefix field.
+func (f *UsageRecordFilter) WhereKeyPrefix(p entql.StringP) {
+	f.Where(p.Field(usagerecord.FieldKeyPrefix))
+}
+
+// WhereKeyName applies the entql string predicate on the key_name field.
+func (f *UsageRecordFilter) WhereKeyName(p entql.StringP) {
+	f.Where(p.Field(usagerecord.FieldKeyName))
+}
+
+// WhereDay applies the entql string predicate on the day field.
+func (f *UsageRecordFilter) WhereDay(p entql.StringP) {
+	f.Where(p.Field(usagerecord.FieldDay))
+}
+
+// WhereModel applies the entql string predicate on the model field.
+func (f *UsageRecordFilter) WhereModel(p entql.StringP) {
+	f.Where(p.Field(usagerecord.FieldModel))
+}
+
+// WhereRequests applies the entql int64 predicate on the requests field.
+func (f *UsageRecordFilter) WhereRequests(p entql.Int64P) {
+	f.Where(p.Field(usagerecord.FieldRequests))
+}
+
+// WhereTokens applies the entql int64 predicate on the tokens field.
+func (f *UsageRecordFilter) WhereTokens(p entql.Int64P) {
+	f.Where(p.Field(usagerecord.FieldTokens))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *UsageRecordFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *UsageRecordFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *UserQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1454,7 +1756,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

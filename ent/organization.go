@@ -52,15 +52,21 @@ type OrganizationEdges struct {
 	Sessions []*Session `json:"sessions,omitempty"`
 	// AuditLogs holds the value of the audit_logs edge.
 	AuditLogs []*AuditLog `json:"audit_logs,omitempty"`
+	// Policies holds the value of the policies edge.
+	Policies []*OrgPolicy `json:"policies,omitempty"`
+	// UsageRecords holds the value of the usage_records edge.
+	UsageRecords []*UsageRecord `json:"usage_records,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [7]bool
 
-	namedMemberships map[string][]*Membership
-	namedRoles       map[string][]*Role
-	namedInvitations map[string][]*Invitation
-	namedSessions    map[string][]*Session
-	namedAuditLogs   map[string][]*AuditLog
+	namedMemberships  map[string][]*Membership
+	namedRoles        map[string][]*Role
+	namedInvitations  map[string][]*Invitation
+	namedSessions     map[string][]*Session
+	namedAuditLogs    map[string][]*AuditLog
+	namedPolicies     map[string][]*OrgPolicy
+	namedUsageRecords map[string][]*UsageRecord
 }
 
 // MembershipsOrErr returns the Memberships value or an error if the edge
@@ -106,6 +112,24 @@ func (e OrganizationEdges) AuditLogsOrErr() ([]*AuditLog, error) {
 		return e.AuditLogs, nil
 	}
 	return nil, &NotLoadedError{edge: "audit_logs"}
+}
+
+// PoliciesOrErr returns the Policies value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) PoliciesOrErr() ([]*OrgPolicy, error) {
+	if e.loadedTypes[5] {
+		return e.Policies, nil
+	}
+	return nil, &NotLoadedError{edge: "policies"}
+}
+
+// UsageRecordsOrErr returns the UsageRecords value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) UsageRecordsOrErr() ([]*UsageRecord, error) {
+	if e.loadedTypes[6] {
+		return e.UsageRecords, nil
+	}
+	return nil, &NotLoadedError{edge: "usage_records"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -228,6 +252,16 @@ func (_m *Organization) QuerySessions() *SessionQuery {
 // QueryAuditLogs queries the "audit_logs" edge of the Organization entity.
 func (_m *Organization) QueryAuditLogs() *AuditLogQuery {
 	return NewOrganizationClient(_m.config).QueryAuditLogs(_m)
+}
+
+// QueryPolicies queries the "policies" edge of the Organization entity.
+func (_m *Organization) QueryPolicies() *OrgPolicyQuery {
+	return NewOrganizationClient(_m.config).QueryPolicies(_m)
+}
+
+// QueryUsageRecords queries the "usage_records" edge of the Organization entity.
+func (_m *Organization) QueryUsageRecords() *UsageRecordQuery {
+	return NewOrganizationClient(_m.config).QueryUsageRecords(_m)
 }
 
 // Update returns a builder for updating this Organization.
@@ -394,6 +428,54 @@ func (_m *Organization) appendNamedAuditLogs(name string, edges ...*AuditLog) {
 		_m.Edges.namedAuditLogs[name] = []*AuditLog{}
 	} else {
 		_m.Edges.namedAuditLogs[name] = append(_m.Edges.namedAuditLogs[name], edges...)
+	}
+}
+
+// NamedPolicies returns the Policies named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedPolicies(name string) ([]*OrgPolicy, error) {
+	if _m.Edges.namedPolicies == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedPolicies[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedPolicies(name string, edges ...*OrgPolicy) {
+	if _m.Edges.namedPolicies == nil {
+		_m.Edges.namedPolicies = make(map[string][]*OrgPolicy)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedPolicies[name] = []*OrgPolicy{}
+	} else {
+		_m.Edges.namedPolicies[name] = append(_m.Edges.namedPolicies[name], edges...)
+	}
+}
+
+// NamedUsageRecords returns the UsageRecords named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedUsageRecords(name string) ([]*UsageRecord, error) {
+	if _m.Edges.namedUsageRecords == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedUsageRecords[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedUsageRecords(name string, edges ...*UsageRecord) {
+	if _m.Edges.namedUsageRecords == nil {
+		_m.Edges.namedUsageRecords = make(map[string][]*UsageRecord)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedUsageRecords[name] = []*UsageRecord{}
+	} else {
+		_m.Edges.namedUsageRecords[name] = append(_m.Edges.namedUsageRecords[name], edges...)
 	}
 }
 

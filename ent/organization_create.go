@@ -17,9 +17,11 @@ import (
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
+	"github.com/inferiallm/orgserver/ent/orgpolicy"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/usagerecord"
 )
 
 // OrganizationCreate is the builder for creating a Organization entity.
@@ -207,6 +209,36 @@ func (_c *OrganizationCreate) AddAuditLogs(v ...*AuditLog) *OrganizationCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddAuditLogIDs(ids...)
+}
+
+// AddPolicyIDs adds the "policies" edge to the OrgPolicy entity by IDs.
+func (_c *OrganizationCreate) AddPolicyIDs(ids ...uuid.UUID) *OrganizationCreate {
+	_c.mutation.AddPolicyIDs(ids...)
+	return _c
+}
+
+// AddPolicies adds the "policies" edges to the OrgPolicy entity.
+func (_c *OrganizationCreate) AddPolicies(v ...*OrgPolicy) *OrganizationCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddPolicyIDs(ids...)
+}
+
+// AddUsageRecordIDs adds the "usage_records" edge to the UsageRecord entity by IDs.
+func (_c *OrganizationCreate) AddUsageRecordIDs(ids ...uuid.UUID) *OrganizationCreate {
+	_c.mutation.AddUsageRecordIDs(ids...)
+	return _c
+}
+
+// AddUsageRecords adds the "usage_records" edges to the UsageRecord entity.
+func (_c *OrganizationCreate) AddUsageRecords(v ...*UsageRecord) *OrganizationCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddUsageRecordIDs(ids...)
 }
 
 // Mutation returns the OrganizationMutation object of the builder.
@@ -461,6 +493,38 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(auditlog.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.PoliciesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.PoliciesTable,
+			Columns: []string{organization.PoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(orgpolicy.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.UsageRecordsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.UsageRecordsTable,
+			Columns: []string{organization.UsageRecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(usagerecord.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

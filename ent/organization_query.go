@@ -19,30 +19,36 @@ import (
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
+	"github.com/inferiallm/orgserver/ent/orgpolicy"
 	"github.com/inferiallm/orgserver/ent/predicate"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/usagerecord"
 )
 
 // OrganizationQuery is the builder for querying Organization entities.
 type OrganizationQuery struct {
 	config
-	ctx                  *QueryContext
-	order                []organization.OrderOption
-	inters               []Interceptor
-	predicates           []predicate.Organization
-	withMemberships      *MembershipQuery
-	withRoles            *RoleQuery
-	withInvitations      *InvitationQuery
-	withSessions         *SessionQuery
-	withAuditLogs        *AuditLogQuery
-	loadTotal            []func(context.Context, []*Organization) error
-	modifiers            []func(*sql.Selector)
-	withNamedMemberships map[string]*MembershipQuery
-	withNamedRoles       map[string]*RoleQuery
-	withNamedInvitations map[string]*InvitationQuery
-	withNamedSessions    map[string]*SessionQuery
-	withNamedAuditLogs   map[string]*AuditLogQuery
+	ctx                   *QueryContext
+	order                 []organization.OrderOption
+	inters                []Interceptor
+	predicates            []predicate.Organization
+	withMemberships       *MembershipQuery
+	withRoles             *RoleQuery
+	withInvitations       *InvitationQuery
+	withSessions          *SessionQuery
+	withAuditLogs         *AuditLogQuery
+	withPolicies          *OrgPolicyQuery
+	withUsageRecords      *UsageRecordQuery
+	loadTotal             []func(context.Context, []*Organization) error
+	modifiers             []func(*sql.Selector)
+	withNamedMemberships  map[string]*MembershipQuery
+	withNamedRoles        map[string]*RoleQuery
+	withNamedInvitations  map[string]*InvitationQuery
+	withNamedSessions     map[string]*SessionQuery
+	withNamedAuditLogs    map[string]*AuditLogQuery
+	withNamedPolicies     map[string]*OrgPolicyQuery
+	withNamedUsageRecords map[string]*UsageRecordQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -182,6 +188,50 @@ func (_q *OrganizationQuery) QueryAuditLogs() *AuditLogQuery {
 			sqlgraph.From(organization.Table, organization.FieldID, selector),
 			sqlgraph.To(auditlog.Table, auditlog.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, organization.AuditLogsTable, organization.AuditLogsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryPolicies chains the current query on the "policies" edge.
+func (_q *OrganizationQuery) QueryPolicies() *OrgPolicyQuery {
+	query := (&OrgPolicyClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(orgpolicy.Table, orgpolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.PoliciesTable, organization.PoliciesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryUsageRecords chains the current query on the "usage_records" edge.
+func (_q *OrganizationQuery) QueryUsageRecords() *UsageRecordQuery {
+	query := (&UsageRecordClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(usagerecord.Table, usagerecord.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.UsageRecordsTable, organization.UsageRecordsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -376,16 +426,18 @@ func (_q *OrganizationQuery) Clone() *OrganizationQuery {
 		return nil
 	}
 	return &OrganizationQuery{
-		config:          _q.config,
-		ctx:             _q.ctx.Clone(),
-		order:           append([]organization.OrderOption{}, _q.order...),
-		inters:          append([]Interceptor{}, _q.inters...),
-		predicates:      append([]predicate.Organization{}, _q.predicates...),
-		withMemberships: _q.withMemberships.Clone(),
-		withRoles:       _q.withRoles.Clone(),
-		withInvitations: _q.withInvitations.Clone(),
-		withSessions:    _q.withSessions.Clone(),
-		withAuditLogs:   _q.withAuditLogs.Clone(),
+		config:           _q.config,
+		ctx:              _q.ctx.Clone(),
+		order:            append([]organization.OrderOption{}, _q.order...),
+		inters:           append([]Interceptor{}, _q.inters...),
+		predicates:       append([]predicate.Organization{}, _q.predicates...),
+		withMemberships:  _q.withMemberships.Clone(),
+		withRoles:        _q.withRoles.Clone(),
+		withInvitations:  _q.withInvitations.Clone(),
+		withSessions:     _q.withSessions.Clone(),
+		withAuditLogs:    _q.withAuditLogs.Clone(),
+		withPolicies:     _q.withPolicies.Clone(),
+		withUsageRecords: _q.withUsageRecords.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -445,6 +497,28 @@ func (_q *OrganizationQuery) WithAuditLogs(opts ...func(*AuditLogQuery)) *Organi
 		opt(query)
 	}
 	_q.withAuditLogs = query
+	return _q
+}
+
+// WithPolicies tells the query-builder to eager-load the nodes that are connected to
+// the "policies" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithPolicies(opts ...func(*OrgPolicyQuery)) *OrganizationQuery {
+	query := (&OrgPolicyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withPolicies = query
+	return _q
+}
+
+// WithUsageRecords tells the query-builder to eager-load the nodes that are connected to
+// the "usage_records" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithUsageRecords(opts ...func(*UsageRecordQuery)) *OrganizationQuery {
+	query := (&UsageRecordClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withUsageRecords = query
 	return _q
 }
 
@@ -532,12 +606,14 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	var (
 		nodes       = []*Organization{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [7]bool{
 			_q.withMemberships != nil,
 			_q.withRoles != nil,
 			_q.withInvitations != nil,
 			_q.withSessions != nil,
 			_q.withAuditLogs != nil,
+			_q.withPolicies != nil,
+			_q.withUsageRecords != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -596,6 +672,20 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			return nil, err
 		}
 	}
+	if query := _q.withPolicies; query != nil {
+		if err := _q.loadPolicies(ctx, query, nodes,
+			func(n *Organization) { n.Edges.Policies = []*OrgPolicy{} },
+			func(n *Organization, e *OrgPolicy) { n.Edges.Policies = append(n.Edges.Policies, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withUsageRecords; query != nil {
+		if err := _q.loadUsageRecords(ctx, query, nodes,
+			func(n *Organization) { n.Edges.UsageRecords = []*UsageRecord{} },
+			func(n *Organization, e *UsageRecord) { n.Edges.UsageRecords = append(n.Edges.UsageRecords, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedMemberships {
 		if err := _q.loadMemberships(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedMemberships(name) },
@@ -628,6 +718,20 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 		if err := _q.loadAuditLogs(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedAuditLogs(name) },
 			func(n *Organization, e *AuditLog) { n.appendNamedAuditLogs(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedPolicies {
+		if err := _q.loadPolicies(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedPolicies(name) },
+			func(n *Organization, e *OrgPolicy) { n.appendNamedPolicies(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedUsageRecords {
+		if err := _q.loadUsageRecords(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedUsageRecords(name) },
+			func(n *Organization, e *UsageRecord) { n.appendNamedUsageRecords(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -790,6 +894,66 @@ func (_q *OrganizationQuery) loadAuditLogs(ctx context.Context, query *AuditLogQ
 		node, ok := nodeids[*fk]
 		if !ok {
 			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *OrganizationQuery) loadPolicies(ctx context.Context, query *OrgPolicyQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *OrgPolicy)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(orgpolicy.FieldOrganizationID)
+	}
+	query.Where(predicate.OrgPolicy(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.PoliciesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *OrganizationQuery) loadUsageRecords(ctx context.Context, query *UsageRecordQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *UsageRecord)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(usagerecord.FieldOrganizationID)
+	}
+	query.Where(predicate.UsageRecord(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.UsageRecordsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
 		}
 		assign(node, n)
 	}
@@ -982,6 +1146,34 @@ func (_q *OrganizationQuery) WithNamedAuditLogs(name string, opts ...func(*Audit
 		_q.withNamedAuditLogs = make(map[string]*AuditLogQuery)
 	}
 	_q.withNamedAuditLogs[name] = query
+	return _q
+}
+
+// WithNamedPolicies tells the query-builder to eager-load the nodes that are connected to the "policies"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedPolicies(name string, opts ...func(*OrgPolicyQuery)) *OrganizationQuery {
+	query := (&OrgPolicyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedPolicies == nil {
+		_q.withNamedPolicies = make(map[string]*OrgPolicyQuery)
+	}
+	_q.withNamedPolicies[name] = query
+	return _q
+}
+
+// WithNamedUsageRecords tells the query-builder to eager-load the nodes that are connected to the "usage_records"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedUsageRecords(name string, opts ...func(*UsageRecordQuery)) *OrganizationQuery {
+	query := (&UsageRecordClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedUsageRecords == nil {
+		_q.withNamedUsageRecords = make(map[string]*UsageRecordQuery)
+	}
+	_q.withNamedUsageRecords[name] = query
 	return _q
 }
 

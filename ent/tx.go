@@ -22,6 +22,8 @@ type Tx struct {
 	Invitation *InvitationClient
 	// Membership is the client for interacting with the Membership builders.
 	Membership *MembershipClient
+	// OrgPolicy is the client for interacting with the OrgPolicy builders.
+	OrgPolicy *OrgPolicyClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
 	// RateLimit is the client for interacting with the RateLimit builders.
@@ -32,6 +34,8 @@ type Tx struct {
 	ServerSetting *ServerSettingClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
+	// UsageRecord is the client for interacting with the UsageRecord builders.
+	UsageRecord *UsageRecordClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -169,11 +173,13 @@ func (tx *Tx) init() {
 	tx.AuthChange = NewAuthChangeClient(tx.config)
 	tx.Invitation = NewInvitationClient(tx.config)
 	tx.Membership = NewMembershipClient(tx.config)
+	tx.OrgPolicy = NewOrgPolicyClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
 	tx.RateLimit = NewRateLimitClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
 	tx.ServerSetting = NewServerSettingClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
+	tx.UsageRecord = NewUsageRecordClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 

@@ -77,6 +77,11 @@ func (r *mutationResolver) UpdateOrganization(ctx context.Context, input model.U
 	return r.updateOrganization(ctx, input)
 }
 
+// SetOrganizationPolicy is the resolver for the setOrganizationPolicy field.
+func (r *mutationResolver) SetOrganizationPolicy(ctx context.Context, input model.SetOrganizationPolicyInput) (*ent.OrgPolicy, error) {
+	return r.setOrganizationPolicy(ctx, input)
+}
+
 // InviteMember is the resolver for the inviteMember field.
 func (r *mutationResolver) InviteMember(ctx context.Context, input model.InviteMemberInput) (*model.InvitationPayload, error) {
 	return r.inviteMember(ctx, input)
@@ -195,6 +200,21 @@ func (r *organizationResolver) Roles(ctx context.Context, obj *ent.Organization)
 // Sessions is the resolver for the sessions field.
 func (r *organizationResolver) Sessions(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int) (*ent.SessionConnection, error) {
 	return r.sessions(ctx, obj, after, first)
+}
+
+// Policy is the resolver for the policy field.
+func (r *organizationResolver) Policy(ctx context.Context, obj *ent.Organization, typeArg string) (*ent.OrgPolicy, error) {
+	return r.organizationPolicy(ctx, obj, typeArg)
+}
+
+// Policies is the resolver for the policies field.
+func (r *organizationResolver) Policies(ctx context.Context, obj *ent.Organization) ([]*ent.OrgPolicy, error) {
+	return r.organizationPolicies(ctx, obj)
+}
+
+// UsageToday is the resolver for the usageToday field.
+func (r *organizationResolver) UsageToday(ctx context.Context, obj *ent.Organization) ([]*model.APIKeyUsage, error) {
+	return r.usageToday(ctx, obj)
 }
 
 // AuditLogs is the resolver for the auditLogs field.

@@ -130,8 +130,8 @@ func dummyPath(path string) string {
 	})
 }
 
-// dummyBody fills a body of type typ: "x" for every required string, an empty list for lists;
-// optional (pointer) fields are left out. No type, no body.
+// dummyBody fills a body of type typ: "x" for every required string, an empty list for lists,
+// an empty object for objects; optional (pointer) fields are left out. No type, no body.
 func dummyBody(typ reflect.Type) any {
 	if typ == nil {
 		return nil
@@ -145,6 +145,8 @@ func dummyBody(typ reflect.Type) any {
 			out[name] = "x"
 		case reflect.Slice:
 			out[name] = []any{}
+		case reflect.Map:
+			out[name] = map[string]any{}
 		}
 	}
 	return out
@@ -187,6 +189,8 @@ func dummyValue(t testing.TB, schema *ast.Schema, typ *ast.Type) any {
 		return 1
 	case "Boolean":
 		return false
+	case "Map":
+		return map[string]any{}
 	}
 	t.Fatalf("no dummy value for the scalar %s", typ.NamedType)
 	return nil

@@ -26,7 +26,11 @@ func (h *Handler) OpenAPI() map[string]any {
 		} else {
 			op["description"] = "Access: " + r.Auth + "."
 		}
-		if r.Auth != "public" {
+		switch r.Auth {
+		case "public":
+		case authInternalKey:
+			op["security"] = []any{map[string]any{"internalKey": []string{}}}
+		default:
 			op["security"] = []any{map[string]any{"bearer": []string{}}}
 		}
 		var params []any
@@ -77,9 +81,12 @@ func (h *Handler) OpenAPI() map[string]any {
 		"servers": servers,
 		"paths":   paths,
 		"components": map[string]any{
-			"schemas":         schemas,
-			"responses":       componentResponses(),
-			"securitySchemes": map[string]any{"bearer": map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+			"schemas":   schemas,
+			"responses": componentResponses(),
+			"securitySchemes": map[string]any{
+				"bearer":      map[string]any{"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+				"internalKey": map[string]any{"type": "apiKey", "in": "header", "name": InternalKeyHeader},
+			},
 		},
 	}
 }

@@ -80,8 +80,8 @@ func TestTheAuthOfARouteIsWhatItsOperationChecks(t *testing.T) {
 // /api, and nothing else is taken from the server's mux.
 func TestTheHandlerMountsItselfWhereItsRoutesAre(t *testing.T) {
 	h, _ := newHandler(t)
-	assert.ElementsMatch(t, []string{"/auth/", "/admin/", "/management/", "/audit/",
-		"/api/auth/", "/api/admin/", "/api/management/", "/api/audit/"}, h.Mounts())
+	assert.ElementsMatch(t, []string{"/auth/", "/admin/", "/management/", "/audit/", "/internal/",
+		"/api/auth/", "/api/admin/", "/api/management/", "/api/audit/", "/api/internal/"}, h.Mounts())
 	mux := http.NewServeMux()
 	h.Mount(mux)
 	for _, r := range h.routes {

@@ -34,6 +34,11 @@ var operationFiles embed.FS
 // Options configure the REST layer.
 type Options struct {
 	Logger *slog.Logger
+	// InternalAPIKey authenticates the inference gateway on the /internal routes; empty turns
+	// them off (503).
+	InternalAPIKey string
+	// Usage stores the gateway's usage reports.
+	Usage UsageRecorder
 }
 
 // Handler serves the REST routes, at the root and under /api.
@@ -43,6 +48,9 @@ type Handler struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	routes []route
+
+	internalKey string
+	usage       UsageRecorder
 }
 
 // prefixes are where the routes are served: the documented paths and the dashboard's /api.
@@ -162,7 +170,8 @@ func New(exec *executor.Executor, schema *ast.Schema, opts Options) (*Handler, e
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &Handler{exec: exec, doc: doc, log: opts.Logger, mux: http.NewServeMux(), routes: table()}
+	h := &Handler{exec: exec, doc: doc, log: opts.Logger, mux: http.NewServeMux(), routes: table(),
+		internalKey: opts.InternalAPIKey, usage: opts.Usage}
 	paths := map[string][]string{}
 	for _, prefix := range prefixes {
 		for _, r := range h.routes {

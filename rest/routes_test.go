@@ -110,6 +110,13 @@ func TestRESTPermissionMatrix(t *testing.T) {
 		{"GET /admin/roles/permissions/list", "role:list", get("/admin/roles/permissions/list"), nil,
 			allowed(200, "admin", "recruiter", "globex admin")},
 		{"GET /audit/logs", "audit_log:list", get("/audit/logs"), nil, allowed(200, "admin", "globex admin")},
+		{"GET /management/config/{policy_type}", "organization:view", get("/management/config/quota"), nil, everyone},
+		{"GET /management/config/quota/usage", "organization:view", get("/management/config/quota/usage"), nil, everyone},
+		{"POST /management/config", "organization:update",
+			func(*testing.T) request {
+				return request{Method: "POST", Path: "/management/config", Body: map[string]any{"policy_type": "quota", "config_json": map[string]any{"request_limit": 10}}}
+			}, nil,
+			allowed(200, "admin", "globex admin")},
 		{"GET /auth/me", "", get("/auth/me"), nil, everyone},
 		{"GET /auth/permissions", "", get("/auth/permissions"), nil, everyone},
 		{"GET /auth/organizations", "", get("/auth/organizations"), nil, everyone},
@@ -152,19 +159,21 @@ func TestRESTPermissionMatrix(t *testing.T) {
 // getPaths fills the path parameters of every GET route.
 func getPaths(token string) map[string]string {
 	return map[string]string{
-		"/auth/me":                      "/auth/me",
-		"/auth/permissions":             "/auth/permissions",
-		"/auth/organizations":           "/auth/organizations",
-		"/auth/invitations/{token}":     "/auth/invitations/" + token,
-		"/auth/accept-invite":           "/auth/accept-invite?token=" + url.QueryEscape(token),
-		"/auth/sessions":                "/auth/sessions",
-		"/admin/users":                  "/admin/users",
-		"/management/users":             "/management/users",
-		"/management/invitations":       "/management/invitations",
-		"/management/organizations/me":  "/management/organizations/me",
-		"/admin/roles":                  "/admin/roles",
-		"/admin/roles/permissions/list": "/admin/roles/permissions/list",
-		"/audit/logs":                   "/audit/logs",
+		"/auth/me":                         "/auth/me",
+		"/auth/permissions":                "/auth/permissions",
+		"/auth/organizations":              "/auth/organizations",
+		"/auth/invitations/{token}":        "/auth/invitations/" + token,
+		"/auth/accept-invite":              "/auth/accept-invite?token=" + url.QueryEscape(token),
+		"/auth/sessions":                   "/auth/sessions",
+		"/admin/users":                     "/admin/users",
+		"/management/users":                "/management/users",
+		"/management/invitations":          "/management/invitations",
+		"/management/organizations/me":     "/management/organizations/me",
+		"/admin/roles":                     "/admin/roles",
+		"/admin/roles/permissions/list":    "/admin/roles/permissions/list",
+		"/audit/logs":                      "/audit/logs",
+		"/management/config/{policy_type}": "/management/config/quota",
+		"/management/config/quota/usage":   "/management/config/quota/usage",
 	}
 }
 
@@ -243,5 +252,7 @@ func TestRESTUnderTheAPIPrefix(t *testing.T) {
 		assert.Equal(t, http.StatusOK, w.rest(t, "POST", "/api/auth/totp/setup", admin, nil).Status)
 		assert.Equal(t, http.StatusOK, w.rest(t, "DELETE", "/api/auth/sessions", admin, nil).Status)
 		assert.Equal(t, http.StatusForbidden, w.rest(t, "GET", "/api/admin/users", w.tok["viewer"], nil).Status)
+		r = w.rest(t, "POST", "/api/management/config", admin, map[string]any{"policy_type": "quota", "config_json": map[string]any{"token_limit": 5}})
+		assert.Equal(t, map[string]any{"status": "success", "policy_type": "quota"}, r.Body)
 	})
 }

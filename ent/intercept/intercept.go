@@ -13,11 +13,13 @@ import (
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
+	"github.com/inferiallm/orgserver/ent/orgpolicy"
 	"github.com/inferiallm/orgserver/ent/predicate"
 	"github.com/inferiallm/orgserver/ent/ratelimit"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/serversetting"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/usagerecord"
 	"github.com/inferiallm/orgserver/ent/user"
 )
 
@@ -185,6 +187,33 @@ func (f TraverseMembership) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.MembershipQuery", q)
 }
 
+// The OrgPolicyFunc type is an adapter to allow the use of ordinary function as a Querier.
+type OrgPolicyFunc func(context.Context, *ent.OrgPolicyQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f OrgPolicyFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.OrgPolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.OrgPolicyQuery", q)
+}
+
+// The TraverseOrgPolicy type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseOrgPolicy func(context.Context, *ent.OrgPolicyQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseOrgPolicy) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseOrgPolicy) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.OrgPolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.OrgPolicyQuery", q)
+}
+
 // The OrganizationFunc type is an adapter to allow the use of ordinary function as a Querier.
 type OrganizationFunc func(context.Context, *ent.OrganizationQuery) (ent.Value, error)
 
@@ -320,6 +349,33 @@ func (f TraverseSession) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.SessionQuery", q)
 }
 
+// The UsageRecordFunc type is an adapter to allow the use of ordinary function as a Querier.
+type UsageRecordFunc func(context.Context, *ent.UsageRecordQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f UsageRecordFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.UsageRecordQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.UsageRecordQuery", q)
+}
+
+// The TraverseUsageRecord type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseUsageRecord func(context.Context, *ent.UsageRecordQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseUsageRecord) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseUsageRecord) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UsageRecordQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.UsageRecordQuery", q)
+}
+
 // The UserFunc type is an adapter to allow the use of ordinary function as a Querier.
 type UserFunc func(context.Context, *ent.UserQuery) (ent.Value, error)
 
@@ -358,6 +414,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.InvitationQuery, predicate.Invitation, invitation.OrderOption]{typ: ent.TypeInvitation, tq: q}, nil
 	case *ent.MembershipQuery:
 		return &query[*ent.MembershipQuery, predicate.Membership, membership.OrderOption]{typ: ent.TypeMembership, tq: q}, nil
+	case *ent.OrgPolicyQuery:
+		return &query[*ent.OrgPolicyQuery, predicate.OrgPolicy, orgpolicy.OrderOption]{typ: ent.TypeOrgPolicy, tq: q}, nil
 	case *ent.OrganizationQuery:
 		return &query[*ent.OrganizationQuery, predicate.Organization, organization.OrderOption]{typ: ent.TypeOrganization, tq: q}, nil
 	case *ent.RateLimitQuery:
@@ -368,6 +426,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ServerSettingQuery, predicate.ServerSetting, serversetting.OrderOption]{typ: ent.TypeServerSetting, tq: q}, nil
 	case *ent.SessionQuery:
 		return &query[*ent.SessionQuery, predicate.Session, session.OrderOption]{typ: ent.TypeSession, tq: q}, nil
+	case *ent.UsageRecordQuery:
+		return &query[*ent.UsageRecordQuery, predicate.UsageRecord, usagerecord.OrderOption]{typ: ent.TypeUsageRecord, tq: q}, nil
 	case *ent.UserQuery:
 		return &query[*ent.UserQuery, predicate.User, user.OrderOption]{typ: ent.TypeUser, tq: q}, nil
 	default:

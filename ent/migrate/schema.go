@@ -201,6 +201,36 @@ var (
 			},
 		},
 	}
+	// OrgPoliciesColumns holds the columns for the "org_policies" table.
+	OrgPoliciesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "policy_type", Type: field.TypeString, Size: 64},
+		{Name: "config", Type: field.TypeJSON},
+		{Name: "organization_id", Type: field.TypeUUID},
+	}
+	// OrgPoliciesTable holds the schema information for the "org_policies" table.
+	OrgPoliciesTable = &schema.Table{
+		Name:       "org_policies",
+		Columns:    OrgPoliciesColumns,
+		PrimaryKey: []*schema.Column{OrgPoliciesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "org_policies_organizations_policies",
+				Columns:    []*schema.Column{OrgPoliciesColumns[5]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "orgpolicy_organization_id_policy_type",
+				Unique:  true,
+				Columns: []*schema.Column{OrgPoliciesColumns[5], OrgPoliciesColumns[3]},
+			},
+		},
+	}
 	// OrganizationsColumns holds the columns for the "organizations" table.
 	OrganizationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -322,6 +352,46 @@ var (
 			},
 		},
 	}
+	// UsageRecordsColumns holds the columns for the "usage_records" table.
+	UsageRecordsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "api_key_id", Type: field.TypeUUID},
+		{Name: "key_prefix", Type: field.TypeString, Size: 64},
+		{Name: "key_name", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "day", Type: field.TypeString, Size: 10},
+		{Name: "model", Type: field.TypeString, Size: 200},
+		{Name: "requests", Type: field.TypeInt64},
+		{Name: "tokens", Type: field.TypeInt64},
+		{Name: "organization_id", Type: field.TypeUUID},
+	}
+	// UsageRecordsTable holds the schema information for the "usage_records" table.
+	UsageRecordsTable = &schema.Table{
+		Name:       "usage_records",
+		Columns:    UsageRecordsColumns,
+		PrimaryKey: []*schema.Column{UsageRecordsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "usage_records_organizations_usage_records",
+				Columns:    []*schema.Column{UsageRecordsColumns[10]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "usagerecord_organization_id_api_key_id_day_model",
+				Unique:  true,
+				Columns: []*schema.Column{UsageRecordsColumns[10], UsageRecordsColumns[3], UsageRecordsColumns[6], UsageRecordsColumns[7]},
+			},
+			{
+				Name:    "usagerecord_organization_id_day",
+				Unique:  false,
+				Columns: []*schema.Column{UsageRecordsColumns[10], UsageRecordsColumns[6]},
+			},
+		},
+	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -359,11 +429,13 @@ var (
 		AuthChangesTable,
 		InvitationsTable,
 		MembershipsTable,
+		OrgPoliciesTable,
 		OrganizationsTable,
 		RateLimitsTable,
 		RolesTable,
 		ServerSettingsTable,
 		SessionsTable,
+		UsageRecordsTable,
 		UsersTable,
 	}
 )
@@ -377,7 +449,9 @@ func init() {
 	MembershipsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	MembershipsTable.ForeignKeys[1].RefTable = RolesTable
 	MembershipsTable.ForeignKeys[2].RefTable = UsersTable
+	OrgPoliciesTable.ForeignKeys[0].RefTable = OrganizationsTable
 	RolesTable.ForeignKeys[0].RefTable = OrganizationsTable
 	SessionsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	SessionsTable.ForeignKeys[1].RefTable = UsersTable
+	UsageRecordsTable.ForeignKeys[0].RefTable = OrganizationsTable
 }

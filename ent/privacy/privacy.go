@@ -207,6 +207,30 @@ func (f MembershipMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Muta
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.MembershipMutation", m)
 }
 
+// The OrgPolicyQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type OrgPolicyQueryRuleFunc func(context.Context, *ent.OrgPolicyQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f OrgPolicyQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.OrgPolicyQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.OrgPolicyQuery", q)
+}
+
+// The OrgPolicyMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type OrgPolicyMutationRuleFunc func(context.Context, *ent.OrgPolicyMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f OrgPolicyMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.OrgPolicyMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.OrgPolicyMutation", m)
+}
+
 // The OrganizationQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type OrganizationQueryRuleFunc func(context.Context, *ent.OrganizationQuery) error
@@ -327,6 +351,30 @@ func (f SessionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutatio
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SessionMutation", m)
 }
 
+// The UsageRecordQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type UsageRecordQueryRuleFunc func(context.Context, *ent.UsageRecordQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f UsageRecordQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UsageRecordQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.UsageRecordQuery", q)
+}
+
+// The UsageRecordMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type UsageRecordMutationRuleFunc func(context.Context, *ent.UsageRecordMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f UsageRecordMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.UsageRecordMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UsageRecordMutation", m)
+}
+
 // The UserQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type UserQueryRuleFunc func(context.Context, *ent.UserQuery) error
@@ -394,6 +442,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.MembershipQuery:
 		return q.Filter(), nil
+	case *ent.OrgPolicyQuery:
+		return q.Filter(), nil
 	case *ent.OrganizationQuery:
 		return q.Filter(), nil
 	case *ent.RateLimitQuery:
@@ -403,6 +453,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 	case *ent.ServerSettingQuery:
 		return q.Filter(), nil
 	case *ent.SessionQuery:
+		return q.Filter(), nil
+	case *ent.UsageRecordQuery:
 		return q.Filter(), nil
 	case *ent.UserQuery:
 		return q.Filter(), nil
@@ -421,6 +473,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.MembershipMutation:
 		return m.Filter(), nil
+	case *ent.OrgPolicyMutation:
+		return m.Filter(), nil
 	case *ent.OrganizationMutation:
 		return m.Filter(), nil
 	case *ent.RateLimitMutation:
@@ -430,6 +484,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.ServerSettingMutation:
 		return m.Filter(), nil
 	case *ent.SessionMutation:
+		return m.Filter(), nil
+	case *ent.UsageRecordMutation:
 		return m.Filter(), nil
 	case *ent.UserMutation:
 		return m.Filter(), nil

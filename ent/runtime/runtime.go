@@ -12,12 +12,14 @@ import (
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
+	"github.com/inferiallm/orgserver/ent/orgpolicy"
 	"github.com/inferiallm/orgserver/ent/ratelimit"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/schema"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/serversetting"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/usagerecord"
 	"github.com/inferiallm/orgserver/ent/user"
 
 	"entgo.io/ent"
@@ -191,6 +193,54 @@ func init() {
 	membershipDescID := membershipMixinFields0[0].Descriptor()
 	// membership.DefaultID holds the default value on creation for the id field.
 	membership.DefaultID = membershipDescID.Default.(func() uuid.UUID)
+	orgpolicyMixin := schema.OrgPolicy{}.Mixin()
+	orgpolicy.Policy = privacy.NewPolicies(schema.OrgPolicy{})
+	orgpolicy.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := orgpolicy.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	orgpolicyMixinFields0 := orgpolicyMixin[0].Fields()
+	_ = orgpolicyMixinFields0
+	orgpolicyMixinFields1 := orgpolicyMixin[1].Fields()
+	_ = orgpolicyMixinFields1
+	orgpolicyFields := schema.OrgPolicy{}.Fields()
+	_ = orgpolicyFields
+	// orgpolicyDescCreatedAt is the schema descriptor for created_at field.
+	orgpolicyDescCreatedAt := orgpolicyMixinFields1[0].Descriptor()
+	// orgpolicy.DefaultCreatedAt holds the default value on creation for the created_at field.
+	orgpolicy.DefaultCreatedAt = orgpolicyDescCreatedAt.Default.(func() time.Time)
+	// orgpolicyDescUpdatedAt is the schema descriptor for updated_at field.
+	orgpolicyDescUpdatedAt := orgpolicyMixinFields1[1].Descriptor()
+	// orgpolicy.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	orgpolicy.DefaultUpdatedAt = orgpolicyDescUpdatedAt.Default.(func() time.Time)
+	// orgpolicy.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	orgpolicy.UpdateDefaultUpdatedAt = orgpolicyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// orgpolicyDescPolicyType is the schema descriptor for policy_type field.
+	orgpolicyDescPolicyType := orgpolicyFields[0].Descriptor()
+	// orgpolicy.PolicyTypeValidator is a validator for the "policy_type" field. It is called by the builders before save.
+	orgpolicy.PolicyTypeValidator = func() func(string) error {
+		validators := orgpolicyDescPolicyType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(policy_type string) error {
+			for _, fn := range fns {
+				if err := fn(policy_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// orgpolicyDescID is the schema descriptor for id field.
+	orgpolicyDescID := orgpolicyMixinFields0[0].Descriptor()
+	// orgpolicy.DefaultID holds the default value on creation for the id field.
+	orgpolicy.DefaultID = orgpolicyDescID.Default.(func() uuid.UUID)
 	organizationMixin := schema.Organization{}.Mixin()
 	organization.Policy = privacy.NewPolicies(schema.Organization{})
 	organization.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -410,6 +460,104 @@ func init() {
 	sessionDescID := sessionMixinFields0[0].Descriptor()
 	// session.DefaultID holds the default value on creation for the id field.
 	session.DefaultID = sessionDescID.Default.(func() uuid.UUID)
+	usagerecordMixin := schema.UsageRecord{}.Mixin()
+	usagerecord.Policy = privacy.NewPolicies(schema.UsageRecord{})
+	usagerecord.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := usagerecord.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	usagerecordMixinFields0 := usagerecordMixin[0].Fields()
+	_ = usagerecordMixinFields0
+	usagerecordMixinFields1 := usagerecordMixin[1].Fields()
+	_ = usagerecordMixinFields1
+	usagerecordFields := schema.UsageRecord{}.Fields()
+	_ = usagerecordFields
+	// usagerecordDescCreatedAt is the schema descriptor for created_at field.
+	usagerecordDescCreatedAt := usagerecordMixinFields1[0].Descriptor()
+	// usagerecord.DefaultCreatedAt holds the default value on creation for the created_at field.
+	usagerecord.DefaultCreatedAt = usagerecordDescCreatedAt.Default.(func() time.Time)
+	// usagerecordDescUpdatedAt is the schema descriptor for updated_at field.
+	usagerecordDescUpdatedAt := usagerecordMixinFields1[1].Descriptor()
+	// usagerecord.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	usagerecord.DefaultUpdatedAt = usagerecordDescUpdatedAt.Default.(func() time.Time)
+	// usagerecord.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	usagerecord.UpdateDefaultUpdatedAt = usagerecordDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// usagerecordDescKeyPrefix is the schema descriptor for key_prefix field.
+	usagerecordDescKeyPrefix := usagerecordFields[1].Descriptor()
+	// usagerecord.KeyPrefixValidator is a validator for the "key_prefix" field. It is called by the builders before save.
+	usagerecord.KeyPrefixValidator = func() func(string) error {
+		validators := usagerecordDescKeyPrefix.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(key_prefix string) error {
+			for _, fn := range fns {
+				if err := fn(key_prefix); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// usagerecordDescKeyName is the schema descriptor for key_name field.
+	usagerecordDescKeyName := usagerecordFields[2].Descriptor()
+	// usagerecord.DefaultKeyName holds the default value on creation for the key_name field.
+	usagerecord.DefaultKeyName = usagerecordDescKeyName.Default.(string)
+	// usagerecord.KeyNameValidator is a validator for the "key_name" field. It is called by the builders before save.
+	usagerecord.KeyNameValidator = usagerecordDescKeyName.Validators[0].(func(string) error)
+	// usagerecordDescDay is the schema descriptor for day field.
+	usagerecordDescDay := usagerecordFields[3].Descriptor()
+	// usagerecord.DayValidator is a validator for the "day" field. It is called by the builders before save.
+	usagerecord.DayValidator = func() func(string) error {
+		validators := usagerecordDescDay.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(day string) error {
+			for _, fn := range fns {
+				if err := fn(day); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// usagerecordDescModel is the schema descriptor for model field.
+	usagerecordDescModel := usagerecordFields[4].Descriptor()
+	// usagerecord.ModelValidator is a validator for the "model" field. It is called by the builders before save.
+	usagerecord.ModelValidator = func() func(string) error {
+		validators := usagerecordDescModel.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(model string) error {
+			for _, fn := range fns {
+				if err := fn(model); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// usagerecordDescRequests is the schema descriptor for requests field.
+	usagerecordDescRequests := usagerecordFields[5].Descriptor()
+	// usagerecord.RequestsValidator is a validator for the "requests" field. It is called by the builders before save.
+	usagerecord.RequestsValidator = usagerecordDescRequests.Validators[0].(func(int64) error)
+	// usagerecordDescTokens is the schema descriptor for tokens field.
+	usagerecordDescTokens := usagerecordFields[6].Descriptor()
+	// usagerecord.TokensValidator is a validator for the "tokens" field. It is called by the builders before save.
+	usagerecord.TokensValidator = usagerecordDescTokens.Validators[0].(func(int64) error)
+	// usagerecordDescID is the schema descriptor for id field.
+	usagerecordDescID := usagerecordMixinFields0[0].Descriptor()
+	// usagerecord.DefaultID holds the default value on creation for the id field.
+	usagerecord.DefaultID = usagerecordDescID.Default.(func() uuid.UUID)
 	userMixin := schema.User{}.Mixin()
 	user.Policy = privacy.NewPolicies(schema.User{})
 	user.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -52,6 +52,8 @@ func (Organization) Edges() []ent.Edge {
 		edge.To("invitations", Invitation.Type).Annotations(skip),
 		edge.To("sessions", Session.Type).Annotations(skip),
 		edge.To("audit_logs", AuditLog.Type).Annotations(skip),
+		edge.To("policies", OrgPolicy.Type).Annotations(skip),
+		edge.To("usage_records", UsageRecord.Type).Annotations(skip),
 	}
 }
 

@@ -55,6 +55,14 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	ApiKeyUsage struct {
+		APIKeyID  func(childComplexity int) int
+		KeyName   func(childComplexity int) int
+		KeyPrefix func(childComplexity int) int
+		Requests  func(childComplexity int) int
+		Tokens    func(childComplexity int) int
+	}
+
 	AuditLog struct {
 		Action       func(childComplexity int) int
 		Actor        func(childComplexity int) int
@@ -185,6 +193,7 @@ type ComplexityRoot struct {
 		RevokeInvitation      func(childComplexity int, id uuid.UUID) int
 		RevokeOtherSessions   func(childComplexity int) int
 		RevokeSession         func(childComplexity int, id uuid.UUID) int
+		SetOrganizationPolicy func(childComplexity int, input model.SetOrganizationPolicyInput) int
 		SwitchOrganization    func(childComplexity int, organizationID uuid.UUID) int
 		UpdateMemberRole      func(childComplexity int, userID uuid.UUID, role string) int
 		UpdateOrganization    func(childComplexity int, input model.UpdateOrganizationInput) int
@@ -202,11 +211,14 @@ type ComplexityRoot struct {
 		MemberList     func(childComplexity int, offset *int, limit *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) int
 		Members        func(childComplexity int, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) int
 		Name           func(childComplexity int) int
+		Policies       func(childComplexity int) int
+		Policy         func(childComplexity int, typeArg string) int
 		Roles          func(childComplexity int) int
 		SecurityPolicy func(childComplexity int) int
 		Sessions       func(childComplexity int, after *entgql.Cursor[uuid.UUID], first *int) int
 		Settings       func(childComplexity int) int
 		UpdatedAt      func(childComplexity int) int
+		UsageToday     func(childComplexity int) int
 	}
 
 	OrganizationConnection struct {
@@ -218,6 +230,12 @@ type ComplexityRoot struct {
 	OrganizationEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	OrganizationPolicy struct {
+		Config     func(childComplexity int) int
+		PolicyType func(childComplexity int) int
+		UpdatedAt  func(childComplexity int) int
 	}
 
 	OrganizationSettings struct {
@@ -361,6 +379,7 @@ type MutationResolver interface {
 	SwitchOrganization(ctx context.Context, organizationID uuid.UUID) (*model.AuthPayload, error)
 	CreateOrganization(ctx context.Context, input model.CreateOrganizationInput) (*ent.Organization, error)
 	UpdateOrganization(ctx context.Context, input model.UpdateOrganizationInput) (*ent.Organization, error)
+	SetOrganizationPolicy(ctx context.Context, input model.SetOrganizationPolicyInput) (*ent.OrgPolicy, error)
 	InviteMember(ctx context.Context, input model.InviteMemberInput) (*model.InvitationPayload, error)
 	ResendInvitation(ctx context.Context, id uuid.UUID) (*model.InvitationPayload, error)
 	RevokeInvitation(ctx context.Context, id uuid.UUID) (*ent.Invitation, error)
@@ -387,6 +406,9 @@ type OrganizationResolver interface {
 	Invitations(ctx context.Context, obj *ent.Organization, status *invitation.Status, after *entgql.Cursor[uuid.UUID], first *int) (*ent.InvitationConnection, error)
 	Roles(ctx context.Context, obj *ent.Organization) ([]*ent.Role, error)
 	Sessions(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int) (*ent.SessionConnection, error)
+	Policy(ctx context.Context, obj *ent.Organization, typeArg string) (*ent.OrgPolicy, error)
+	Policies(ctx context.Context, obj *ent.Organization) ([]*ent.OrgPolicy, error)
+	UsageToday(ctx context.Context, obj *ent.Organization) ([]*model.APIKeyUsage, error)
 	AuditLogs(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int, where *model.AuditLogFilterInput) (*ent.AuditLogConnection, error)
 	AuditLogList(ctx context.Context, obj *ent.Organization, offset *int, limit *int, where *model.AuditLogFilterInput) ([]*ent.AuditLog, error)
 }
@@ -432,6 +454,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "ApiKeyUsage.apiKeyId":
+		if e.ComplexityRoot.ApiKeyUsage.APIKeyID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyUsage.APIKeyID(childComplexity), true
+	case "ApiKeyUsage.keyName":
+		if e.ComplexityRoot.ApiKeyUsage.KeyName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyUsage.KeyName(childComplexity), true
+	case "ApiKeyUsage.keyPrefix":
+		if e.ComplexityRoot.ApiKeyUsage.KeyPrefix == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyUsage.KeyPrefix(childComplexity), true
+	case "ApiKeyUsage.requests":
+		if e.ComplexityRoot.ApiKeyUsage.Requests == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyUsage.Requests(childComplexity), true
+	case "ApiKeyUsage.tokens":
+		if e.ComplexityRoot.ApiKeyUsage.Tokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApiKeyUsage.Tokens(childComplexity), true
 
 	case "AuditLog.action":
 		if e.ComplexityRoot.AuditLog.Action == nil {
@@ -1056,6 +1109,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeSession(childComplexity, args["id"].(uuid.UUID)), true
+	case "Mutation.setOrganizationPolicy":
+		if e.ComplexityRoot.Mutation.SetOrganizationPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setOrganizationPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetOrganizationPolicy(childComplexity, args["input"].(model.SetOrganizationPolicyInput)), true
 	case "Mutation.switchOrganization":
 		if e.ComplexityRoot.Mutation.SwitchOrganization == nil {
 			break
@@ -1191,6 +1255,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.Name(childComplexity), true
+	case "Organization.policies":
+		if e.ComplexityRoot.Organization.Policies == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.Policies(childComplexity), true
+	case "Organization.policy":
+		if e.ComplexityRoot.Organization.Policy == nil {
+			break
+		}
+
+		args, err := ec.field_Organization_policy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Organization.Policy(childComplexity, args["type"].(string)), true
 	case "Organization.roles":
 		if e.ComplexityRoot.Organization.Roles == nil {
 			break
@@ -1226,6 +1307,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.UpdatedAt(childComplexity), true
+	case "Organization.usageToday":
+		if e.ComplexityRoot.Organization.UsageToday == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.UsageToday(childComplexity), true
 
 	case "OrganizationConnection.edges":
 		if e.ComplexityRoot.OrganizationConnection.Edges == nil {
@@ -1258,6 +1345,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.OrganizationEdge.Node(childComplexity), true
+
+	case "OrganizationPolicy.config":
+		if e.ComplexityRoot.OrganizationPolicy.Config == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationPolicy.Config(childComplexity), true
+	case "OrganizationPolicy.policyType":
+		if e.ComplexityRoot.OrganizationPolicy.PolicyType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationPolicy.PolicyType(childComplexity), true
+	case "OrganizationPolicy.updatedAt":
+		if e.ComplexityRoot.OrganizationPolicy.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationPolicy.UpdatedAt(childComplexity), true
 
 	case "OrganizationSettings.defaultRole":
 		if e.ComplexityRoot.OrganizationSettings.DefaultRole == nil {
@@ -1733,6 +1839,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("OrganizationWhereInput", ec.unmarshalInputOrganizationWhereInput),
 			graphql.NewInputUnmarshaler("RoleOrder", ec.unmarshalInputRoleOrder),
 			graphql.NewInputUnmarshaler("SessionOrder", ec.unmarshalInputSessionOrder),
+			graphql.NewInputUnmarshaler("SetOrganizationPolicyInput", ec.unmarshalInputSetOrganizationPolicyInput),
 			graphql.NewInputUnmarshaler("UpdateOrganizationInput", ec.unmarshalInputUpdateOrganizationInput),
 			graphql.NewInputUnmarshaler("UpdateRoleInput", ec.unmarshalInputUpdateRoleInput),
 			graphql.NewInputUnmarshaler("UpdateSecurityPolicyInput", ec.unmarshalInputUpdateSecurityPolicyInput),
@@ -1890,6 +1997,34 @@ type SecurityPolicy {
   allowedEmailDomains: [String!]!
 }
 
+"""
+A policy of an organization for the inference gateway. The known types and their configuration:
+quota {enabled, request_limit, token_limit} and rate_limit {enabled, requests_per_minute,
+tokens_per_minute}, every key optional, limits whole numbers from 0. A policy never saved reads
+as {"enabled": false}, updated now.
+"""
+type OrganizationPolicy {
+  policyType: String!
+  config: Map!
+  updatedAt: Time!
+}
+
+"""Saves a policy of the active organization, replacing its configuration."""
+input SetOrganizationPolicyInput {
+  "quota or rate_limit."
+  policyType: String!
+  config: Map!
+}
+
+"""Today's (UTC) usage of one API key of the organization, summed over models."""
+type ApiKeyUsage {
+  apiKeyId: ID!
+  keyName: String!
+  keyPrefix: String!
+  requests: Int!
+  tokens: Int!
+}
+
 """Filters of the Users page."""
 input MemberFilter {
   "Matches e-mail or name, case-insensitively."
@@ -1922,6 +2057,12 @@ extend type Organization {
   roles: [Role!]! @activeOrganization @hasPermission(permission: "role:list")
   "Live sessions of the members."
   sessions(after: Cursor, first: Int): SessionConnection! @activeOrganization @hasPermission(permission: "security:view")
+  "A policy of the active organization by type (quota, rate_limit)."
+  policy(type: String!): OrganizationPolicy! @activeOrganization @hasPermission(permission: "organization:view")
+  "The saved policies of the active organization, by type."
+  policies: [OrganizationPolicy!]! @activeOrganization @hasPermission(permission: "organization:view")
+  "Today's (UTC) usage per API key as the inference gateway reported it, most tokens first; empty without reports."
+  usageToday: [ApiKeyUsage!]! @activeOrganization @hasPermission(permission: "organization:view")
   "The audit log, newest first."
   auditLogs(after: Cursor, first: Int, where: AuditLogFilterInput): AuditLogConnection!
     @activeOrganization @hasPermission(permission: "audit_log:list")
@@ -2127,6 +2268,9 @@ type Mutation {
   createOrganization(input: CreateOrganizationInput!): Organization! @superAdmin
   "Changes the active organization."
   updateOrganization(input: UpdateOrganizationInput!): Organization! @hasPermission(permission: "organization:update")
+
+  "Saves a policy of the active organization (quota, rate_limit), replacing its configuration."
+  setOrganizationPolicy(input: SetOrganizationPolicyInput!): OrganizationPolicy! @hasPermission(permission: "organization:update")
 
   "Invites someone by e-mail into the active organization."
   inviteMember(input: InviteMemberInput!): InvitationPayload! @hasPermission(permission: "member:invite")
@@ -2801,6 +2945,22 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_ApiKeyUsage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "apiKeyId":
+		return ec.fieldContext_ApiKeyUsage_apiKeyId(ctx, field)
+	case "keyName":
+		return ec.fieldContext_ApiKeyUsage_keyName(ctx, field)
+	case "keyPrefix":
+		return ec.fieldContext_ApiKeyUsage_keyPrefix(ctx, field)
+	case "requests":
+		return ec.fieldContext_ApiKeyUsage_requests(ctx, field)
+	case "tokens":
+		return ec.fieldContext_ApiKeyUsage_tokens(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApiKeyUsage", field.Name)
+}
+
 func (ec *executionContext) childFields_AuditLog(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3049,6 +3209,12 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_roles(ctx, field)
 	case "sessions":
 		return ec.fieldContext_Organization_sessions(ctx, field)
+	case "policy":
+		return ec.fieldContext_Organization_policy(ctx, field)
+	case "policies":
+		return ec.fieldContext_Organization_policies(ctx, field)
+	case "usageToday":
+		return ec.fieldContext_Organization_usageToday(ctx, field)
 	case "auditLogs":
 		return ec.fieldContext_Organization_auditLogs(ctx, field)
 	case "auditLogList":
@@ -3077,6 +3243,18 @@ func (ec *executionContext) childFields_OrganizationEdge(ctx context.Context, fi
 		return ec.fieldContext_OrganizationEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type OrganizationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_OrganizationPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "policyType":
+		return ec.fieldContext_OrganizationPolicy_policyType(ctx, field)
+	case "config":
+		return ec.fieldContext_OrganizationPolicy_config(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_OrganizationPolicy_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganizationPolicy", field.Name)
 }
 
 func (ec *executionContext) childFields_OrganizationSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3617,6 +3795,20 @@ func (ec *executionContext) field_Mutation_revokeSession_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setOrganizationPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetOrganizationPolicyInput, error) {
+			return ec.unmarshalNSetOrganizationPolicyInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐSetOrganizationPolicyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_switchOrganization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3885,6 +4077,20 @@ func (ec *executionContext) field_Organization_members_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Organization_policy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "type",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["type"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Organization_sessions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4076,6 +4282,64 @@ func (ec *executionContext) field___Type_fields_args(ctx context.Context, rawArg
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _ApiKeyUsage_apiKeyId(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyUsage) (ret graphql.Marshaler) {
+	if v := obj.APIKeyID; v != uuid.Nil {
+		return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, field.Selections, v)
+	}
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApiKeyUsage_apiKeyId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.APIKeyID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApiKeyUsage_apiKeyId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKeyUsage", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ApiKeyUsage_keyName(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyUsage) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.KeyName)
+
+}
+func (ec *executionContext) fieldContext_ApiKeyUsage_keyName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKeyUsage", field, false, false, "String")
+}
+
+func (ec *executionContext) _ApiKeyUsage_keyPrefix(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyUsage) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.KeyPrefix)
+
+}
+func (ec *executionContext) fieldContext_ApiKeyUsage_keyPrefix(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKeyUsage", field, false, false, "String")
+}
+
+func (ec *executionContext) _ApiKeyUsage_requests(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyUsage) (ret graphql.Marshaler) {
+	return ec.marshalNInt2int(ctx, field.Selections, obj.Requests)
+
+}
+func (ec *executionContext) fieldContext_ApiKeyUsage_requests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKeyUsage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ApiKeyUsage_tokens(ctx context.Context, field graphql.CollectedField, obj *model.APIKeyUsage) (ret graphql.Marshaler) {
+	return ec.marshalNInt2int(ctx, field.Selections, obj.Tokens)
+
+}
+func (ec *executionContext) fieldContext_ApiKeyUsage_tokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApiKeyUsage", field, false, false, "Int")
+}
 
 func (ec *executionContext) _AuditLog_id(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
 	if v := obj.ID; v != uuid.Nil {
@@ -5778,6 +6042,68 @@ func (ec *executionContext) fieldContext_Mutation_updateOrganization(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setOrganizationPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setOrganizationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetOrganizationPolicy(ctx, fc.Args["input"].(model.SetOrganizationPolicyInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "organization:update")
+				if err != nil {
+					var zeroVal *ent.OrgPolicy
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *ent.OrgPolicy
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrgPolicy) graphql.Marshaler {
+			return ec.marshalNOrganizationPolicy2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐOrgPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setOrganizationPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setOrganizationPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_inviteMember(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7278,6 +7604,189 @@ func (ec *executionContext) fieldContext_Organization_sessions(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Organization_policy(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_policy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Organization().Policy(ctx, obj, fc.Args["type"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal *ent.OrgPolicy
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "organization:view")
+				if err != nil {
+					var zeroVal *ent.OrgPolicy
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *ent.OrgPolicy
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.OrgPolicy) graphql.Marshaler {
+			return ec.marshalNOrganizationPolicy2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐOrgPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_policy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Organization_policy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_policies(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_policies(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Organization().Policies(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal []*ent.OrgPolicy
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "organization:view")
+				if err != nil {
+					var zeroVal []*ent.OrgPolicy
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal []*ent.OrgPolicy
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.OrgPolicy) graphql.Marshaler {
+			return ec.marshalNOrganizationPolicy2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐOrgPolicyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_policies(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_usageToday(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_usageToday(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Organization().UsageToday(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal []*model.APIKeyUsage
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "organization:view")
+				if err != nil {
+					var zeroVal []*model.APIKeyUsage
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal []*model.APIKeyUsage
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.APIKeyUsage) graphql.Marshaler {
+			return ec.marshalNApiKeyUsage2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐAPIKeyUsageᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_usageToday(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApiKeyUsage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Organization_auditLogs(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7541,6 +8050,63 @@ func (ec *executionContext) _OrganizationEdge_cursor(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_OrganizationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("OrganizationEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _OrganizationPolicy_policyType(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicy) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.PolicyType)
+
+}
+func (ec *executionContext) fieldContext_OrganizationPolicy_policyType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _OrganizationPolicy_config(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationPolicy_config(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Config, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNMap2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationPolicy_config(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationPolicy", field, false, false, "Map")
+}
+
+func (ec *executionContext) _OrganizationPolicy_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.OrgPolicy) (ret graphql.Marshaler) {
+	if v := obj.UpdatedAt; !v.IsZero() {
+		return ec.marshalNTime2timeᚐTime(ctx, field.Selections, v)
+	}
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationPolicy_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationPolicy_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationPolicy", field, false, false, "Time")
 }
 
 func (ec *executionContext) _OrganizationSettings_defaultRole(ctx context.Context, field graphql.CollectedField, obj *schematype.OrganizationSettings) (ret graphql.Marshaler) {
@@ -11290,6 +11856,55 @@ func UnmarshalSessionOrder(ctx context.Context, raw any) (ent.SessionOrder, erro
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSetOrganizationPolicyInput(ctx context.Context, obj any) (model.SetOrganizationPolicyInput, error) {
+	var it model.SetOrganizationPolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"policyType", "config"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "policyType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("policyType"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PolicyType = data
+		case "config":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("config"))
+			data, err := ec.unmarshalNMap2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Config = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetOrganizationPolicyInput unmarshals raw into the SetOrganizationPolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetOrganizationPolicyInput(ctx context.Context, raw any) (model.SetOrganizationPolicyInput, error) {
+	var out model.SetOrganizationPolicyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetOrganizationPolicyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputUpdateOrganizationInput(ctx context.Context, obj any) (model.UpdateOrganizationInput, error) {
 	var it model.UpdateOrganizationInput
 	if obj == nil {
@@ -11930,6 +12545,59 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var apiKeyUsageImplementors = []string{"ApiKeyUsage"}
+
+func (ec *executionContext) _ApiKeyUsage(ctx context.Context, sel ast.SelectionSet, obj *model.APIKeyUsage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, apiKeyUsageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	var deferred graphql.DeferredGroup
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApiKeyUsage")
+		case "apiKeyId":
+			out.Values[i] = ec._ApiKeyUsage_apiKeyId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "keyName":
+			out.Values[i] = ec._ApiKeyUsage_keyName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "keyPrefix":
+			out.Values[i] = ec._ApiKeyUsage_keyPrefix(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requests":
+			out.Values[i] = ec._ApiKeyUsage_requests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tokens":
+			out.Values[i] = ec._ApiKeyUsage_tokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var auditLogImplementors = []string{"AuditLog", "Node"}
 
@@ -12716,6 +13384,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setOrganizationPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setOrganizationPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "inviteMember":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_inviteMember(ctx, field)
@@ -12923,6 +13598,21 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "policy":
+			out.Values[i] = ec._Organization_policy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "policies":
+			out.Values[i] = ec._Organization_policies(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "usageToday":
+			out.Values[i] = ec._Organization_usageToday(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "auditLogs":
 			out.Values[i] = ec._Organization_auditLogs(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -13011,6 +13701,49 @@ func (ec *executionContext) _OrganizationEdge(ctx context.Context, sel ast.Selec
 			}
 		case "cursor":
 			out.Values[i] = ec._OrganizationEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var organizationPolicyImplementors = []string{"OrganizationPolicy"}
+
+func (ec *executionContext) _OrganizationPolicy(ctx context.Context, sel ast.SelectionSet, obj *ent.OrgPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, organizationPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	var deferred graphql.DeferredGroup
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrganizationPolicy")
+		case "policyType":
+			out.Values[i] = ec._OrganizationPolicy_policyType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "config":
+			out.Values[i] = ec._OrganizationPolicy_config(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._OrganizationPolicy_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -14199,6 +14932,30 @@ func (ec *executionContext) unmarshalNAcceptInvitationInput2githubᚗcomᚋinfer
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNApiKeyUsage2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐAPIKeyUsageᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.APIKeyUsage) graphql.Marshaler {
+	ret := inturn.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNApiKeyUsage2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐAPIKeyUsage(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNApiKeyUsage2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐAPIKeyUsage(ctx context.Context, sel ast.SelectionSet, v *model.APIKeyUsage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ApiKeyUsage!")
+		return graphql.Null
+	}
+	return ec._ApiKeyUsage(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNAuditLog2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐAuditLogᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.AuditLog) graphql.Marshaler {
 	ret := inturn.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -14402,6 +15159,24 @@ func (ec *executionContext) unmarshalNLoginInput2githubᚗcomᚋinferiallmᚋorg
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNMap2map(ctx context.Context, v any) (map[string]any, error) {
+	res, err := graphql.UnmarshalMap(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMap2map(ctx context.Context, sel ast.SelectionSet, v map[string]any) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Map!")
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalMap(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Map!")
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNMembership2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐMembershipᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Membership) graphql.Marshaler {
 	ret := inturn.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -14496,6 +15271,30 @@ func (ec *executionContext) marshalNOrganizationOrderField2ᚖgithubᚗcomᚋinf
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalNOrganizationPolicy2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐOrgPolicyᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.OrgPolicy) graphql.Marshaler {
+	ret := inturn.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOrganizationPolicy2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐOrgPolicy(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNOrganizationPolicy2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐOrgPolicy(ctx context.Context, sel ast.SelectionSet, v *ent.OrgPolicy) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OrganizationPolicy!")
+		return graphql.Null
+	}
+	return ec._OrganizationPolicy(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNOrganizationSettings2githubᚗcomᚋinferiallmᚋorgserverᚋentᚋschemaᚋschematypeᚐOrganizationSettings(ctx context.Context, sel ast.SelectionSet, v schematype.OrganizationSettings) graphql.Marshaler {
@@ -14633,6 +15432,11 @@ func (ec *executionContext) marshalNSessionOrderField2ᚖgithubᚗcomᚋinferial
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalNSetOrganizationPolicyInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐSetOrganizationPolicyInput(ctx context.Context, v any) (model.SetOrganizationPolicyInput, error) {
+	res, err := ec.unmarshalInputSetOrganizationPolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {

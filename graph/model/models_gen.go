@@ -20,6 +20,15 @@ type AcceptInvitationInput struct {
 	CreateAccount *bool `json:"createAccount,omitempty"`
 }
 
+// Today's (UTC) usage of one API key of the organization, summed over models.
+type APIKeyUsage struct {
+	APIKeyID  uuid.UUID `json:"apiKeyId"`
+	KeyName   string    `json:"keyName"`
+	KeyPrefix string    `json:"keyPrefix"`
+	Requests  int       `json:"requests"`
+	Tokens    int       `json:"tokens"`
+}
+
 // Filters of the audit log.
 type AuditLogFilterInput struct {
 	Action   *string    `json:"action,omitempty"`
@@ -116,6 +125,13 @@ type PermissionInfo struct {
 // Single-use codes that stand in for an authenticator code. Shown once.
 type RecoveryCodes struct {
 	RecoveryCodes []string `json:"recoveryCodes"`
+}
+
+// Saves a policy of the active organization, replacing its configuration.
+type SetOrganizationPolicyInput struct {
+	// quota or rate_limit.
+	PolicyType string         `json:"policyType"`
+	Config     map[string]any `json:"config"`
 }
 
 // A pending authenticator secret, to scan or type into an authenticator app.

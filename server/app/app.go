@@ -268,7 +268,8 @@ func (a *App) routes() (http.Handler, error) {
 		return nil, err
 	}
 	mux.Handle("/graphql", gql)
-	api, err := rest.New(gql.Executor(), gql.Schema(), rest.Options{Logger: a.log})
+	api, err := rest.New(gql.Executor(), gql.Schema(), rest.Options{Logger: a.log,
+		InternalAPIKey: a.cfg.InternalAPIKey, Usage: a.svc.RecordUsage})
 	if err != nil {
 		return nil, err
 	}

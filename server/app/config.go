@@ -57,6 +57,9 @@ type Config struct {
 	// EncryptionKey seals secrets kept to be shown again (invitation links, TOTP secrets);
 	// empty: generated once and kept in the database.
 	EncryptionKey string
+	// InternalAPIKey authenticates the inference gateway's reports (POST /internal/usage, header
+	// X-Internal-API-Key); empty turns those routes off (503).
+	InternalAPIKey string
 	// SuperAdminEmail and SuperAdminPassword create the super admin on the first start; with no
 	// password one is generated and printed once.
 	SuperAdminEmail    string
@@ -223,6 +226,7 @@ var envVars = []envVar{
 	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "full OTLP/HTTP traces URL, in place of the one above", str(func(c *Config) *string { return &c.OTLPTracesEndpoint })},
 	{"JWT_SECRET_KEY", "access-token signing key (default: generated and kept in the database)", str(func(c *Config) *string { return &c.JWTSecret })},
 	{"ENCRYPTION_KEY", "key that encrypts stored secrets (default: generated and kept in the database)", str(func(c *Config) *string { return &c.EncryptionKey })},
+	{"INTERNAL_API_KEY", "key the inference gateway sends in X-Internal-API-Key to report usage, at least 32 characters (default: none, the internal routes answer 503)", str(func(c *Config) *string { return &c.InternalAPIKey })},
 	{"SUPERADMIN_EMAIL", "super admin created on the first start", str(func(c *Config) *string { return &c.SuperAdminEmail })},
 	{"SUPERADMIN_PASSWORD", "its password (default: generated and printed once)", str(func(c *Config) *string { return &c.SuperAdminPassword })},
 	{"DEFAULT_ORG_NAME", "organization created on the first start", str(func(c *Config) *string { return &c.DefaultOrgName })},
@@ -325,6 +329,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EncryptionKey != "" && len(c.EncryptionKey) < 32 {
 		errs = append(errs, errors.New("ENCRYPTION_KEY must be at least 32 characters"))
+	}
+	if c.InternalAPIKey != "" && len(c.InternalAPIKey) < 32 {
+		errs = append(errs, errors.New("INTERNAL_API_KEY must be at least 32 characters"))
 	}
 	if c.SMTPURL != "" {
 		if _, err := newSMTPMailer(c.SMTPURL); err != nil {

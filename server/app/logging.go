@@ -47,6 +47,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("otel_exporter_otlp_traces_endpoint", redactURL(c.OTLPTracesEndpoint)),
 		slog.String("jwt_secret_key", secretState(c.JWTSecret)),
 		slog.String("encryption_key", secretState(c.EncryptionKey)),
+		slog.String("internal_api_key", secretState(c.InternalAPIKey)),
 		slog.String("superadmin_email", c.SuperAdminEmail),
 		slog.String("superadmin_password", secretState(c.SuperAdminPassword)),
 		slog.String("default_org_name", c.DefaultOrgName),

@@ -104,3 +104,19 @@ func TestTheLoggedConfigurationHidesSecrets(t *testing.T) {
 	assert.Contains(t, out, "config.management_addr=127.0.0.1:9000")
 	assert.Contains(t, out, "collector.example.com")
 }
+
+// INTERNAL_API_KEY authenticates the inference gateway: a short one is refused at start rather
+// than served; unset, the internal routes are off.
+func TestInternalAPIKeyIsLongOrRefused(t *testing.T) {
+	_, err := fromEnv("INTERNAL_API_KEY", "too-short-a-key")
+	if assert.Error(t, err) {
+		assert.Contains(t, err.Error(), "INTERNAL_API_KEY must be at least 32 characters")
+		assert.NotContains(t, err.Error(), "too-short-a-key", "the key is not repeated")
+	}
+	c, err := fromEnv("INTERNAL_API_KEY", strings.Repeat("k", 32))
+	require.NoError(t, err)
+	assert.Equal(t, strings.Repeat("k", 32), c.InternalAPIKey)
+	c, err = fromEnv("INTERNAL_API_KEY", "")
+	require.NoError(t, err)
+	assert.Empty(t, c.InternalAPIKey)
+}
