@@ -52,15 +52,18 @@ type OrganizationEdges struct {
 	Sessions []*Session `json:"sessions,omitempty"`
 	// AuditLogs holds the value of the audit_logs edge.
 	AuditLogs []*AuditLog `json:"audit_logs,omitempty"`
+	// APIKeys holds the value of the api_keys edge.
+	APIKeys []*APIKey `json:"api_keys,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [6]bool
 
 	namedMemberships map[string][]*Membership
 	namedRoles       map[string][]*Role
 	namedInvitations map[string][]*Invitation
 	namedSessions    map[string][]*Session
 	namedAuditLogs   map[string][]*AuditLog
+	namedAPIKeys     map[string][]*APIKey
 }
 
 // MembershipsOrErr returns the Memberships value or an error if the edge
@@ -106,6 +109,15 @@ func (e OrganizationEdges) AuditLogsOrErr() ([]*AuditLog, error) {
 		return e.AuditLogs, nil
 	}
 	return nil, &NotLoadedError{edge: "audit_logs"}
+}
+
+// APIKeysOrErr returns the APIKeys value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) APIKeysOrErr() ([]*APIKey, error) {
+	if e.loadedTypes[5] {
+		return e.APIKeys, nil
+	}
+	return nil, &NotLoadedError{edge: "api_keys"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -228,6 +240,11 @@ func (_m *Organization) QuerySessions() *SessionQuery {
 // QueryAuditLogs queries the "audit_logs" edge of the Organization entity.
 func (_m *Organization) QueryAuditLogs() *AuditLogQuery {
 	return NewOrganizationClient(_m.config).QueryAuditLogs(_m)
+}
+
+// QueryAPIKeys queries the "api_keys" edge of the Organization entity.
+func (_m *Organization) QueryAPIKeys() *APIKeyQuery {
+	return NewOrganizationClient(_m.config).QueryAPIKeys(_m)
 }
 
 // Update returns a builder for updating this Organization.
@@ -394,6 +411,30 @@ func (_m *Organization) appendNamedAuditLogs(name string, edges ...*AuditLog) {
 		_m.Edges.namedAuditLogs[name] = []*AuditLog{}
 	} else {
 		_m.Edges.namedAuditLogs[name] = append(_m.Edges.namedAuditLogs[name], edges...)
+	}
+}
+
+// NamedAPIKeys returns the APIKeys named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedAPIKeys(name string) ([]*APIKey, error) {
+	if _m.Edges.namedAPIKeys == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAPIKeys[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedAPIKeys(name string, edges ...*APIKey) {
+	if _m.Edges.namedAPIKeys == nil {
+		_m.Edges.namedAPIKeys = make(map[string][]*APIKey)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAPIKeys[name] = []*APIKey{}
+	} else {
+		_m.Edges.namedAPIKeys[name] = append(_m.Edges.namedAPIKeys[name], edges...)
 	}
 }
 

@@ -52,6 +52,7 @@ func (Organization) Edges() []ent.Edge {
 		edge.To("invitations", Invitation.Type).Annotations(skip),
 		edge.To("sessions", Session.Type).Annotations(skip),
 		edge.To("audit_logs", AuditLog.Type).Annotations(skip),
+		edge.To("api_keys", APIKey.Type).Annotations(skip),
 	}
 }
 
