@@ -29,6 +29,9 @@ func (r *queryResolver) Organizations(ctx context.Context, after *entgql.Cursor[
 	return r.organizations(ctx, after, first, before, last, orderBy, where)
 }
 
+// APIKey returns generated.APIKeyResolver implementation.
+func (r *Resolver) APIKey() generated.APIKeyResolver { return &aPIKeyResolver{r} }
+
 // Invitation returns generated.InvitationResolver implementation.
 func (r *Resolver) Invitation() generated.InvitationResolver { return &invitationResolver{r} }
 
@@ -48,6 +51,7 @@ func (r *Resolver) Role() generated.RoleResolver { return &roleResolver{r} }
 func (r *Resolver) Session() generated.SessionResolver { return &sessionResolver{r} }
 
 type (
+	aPIKeyResolver       struct{ *Resolver }
 	invitationResolver   struct{ *Resolver }
 	membershipResolver   struct{ *Resolver }
 	organizationResolver struct{ *Resolver }
