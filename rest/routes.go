@@ -14,7 +14,7 @@ import (
 // and so on.
 func table() []route {
 	return slices.Concat(authRoutes, securityRoutes, invitationRoutes, memberRoutes, organizationRoutes,
-		roleRoutes, auditRoutes)
+		roleRoutes, auditRoutes, apiKeyRoutes)
 }
 
 // route is one REST endpoint, a row of the table.

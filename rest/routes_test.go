@@ -161,6 +161,7 @@ func getPaths(token string) map[string]string {
 		"/admin/users":                  "/admin/users",
 		"/management/users":             "/management/users",
 		"/management/invitations":       "/management/invitations",
+		"/management/api-keys":          "/management/api-keys",
 		"/management/organizations/me":  "/management/organizations/me",
 		"/admin/roles":                  "/admin/roles",
 		"/admin/roles/permissions/list": "/admin/roles/permissions/list",
