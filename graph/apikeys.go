@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -241,7 +242,7 @@ type keyEntry struct {
 // that has it; a revocation, or a change of the role, drops it there on every replica.
 func (s *Service) authenticateKey(ctx context.Context, secret string) (*auth.Viewer, error) {
 	if err := auth.CheckAPIKey(secret); err != nil {
-		s.debugAuth(ctx, "API key refused: malformed or wrong checksum", uuid.Nil, false)
+		s.debugKeyAuth(ctx, "API key refused: malformed or wrong checksum", uuid.Nil, false)
 		return nil, err
 	}
 	hash := s.APIKeys.Hash(secret)
@@ -252,7 +253,7 @@ func (s *Service) authenticateKey(ctx context.Context, secret string) (*auth.Vie
 		var err error
 		if e, err = s.loadKeyAuth(ctx, hash); err != nil {
 			if errors.Is(err, auth.ErrInvalidToken) {
-				s.debugAuth(ctx, "API key refused: unknown or revoked", uuid.Nil, false)
+				s.debugKeyAuth(ctx, "API key refused: unknown or revoked", uuid.Nil, false)
 			}
 			return nil, err
 		}
@@ -260,15 +261,28 @@ func (s *Service) authenticateKey(ctx context.Context, secret string) (*auth.Vie
 		s.authCache.putKey(gen, hash, e)
 	}
 	if e.expiresAt != nil && !now.Before(*e.expiresAt) {
-		s.debugAuth(ctx, "API key refused: expired", e.viewer.APIKeyID, cached)
+		s.debugKeyAuth(ctx, "API key refused: expired", e.viewer.APIKeyID, cached)
 		return nil, auth.ErrInvalidToken
 	}
-	s.debugAuth(ctx, "authenticated with an API key", e.viewer.APIKeyID, cached)
+	s.debugKeyAuth(ctx, "authenticated with an API key", e.viewer.APIKeyID, cached)
 	v := e.viewer // a copy: the request's own
 	if used := s.trackKeyUse(ctx, v.APIKeyID, e.lastUsed); !used.Equal(e.lastUsed) {
 		s.authCache.updateKey(hash, func(e *keyEntry) { e.lastUsed = used })
 	}
 	return &v, nil
+}
+
+// debugKeyAuth logs an API key's authentication decision at debug level: the key's id when it
+// is known and whether the cache answered, never the secret.
+func (s *Service) debugKeyAuth(ctx context.Context, decision string, keyID uuid.UUID, cached bool) {
+	if !s.Logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("request_id", auth.ClientFromContext(ctx).RequestID), slog.Bool("from_cache", cached)}
+	if keyID != uuid.Nil {
+		attrs = append(attrs, slog.String("api_key_id", keyID.String()))
+	}
+	s.Logger.LogAttrs(ctx, slog.LevelDebug, decision, attrs...)
 }
 
 // loadKeyAuth reads an unrevoked key by hash with its role.
