@@ -113,7 +113,8 @@ func (s *Service) createAPIKey(ctx context.Context, in model.CreateAPIKeyInput) 
 // on every replica: the revocation announces an authentication change (see AuthChange).
 //  1. The key exists here (else NOT_FOUND) and the viewer holds every permission of its role:
 //     nobody revokes a key more powerful than themself.
-//  2. Revoking a revoked key changes nothing and audits nothing.
+//  2. Revoking a revoked key changes nothing and audits nothing, also when two revocations
+//     race: only the one whose conditional update changes the row audits.
 //  3. Set revoked_at; audit.
 func (s *Service) revokeAPIKey(ctx context.Context, id uuid.UUID) (*ent.APIKey, error) {
 	v := auth.FromContext(ctx)
@@ -131,9 +132,12 @@ func (s *Service) revokeAPIKey(ctx context.Context, id uuid.UUID) (*ent.APIKey, 
 	if k.RevokedAt != nil {
 		return k, nil
 	}
-	k, err = db.APIKey.UpdateOne(k).SetRevokedAt(s.now()).Save(ctx)
+	n, err := db.APIKey.Update().Where(apikey.ID(k.ID), apikey.RevokedAtIsNil()).SetRevokedAt(s.now()).Save(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if k, err = db.APIKey.Get(ctx, k.ID); err != nil || n == 0 {
+		return k, err
 	}
 	return k, s.audit(ctx, auditEntry{Action: "api_key.revoke", Category: categoryAPIKey,
 		ResourceType: "api_key", ResourceID: k.ID.String(), Details: map[string]any{"name": k.Name, "prefix": k.Prefix}})

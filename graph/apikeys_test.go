@@ -3,6 +3,7 @@ package graph_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -333,4 +334,34 @@ func toJSON(t *testing.T, v any) string {
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
 	return string(b)
+}
+
+func TestTwoRevocationsOfOneKeyAuditOnce(t *testing.T) {
+	s := apptest.Start(t)
+	admin := s.Login(t, apptest.RootEmail, apptest.RootPassword)
+	for range 3 {
+		_, id := createKey(t, s, admin.Access, map[string]any{"name": "bot"})
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := s.TryDo(admin.Access, revokeKeyMutation, map[string]any{"id": id})
+				if err == nil && len(r.Errors) > 0 {
+					err = fmt.Errorf("%+v", r.Errors)
+				}
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err, "both revocations succeed")
+		}
+		n, err := s.App.Client().AuditLog.Query().
+			Where(auditlog.Action("api_key.revoke"), auditlog.ResourceID(id)).Count(apptest.SystemContext())
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "one revocation, one entry")
+	}
 }
