@@ -24,8 +24,8 @@ import (
 //
 // When the member who created a key leaves or is removed, their unrevoked keys in that
 // organization are revoked in the same transaction, each with an audit entry: a key must not
-// outlive, unseen, the person answerable for it. An admin who wants a longer-lived key creates it
-// themself.
+// outlive, unseen, the person answerable for it. A key created by a key answers to the person
+// its maker answers to. An admin who wants a longer-lived key creates it themself.
 
 // categoryAPIKey is the audit category of API keys, the one the dashboard's filter offers.
 const categoryAPIKey = "api_key"
@@ -91,10 +91,11 @@ func (s *Service) createAPIKey(ctx context.Context, in model.CreateAPIKeyInput) 
 		SetPrefix(auth.APIKeyDisplayPrefix(secret)).
 		SetSecretHash(s.APIKeys.Hash(secret)).
 		SetNillableExpiresAt(in.ExpiresAt)
-	if !v.IsAPIKey() {
-		c.SetCreatedByID(v.UserID)
+	creator, err := s.answerableFor(ctx, v)
+	if err != nil {
+		return nil, err
 	}
-	k, err := c.Save(ctx)
+	k, err := c.SetNillableCreatedByID(creator).Save(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +108,20 @@ func (s *Service) createAPIKey(ctx context.Context, in model.CreateAPIKeyInput) 
 		return nil, err
 	}
 	return &model.APIKeyPayload{APIKey: k, Secret: secret}, nil
+}
+
+// answerableFor is the person a new key created by v answers to: v, or, when v is a key, the
+// person that key answers to, so that a key made by a key is revoked with its maker's creator.
+func (s *Service) answerableFor(ctx context.Context, v *auth.Viewer) (*uuid.UUID, error) {
+	if !v.IsAPIKey() {
+		return &v.UserID, nil
+	}
+	// A key reads itself whatever its role lets it list.
+	parent, err := s.db(ctx).APIKey.Get(privacy.DecisionContext(ctx, privacy.Allow), v.APIKeyID)
+	if err != nil {
+		return nil, err
+	}
+	return parent.CreatedByID, nil
 }
 
 // revokeAPIKey revokes a key of the active organization. It stops working on the next request,

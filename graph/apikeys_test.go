@@ -292,10 +292,14 @@ func TestAKeyIsRevokedWhenItsCreatorLeavesTheOrganization(t *testing.T) {
 	secret, id := createKey(t, s, devTok.Access, map[string]any{"name": "dev's script", "role": "member"})
 	adminKey, _ := createKey(t, s, admin.Access, map[string]any{"name": "admin's script", "role": "member"})
 	require.Empty(t, s.Do(t, secret, keyViewerQuery, nil).Errors)
+	// A key the dev's key made answers to the dev too.
+	child, _ := createKey(t, s, secret, map[string]any{"name": "made by dev's script", "role": "member"})
+	require.Empty(t, s.Do(t, child, keyViewerQuery, nil).Errors)
 
 	r := s.Do(t, admin.Access, `mutation($u: ID!) { removeMember(userId: $u) }`, map[string]any{"u": dev.ID.String()})
 	require.Empty(t, r.Errors)
 	assertError(t, s.Do(t, secret, keyViewerQuery, nil), "UNAUTHENTICATED", "")
+	assertError(t, s.Do(t, child, keyViewerQuery, nil), "UNAUTHENTICATED", "")
 	require.Empty(t, s.Do(t, adminKey, keyViewerQuery, nil).Errors, "other keys stay")
 	entry, err := s.App.Client().AuditLog.Query().
 		Where(auditlog.Action("api_key.revoke"), auditlog.ResourceID(id)).Only(apptest.SystemContext())
