@@ -1,7 +1,6 @@
 package schema
 
 import (
-
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
 	"entgo.io/ent/entql"
@@ -94,4 +93,3 @@ func filterAPIKeys() privacy.FilterFunc {
 		return inActiveOrg(v)
 	})
 }
-
