@@ -25,6 +25,8 @@ type AuditLog struct {
 	OrganizationID *uuid.UUID `json:"organization_id,omitempty"`
 	// Kept when the actor's account is no longer visible, e.g. after they left.
 	ActorID *uuid.UUID `json:"actor_id,omitempty"`
+	// The organization API key that acted, when the actor is a key rather than a person (actor_id is then empty).
+	ActorAPIKeyID *uuid.UUID `json:"actor_api_key_id,omitempty"`
 	// ActorEmail holds the value of the "actor_email" field.
 	ActorEmail string `json:"actor_email,omitempty"`
 	// Action holds the value of the "action" field.
@@ -91,7 +93,7 @@ func (*AuditLog) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case auditlog.FieldOrganizationID, auditlog.FieldActorID:
+		case auditlog.FieldOrganizationID, auditlog.FieldActorID, auditlog.FieldActorAPIKeyID:
 			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case auditlog.FieldDetails:
 			values[i] = new([]byte)
@@ -135,6 +137,13 @@ func (_m *AuditLog) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ActorID = new(uuid.UUID)
 				*_m.ActorID = *value.S.(*uuid.UUID)
+			}
+		case auditlog.FieldActorAPIKeyID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field actor_api_key_id", values[i])
+			} else if value.Valid {
+				_m.ActorAPIKeyID = new(uuid.UUID)
+				*_m.ActorAPIKeyID = *value.S.(*uuid.UUID)
 			}
 		case auditlog.FieldActorEmail:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -251,6 +260,11 @@ func (_m *AuditLog) String() string {
 	builder.WriteString(", ")
 	if v := _m.ActorID; v != nil {
 		builder.WriteString("actor_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.ActorAPIKeyID; v != nil {
+		builder.WriteString("actor_api_key_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteString(", ")

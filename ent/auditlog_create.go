@@ -54,6 +54,20 @@ func (_c *AuditLogCreate) SetNillableActorID(v *uuid.UUID) *AuditLogCreate {
 	return _c
 }
 
+// SetActorAPIKeyID sets the "actor_api_key_id" field.
+func (_c *AuditLogCreate) SetActorAPIKeyID(v uuid.UUID) *AuditLogCreate {
+	_c.mutation.SetActorAPIKeyID(v)
+	return _c
+}
+
+// SetNillableActorAPIKeyID sets the "actor_api_key_id" field if the given value is not nil.
+func (_c *AuditLogCreate) SetNillableActorAPIKeyID(v *uuid.UUID) *AuditLogCreate {
+	if v != nil {
+		_c.SetActorAPIKeyID(*v)
+	}
+	return _c
+}
+
 // SetActorEmail sets the "actor_email" field.
 func (_c *AuditLogCreate) SetActorEmail(v string) *AuditLogCreate {
 	_c.mutation.SetActorEmail(v)
@@ -347,6 +361,10 @@ func (_c *AuditLogCreate) createSpec() (*AuditLog, *sqlgraph.CreateSpec) {
 		_node.ID = id
 		_spec.ID.Value = &id
 	}
+	if value, ok := _c.mutation.ActorAPIKeyID(); ok {
+		_spec.SetField(auditlog.FieldActorAPIKeyID, field.TypeUUID, value)
+		_node.ActorAPIKeyID = &value
+	}
 	if value, ok := _c.mutation.ActorEmail(); ok {
 		_spec.SetField(auditlog.FieldActorEmail, field.TypeString, value)
 		_node.ActorEmail = value
@@ -495,6 +513,9 @@ func (u *AuditLogUpsertOne) UpdateNewValues() *AuditLogUpsertOne {
 		}
 		if _, exists := u.create.mutation.ActorID(); exists {
 			s.SetIgnore(auditlog.FieldActorID)
+		}
+		if _, exists := u.create.mutation.ActorAPIKeyID(); exists {
+			s.SetIgnore(auditlog.FieldActorAPIKeyID)
 		}
 		if _, exists := u.create.mutation.ActorEmail(); exists {
 			s.SetIgnore(auditlog.FieldActorEmail)
@@ -745,6 +766,9 @@ func (u *AuditLogUpsertBulk) UpdateNewValues() *AuditLogUpsertBulk {
 			}
 			if _, exists := b.mutation.ActorID(); exists {
 				s.SetIgnore(auditlog.FieldActorID)
+			}
+			if _, exists := b.mutation.ActorAPIKeyID(); exists {
+				s.SetIgnore(auditlog.FieldActorAPIKeyID)
 			}
 			if _, exists := b.mutation.ActorEmail(); exists {
 				s.SetIgnore(auditlog.FieldActorEmail)

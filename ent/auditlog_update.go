@@ -75,6 +75,9 @@ func (_u *AuditLogUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			}
 		}
 	}
+	if _u.mutation.ActorAPIKeyIDCleared() {
+		_spec.ClearField(auditlog.FieldActorAPIKeyID, field.TypeUUID)
+	}
 	if _u.mutation.DetailsCleared() {
 		_spec.ClearField(auditlog.FieldDetails, field.TypeJSON)
 	}
@@ -176,6 +179,9 @@ func (_u *AuditLogUpdateOne) sqlSave(ctx context.Context) (_node *AuditLog, err 
 				ps[i](selector)
 			}
 		}
+	}
+	if _u.mutation.ActorAPIKeyIDCleared() {
+		_spec.ClearField(auditlog.FieldActorAPIKeyID, field.TypeUUID)
 	}
 	if _u.mutation.DetailsCleared() {
 		_spec.ClearField(auditlog.FieldDetails, field.TypeJSON)

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/inferiallm/orgserver/ent/apikey"
 	"github.com/inferiallm/orgserver/ent/auditlog"
 	"github.com/inferiallm/orgserver/ent/authchange"
 	"github.com/inferiallm/orgserver/ent/invitation"
@@ -84,6 +85,7 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			apikey.Table:        apikey.ValidColumn,
 			auditlog.Table:      auditlog.ValidColumn,
 			authchange.Table:    authchange.ValidColumn,
 			invitation.Table:    invitation.ValidColumn,

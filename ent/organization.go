@@ -56,9 +56,11 @@ type OrganizationEdges struct {
 	Policies []*OrgPolicy `json:"policies,omitempty"`
 	// UsageRecords holds the value of the usage_records edge.
 	UsageRecords []*UsageRecord `json:"usage_records,omitempty"`
+	// APIKeys holds the value of the api_keys edge.
+	APIKeys []*APIKey `json:"api_keys,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [7]bool
+	loadedTypes [8]bool
 
 	namedMemberships  map[string][]*Membership
 	namedRoles        map[string][]*Role
@@ -67,6 +69,7 @@ type OrganizationEdges struct {
 	namedAuditLogs    map[string][]*AuditLog
 	namedPolicies     map[string][]*OrgPolicy
 	namedUsageRecords map[string][]*UsageRecord
+	namedAPIKeys      map[string][]*APIKey
 }
 
 // MembershipsOrErr returns the Memberships value or an error if the edge
@@ -130,6 +133,15 @@ func (e OrganizationEdges) UsageRecordsOrErr() ([]*UsageRecord, error) {
 		return e.UsageRecords, nil
 	}
 	return nil, &NotLoadedError{edge: "usage_records"}
+}
+
+// APIKeysOrErr returns the APIKeys value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) APIKeysOrErr() ([]*APIKey, error) {
+	if e.loadedTypes[7] {
+		return e.APIKeys, nil
+	}
+	return nil, &NotLoadedError{edge: "api_keys"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -262,6 +274,11 @@ func (_m *Organization) QueryPolicies() *OrgPolicyQuery {
 // QueryUsageRecords queries the "usage_records" edge of the Organization entity.
 func (_m *Organization) QueryUsageRecords() *UsageRecordQuery {
 	return NewOrganizationClient(_m.config).QueryUsageRecords(_m)
+}
+
+// QueryAPIKeys queries the "api_keys" edge of the Organization entity.
+func (_m *Organization) QueryAPIKeys() *APIKeyQuery {
+	return NewOrganizationClient(_m.config).QueryAPIKeys(_m)
 }
 
 // Update returns a builder for updating this Organization.
@@ -476,6 +493,30 @@ func (_m *Organization) appendNamedUsageRecords(name string, edges ...*UsageReco
 		_m.Edges.namedUsageRecords[name] = []*UsageRecord{}
 	} else {
 		_m.Edges.namedUsageRecords[name] = append(_m.Edges.namedUsageRecords[name], edges...)
+	}
+}
+
+// NamedAPIKeys returns the APIKeys named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedAPIKeys(name string) ([]*APIKey, error) {
+	if _m.Edges.namedAPIKeys == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAPIKeys[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedAPIKeys(name string, edges ...*APIKey) {
+	if _m.Edges.namedAPIKeys == nil {
+		_m.Edges.namedAPIKeys = make(map[string][]*APIKey)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAPIKeys[name] = []*APIKey{}
+	} else {
+		_m.Edges.namedAPIKeys[name] = append(_m.Edges.namedAPIKeys[name], edges...)
 	}
 }
 

@@ -63,14 +63,17 @@ type UserEdges struct {
 	InvitationsSent []*Invitation `json:"invitations_sent,omitempty"`
 	// AuditLogs holds the value of the audit_logs edge.
 	AuditLogs []*AuditLog `json:"audit_logs,omitempty"`
+	// APIKeysCreated holds the value of the api_keys_created edge.
+	APIKeysCreated []*APIKey `json:"api_keys_created,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [4]bool
+	loadedTypes [5]bool
 
 	namedMemberships     map[string][]*Membership
 	namedSessions        map[string][]*Session
 	namedInvitationsSent map[string][]*Invitation
 	namedAuditLogs       map[string][]*AuditLog
+	namedAPIKeysCreated  map[string][]*APIKey
 }
 
 // MembershipsOrErr returns the Memberships value or an error if the edge
@@ -107,6 +110,15 @@ func (e UserEdges) AuditLogsOrErr() ([]*AuditLog, error) {
 		return e.AuditLogs, nil
 	}
 	return nil, &NotLoadedError{edge: "audit_logs"}
+}
+
+// APIKeysCreatedOrErr returns the APIKeysCreated value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) APIKeysCreatedOrErr() ([]*APIKey, error) {
+	if e.loadedTypes[4] {
+		return e.APIKeysCreated, nil
+	}
+	return nil, &NotLoadedError{edge: "api_keys_created"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -270,6 +282,11 @@ func (_m *User) QueryAuditLogs() *AuditLogQuery {
 	return NewUserClient(_m.config).QueryAuditLogs(_m)
 }
 
+// QueryAPIKeysCreated queries the "api_keys_created" edge of the User entity.
+func (_m *User) QueryAPIKeysCreated() *APIKeyQuery {
+	return NewUserClient(_m.config).QueryAPIKeysCreated(_m)
+}
+
 // Update returns a builder for updating this User.
 // Note that you need to call User.Unwrap() before calling this method if this User
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -431,6 +448,30 @@ func (_m *User) appendNamedAuditLogs(name string, edges ...*AuditLog) {
 		_m.Edges.namedAuditLogs[name] = []*AuditLog{}
 	} else {
 		_m.Edges.namedAuditLogs[name] = append(_m.Edges.namedAuditLogs[name], edges...)
+	}
+}
+
+// NamedAPIKeysCreated returns the APIKeysCreated named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedAPIKeysCreated(name string) ([]*APIKey, error) {
+	if _m.Edges.namedAPIKeysCreated == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAPIKeysCreated[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedAPIKeysCreated(name string, edges ...*APIKey) {
+	if _m.Edges.namedAPIKeysCreated == nil {
+		_m.Edges.namedAPIKeysCreated = make(map[string][]*APIKey)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAPIKeysCreated[name] = []*APIKey{}
+	} else {
+		_m.Edges.namedAPIKeysCreated[name] = append(_m.Edges.namedAPIKeysCreated[name], edges...)
 	}
 }
 

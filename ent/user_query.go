@@ -15,6 +15,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
+	"github.com/inferiallm/orgserver/ent/apikey"
 	"github.com/inferiallm/orgserver/ent/auditlog"
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
@@ -34,12 +35,14 @@ type UserQuery struct {
 	withSessions             *SessionQuery
 	withInvitationsSent      *InvitationQuery
 	withAuditLogs            *AuditLogQuery
+	withAPIKeysCreated       *APIKeyQuery
 	loadTotal                []func(context.Context, []*User) error
 	modifiers                []func(*sql.Selector)
 	withNamedMemberships     map[string]*MembershipQuery
 	withNamedSessions        map[string]*SessionQuery
 	withNamedInvitationsSent map[string]*InvitationQuery
 	withNamedAuditLogs       map[string]*AuditLogQuery
+	withNamedAPIKeysCreated  map[string]*APIKeyQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -157,6 +160,28 @@ func (_q *UserQuery) QueryAuditLogs() *AuditLogQuery {
 			sqlgraph.From(user.Table, user.FieldID, selector),
 			sqlgraph.To(auditlog.Table, auditlog.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.AuditLogsTable, user.AuditLogsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryAPIKeysCreated chains the current query on the "api_keys_created" edge.
+func (_q *UserQuery) QueryAPIKeysCreated() *APIKeyQuery {
+	query := (&APIKeyClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(apikey.Table, apikey.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.APIKeysCreatedTable, user.APIKeysCreatedColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -360,6 +385,7 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withSessions:        _q.withSessions.Clone(),
 		withInvitationsSent: _q.withInvitationsSent.Clone(),
 		withAuditLogs:       _q.withAuditLogs.Clone(),
+		withAPIKeysCreated:  _q.withAPIKeysCreated.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -408,6 +434,17 @@ func (_q *UserQuery) WithAuditLogs(opts ...func(*AuditLogQuery)) *UserQuery {
 		opt(query)
 	}
 	_q.withAuditLogs = query
+	return _q
+}
+
+// WithAPIKeysCreated tells the query-builder to eager-load the nodes that are connected to
+// the "api_keys_created" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithAPIKeysCreated(opts ...func(*APIKeyQuery)) *UserQuery {
+	query := (&APIKeyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withAPIKeysCreated = query
 	return _q
 }
 
@@ -495,11 +532,12 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [4]bool{
+		loadedTypes = [5]bool{
 			_q.withMemberships != nil,
 			_q.withSessions != nil,
 			_q.withInvitationsSent != nil,
 			_q.withAuditLogs != nil,
+			_q.withAPIKeysCreated != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -551,6 +589,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			return nil, err
 		}
 	}
+	if query := _q.withAPIKeysCreated; query != nil {
+		if err := _q.loadAPIKeysCreated(ctx, query, nodes,
+			func(n *User) { n.Edges.APIKeysCreated = []*APIKey{} },
+			func(n *User, e *APIKey) { n.Edges.APIKeysCreated = append(n.Edges.APIKeysCreated, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedMemberships {
 		if err := _q.loadMemberships(ctx, query, nodes,
 			func(n *User) { n.appendNamedMemberships(name) },
@@ -576,6 +621,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadAuditLogs(ctx, query, nodes,
 			func(n *User) { n.appendNamedAuditLogs(name) },
 			func(n *User, e *AuditLog) { n.appendNamedAuditLogs(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedAPIKeysCreated {
+		if err := _q.loadAPIKeysCreated(ctx, query, nodes,
+			func(n *User) { n.appendNamedAPIKeysCreated(name) },
+			func(n *User, e *APIKey) { n.appendNamedAPIKeysCreated(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -708,6 +760,39 @@ func (_q *UserQuery) loadAuditLogs(ctx context.Context, query *AuditLogQuery, no
 		node, ok := nodeids[*fk]
 		if !ok {
 			return fmt.Errorf(`unexpected referenced foreign-key "actor_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadAPIKeysCreated(ctx context.Context, query *APIKeyQuery, nodes []*User, init func(*User), assign func(*User, *APIKey)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(apikey.FieldCreatedByID)
+	}
+	query.Where(predicate.APIKey(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.APIKeysCreatedColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.CreatedByID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "created_by_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "created_by_id" returned %v for node %v`, *fk, n.ID)
 		}
 		assign(node, n)
 	}
@@ -886,6 +971,20 @@ func (_q *UserQuery) WithNamedAuditLogs(name string, opts ...func(*AuditLogQuery
 		_q.withNamedAuditLogs = make(map[string]*AuditLogQuery)
 	}
 	_q.withNamedAuditLogs[name] = query
+	return _q
+}
+
+// WithNamedAPIKeysCreated tells the query-builder to eager-load the nodes that are connected to the "api_keys_created"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithNamedAPIKeysCreated(name string, opts ...func(*APIKeyQuery)) *UserQuery {
+	query := (&APIKeyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedAPIKeysCreated == nil {
+		_q.withNamedAPIKeysCreated = make(map[string]*APIKeyQuery)
+	}
+	_q.withNamedAPIKeysCreated[name] = query
 	return _q
 }
 

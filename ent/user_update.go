@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
+	"github.com/inferiallm/orgserver/ent/apikey"
 	"github.com/inferiallm/orgserver/ent/auditlog"
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
@@ -305,6 +306,21 @@ func (_u *UserUpdate) AddAuditLogs(v ...*AuditLog) *UserUpdate {
 	return _u.AddAuditLogIDs(ids...)
 }
 
+// AddAPIKeysCreatedIDs adds the "api_keys_created" edge to the APIKey entity by IDs.
+func (_u *UserUpdate) AddAPIKeysCreatedIDs(ids ...uuid.UUID) *UserUpdate {
+	_u.mutation.AddAPIKeysCreatedIDs(ids...)
+	return _u
+}
+
+// AddAPIKeysCreated adds the "api_keys_created" edges to the APIKey entity.
+func (_u *UserUpdate) AddAPIKeysCreated(v ...*APIKey) *UserUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAPIKeysCreatedIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdate) Mutation() *UserMutation {
 	return _u.mutation
@@ -392,6 +408,27 @@ func (_u *UserUpdate) RemoveAuditLogs(v ...*AuditLog) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveAuditLogIDs(ids...)
+}
+
+// ClearAPIKeysCreated clears all "api_keys_created" edges to the APIKey entity.
+func (_u *UserUpdate) ClearAPIKeysCreated() *UserUpdate {
+	_u.mutation.ClearAPIKeysCreated()
+	return _u
+}
+
+// RemoveAPIKeysCreatedIDs removes the "api_keys_created" edge to APIKey entities by IDs.
+func (_u *UserUpdate) RemoveAPIKeysCreatedIDs(ids ...uuid.UUID) *UserUpdate {
+	_u.mutation.RemoveAPIKeysCreatedIDs(ids...)
+	return _u
+}
+
+// RemoveAPIKeysCreated removes "api_keys_created" edges to APIKey entities.
+func (_u *UserUpdate) RemoveAPIKeysCreated(v ...*APIKey) *UserUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAPIKeysCreatedIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -711,6 +748,51 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.APIKeysCreatedCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.APIKeysCreatedTable,
+			Columns: []string{user.APIKeysCreatedColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAPIKeysCreatedIDs(); len(nodes) > 0 && !_u.mutation.APIKeysCreatedCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.APIKeysCreatedTable,
+			Columns: []string{user.APIKeysCreatedColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.APIKeysCreatedIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.APIKeysCreatedTable,
+			Columns: []string{user.APIKeysCreatedColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1003,6 +1085,21 @@ func (_u *UserUpdateOne) AddAuditLogs(v ...*AuditLog) *UserUpdateOne {
 	return _u.AddAuditLogIDs(ids...)
 }
 
+// AddAPIKeysCreatedIDs adds the "api_keys_created" edge to the APIKey entity by IDs.
+func (_u *UserUpdateOne) AddAPIKeysCreatedIDs(ids ...uuid.UUID) *UserUpdateOne {
+	_u.mutation.AddAPIKeysCreatedIDs(ids...)
+	return _u
+}
+
+// AddAPIKeysCreated adds the "api_keys_created" edges to the APIKey entity.
+func (_u *UserUpdateOne) AddAPIKeysCreated(v ...*APIKey) *UserUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddAPIKeysCreatedIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdateOne) Mutation() *UserMutation {
 	return _u.mutation
@@ -1090,6 +1187,27 @@ func (_u *UserUpdateOne) RemoveAuditLogs(v ...*AuditLog) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveAuditLogIDs(ids...)
+}
+
+// ClearAPIKeysCreated clears all "api_keys_created" edges to the APIKey entity.
+func (_u *UserUpdateOne) ClearAPIKeysCreated() *UserUpdateOne {
+	_u.mutation.ClearAPIKeysCreated()
+	return _u
+}
+
+// RemoveAPIKeysCreatedIDs removes the "api_keys_created" edge to APIKey entities by IDs.
+func (_u *UserUpdateOne) RemoveAPIKeysCreatedIDs(ids ...uuid.UUID) *UserUpdateOne {
+	_u.mutation.RemoveAPIKeysCreatedIDs(ids...)
+	return _u
+}
+
+// RemoveAPIKeysCreated removes "api_keys_created" edges to APIKey entities.
+func (_u *UserUpdateOne) RemoveAPIKeysCreated(v ...*APIKey) *UserUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveAPIKeysCreatedIDs(ids...)
 }
 
 // Where appends a list predicates to the UserUpdate builder.
@@ -1432,6 +1550,51 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(auditlog.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.APIKeysCreatedCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.APIKeysCreatedTable,
+			Columns: []string{user.APIKeysCreatedColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedAPIKeysCreatedIDs(); len(nodes) > 0 && !_u.mutation.APIKeysCreatedCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.APIKeysCreatedTable,
+			Columns: []string{user.APIKeysCreatedColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.APIKeysCreatedIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.APIKeysCreatedTable,
+			Columns: []string{user.APIKeysCreatedColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

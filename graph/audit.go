@@ -75,6 +75,7 @@ type auditEntry struct {
 	Category     string
 	OrgID        *uuid.UUID
 	ActorID      *uuid.UUID
+	ActorAPIKey  *uuid.UUID
 	ActorEmail   string
 	ResourceType string
 	ResourceID   string
@@ -85,8 +86,12 @@ type auditEntry struct {
 // fromViewer fills the actor and organization of e from the request's viewer, where unset.
 func (e auditEntry) fromViewer(ctx context.Context) auditEntry {
 	if v := auth.FromContext(ctx); v != nil {
-		if e.ActorID == nil {
-			e.ActorID = &v.UserID
+		if e.ActorID == nil && e.ActorAPIKey == nil {
+			if v.IsAPIKey() {
+				e.ActorAPIKey = &v.APIKeyID
+			} else {
+				e.ActorID = &v.UserID
+			}
 			e.ActorEmail = v.Email
 		}
 		if e.OrgID == nil {
@@ -106,6 +111,7 @@ func (e auditEntry) create(ctx context.Context, c *ent.Client) *ent.AuditLogCrea
 	return c.AuditLog.Create().
 		SetNillableOrganizationID(e.OrgID).
 		SetNillableActorID(e.ActorID).
+		SetNillableActorAPIKeyID(e.ActorAPIKey).
 		SetActorEmail(e.ActorEmail).
 		SetAction(e.Action).
 		SetCategory(e.Category).

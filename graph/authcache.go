@@ -46,6 +46,7 @@ type authCache struct {
 	gen      uint64 // moves on every drop, so a load racing a change is not kept
 	sessions map[uuid.UUID]authEntry
 	orgs     map[uuid.UUID]orgEntry
+	keys     map[string]keyEntry // organization API keys, by the hash of the secret
 	// lastChange is the newest auth_changes row the watcher has read.
 	lastChange int
 }
@@ -78,6 +79,7 @@ func newAuthCache(ttl time.Duration, watcher *database.Watcher, now func() time.
 		trusted:  watcher != nil,
 		sessions: map[uuid.UUID]authEntry{},
 		orgs:     map[uuid.UUID]orgEntry{},
+		keys:     map[string]keyEntry{},
 	}
 }
 
@@ -272,11 +274,15 @@ func (c *authCache) drop(kind, key string) {
 	} else if err != nil {
 		clear(c.sessions)
 		clear(c.orgs)
+		clear(c.keys)
 		return
 	}
+	c.dropKeys(authchange.Kind(kind), id)
 	switch authchange.Kind(kind) {
 	case authchange.KindSession:
 		delete(c.sessions, id)
+		return
+	case authchange.KindAPIKey:
 		return
 	case authchange.KindMembers:
 		if e, ok := c.orgs[id]; ok {
@@ -325,6 +331,7 @@ func (c *authCache) feed(up bool) {
 	c.gen++
 	clear(c.sessions)
 	clear(c.orgs)
+	clear(c.keys)
 }
 
 // dropAuth drops from the cache what the changes (kind:key) can have changed.

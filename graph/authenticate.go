@@ -25,13 +25,17 @@ import (
 // Authentication: from a bearer access token to the request's viewer, with the session's
 // liveness under its organization's policy and the once-a-minute record of activity.
 
-// Authenticate resolves a bearer access token to the viewer of a request. Beyond the token's
+// Authenticate resolves a bearer access token, or an organization API key (see
+// authenticateKey), to the viewer of a request. Beyond the token's
 // signature and expiry it checks that the session is live and the user is still a member of the
 // token's organization, and reads the member's current role, so that a revoked session, a
 // removed member or a changed role takes effect on the very next request, on every replica.
 // What it reads comes from the authentication cache when that has it (see authCache), else from
 // one SQL statement.
 func (s *Service) Authenticate(ctx context.Context, token string) (*auth.Viewer, error) {
+	if auth.LooksLikeAPIKey(token) {
+		return s.authenticateKey(ctx, token)
+	}
 	id, err := s.Tokens.ParseAccess(token)
 	if err != nil {
 		s.debugAuth(ctx, "access token refused: malformed, forged or expired", uuid.Nil, false)

@@ -59,6 +59,14 @@ func hasPermission(ctx context.Context, _ any, next graphql.Resolver, permission
 	return next(ctx)
 }
 
+// person is @person: the field is about a person, which an organization API key is not.
+func person(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
+	if auth.FromContext(ctx).IsAPIKey() {
+		return nil, Errorf(CodeForbidden, "API keys cannot do this: it needs a person's sign-in")
+	}
+	return next(ctx)
+}
+
 // superAdmin is @superAdmin: the viewer is a super admin.
 func superAdmin(ctx context.Context, _ any, next graphql.Resolver) (any, error) {
 	v, err := requireMember(ctx)

@@ -34,6 +34,9 @@ func (r *queryResolver) Organizations(ctx context.Context, after *entgql.Cursor[
 	return r.organizations(ctx, after, first, before, last, orderBy, where)
 }
 
+// APIKey returns generated.APIKeyResolver implementation.
+func (r *Resolver) APIKey() generated.APIKeyResolver { return &aPIKeyResolver{r} }
+
 // AuditLog returns generated.AuditLogResolver implementation.
 func (r *Resolver) AuditLog() generated.AuditLogResolver { return &auditLogResolver{r} }
 
@@ -56,6 +59,7 @@ func (r *Resolver) Role() generated.RoleResolver { return &roleResolver{r} }
 func (r *Resolver) Session() generated.SessionResolver { return &sessionResolver{r} }
 
 type (
+	aPIKeyResolver       struct{ *Resolver }
 	auditLogResolver     struct{ *Resolver }
 	invitationResolver   struct{ *Resolver }
 	membershipResolver   struct{ *Resolver }

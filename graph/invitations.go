@@ -141,7 +141,11 @@ func (s *Service) inviteMember(ctx context.Context, in model.InviteMemberInput) 
 	if err != nil {
 		return nil, err
 	}
-	inv, err := db.Invitation.Create().
+	c := db.Invitation.Create()
+	if !v.IsAPIKey() { // a key is nobody's account
+		c.SetInvitedByID(v.UserID)
+	}
+	inv, err := c.
 		SetID(id).
 		SetOrganizationID(org.ID).
 		SetEmail(email).
@@ -149,7 +153,6 @@ func (s *Service) inviteMember(ctx context.Context, in model.InviteMemberInput) 
 		SetTokenHash(hash).
 		SetTokenEncrypted(sealed).
 		SetExpiresAt(now.Add(time.Duration(org.SecurityPolicy.InvitationTTLHours) * time.Hour)).
-		SetInvitedByID(v.UserID).
 		Save(ctx)
 	if ent.IsConstraintError(err) {
 		return nil, Errorf(CodeBadUserInput, "Pending invitation already exists for this email")

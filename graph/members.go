@@ -202,8 +202,8 @@ func (s *Service) leaveOrganization(ctx context.Context) (bool, error) {
 		ResourceType: "user", ResourceID: v.UserID.String(), Details: map[string]any{"role": m.Edges.Role.Name}})
 }
 
-// deleteMembership deletes m under the organization lock, revokes the user's sessions in that
-// organization and forgets it as their default organization.
+// deleteMembership deletes m under the organization lock, revokes the user's sessions and the
+// API keys they created in that organization, and forgets it as their default organization.
 func (s *Service) deleteMembership(ctx context.Context, m *ent.Membership, reason string) error {
 	if err := s.lockOrganization(ctx, m.OrganizationID); err != nil {
 		return err
@@ -218,6 +218,9 @@ func (s *Service) deleteMembership(ctx context.Context, m *ent.Membership, reaso
 	if err := db.Session.Update().
 		Where(session.UserID(m.UserID), session.OrganizationID(m.OrganizationID), session.RevokedAtIsNil()).
 		SetRevokedAt(s.now()).SetRevokeReason(reason).Exec(sys); err != nil {
+		return err
+	}
+	if err := s.revokeKeysOfCreator(ctx, m, reason); err != nil {
 		return err
 	}
 	return db.User.Update().Where(user.ID(m.UserID), user.DefaultOrgID(m.OrganizationID)).

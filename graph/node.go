@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/apikey"
 	"github.com/inferiallm/orgserver/ent/auditlog"
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
@@ -19,7 +20,7 @@ import (
 // nodeTables are the tables a Relay ID may point into.
 var nodeTables = []string{
 	organization.Table, user.Table, membership.Table, role.Table,
-	invitation.Table, session.Table, auditlog.Table,
+	invitation.Table, session.Table, auditlog.Table, apikey.Table,
 }
 
 // nodeType finds the table of a UUID with one statement. It only names the table; loading the

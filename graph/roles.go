@@ -206,6 +206,14 @@ func (s *Service) deleteRole(ctx context.Context, name string) (bool, error) {
 	if members > 0 || pending > 0 {
 		return false, Errorf(CodeConflict, "Role is in use by %d member(s) and %d pending invitation(s)", members, pending)
 	}
+	if keys, err := s.keysUsingRole(ctx, r.ID); err != nil {
+		return false, err
+	} else if keys > 0 {
+		return false, Errorf(CodeConflict, "Role is in use by %d API key(s); revoke them first", keys)
+	}
+	if err := s.deleteRevokedKeysOfRole(ctx, r.ID); err != nil {
+		return false, err
+	}
 	// Accepted and revoked invitations that offered the role are history; the audit log keeps it.
 	if _, err := db.Invitation.Delete().Where(invitation.RoleID(r.ID)).Exec(ctx); err != nil {
 		return false, err

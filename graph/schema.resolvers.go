@@ -17,6 +17,16 @@ import (
 	"github.com/inferiallm/orgserver/graph/model"
 )
 
+// Role is the resolver for the role field.
+func (r *aPIKeyResolver) Role(ctx context.Context, obj *ent.APIKey) (*ent.Role, error) {
+	return r.roleOf(ctx, obj.OrganizationID, obj.RoleID)
+}
+
+// Active is the resolver for the active field.
+func (r *aPIKeyResolver) Active(ctx context.Context, obj *ent.APIKey) (bool, error) {
+	return isActive(obj, r.now()), nil
+}
+
 // Memberships is the resolver for the memberships field.
 func (r *authPayloadResolver) Memberships(ctx context.Context, obj *model.AuthPayload) ([]*ent.Membership, error) {
 	return r.memberships(ctx)
@@ -117,6 +127,16 @@ func (r *mutationResolver) LeaveOrganization(ctx context.Context) (bool, error) 
 	return r.leaveOrganization(ctx)
 }
 
+// CreateAPIKey is the resolver for the createApiKey field.
+func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.APIKeyPayload, error) {
+	return r.createAPIKey(ctx, input)
+}
+
+// RevokeAPIKey is the resolver for the revokeApiKey field.
+func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id uuid.UUID) (*ent.APIKey, error) {
+	return r.revokeAPIKey(ctx, id)
+}
+
 // CreateRole is the resolver for the createRole field.
 func (r *mutationResolver) CreateRole(ctx context.Context, input model.CreateRoleInput) (*ent.Role, error) {
 	return r.createRole(ctx, input)
@@ -190,6 +210,16 @@ func (r *organizationResolver) MemberList(ctx context.Context, obj *ent.Organiza
 // Invitations is the resolver for the invitations field.
 func (r *organizationResolver) Invitations(ctx context.Context, obj *ent.Organization, status *invitation.Status, after *entgql.Cursor[uuid.UUID], first *int) (*ent.InvitationConnection, error) {
 	return r.invitations(ctx, obj, status, after, first)
+}
+
+// APIKeys is the resolver for the apiKeys field.
+func (r *organizationResolver) APIKeys(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int) (*ent.APIKeyConnection, error) {
+	return r.apiKeys(ctx, obj, after, first)
+}
+
+// APIKeyList is the resolver for the apiKeyList field.
+func (r *organizationResolver) APIKeyList(ctx context.Context, obj *ent.Organization, offset *int, limit *int) ([]*ent.APIKey, error) {
+	return r.apiKeyList(ctx, obj, offset, limit)
 }
 
 // Roles is the resolver for the roles field.
@@ -285,6 +315,11 @@ func (r *viewerResolver) Session(ctx context.Context, obj *model.Viewer) (*ent.S
 // Sessions is the resolver for the sessions field.
 func (r *viewerResolver) Sessions(ctx context.Context, obj *model.Viewer) ([]*ent.Session, error) {
 	return r.viewerSessions(ctx, obj.Auth)
+}
+
+// APIKey is the resolver for the apiKey field.
+func (r *viewerResolver) APIKey(ctx context.Context, obj *model.Viewer) (*ent.APIKey, error) {
+	return r.viewerAPIKey(ctx, obj.Auth)
 }
 
 // AuthPayload returns generated.AuthPayloadResolver implementation.

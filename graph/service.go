@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"sync/atomic"
@@ -54,6 +55,9 @@ type Options struct {
 	MaxPageSize int
 	// Sealer encrypts secrets kept to be shown again (invitation tokens).
 	Sealer *auth.Sealer
+	// APIKeys hashes organization API keys; nil: a hasher with a random key, for this process
+	// only (tests).
+	APIKeys *auth.APIKeyHasher
 	// PublicURL is where users reach the dashboard; invitation links point there.
 	PublicURL string
 	// Mailer sends invitation e-mails; nil logs the links instead.
@@ -95,6 +99,11 @@ func NewService(cfg Options) *Service {
 	}
 	if cfg.MaxPageSize == 0 {
 		cfg.MaxPageSize = 100
+	}
+	if cfg.APIKeys == nil {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		cfg.APIKeys = auth.NewAPIKeyHasher(key)
 	}
 	s := &Service{Options: cfg}
 	if s.Mailer == nil {
@@ -194,6 +203,7 @@ func ExecutableConfig(s *Service) generated.Config {
 	cfg.Directives.HasPermission = hasPermission
 	cfg.Directives.SuperAdmin = superAdmin
 	cfg.Directives.Authenticated = authenticated
+	cfg.Directives.Person = person
 	cfg.Directives.ActiveOrganization = activeOrganization
 	return cfg
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 
 	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/apikey"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/user"
@@ -29,6 +30,9 @@ func (s *Service) viewer(ctx context.Context) (*model.Viewer, error) {
 
 // viewerRole returns the viewer's role in the active organization.
 func (s *Service) viewerRole(ctx context.Context, v *auth.Viewer) (*ent.Role, error) {
+	if v.IsAPIKey() {
+		return s.db(ctx).Role.Query().Where(role.HasAPIKeysWith(apikey.ID(v.APIKeyID))).Only(ctx)
+	}
 	if e, ok := s.authCache.session(ctx, v.SessionID); ok {
 		return s.roleOf(ctx, v.OrgID, e.roleID)
 	}

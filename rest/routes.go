@@ -14,7 +14,7 @@ import (
 // and so on.
 func table() []route {
 	return slices.Concat(authRoutes, securityRoutes, invitationRoutes, memberRoutes, organizationRoutes,
-		roleRoutes, auditRoutes, policyRoutes, usageRoutes)
+		roleRoutes, auditRoutes, apiKeyRoutes, policyRoutes, usageRoutes)
 }
 
 // route is one REST endpoint, a row of the table.

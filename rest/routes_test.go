@@ -174,6 +174,7 @@ func getPaths(token string) map[string]string {
 		"/audit/logs":                      "/audit/logs",
 		"/management/config/{policy_type}": "/management/config/quota",
 		"/management/config/quota/usage":   "/management/config/quota/usage",
+		"/management/api-keys":             "/management/api-keys",
 	}
 }
 

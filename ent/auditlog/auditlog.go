@@ -20,6 +20,8 @@ const (
 	FieldOrganizationID = "organization_id"
 	// FieldActorID holds the string denoting the actor_id field in the database.
 	FieldActorID = "actor_id"
+	// FieldActorAPIKeyID holds the string denoting the actor_api_key_id field in the database.
+	FieldActorAPIKeyID = "actor_api_key_id"
 	// FieldActorEmail holds the string denoting the actor_email field in the database.
 	FieldActorEmail = "actor_email"
 	// FieldAction holds the string denoting the action field in the database.
@@ -67,6 +69,7 @@ var Columns = []string{
 	FieldID,
 	FieldOrganizationID,
 	FieldActorID,
+	FieldActorAPIKeyID,
 	FieldActorEmail,
 	FieldAction,
 	FieldCategory,
@@ -135,6 +138,11 @@ func ByOrganizationID(opts ...sql.OrderTermOption) OrderOption {
 // ByActorID orders the results by the actor_id field.
 func ByActorID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldActorID, opts...).ToFunc()
+}
+
+// ByActorAPIKeyID orders the results by the actor_api_key_id field.
+func ByActorAPIKeyID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldActorAPIKeyID, opts...).ToFunc()
 }
 
 // ByActorEmail orders the results by the actor_email field.

@@ -66,6 +66,11 @@ func ActorID(v uuid.UUID) predicate.AuditLog {
 	return predicate.AuditLog(sql.FieldEQ(FieldActorID, v))
 }
 
+// ActorAPIKeyID applies equality check predicate on the "actor_api_key_id" field. It's identical to ActorAPIKeyIDEQ.
+func ActorAPIKeyID(v uuid.UUID) predicate.AuditLog {
+	return predicate.AuditLog(sql.FieldEQ(FieldActorAPIKeyID, v))
+}
+
 // ActorEmail applies equality check predicate on the "actor_email" field. It's identical to ActorEmailEQ.
 func ActorEmail(v string) predicate.AuditLog {
 	return predicate.AuditLog(sql.FieldEQ(FieldActorEmail, v))
@@ -169,6 +174,56 @@ func ActorIDIsNil() predicate.AuditLog {
 // ActorIDNotNil applies the NotNil predicate on the "actor_id" field.
 func ActorIDNotNil() predicate.AuditLog {
 	return predicate.AuditLog(sql.FieldNotNull(FieldActorID))
+}
+
+// ActorAPIKeyIDEQ applies the EQ predicate on the "actor_api_key_id" field.
+func ActorAPIKeyIDEQ(v uuid.UUID) predicate.AuditLog {
+	return predicate.AuditLog(sql.FieldEQ(FieldActorAPIKeyID, v))
+}
+
+// ActorAPIKeyIDNEQ applies the NEQ predicate on the "actor_api_key_id" field.
+func ActorAPIKeyIDNEQ(v uuid.UUID) predicate.AuditLog {
+	return predicate.AuditLog(sql.FieldNEQ(FieldActorAPIKeyID, v))
+}
+
+// ActorAPIKeyIDIn applies the In predicate on the "actor_api_key_id" field.
+func ActorAPIKeyIDIn(vs ...uuid.UUID) predicate.AuditLog {
+	return predicate.AuditLog(sql.FieldIn(FieldActorAPIKeyID, vs...))
+}
+
+// ActorAPIKeyIDNotIn applies the NotIn predicate on the "actor_api_key_id" field.
+func ActorAPIKeyIDNotIn(vs ...uuid.UUID) predicate.AuditLog {
+	return predicate.AuditLog(sql.FieldNotIn(FieldActorAPIKeyID, vs...))
+}
+
+// ActorAPIKeyIDGT applies the GT predicate on the "actor_api_key_id" field.
+func ActorAPIKeyIDGT(v uuid.UUID) predicate.AuditLog {
+	return predicate.AuditLog(sql.FieldGT(FieldActorAPIKeyID, v))
+}
+
+// ActorAPIKeyIDGTE applies the GTE predicate on the "actor_api_key_id" field.
+func ActorAPIKeyIDGTE(v uuid.UUID) predicate.AuditLog {
+	return predicate.AuditLog(sql.FieldGTE(FieldActorAPIKeyID, v))
+}
+
+// ActorAPIKeyIDLT applies the LT predicate on the "actor_api_key_id" field.
+func ActorAPIKeyIDLT(v uuid.UUID) predicate.AuditLog {
+	return predicate.AuditLog(sql.FieldLT(FieldActorAPIKeyID, v))
+}
+
+// ActorAPIKeyIDLTE applies the LTE predicate on the "actor_api_key_id" field.
+func ActorAPIKeyIDLTE(v uuid.UUID) predicate.AuditLog {
+	return predicate.AuditLog(sql.FieldLTE(FieldActorAPIKeyID, v))
+}
+
+// ActorAPIKeyIDIsNil applies the IsNil predicate on the "actor_api_key_id" field.
+func ActorAPIKeyIDIsNil() predicate.AuditLog {
+	return predicate.AuditLog(sql.FieldIsNull(FieldActorAPIKeyID))
+}
+
+// ActorAPIKeyIDNotNil applies the NotNil predicate on the "actor_api_key_id" field.
+func ActorAPIKeyIDNotNil() predicate.AuditLog {
+	return predicate.AuditLog(sql.FieldNotNull(FieldActorAPIKeyID))
 }
 
 // ActorEmailEQ applies the EQ predicate on the "actor_email" field.

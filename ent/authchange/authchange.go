@@ -70,6 +70,7 @@ const (
 	KindRole         Kind = "role"
 	KindOrganization Kind = "organization"
 	KindMembers      Kind = "members"
+	KindAPIKey       Kind = "api_key"
 )
 
 func (k Kind) String() string {
@@ -79,7 +80,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindSession, KindUser, KindMembership, KindRole, KindOrganization, KindMembers:
+	case KindSession, KindUser, KindMembership, KindRole, KindOrganization, KindMembers, KindAPIKey:
 		return nil
 	default:
 		return fmt.Errorf("authchange: invalid enum value for kind field: %q", k)

@@ -9,9 +9,68 @@ import (
 )
 
 var (
+	// APIKeysColumns holds the columns for the "api_keys" table.
+	APIKeysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "prefix", Type: field.TypeString},
+		{Name: "secret_hash", Type: field.TypeString, Unique: true},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "organization_id", Type: field.TypeUUID},
+		{Name: "role_id", Type: field.TypeUUID},
+		{Name: "created_by_id", Type: field.TypeUUID, Nullable: true},
+	}
+	// APIKeysTable holds the schema information for the "api_keys" table.
+	APIKeysTable = &schema.Table{
+		Name:       "api_keys",
+		Columns:    APIKeysColumns,
+		PrimaryKey: []*schema.Column{APIKeysColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "api_keys_organizations_api_keys",
+				Columns:    []*schema.Column{APIKeysColumns[9]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "api_keys_roles_api_keys",
+				Columns:    []*schema.Column{APIKeysColumns[10]},
+				RefColumns: []*schema.Column{RolesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "api_keys_users_api_keys_created",
+				Columns:    []*schema.Column{APIKeysColumns[11]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "apikey_organization_id_created_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{APIKeysColumns[9], APIKeysColumns[1], APIKeysColumns[0]},
+			},
+			{
+				Name:    "apikey_created_by_id",
+				Unique:  false,
+				Columns: []*schema.Column{APIKeysColumns[11]},
+			},
+			{
+				Name:    "apikey_role_id",
+				Unique:  false,
+				Columns: []*schema.Column{APIKeysColumns[10]},
+			},
+		},
+	}
 	// AuditLogsColumns holds the columns for the "audit_logs" table.
 	AuditLogsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
+		{Name: "actor_api_key_id", Type: field.TypeUUID, Nullable: true},
 		{Name: "actor_email", Type: field.TypeString, Default: ""},
 		{Name: "action", Type: field.TypeString},
 		{Name: "category", Type: field.TypeString},
@@ -33,13 +92,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "audit_logs_organizations_audit_logs",
-				Columns:    []*schema.Column{AuditLogsColumns[11]},
+				Columns:    []*schema.Column{AuditLogsColumns[12]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "audit_logs_users_audit_logs",
-				Columns:    []*schema.Column{AuditLogsColumns[12]},
+				Columns:    []*schema.Column{AuditLogsColumns[13]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -48,24 +107,24 @@ var (
 			{
 				Name:    "auditlog_organization_id_created_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{AuditLogsColumns[11], AuditLogsColumns[10], AuditLogsColumns[0]},
+				Columns: []*schema.Column{AuditLogsColumns[12], AuditLogsColumns[11], AuditLogsColumns[0]},
 			},
 			{
 				Name:    "auditlog_organization_id_action_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{AuditLogsColumns[11], AuditLogsColumns[2], AuditLogsColumns[10]},
+				Columns: []*schema.Column{AuditLogsColumns[12], AuditLogsColumns[3], AuditLogsColumns[11]},
 			},
 			{
 				Name:    "auditlog_actor_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{AuditLogsColumns[12], AuditLogsColumns[10]},
+				Columns: []*schema.Column{AuditLogsColumns[13], AuditLogsColumns[11]},
 			},
 		},
 	}
 	// AuthChangesColumns holds the columns for the "auth_changes" table.
 	AuthChangesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"session", "user", "membership", "role", "organization", "members"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"session", "user", "membership", "role", "organization", "members", "api_key"}},
 		{Name: "key", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 	}
@@ -425,6 +484,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		APIKeysTable,
 		AuditLogsTable,
 		AuthChangesTable,
 		InvitationsTable,
@@ -441,6 +501,9 @@ var (
 )
 
 func init() {
+	APIKeysTable.ForeignKeys[0].RefTable = OrganizationsTable
+	APIKeysTable.ForeignKeys[1].RefTable = RolesTable
+	APIKeysTable.ForeignKeys[2].RefTable = UsersTable
 	AuditLogsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	AuditLogsTable.ForeignKeys[1].RefTable = UsersTable
 	InvitationsTable.ForeignKeys[0].RefTable = OrganizationsTable

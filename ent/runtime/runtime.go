@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/inferiallm/orgserver/ent/apikey"
 	"github.com/inferiallm/orgserver/ent/auditlog"
 	"github.com/inferiallm/orgserver/ent/authchange"
 	"github.com/inferiallm/orgserver/ent/invitation"
@@ -30,6 +31,61 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	apikeyMixin := schema.APIKey{}.Mixin()
+	apikey.Policy = privacy.NewPolicies(schema.APIKey{})
+	apikey.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := apikey.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	apikeyHooks := schema.APIKey{}.Hooks()
+
+	apikey.Hooks[1] = apikeyHooks[0]
+	apikeyMixinFields0 := apikeyMixin[0].Fields()
+	_ = apikeyMixinFields0
+	apikeyMixinFields1 := apikeyMixin[1].Fields()
+	_ = apikeyMixinFields1
+	apikeyFields := schema.APIKey{}.Fields()
+	_ = apikeyFields
+	// apikeyDescCreatedAt is the schema descriptor for created_at field.
+	apikeyDescCreatedAt := apikeyMixinFields1[0].Descriptor()
+	// apikey.DefaultCreatedAt holds the default value on creation for the created_at field.
+	apikey.DefaultCreatedAt = apikeyDescCreatedAt.Default.(func() time.Time)
+	// apikeyDescUpdatedAt is the schema descriptor for updated_at field.
+	apikeyDescUpdatedAt := apikeyMixinFields1[1].Descriptor()
+	// apikey.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	apikey.DefaultUpdatedAt = apikeyDescUpdatedAt.Default.(func() time.Time)
+	// apikey.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	apikey.UpdateDefaultUpdatedAt = apikeyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// apikeyDescName is the schema descriptor for name field.
+	apikeyDescName := apikeyFields[0].Descriptor()
+	// apikey.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	apikey.NameValidator = func() func(string) error {
+		validators := apikeyDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apikeyDescPrefix is the schema descriptor for prefix field.
+	apikeyDescPrefix := apikeyFields[2].Descriptor()
+	// apikey.PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
+	apikey.PrefixValidator = apikeyDescPrefix.Validators[0].(func(string) error)
+	// apikeyDescID is the schema descriptor for id field.
+	apikeyDescID := apikeyMixinFields0[0].Descriptor()
+	// apikey.DefaultID holds the default value on creation for the id field.
+	apikey.DefaultID = apikeyDescID.Default.(func() uuid.UUID)
 	auditlogMixin := schema.AuditLog{}.Mixin()
 	auditlog.Policy = privacy.NewPolicies(schema.AuditLog{})
 	auditlog.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -45,39 +101,39 @@ func init() {
 	auditlogFields := schema.AuditLog{}.Fields()
 	_ = auditlogFields
 	// auditlogDescActorEmail is the schema descriptor for actor_email field.
-	auditlogDescActorEmail := auditlogFields[1].Descriptor()
+	auditlogDescActorEmail := auditlogFields[2].Descriptor()
 	// auditlog.DefaultActorEmail holds the default value on creation for the actor_email field.
 	auditlog.DefaultActorEmail = auditlogDescActorEmail.Default.(string)
 	// auditlogDescAction is the schema descriptor for action field.
-	auditlogDescAction := auditlogFields[2].Descriptor()
+	auditlogDescAction := auditlogFields[3].Descriptor()
 	// auditlog.ActionValidator is a validator for the "action" field. It is called by the builders before save.
 	auditlog.ActionValidator = auditlogDescAction.Validators[0].(func(string) error)
 	// auditlogDescCategory is the schema descriptor for category field.
-	auditlogDescCategory := auditlogFields[3].Descriptor()
+	auditlogDescCategory := auditlogFields[4].Descriptor()
 	// auditlog.CategoryValidator is a validator for the "category" field. It is called by the builders before save.
 	auditlog.CategoryValidator = auditlogDescCategory.Validators[0].(func(string) error)
 	// auditlogDescResourceType is the schema descriptor for resource_type field.
-	auditlogDescResourceType := auditlogFields[4].Descriptor()
+	auditlogDescResourceType := auditlogFields[5].Descriptor()
 	// auditlog.DefaultResourceType holds the default value on creation for the resource_type field.
 	auditlog.DefaultResourceType = auditlogDescResourceType.Default.(string)
 	// auditlogDescResourceID is the schema descriptor for resource_id field.
-	auditlogDescResourceID := auditlogFields[5].Descriptor()
+	auditlogDescResourceID := auditlogFields[6].Descriptor()
 	// auditlog.DefaultResourceID holds the default value on creation for the resource_id field.
 	auditlog.DefaultResourceID = auditlogDescResourceID.Default.(string)
 	// auditlogDescIPAddress is the schema descriptor for ip_address field.
-	auditlogDescIPAddress := auditlogFields[7].Descriptor()
+	auditlogDescIPAddress := auditlogFields[8].Descriptor()
 	// auditlog.DefaultIPAddress holds the default value on creation for the ip_address field.
 	auditlog.DefaultIPAddress = auditlogDescIPAddress.Default.(string)
 	// auditlogDescUserAgent is the schema descriptor for user_agent field.
-	auditlogDescUserAgent := auditlogFields[8].Descriptor()
+	auditlogDescUserAgent := auditlogFields[9].Descriptor()
 	// auditlog.DefaultUserAgent holds the default value on creation for the user_agent field.
 	auditlog.DefaultUserAgent = auditlogDescUserAgent.Default.(string)
 	// auditlogDescStatus is the schema descriptor for status field.
-	auditlogDescStatus := auditlogFields[9].Descriptor()
+	auditlogDescStatus := auditlogFields[10].Descriptor()
 	// auditlog.DefaultStatus holds the default value on creation for the status field.
 	auditlog.DefaultStatus = auditlogDescStatus.Default.(string)
 	// auditlogDescCreatedAt is the schema descriptor for created_at field.
-	auditlogDescCreatedAt := auditlogFields[10].Descriptor()
+	auditlogDescCreatedAt := auditlogFields[11].Descriptor()
 	// auditlog.DefaultCreatedAt holds the default value on creation for the created_at field.
 	auditlog.DefaultCreatedAt = auditlogDescCreatedAt.Default.(func() time.Time)
 	// auditlogDescID is the schema descriptor for id field.

@@ -27,6 +27,9 @@ func (AuditLog) Fields() []ent.Field {
 		field.UUID("actor_id", uuid.UUID{}).Optional().Nillable().Immutable().
 			Comment("Kept when the actor's account is no longer visible, e.g. after they left.").
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		field.UUID("actor_api_key_id", uuid.UUID{}).Optional().Nillable().Immutable().
+			Comment("The organization API key that acted, when the actor is a key rather than a person (actor_id is then empty).").
+			Annotations(entgql.Type("ID"), entgql.Skip(entgql.SkipWhereInput)),
 		field.String("actor_email").Default("").Immutable(),
 		field.String("action").NotEmpty().Immutable(),
 		field.String("category").NotEmpty().Immutable(),

@@ -23,7 +23,8 @@ func (AuthChange) Fields() []ent.Field {
 	return []ent.Field{
 		// "members": an organization's member count changed (a join or a removal); the
 		// organization's other rows and its sessions stand.
-		field.Enum("kind").Values("session", "user", "membership", "role", "organization", "members").Immutable(),
+		// "api_key": an organization API key revoked, renamed or given another role.
+		field.Enum("kind").Values("session", "user", "membership", "role", "organization", "members", "api_key").Immutable(),
 		field.String("key").NotEmpty().Immutable().
 			Comment("The changed row's id; for a membership, the user's and the organization's ids, joined by a colon."),
 		field.Time("created_at").Default(now).Immutable(),

@@ -54,6 +54,7 @@ func (Organization) Edges() []ent.Edge {
 		edge.To("audit_logs", AuditLog.Type).Annotations(skip),
 		edge.To("policies", OrgPolicy.Type).Annotations(skip),
 		edge.To("usage_records", UsageRecord.Type).Annotations(skip),
+		edge.To("api_keys", APIKey.Type).Annotations(skip),
 	}
 }
 

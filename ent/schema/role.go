@@ -38,6 +38,7 @@ func (Role) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("memberships", Membership.Type).Annotations(skip),
 		edge.To("invitations", Invitation.Type).Annotations(skip),
+		edge.To("api_keys", APIKey.Type).Annotations(skip),
 	}
 }
 

@@ -60,6 +60,7 @@ func (User) Edges() []ent.Edge {
 		edge.To("sessions", Session.Type).Annotations(skip),
 		edge.To("invitations_sent", Invitation.Type).Annotations(skip),
 		edge.To("audit_logs", AuditLog.Type).Annotations(skip),
+		edge.To("api_keys_created", APIKey.Type).Annotations(skip),
 	}
 }
 

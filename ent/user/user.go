@@ -52,6 +52,8 @@ const (
 	EdgeInvitationsSent = "invitations_sent"
 	// EdgeAuditLogs holds the string denoting the audit_logs edge name in mutations.
 	EdgeAuditLogs = "audit_logs"
+	// EdgeAPIKeysCreated holds the string denoting the api_keys_created edge name in mutations.
+	EdgeAPIKeysCreated = "api_keys_created"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 	// MembershipsTable is the table that holds the memberships relation/edge.
@@ -82,6 +84,13 @@ const (
 	AuditLogsInverseTable = "audit_logs"
 	// AuditLogsColumn is the table column denoting the audit_logs relation/edge.
 	AuditLogsColumn = "actor_id"
+	// APIKeysCreatedTable is the table that holds the api_keys_created relation/edge.
+	APIKeysCreatedTable = "api_keys"
+	// APIKeysCreatedInverseTable is the table name for the APIKey entity.
+	// It exists in this package in order to avoid circular dependency with the "apikey" package.
+	APIKeysCreatedInverseTable = "api_keys"
+	// APIKeysCreatedColumn is the table column denoting the api_keys_created relation/edge.
+	APIKeysCreatedColumn = "created_by_id"
 )
 
 // Columns holds all SQL columns for user fields.
@@ -275,6 +284,20 @@ func ByAuditLogs(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newAuditLogsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByAPIKeysCreatedCount orders the results by api_keys_created count.
+func ByAPIKeysCreatedCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newAPIKeysCreatedStep(), opts...)
+	}
+}
+
+// ByAPIKeysCreated orders the results by api_keys_created terms.
+func ByAPIKeysCreated(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newAPIKeysCreatedStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newMembershipsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -301,5 +324,12 @@ func newAuditLogsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(AuditLogsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, AuditLogsTable, AuditLogsColumn),
+	)
+}
+func newAPIKeysCreatedStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(APIKeysCreatedInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, APIKeysCreatedTable, APIKeysCreatedColumn),
 	)
 }

@@ -838,6 +838,29 @@ func HasAuditLogsWith(preds ...predicate.AuditLog) predicate.User {
 	})
 }
 
+// HasAPIKeysCreated applies the HasEdge predicate on the "api_keys_created" edge.
+func HasAPIKeysCreated() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, APIKeysCreatedTable, APIKeysCreatedColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasAPIKeysCreatedWith applies the HasEdge predicate on the "api_keys_created" edge with a given conditions (other predicates).
+func HasAPIKeysCreatedWith(preds ...predicate.APIKey) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newAPIKeysCreatedStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.User) predicate.User {
 	return predicate.User(sql.AndPredicates(predicates...))

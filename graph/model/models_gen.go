@@ -10,6 +10,13 @@ import (
 	"github.com/inferiallm/orgserver/ent/invitation"
 )
 
+// A new API key and its secret, shown only here.
+type APIKeyPayload struct {
+	APIKey *ent.APIKey `json:"apiKey"`
+	// Use it as Authorization: Bearer <secret>. It is not stored and cannot be shown again.
+	Secret string `json:"secret"`
+}
+
 type AcceptInvitationInput struct {
 	Token string `json:"token"`
 	// For a new account, its password; for an existing account not signed in, its password.
@@ -46,6 +53,16 @@ type BillingInfoInput struct {
 	Address      *string `json:"address,omitempty"`
 	TaxID        *string `json:"taxId,omitempty"`
 	Plan         *string `json:"plan,omitempty"`
+}
+
+type CreateAPIKeyInput struct {
+	Name string `json:"name"`
+	// Role name; one whose permissions the caller holds. Default: the organization's default role.
+	Role *string `json:"role,omitempty"`
+	// When the key stops working, at most 365 days ahead. Default: never.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// Instead of expiresAt: the key stops working this many days from now (1 to 365).
+	DaysValid *int `json:"daysValid,omitempty"`
 }
 
 type CreateOrganizationInput struct {

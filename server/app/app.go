@@ -236,6 +236,7 @@ func (a *App) start(ctx context.Context) error {
 		MaxTokens:     a.cfg.MaxQueryTokens,
 		MaxFields:     a.cfg.MaxQueryFields,
 		Sealer:        sealer,
+		APIKeys:       auth.NewAPIKeyHasher([]byte(dataKey)),
 		PublicURL:     a.cfg.PublicURL,
 		Mailer:        mailer,
 		Limits:        a.cfg.Limits,

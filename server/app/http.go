@@ -127,7 +127,12 @@ func (a *App) withClient(next http.Handler) http.Handler {
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000), slog.String("ip", c.IP),
 		}
 		if v := c.ActedAs; v != nil {
-			attrs = append(attrs, slog.String("user_id", v.UserID.String()), slog.String("org_id", v.OrgID.String()))
+			if v.IsAPIKey() {
+				attrs = append(attrs, slog.String("api_key_id", v.APIKeyID.String()))
+			} else {
+				attrs = append(attrs, slog.String("user_id", v.UserID.String()))
+			}
+			attrs = append(attrs, slog.String("org_id", v.OrgID.String()))
 		}
 		if pattern != nil {
 			route := routeLabel(*pattern, r.Method)

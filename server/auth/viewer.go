@@ -11,8 +11,10 @@ import (
 	"github.com/google/uuid"
 )
 
-// Viewer is the authenticated caller of one request, scoped to one active organization.
+// Viewer is the authenticated caller of one request, scoped to one active organization: a
+// person signed in (a session), or an organization API key.
 type Viewer struct {
+	// UserID, SessionID and MembershipID are zero for an API key: it is not a person.
 	UserID           uuid.UUID
 	Email            string
 	OrgID            uuid.UUID
@@ -23,7 +25,13 @@ type Viewer struct {
 	SuperAdmin       bool
 	TwoFactorEnabled bool
 	RequireTwoFactor bool
+	// APIKeyID is the organization API key the request authenticated with; zero for a person.
+	// Email is then the key's label for audit entries, Role its role.
+	APIKeyID uuid.UUID
 }
+
+// IsAPIKey reports whether the viewer is an organization API key rather than a person.
+func (v *Viewer) IsAPIKey() bool { return v != nil && v.APIKeyID != uuid.Nil }
 
 // Can reports whether the viewer holds permission p in the active organization.
 func (v *Viewer) Can(p string) bool {

@@ -1,0 +1,421 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"github.com/google/uuid"
+
+	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/apikey"
+	"github.com/inferiallm/orgserver/ent/authchange"
+	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/graph/model"
+	"github.com/inferiallm/orgserver/server/auth"
+)
+
+// Organization API keys: service credentials of an organization. A key acts, as
+// Authorization: Bearer <secret>, with exactly the permissions of its role in its organization;
+// it is not a person, so the fields about a person (@person) refuse it.
+//
+// When the member who created a key leaves or is removed, their unrevoked keys in that
+// organization are revoked in the same transaction, each with an audit entry: a key must not
+// outlive, unseen, the person answerable for it. A key created by a key answers to the person
+// its maker answers to. An admin who wants a longer-lived key creates it themself.
+
+// categoryAPIKey is the audit category of API keys, the one the dashboard's filter offers.
+const categoryAPIKey = "api_key"
+
+// maxAPIKeyLifetime bounds the expiry a new key may be given.
+const maxAPIKeyLifetime = 365 * 24 * time.Hour
+
+// ErrAPIKeyNotFound is what an unknown key, or another organization's, reads as.
+var ErrAPIKeyNotFound = Errorf(CodeNotFound, "API Key not found")
+
+// isActive reports whether a key works at now: neither revoked nor expired.
+func isActive(k *ent.APIKey, now time.Time) bool {
+	return k.RevokedAt == nil && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt))
+}
+
+// createAPIKey creates an API key of the active organization and returns its secret, once.
+//  1. The name is not blank; the expiry, if any (a time or a number of days), is ahead and at
+//     most a year away.
+//  2. The role: the one named, else the organization's default role; one the viewer could grant.
+//  3. Mint the secret; store only its keyed hash and its display prefix.
+//  4. Audit, with the key's id, name, prefix and role, never the secret.
+func (s *Service) createAPIKey(ctx context.Context, in model.CreateAPIKeyInput) (*model.APIKeyPayload, error) {
+	v := auth.FromContext(ctx)
+	db := s.db(ctx)
+	name := strings.TrimSpace(in.Name)
+	if name == "" || len([]rune(name)) > 100 {
+		return nil, Errorf(CodeBadUserInput, "Name must be 1 to 100 characters")
+	}
+	now := s.now()
+	if d := in.DaysValid; d != nil {
+		if in.ExpiresAt != nil || *d < 1 || *d > 365 {
+			return nil, Errorf(CodeBadUserInput, "days_valid must be between 1 and 365, without an expiry besides")
+		}
+		e := now.Add(time.Duration(*d) * 24 * time.Hour)
+		in.ExpiresAt = &e
+	}
+	if e := in.ExpiresAt; e != nil && (!e.After(now) || e.Sub(now) > maxAPIKeyLifetime) {
+		return nil, Errorf(CodeBadUserInput, "Expiry must be in the future and at most 365 days ahead")
+	}
+	roleName := ptr(in.Role)
+	if strings.TrimSpace(roleName) == "" {
+		org, err := s.viewerOrganization(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		roleName = org.Settings.DefaultRole
+	}
+	r, err := s.findRole(ctx, v, roleName)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCanGrant(v, r.Permissions); err != nil {
+		return nil, err
+	}
+	secret, err := auth.NewAPIKeySecret()
+	if err != nil {
+		return nil, err
+	}
+	c := db.APIKey.Create().
+		SetOrganizationID(v.OrgID).
+		SetName(name).
+		SetRoleID(r.ID).
+		SetPrefix(auth.APIKeyDisplayPrefix(secret)).
+		SetSecretHash(s.APIKeys.Hash(secret)).
+		SetNillableExpiresAt(in.ExpiresAt)
+	creator, err := s.answerableFor(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	k, err := c.SetNillableCreatedByID(creator).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	details := map[string]any{"name": k.Name, "prefix": k.Prefix, "role": r.Name}
+	if k.ExpiresAt != nil {
+		details["expires_at"] = k.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	if err := s.audit(ctx, auditEntry{Action: "api_key.create", Category: categoryAPIKey,
+		ResourceType: "api_key", ResourceID: k.ID.String(), Details: details}); err != nil {
+		return nil, err
+	}
+	return &model.APIKeyPayload{APIKey: k, Secret: secret}, nil
+}
+
+// answerableFor is the person a new key created by v answers to: v, or, when v is a key, the
+// person that key answers to, so that a key made by a key is revoked with its maker's creator.
+func (s *Service) answerableFor(ctx context.Context, v *auth.Viewer) (*uuid.UUID, error) {
+	if !v.IsAPIKey() {
+		return &v.UserID, nil
+	}
+	// A key reads itself whatever its role lets it list.
+	parent, err := s.db(ctx).APIKey.Get(privacy.DecisionContext(ctx, privacy.Allow), v.APIKeyID)
+	if err != nil {
+		return nil, err
+	}
+	return parent.CreatedByID, nil
+}
+
+// revokeAPIKey revokes a key of the active organization. It stops working on the next request,
+// on every replica: the revocation announces an authentication change (see AuthChange).
+//  1. The key exists here (else NOT_FOUND) and the viewer holds every permission of its role:
+//     nobody revokes a key more powerful than themself.
+//  2. Revoking a revoked key changes nothing and audits nothing, also when two revocations
+//     race: only the one whose conditional update changes the row audits.
+//  3. Set revoked_at; audit.
+func (s *Service) revokeAPIKey(ctx context.Context, id uuid.UUID) (*ent.APIKey, error) {
+	v := auth.FromContext(ctx)
+	db := s.db(ctx)
+	k, err := db.APIKey.Query().Where(apikey.ID(id), apikey.OrganizationID(v.OrgID)).WithRole().Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, ErrAPIKeyNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(auth.MissingPermissions(v.Permissions, k.Edges.Role.Permissions)) > 0 {
+		return nil, Errorf(CodeForbidden, "Cannot revoke an API key whose role has permissions you do not have")
+	}
+	if k.RevokedAt != nil {
+		return k, nil
+	}
+	n, err := db.APIKey.Update().Where(apikey.ID(k.ID), apikey.RevokedAtIsNil()).SetRevokedAt(s.now()).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if k, err = db.APIKey.Get(ctx, k.ID); err != nil || n == 0 {
+		return k, err
+	}
+	return k, s.audit(ctx, auditEntry{Action: "api_key.revoke", Category: categoryAPIKey,
+		ResourceType: "api_key", ResourceID: k.ID.String(), Details: map[string]any{"name": k.Name, "prefix": k.Prefix}})
+}
+
+// revokeKeysOfCreator revokes the unrevoked keys a leaving member created in the organization,
+// in the transaction that removes the membership, with an audit entry each.
+func (s *Service) revokeKeysOfCreator(ctx context.Context, m *ent.Membership, reason string) error {
+	db := s.db(ctx)
+	// The keys go with their creator whatever the viewer may see of them: the removal they were
+	// allowed to make has this consequence.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	keys, err := db.APIKey.Query().
+		Where(apikey.OrganizationID(m.OrganizationID), apikey.CreatedByID(m.UserID), apikey.RevokedAtIsNil()).
+		All(sys)
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	now := s.now()
+	ids := make([]uuid.UUID, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	if err := db.APIKey.Update().Where(apikey.IDIn(ids...)).SetRevokedAt(now).Exec(sys); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.audit(ctx, auditEntry{Action: "api_key.revoke", Category: categoryAPIKey,
+			ResourceType: "api_key", ResourceID: k.ID.String(),
+			Details: map[string]any{"name": k.Name, "prefix": k.Prefix, "reason": reason, "creator_id": m.UserID.String()}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apiKeyOrder lists keys newest first.
+var apiKeyOrder = &ent.APIKeyOrder{Field: ent.APIKeyOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}
+
+// apiKeys lists the organization's keys, newest first.
+func (s *Service) apiKeys(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int) (*ent.APIKeyConnection, error) {
+	first, err := s.defaultPage(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCursors("time", after); err != nil {
+		return nil, err
+	}
+	return s.db(ctx).APIKey.Query().Where(apikey.OrganizationID(obj.ID)).
+		Paginate(ctx, after, first, nil, nil, ent.WithAPIKeyOrder(apiKeyOrder))
+}
+
+// apiKeyList lists the organization's keys by offset, newest first.
+func (s *Service) apiKeyList(ctx context.Context, obj *ent.Organization, offset, limit *int) ([]*ent.APIKey, error) {
+	o, l, err := checkOffset(offset, limit, s.MaxPageSize)
+	if err != nil {
+		return nil, err
+	}
+	q, err := s.db(ctx).APIKey.Query().Where(apikey.OrganizationID(obj.ID)).
+		Order(ent.Desc(apikey.FieldCreatedAt), ent.Desc(apikey.FieldID)).Offset(o).Limit(l).
+		CollectFields(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return q.All(ctx)
+}
+
+// viewerAPIKey returns the key of the request, when the viewer is one.
+func (s *Service) viewerAPIKey(ctx context.Context, v *auth.Viewer) (*ent.APIKey, error) {
+	if !v.IsAPIKey() {
+		return nil, nil
+	}
+	// A key reads itself whatever its role lets it list.
+	return s.db(ctx).APIKey.Get(privacy.DecisionContext(ctx, privacy.Allow), v.APIKeyID)
+}
+
+// keysUsingRole counts the unrevoked keys of a role, which keep it from being deleted.
+func (s *Service) keysUsingRole(ctx context.Context, roleID uuid.UUID) (int, error) {
+	// Whether a key uses the role is the system's business, whatever the viewer may list.
+	return s.db(ctx).APIKey.Query().Where(apikey.RoleID(roleID), apikey.RevokedAtIsNil()).
+		Count(privacy.DecisionContext(ctx, privacy.Allow))
+}
+
+// deleteRevokedKeysOfRole deletes the revoked keys of a role being deleted: history, which the
+// audit log keeps.
+func (s *Service) deleteRevokedKeysOfRole(ctx context.Context, roleID uuid.UUID) error {
+	_, err := s.db(ctx).APIKey.Delete().Where(apikey.RoleID(roleID), apikey.RevokedAtNotNil()).
+		Exec(privacy.DecisionContext(ctx, privacy.Allow))
+	return err
+}
+
+// Authentication by API key.
+
+// keyEntry is what authentication found for one API key.
+type keyEntry struct {
+	viewer    auth.Viewer
+	roleID    uuid.UUID
+	expiresAt *time.Time
+	lastUsed  time.Time
+	loaded    time.Time
+}
+
+// authenticateKey resolves a bearer API key to the viewer of a request: a well-formed key (its
+// checksum is checked before any lookup), found by its keyed hash, not revoked, not expired,
+// with its role's current permissions. What it reads comes from the authentication cache when
+// that has it; a revocation, or a change of the role, drops it there on every replica.
+func (s *Service) authenticateKey(ctx context.Context, secret string) (*auth.Viewer, error) {
+	if err := auth.CheckAPIKey(secret); err != nil {
+		s.debugKeyAuth(ctx, "API key refused: malformed or wrong checksum", uuid.Nil, false)
+		return nil, err
+	}
+	hash := s.APIKeys.Hash(secret)
+	now := s.now()
+	e, cached := s.authCache.key(ctx, hash)
+	if !cached {
+		gen := s.authCache.generation(ctx)
+		var err error
+		if e, err = s.loadKeyAuth(ctx, hash); err != nil {
+			if errors.Is(err, auth.ErrInvalidToken) {
+				s.debugKeyAuth(ctx, "API key refused: unknown or revoked", uuid.Nil, false)
+			}
+			return nil, err
+		}
+		e.loaded = now
+		s.authCache.putKey(gen, hash, e)
+	}
+	if e.expiresAt != nil && !now.Before(*e.expiresAt) {
+		s.debugKeyAuth(ctx, "API key refused: expired", e.viewer.APIKeyID, cached)
+		return nil, auth.ErrInvalidToken
+	}
+	s.debugKeyAuth(ctx, "authenticated with an API key", e.viewer.APIKeyID, cached)
+	v := e.viewer // a copy: the request's own
+	if used := s.trackKeyUse(ctx, v.APIKeyID, e.lastUsed); !used.Equal(e.lastUsed) {
+		s.authCache.updateKey(hash, func(e *keyEntry) { e.lastUsed = used })
+	}
+	return &v, nil
+}
+
+// debugKeyAuth logs an API key's authentication decision at debug level: the key's id when it
+// is known and whether the cache answered, never the secret.
+func (s *Service) debugKeyAuth(ctx context.Context, decision string, keyID uuid.UUID, cached bool) {
+	if !s.Logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("request_id", auth.ClientFromContext(ctx).RequestID), slog.Bool("from_cache", cached)}
+	if keyID != uuid.Nil {
+		attrs = append(attrs, slog.String("api_key_id", keyID.String()))
+	}
+	s.Logger.LogAttrs(ctx, slog.LevelDebug, decision, attrs...)
+}
+
+// loadKeyAuth reads an unrevoked key by hash with its role.
+func (s *Service) loadKeyAuth(ctx context.Context, hash string) (keyEntry, error) {
+	// Authenticating: there is no viewer yet; the hash is the proof.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	k, err := s.Client.APIKey.Query().
+		Where(apikey.SecretHash(hash), apikey.RevokedAtIsNil()).
+		WithRole().Only(sys)
+	if ent.IsNotFound(err) {
+		return keyEntry{}, auth.ErrInvalidToken
+	}
+	if err != nil {
+		return keyEntry{}, err
+	}
+	e := keyEntry{
+		viewer: auth.Viewer{
+			APIKeyID:    k.ID,
+			Email:       "api_key:" + k.Prefix,
+			OrgID:       k.OrganizationID,
+			Role:        k.Edges.Role.Name,
+			Permissions: k.Edges.Role.Permissions,
+		},
+		roleID:    k.RoleID,
+		expiresAt: k.ExpiresAt,
+	}
+	if k.LastUsedAt != nil {
+		e.lastUsed = *k.LastUsedAt
+	}
+	return e, nil
+}
+
+// trackKeyUse records that a key made a request, at most once per activityInterval, like a
+// member's activity; it returns the last use as it stands afterwards.
+func (s *Service) trackKeyUse(ctx context.Context, id uuid.UUID, last time.Time) time.Time {
+	now := s.now()
+	cutoff := now.Add(-activityInterval)
+	if !last.Before(cutoff) {
+		return last
+	}
+	ctx, cancel := context.WithTimeout(ctx, activityWriteTimeout)
+	defer cancel()
+	// Recording use is bookkeeping by the system, not a change the key makes.
+	err := s.Client.APIKey.Update().
+		Where(apikey.ID(id), apikey.Or(apikey.LastUsedAtIsNil(), apikey.LastUsedAtLT(cutoff))).
+		SetLastUsedAt(now).Exec(privacy.DecisionContext(ctx, privacy.Allow))
+	if err != nil {
+		s.Logger.WarnContext(ctx, "recording API key use", "err", err)
+		return last
+	}
+	return now
+}
+
+// key returns the entry of an API key, by the hash of its secret, if the cache has a fresh one.
+func (c *authCache) key(ctx context.Context, hash string) (keyEntry, bool) {
+	if !c.usable(ctx) {
+		return keyEntry{}, false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.keys[hash]
+	if !ok || c.now().Sub(e.loaded) > c.ttl {
+		return keyEntry{}, false
+	}
+	return e, true
+}
+
+// putKey keeps e, unless something was dropped since gen (the load may predate it).
+func (c *authCache) putKey(gen uint64, hash string, e keyEntry) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen || !c.trusted {
+		return
+	}
+	if len(c.keys) >= c.max {
+		clear(c.keys)
+	}
+	c.keys[hash] = e
+}
+
+// updateKey changes the entry of a key in the cache (its last use), if it is there.
+func (c *authCache) updateKey(hash string, f func(*keyEntry)) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.keys[hash]; ok {
+		f(&e)
+		c.keys[hash] = e
+	}
+}
+
+// dropKeys forgets the keys a change of kind to the row id can have changed: the key itself,
+// the keys of a role, the keys of an organization. Called with c.mu held.
+func (c *authCache) dropKeys(kind authchange.Kind, id uuid.UUID) {
+	for h, e := range c.keys {
+		var hit bool
+		switch kind {
+		case authchange.KindAPIKey:
+			hit = e.viewer.APIKeyID == id
+		case authchange.KindRole:
+			hit = e.roleID == id
+		case authchange.KindOrganization:
+			hit = e.viewer.OrgID == id
+		case authchange.KindSession, authchange.KindUser, authchange.KindMembership, authchange.KindMembers:
+		default:
+			hit = true
+		}
+		if hit {
+			delete(c.keys, h)
+		}
+	}
+}
