@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/apikey"
 	"github.com/inferiallm/orgserver/ent/organization"
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/ent/usagerecord"
@@ -95,6 +96,25 @@ func (s *Service) recordUsage(ctx context.Context, reports []UsageReport) error 
 			return invalidInput("Unknown organization %s", id)
 		}
 	}
+	// A report of one organization's API key under another's is refused: usage is shown by
+	// organization, and a key belongs to one.
+	keyIDs := make([]uuid.UUID, 0, len(latest))
+	for k := range latest {
+		if !slices.Contains(keyIDs, k.apiKey) {
+			keyIDs = append(keyIDs, k.apiKey)
+		}
+	}
+	owned, err := db.APIKey.Query().Where(apikey.IDIn(keyIDs...)).Select(apikey.FieldID, apikey.FieldOrganizationID).All(ctx)
+	if err != nil {
+		return err
+	}
+	for i, r := range reports {
+		for _, k := range owned {
+			if k.ID == r.APIKeyID && k.OrganizationID != r.OrganizationID {
+				return invalidInput("Report %d: API key %s is not one of organization %s", i, r.APIKeyID, r.OrganizationID)
+			}
+		}
+	}
 	now := s.now()
 	var creates []*ent.UsageRecordCreate
 	for i, r := range reports {
@@ -163,14 +183,35 @@ func (s *Service) checkUsageReport(r UsageReport) *Error {
 }
 
 // usageToday is today's (UTC) usage of each API key of the organization (the active one: the
-// directive checked), summed over models, most tokens first. A key's name and prefix are those
-// of its latest report.
+// directive checked), summed over models, most tokens first. A key's name and prefix are the
+// key's own when it is one of the organization's API keys, else those of its latest report.
 func (s *Service) usageToday(ctx context.Context, obj *ent.Organization) ([]*model.APIKeyUsage, error) {
 	rows, err := s.db(ctx).UsageRecord.Query().
 		Where(usagerecord.OrganizationID(obj.ID), usagerecord.Day(s.now().Format(dayLayout))).
 		Order(ent.Asc(usagerecord.FieldUpdatedAt)).All(ctx)
+	if err != nil || len(rows) == 0 {
+		return []*model.APIKeyUsage{}, err
+	}
+	ids := make([]uuid.UUID, 0, len(rows))
+	for _, r := range rows {
+		if !slices.Contains(ids, r.APIKeyID) {
+			ids = append(ids, r.APIKeyID)
+		}
+	}
+	// The organization's keys among them, read past the keys' privacy rule: usage is shown to
+	// organization:view, and a key's name and prefix are not its secret.
+	keys, err := s.db(ctx).APIKey.Query().
+		Where(apikey.OrganizationID(obj.ID), apikey.IDIn(ids...)).
+		Select(apikey.FieldID, apikey.FieldName, apikey.FieldPrefix).All(privacy.DecisionContext(ctx, privacy.Allow))
 	if err != nil {
 		return nil, err
+	}
+	for _, r := range rows {
+		for _, k := range keys {
+			if k.ID == r.APIKeyID {
+				r.KeyName, r.KeyPrefix = k.Name, k.Prefix
+			}
+		}
 	}
 	byKey := map[uuid.UUID]*model.APIKeyUsage{}
 	out := []*model.APIKeyUsage{}

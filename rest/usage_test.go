@@ -254,3 +254,28 @@ func TestRESTConcurrentReportsAndSaves(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, count, "one policy row")
 }
+
+// Usage of one of the organization's API keys is shown under the key's own name and prefix, not
+// what the report said; a report of a key under another organization is refused.
+func TestRESTUsageOfAnAPIKeyNamesTheKey(t *testing.T) {
+	w := newWorld(t, withInternalKey)
+	admin := w.tok["admin"]
+	today := w.clock.Now().UTC().Format(time.DateOnly)
+	created := w.rest(t, "POST", "/management/api-keys", admin, map[string]any{"name": "gateway key"})
+	require.Equal(t, http.StatusCreated, created.Status, "body %s", created.Raw)
+	key := created.Body.(map[string]any)
+	id := uuid.MustParse(key["id"].(string))
+
+	r := w.report(t, internalKey, records(usageRow(w.acme.ID, id, "what the gateway calls it", today, "m1", 4, 40)))
+	require.Equal(t, http.StatusOK, r.Status, "body %s", r.Raw)
+	got := w.rest(t, "GET", "/management/config/quota/usage", w.tok["viewer"], nil)
+	require.Equal(t, http.StatusOK, got.Status, "body %s", got.Raw)
+	assert.Equal(t, []any{map[string]any{"key_name": "gateway key", "key_prefix": key["prefix"],
+		"requests": float64(4), "tokens": float64(40)}}, got.Body)
+
+	r = w.report(t, internalKey, records(usageRow(w.globex.ID, id, "elsewhere", today, "m1", 1, 1)))
+	assert.Equal(t, http.StatusUnprocessableEntity, r.Status, "body %s", r.Raw)
+	assert.Contains(t, r.Detail(), "is not one of organization")
+	assert.Empty(t, w.rest(t, "GET", "/management/config/quota/usage", w.tok["globex admin"], nil).Body,
+		"nothing of the refused report is stored")
+}
