@@ -24,8 +24,10 @@ import (
 //
 // When the member who created a key leaves or is removed, their unrevoked keys in that
 // organization are revoked in the same transaction, each with an audit entry: a key must not
-// outlive, unseen, the person answerable for it. A key created by a key answers to the person
-// its maker answers to. An admin who wants a longer-lived key creates it themself.
+// outlive, unseen, the person answerable for it. So is a key whose role holds permissions its
+// creator's new role lacks, when the creator's role changes. Only a person creates keys
+// (createApiKey is @person): a key that could mint keys would let a leaked one outlive its
+// revocation. An admin who wants a longer-lived key creates it themself.
 
 // categoryAPIKey is the audit category of API keys, the one the dashboard's filter offers.
 const categoryAPIKey = "api_key"
@@ -84,18 +86,28 @@ func (s *Service) createAPIKey(ctx context.Context, in model.CreateAPIKeyInput) 
 	if err != nil {
 		return nil, err
 	}
-	c := db.APIKey.Create().
+	// The creator answers for the key, which is revoked when they leave: locked like the removal
+	// that revokes their keys, and checked under the lock, so that a key created while its creator
+	// is removed is not left behind.
+	if err := s.lockOrganization(ctx, v.OrgID); err != nil {
+		return nil, err
+	}
+	creator, err := s.memberOf(ctx, v, v.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if creator.Edges.Role == nil || creator.Edges.Role.Name != v.Role {
+		return nil, Errorf(CodeConflict, "Your role changed meanwhile; try again")
+	}
+	k, err := db.APIKey.Create().
 		SetOrganizationID(v.OrgID).
 		SetName(name).
 		SetRoleID(r.ID).
 		SetPrefix(auth.APIKeyDisplayPrefix(secret)).
 		SetSecretHash(s.APIKeys.Hash(secret)).
-		SetNillableExpiresAt(in.ExpiresAt)
-	creator, err := s.answerableFor(ctx, v)
-	if err != nil {
-		return nil, err
-	}
-	k, err := c.SetNillableCreatedByID(creator).Save(ctx)
+		SetNillableExpiresAt(in.ExpiresAt).
+		SetCreatedByID(v.UserID).
+		Save(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -108,20 +120,6 @@ func (s *Service) createAPIKey(ctx context.Context, in model.CreateAPIKeyInput) 
 		return nil, err
 	}
 	return &model.APIKeyPayload{APIKey: k, Secret: secret}, nil
-}
-
-// answerableFor is the person a new key created by v answers to: v, or, when v is a key, the
-// person that key answers to, so that a key made by a key is revoked with its maker's creator.
-func (s *Service) answerableFor(ctx context.Context, v *auth.Viewer) (*uuid.UUID, error) {
-	if !v.IsAPIKey() {
-		return &v.UserID, nil
-	}
-	// A key reads itself whatever its role lets it list.
-	parent, err := s.db(ctx).APIKey.Get(privacy.DecisionContext(ctx, privacy.Allow), v.APIKeyID)
-	if err != nil {
-		return nil, err
-	}
-	return parent.CreatedByID, nil
 }
 
 // revokeAPIKey revokes a key of the active organization. It stops working on the next request,
@@ -158,18 +156,31 @@ func (s *Service) revokeAPIKey(ctx context.Context, id uuid.UUID) (*ent.APIKey, 
 		ResourceType: "api_key", ResourceID: k.ID.String(), Details: map[string]any{"name": k.Name, "prefix": k.Prefix}})
 }
 
-// revokeKeysOfCreator revokes the unrevoked keys a leaving member created in the organization,
-// in the transaction that removes the membership, with an audit entry each.
-func (s *Service) revokeKeysOfCreator(ctx context.Context, m *ent.Membership, reason string) error {
+// revokeKeysOfCreator revokes the unrevoked keys member m created in the organization (those
+// of them which, loaded with their role, match, when match is given), in the transaction that
+// removes the membership or changes its role, with an audit entry each.
+func (s *Service) revokeKeysOfCreator(ctx context.Context, m *ent.Membership, reason string, match func(*ent.APIKey) bool) error {
 	db := s.db(ctx)
-	// The keys go with their creator whatever the viewer may see of them: the removal they were
-	// allowed to make has this consequence.
+	// The keys go with their creator whatever the viewer may see of them: the removal (or role
+	// change) they were allowed to make has this consequence.
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
-	keys, err := db.APIKey.Query().
-		Where(apikey.OrganizationID(m.OrganizationID), apikey.CreatedByID(m.UserID), apikey.RevokedAtIsNil()).
-		All(sys)
-	if err != nil || len(keys) == 0 {
+	q := db.APIKey.Query().
+		Where(apikey.OrganizationID(m.OrganizationID), apikey.CreatedByID(m.UserID), apikey.RevokedAtIsNil())
+	if match != nil {
+		q.WithRole()
+	}
+	all, err := q.All(sys)
+	if err != nil {
 		return err
+	}
+	keys := all[:0]
+	for _, k := range all {
+		if match == nil || match(k) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
 	}
 	now := s.now()
 	ids := make([]uuid.UUID, len(keys))

@@ -74,9 +74,10 @@ func TestAnAPIKeyLivesFromCreationToRevocation(t *testing.T) {
 	assert.Equal(t, apptest.RootEmail, apptest.Dig(node, "createdBy.email"))
 
 	// An action of the key is audited with the key as the actor.
-	r = s.Do(t, secret, createKeyMutation, map[string]any{"in": map[string]any{"name": "child", "role": "member"}})
+	_, otherID := createKey(t, s, admin.Access, map[string]any{"name": "other", "role": "viewer"})
+	r = s.Do(t, secret, revokeKeyMutation, map[string]any{"id": otherID})
 	require.Empty(t, r.Errors)
-	entry, err := s.App.Client().AuditLog.Query().Where(auditlog.Action("api_key.create"), auditlog.ActorAPIKeyIDNotNil()).Only(apptest.SystemContext())
+	entry, err := s.App.Client().AuditLog.Query().Where(auditlog.Action("api_key.revoke"), auditlog.ActorAPIKeyIDNotNil()).Only(apptest.SystemContext())
 	require.NoError(t, err)
 	assert.Nil(t, entry.ActorID)
 	if assert.NotNil(t, entry.ActorAPIKeyID) {
@@ -97,7 +98,7 @@ func TestAnAPIKeyLivesFromCreationToRevocation(t *testing.T) {
 	for _, e := range entries {
 		actions = append(actions, e.Action)
 	}
-	assert.ElementsMatch(t, []string{"api_key.create", "api_key.create", "api_key.revoke"}, actions)
+	assert.ElementsMatch(t, []string{"api_key.create", "api_key.create", "api_key.revoke", "api_key.revoke"}, actions)
 	all, err := s.App.Client().AuditLog.Query().All(apptest.SystemContext())
 	require.NoError(t, err)
 	for _, e := range all {
@@ -179,11 +180,10 @@ func TestAnAPIKeyCannotReachBeyondItsRole(t *testing.T) {
 			assertError(t, s.Do(t, c.bearer, c.query, c.vars), c.code, c.msg)
 		})
 	}
-	// A member key may create a key of its own role, which then defaults to the organization's
-	// default role (member); and revoke itself.
-	r := s.Do(t, memberKey, createKeyMutation, map[string]any{"in": map[string]any{"name": "child"}})
-	require.Empty(t, r.Errors)
-	assert.Equal(t, "member", r.Str("createApiKey.apiKey.role.name"))
+	// A key holding api_key:create still creates no key, even of its own role: a leaked key
+	// must not mint others that outlive its revocation. It may revoke itself.
+	assertError(t, s.Do(t, memberKey, createKeyMutation, map[string]any{"in": map[string]any{"name": "child"}}),
+		"FORBIDDEN", "API keys cannot do this: it needs a person's sign-in")
 	require.Empty(t, s.Do(t, memberKey, revokeKeyMutation, map[string]any{"id": memberKeyID}).Errors)
 	assertError(t, s.Do(t, memberKey, keyViewerQuery, nil), "UNAUTHENTICATED", "")
 	// The admin key still works.
@@ -292,19 +292,37 @@ func TestAKeyIsRevokedWhenItsCreatorLeavesTheOrganization(t *testing.T) {
 	secret, id := createKey(t, s, devTok.Access, map[string]any{"name": "dev's script", "role": "member"})
 	adminKey, _ := createKey(t, s, admin.Access, map[string]any{"name": "admin's script", "role": "member"})
 	require.Empty(t, s.Do(t, secret, keyViewerQuery, nil).Errors)
-	// A key the dev's key made answers to the dev too.
-	child, _ := createKey(t, s, secret, map[string]any{"name": "made by dev's script", "role": "member"})
-	require.Empty(t, s.Do(t, child, keyViewerQuery, nil).Errors)
 
 	r := s.Do(t, admin.Access, `mutation($u: ID!) { removeMember(userId: $u) }`, map[string]any{"u": dev.ID.String()})
 	require.Empty(t, r.Errors)
 	assertError(t, s.Do(t, secret, keyViewerQuery, nil), "UNAUTHENTICATED", "")
-	assertError(t, s.Do(t, child, keyViewerQuery, nil), "UNAUTHENTICATED", "")
 	require.Empty(t, s.Do(t, adminKey, keyViewerQuery, nil).Errors, "other keys stay")
 	entry, err := s.App.Client().AuditLog.Query().
 		Where(auditlog.Action("api_key.revoke"), auditlog.ResourceID(id)).Only(apptest.SystemContext())
 	require.NoError(t, err)
 	assert.Equal(t, "removed from organization", entry.Details["reason"])
+}
+
+func TestKeysBeyondTheirCreatorsNewRoleAreRevokedWithTheRoleChange(t *testing.T) {
+	s := apptest.Start(t)
+	acme := s.Org(t, apptest.RootOrg)
+	admin := s.Login(t, apptest.RootEmail, apptest.RootPassword)
+	dev := s.AddUser(t, "dev@acme.test", acme, "developer")
+	devTok := s.Login(t, dev.Email, apptest.Password(dev.Email))
+	memberKey, memberKeyID := createKey(t, s, devTok.Access, map[string]any{"name": "deploys", "role": "member"})
+	viewerKey, _ := createKey(t, s, devTok.Access, map[string]any{"name": "reads", "role": "viewer"})
+
+	// To developer's peer, member: the member key holds nothing member lacks, so both stay.
+	require.Empty(t, s.Do(t, admin.Access, changeRole, map[string]any{"u": dev.ID, "r": "member"}).Errors)
+	require.Empty(t, s.Do(t, memberKey, keyViewerQuery, nil).Errors)
+	// To viewer: the member key holds what viewer lacks (api_key:create, deployment:*, ...).
+	require.Empty(t, s.Do(t, admin.Access, changeRole, map[string]any{"u": dev.ID, "r": "viewer"}).Errors)
+	assertError(t, s.Do(t, memberKey, keyViewerQuery, nil), "UNAUTHENTICATED", "")
+	require.Empty(t, s.Do(t, viewerKey, keyViewerQuery, nil).Errors, "the viewer key holds nothing beyond the new role")
+	entry, err := s.App.Client().AuditLog.Query().
+		Where(auditlog.Action("api_key.revoke"), auditlog.ResourceID(memberKeyID)).Only(apptest.SystemContext())
+	require.NoError(t, err)
+	assert.Equal(t, "creator's role changed to viewer", entry.Details["reason"])
 }
 
 // flip changes one base62 character into another.

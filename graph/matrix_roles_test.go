@@ -119,16 +119,18 @@ func (w *customRoles) session(t testing.TB, perms ...string) string {
 // signed in and, in the second test, organization API keys of those roles.
 func TestACustomRoleOfOnePermissionCanDoWhatItGrantsAndNothingElse(t *testing.T) {
 	w := newCustomRoles(t)
-	onePermissionMatrix(t, w, w.signIn)
+	onePermissionMatrix(t, w, w.signIn, false)
 }
 
 func TestAnAPIKeyOfOnePermissionCanDoWhatItsRoleGrantsAndNothingElse(t *testing.T) {
 	w := newCustomRoles(t)
-	onePermissionMatrix(t, w, w.keyOf)
+	onePermissionMatrix(t, w, w.keyOf, true)
 }
 
 // onePermissionMatrix runs the matrix above with the callers caller makes.
-func onePermissionMatrix(t *testing.T, w *customRoles, caller func(t testing.TB, perms ...string) string) {
+// keys says the callers are API keys, which createApiKey refuses past its gate (@person): a key
+// cannot mint keys.
+func onePermissionMatrix(t *testing.T, w *customRoles, caller func(t testing.TB, perms ...string) string, keys bool) {
 	var gs []guard
 	checked := map[string]bool{}
 	for _, g := range guards(t) {
@@ -167,6 +169,12 @@ func onePermissionMatrix(t *testing.T, w *customRoles, caller func(t testing.TB,
 					switch {
 					case g.directive == "superAdmin":
 						want = "Permission denied: super admin required"
+					case keys && len(g.path) > 0 && g.path[0] == "createApiKey":
+						// Whatever its permissions.
+						if assert.NotNil(t, e, "%s: a key cannot create keys", g.query) {
+							assert.Equal(t, personRefusal, e.Message)
+						}
+						return
 					case g.permission == p:
 						// Past the gate, a workflow may still refuse to hand out the
 						// organization's default role (a new key's) to a caller lacking its
@@ -337,6 +345,12 @@ func TestACustomRoleCannotActOnAnyoneWhoseRoleHoldsPermissionsItLacks(t *testing
 			for i, c := range targets {
 				t.Run(who.name+"/"+row.name+"/"+c.name, func(t *testing.T) {
 					r := row.act(t, tok, c.perms(caller))
+					if who.name == "API key" && row.permission == "api_key:create" {
+						if assert.NotEmpty(t, r.Errors, "a key cannot create keys, of any role") {
+							assert.Equal(t, personRefusal, r.Errors[0].Message)
+						}
+						return
+					}
 					if i < 2 || row.anyTarget {
 						assert.Empty(t, r.Errors, "allowed")
 						return
@@ -370,3 +384,6 @@ func onlyInvitation(t *testing.T, r *apptest.Response) (id string, token, link *
 	require.Len(t, edges, 1)
 	return edges[0].Node.ID, edges[0].Node.Token, edges[0].Node.InviteLink
 }
+
+// personRefusal is the refusal of a field that needs a person (@person) to an API key.
+const personRefusal = "API keys cannot do this: it needs a person's sign-in"

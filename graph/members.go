@@ -161,9 +161,16 @@ func (s *Service) updateMemberRole(ctx context.Context, userID uuid.UUID, roleNa
 	if err != nil {
 		return nil, keepAdmin(err)
 	}
-	return m, s.audit(ctx, auditEntry{Action: "member.role_change", Category: categoryUserManagement,
+	if err := s.audit(ctx, auditEntry{Action: "member.role_change", Category: categoryUserManagement,
 		ResourceType: "user", ResourceID: userID.String(),
-		Details: map[string]any{"email": target.Email, "old_role": old, "new_role": r.Name}})
+		Details: map[string]any{"email": target.Email, "old_role": old, "new_role": r.Name}}); err != nil {
+		return nil, err
+	}
+	// The keys they created that hold what the new role does not go: nobody keeps, through a
+	// key, permissions taken from them.
+	return m, s.revokeKeysOfCreator(ctx, target, "creator's role changed to "+r.Name, func(k *ent.APIKey) bool {
+		return len(auth.MissingPermissions(r.Permissions, k.Edges.Role.Permissions)) > 0
+	})
 }
 
 // removeMember removes a member from the active organization and ends their sessions there.
@@ -220,7 +227,7 @@ func (s *Service) deleteMembership(ctx context.Context, m *ent.Membership, reaso
 		SetRevokedAt(s.now()).SetRevokeReason(reason).Exec(sys); err != nil {
 		return err
 	}
-	if err := s.revokeKeysOfCreator(ctx, m, reason); err != nil {
+	if err := s.revokeKeysOfCreator(ctx, m, reason, nil); err != nil {
 		return err
 	}
 	return db.User.Update().Where(user.ID(m.UserID), user.DefaultOrgID(m.OrganizationID)).

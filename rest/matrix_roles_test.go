@@ -276,19 +276,23 @@ func (w *roleWorld) session(t testing.TB, perms ...string) string {
 // callers are members signed in and, in the second test, organization API keys of those roles.
 func TestRESTCustomRoleOfOnePermissionIsRefusedWhereGraphQLRefusesIt(t *testing.T) {
 	w := newRoleWorld(t)
-	onePermissionMatrix(t, w, w.signIn)
+	onePermissionMatrix(t, w, w.signIn, false)
 }
 
 func TestRESTAPIKeyOfOnePermissionIsRefusedWhereGraphQLRefusesIt(t *testing.T) {
 	w := newRoleWorld(t)
-	onePermissionMatrix(t, w, w.keyOf)
+	onePermissionMatrix(t, w, w.keyOf, true)
 }
+
+// personRefusal is the refusal of a field that needs a person (@person) to an API key.
+const personRefusal = "API keys cannot do this: it needs a person's sign-in"
 
 // grantRefusal starts the message of a workflow's refusal to hand out permissions the caller lacks.
 const grantRefusal = "Cannot grant permissions you do not have: "
 
-// onePermissionMatrix runs the matrix above with the callers caller makes.
-func onePermissionMatrix(t *testing.T, w *roleWorld, caller func(t testing.TB, perms ...string) string) {
+// onePermissionMatrix runs the matrix above with the callers caller makes; keys says they are
+// API keys, which creating a key refuses whatever their permissions (a key cannot mint keys).
+func onePermissionMatrix(t *testing.T, w *roleWorld, caller func(t testing.TB, perms ...string) string, keys bool) {
 	routes, schema := tableRoutes(t, w.s)
 	var guarded []opRoute
 	for _, r := range routes {
@@ -316,6 +320,12 @@ func onePermissionMatrix(t *testing.T, w *roleWorld, caller func(t testing.TB, p
 					}
 					res := w.s.REST(t, request{Method: r.method, Path: dummyPath(r.path), Bearer: tok, Body: r.body})
 					g := w.s.Operation(t, tok, r.op, dummyVariables(t, schema, r.def))
+					if keys && slices.Contains(r.roots, "createApiKey") {
+						assert.Equal(t, http.StatusForbidden, res.Status, "REST %s", res.Raw)
+						assert.Equal(t, personRefusal, res.Detail())
+						assert.Equal(t, "FORBIDDEN", g.Code(), "GraphQL %+v", g.Errors)
+						return
+					}
 					refused := len(denied) > 0
 					if !refused && res.Status == http.StatusForbidden && strings.HasPrefix(res.Detail(), grantRefusal) {
 						// Past the gate, the workflow refuses to hand out the organization's

@@ -2551,8 +2551,11 @@ type Mutation {
   "Leaves the active organization."
   leaveOrganization: Boolean! @authenticated @person
 
-  "Creates an API key of the active organization; the payload carries its secret, shown once."
-  createApiKey(input: CreateAPIKeyInput!): APIKeyPayload! @hasPermission(permission: "api_key:create")
+  """
+  Creates an API key of the active organization; the payload carries its secret, shown once. A
+  person creates keys, never a key: a leaked key must not mint others that outlive its revocation.
+  """
+  createApiKey(input: CreateAPIKeyInput!): APIKeyPayload! @hasPermission(permission: "api_key:create") @person
   "Revokes an API key of the active organization; it stops working at once, on every replica."
   revokeApiKey(id: ID!): APIKey! @hasPermission(permission: "api_key:revoke")
 
@@ -7448,8 +7451,15 @@ func (ec *executionContext) _Mutation_createApiKey(ctx context.Context, field gr
 				}
 				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
 			}
+			directive2 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Person == nil {
+					var zeroVal *model.APIKeyPayload
+					return zeroVal, errors.New("directive person is not implemented")
+				}
+				return ec.Directives.Person(ctx, nil, directive1)
+			}
 
-			next = directive1
+			next = directive2
 			return next
 		},
 		func(ctx context.Context, selections ast.SelectionSet, v *model.APIKeyPayload) graphql.Marshaler {
