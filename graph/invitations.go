@@ -456,8 +456,13 @@ func (j *joiner) account(ctx context.Context, s *Service, inv *ent.Invitation) (
 // mailAfterCommit queues the invitation e-mail once the transaction has committed (never for a
 // change that rolled back), without holding up the response.
 func (s *Service) mailAfterCommit(ctx context.Context, inviter *auth.Viewer, inv *ent.Invitation, orgName, roleName, token string) {
+	by := inviter.Email
+	if inviter.IsAPIKey() {
+		// Not the key's label (api_key:<prefix>), which means nothing to someone outside.
+		by = orgName
+	}
 	msg := InvitationMail{To: inv.Email, OrganizationName: orgName, Role: roleName,
-		Link: s.inviteLink(token), ExpiresAt: inv.ExpiresAt, InvitedBy: inviter.Email}
+		Link: s.inviteLink(token), ExpiresAt: inv.ExpiresAt, InvitedBy: by}
 	s.onCommit(ctx, func() { s.outbox.send(context.WithoutCancel(ctx), msg, inv.ID) })
 }
 

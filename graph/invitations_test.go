@@ -719,6 +719,14 @@ func TestInvitationsAreEmailedAfterCommit(t *testing.T) {
 	assert.Contains(t, m.Data, "Acme Rockets")
 	assert.Contains(t, m.Data, "developer")
 
+	// An invitation by an API key names the organization as the inviter, not the key's label.
+	keyR := s.Do(t, admin.Access, `mutation { createApiKey(input: {name: "onboarding", role: "admin"}) { secret } }`, nil)
+	require.Empty(t, keyR.Errors)
+	inviteAs(t, s, keyR.Str("createApiKey.secret"), "bykey@example.com", "viewer")
+	require.Eventually(t, func() bool { return len(box.to("bykey@example.com")) > 0 }, 5*time.Second, 20*time.Millisecond)
+	assert.Contains(t, box.to("bykey@example.com")[0].Data, "Acme Rockets has")
+	assert.NotContains(t, box.to("bykey@example.com")[0].Data, "api_key:")
+
 	// A refused invitation mails nothing, and neither does one rolled back with it: two
 	// invitations in one mutation share its transaction.
 	r := s.Do(t, admin.Access, inviteMemberMutation, inviteVars("NEW@example.com", "developer"))
@@ -736,7 +744,7 @@ func TestInvitationsAreEmailedAfterCommit(t *testing.T) {
 	// A later invitation arrives; nothing was sent for the refused ones in the meantime.
 	inviteAs(t, s, admin.Access, "sentinel@example.com", "viewer")
 	require.Eventually(t, func() bool { return len(box.to("sentinel@example.com")) == 1 }, 5*time.Second, 20*time.Millisecond)
-	assert.Never(t, func() bool { return box.count() != 2 }, 300*time.Millisecond, 20*time.Millisecond)
+	assert.Never(t, func() bool { return box.count() != 3 }, 300*time.Millisecond, 20*time.Millisecond)
 	assert.Empty(t, box.to("rolled-back@example.com"))
 	assert.Len(t, box.to("new@example.com"), 1)
 

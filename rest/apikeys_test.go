@@ -24,6 +24,7 @@ func newKey(t testing.TB, w *world, bearer string, body map[string]any) map[stri
 	r := w.rest(t, "POST", "/management/api-keys", bearer, body)
 	require.Equal(t, http.StatusCreated, r.Status, "body %s", r.Raw)
 	keys(t, r.Body, append([]string{"secret_key"}, apiKeyKeys...)...)
+	assert.Equal(t, "no-store", r.Header.Get("Cache-Control"), "the answer carrying the secret is never cached")
 	return r.Body.(map[string]any)
 }
 

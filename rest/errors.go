@@ -105,8 +105,11 @@ func (c *call) fail(err error) {
 	writeJSON(c.w, he.Status, errorBody{Detail: he.Detail, Code: he.Code})
 }
 
+// writeJSON writes a REST answer. None may be stored by a cache: they are one caller's data, and
+// some carry secrets (tokens, a new API key's secret, a TOTP secret).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
