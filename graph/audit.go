@@ -177,7 +177,8 @@ func (s *Service) auditQuery(ctx context.Context, obj *ent.Organization, where *
 			q.Where(categoryFilter(*w.Category))
 		}
 		if w.ActorID != nil {
-			q.Where(auditlog.ActorID(*w.ActorID))
+			// A user's or an API key's actions.
+			q.Where(auditlog.Or(auditlog.ActorID(*w.ActorID), auditlog.ActorAPIKeyID(*w.ActorID)))
 		}
 		if w.Since != nil {
 			q.Where(auditlog.CreatedAtGTE(*w.Since))

@@ -157,3 +157,27 @@ func TestRESTAPIKeys(t *testing.T) {
 		assert.Equal(t, 5, created)
 	})
 }
+
+// A key's actions are in the audit log under the key: user_id null, api_key_id the key's, and
+// user_id=<the key's id> lists them.
+func TestRESTAuditLogNamesTheKeyThatActed(t *testing.T) {
+	w := newWorld(t)
+	admin := w.tok["admin"]
+	key := newKey(t, w, admin, map[string]any{"name": "janitor", "role": "admin"})
+	other := newKey(t, w, admin, map[string]any{"name": "old", "role": "viewer"})
+	secret, id := key["secret_key"].(string), key["id"].(string)
+	require.Equal(t, http.StatusNoContent, w.rest(t, "DELETE", "/management/api-keys/"+other["id"].(string), secret, nil).Status)
+
+	r := w.rest(t, "GET", "/audit/logs?user_id="+id, admin, nil)
+	require.Equal(t, http.StatusOK, r.Status, "body %s", r.Raw)
+	entries := r.List("")
+	require.Len(t, entries, 1, "the key's one action")
+	e := entries[0].(map[string]any)
+	assert.Equal(t, "api_key.revoke", e["action"])
+	assert.Nil(t, e["user_id"])
+	assert.Equal(t, id, e["api_key_id"])
+	assert.Equal(t, "api_key:"+key["prefix"].(string), e["user_email"])
+	for _, e := range w.rest(t, "GET", "/audit/logs?action=api_key.create", admin, nil).List("") {
+		assert.Nil(t, e.(map[string]any)["api_key_id"], "a person's actions name no key")
+	}
+}

@@ -10,7 +10,7 @@ import (
 var auditRoutes = []route{
 	{Pattern: "GET /audit/logs", Op: "AuditLogs", Vars: fromRequest(auditVars), Reply: at[[]AuditLogResponse]("viewer.organization.auditLogList"),
 		Auth: auth.AuditLogList, Summary: "The active organization's audit log, newest first", Query: []param{
-			{"user_id", "string", "actor"}, {"action", "string", "e.g. auth.login"}, {"category", "string", "e.g. user_management"},
+			{"user_id", "string", "actor: a user or an API key"}, {"action", "string", "e.g. auth.login"}, {"category", "string", "e.g. user_management"},
 			{"start_date", "string", "RFC 3339; entries at or after"}, {"end_date", "string", "RFC 3339; entries before"},
 			{"skip", "integer", ">= 0"}, {"limit", "integer", "1..1000, default 100"},
 		}},
@@ -47,9 +47,11 @@ func parseDate(s string) (time.Time, error) {
 
 // AuditLogResponse is one audit entry.
 type AuditLogResponse struct {
-	ID           string         `json:"id" gql:"id"`
-	Timestamp    string         `json:"timestamp" gql:"createdAt,time"`
-	UserID       *string        `json:"user_id" gql:"actorID"`
+	ID        string  `json:"id" gql:"id"`
+	Timestamp string  `json:"timestamp" gql:"createdAt,time"`
+	UserID    *string `json:"user_id" gql:"actorID"`
+	// APIKeyID is the API key that acted (user_id is then null), beyond InferiaLLM's shape.
+	APIKeyID     *string        `json:"api_key_id" gql:"actorAPIKeyID"`
 	UserEmail    string         `json:"user_email" gql:"actorEmail"`
 	OrgID        string         `json:"org_id" gql:"organization.id"`
 	Action       string         `json:"action" gql:"action"`

@@ -86,7 +86,7 @@ var (
 	orgKeys       = []string{"id", "name", "log_payloads", "created_at", "settings", "billing"}
 	meKeys        = []string{"user_id", "username", "email", "name", "roles", "permissions", "org_id", "created_at", "is_active", "totp_enabled", "is_super_admin"}
 	sessionKeys   = []string{"id", "user_agent", "ip_address", "created_at", "last_used_at", "expires_at", "current"}
-	auditKeys     = []string{"id", "timestamp", "user_id", "user_email", "org_id", "action", "category", "resource_type", "resource_id", "details", "ip_address", "status"}
+	auditKeys     = []string{"id", "timestamp", "user_id", "api_key_id", "user_email", "org_id", "action", "category", "resource_type", "resource_id", "details", "ip_address", "status"}
 )
 
 // orgInfo is an OrganizationBasicInfo.

@@ -2314,6 +2314,7 @@ extend type Organization {
 input AuditLogFilterInput {
   action: String
   category: String
+  "The user's or API key's id whose actions to list."
   actorId: ID
   "Entries at or after this time."
   since: Time

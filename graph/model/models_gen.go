@@ -38,9 +38,10 @@ type APIKeyUsage struct {
 
 // Filters of the audit log.
 type AuditLogFilterInput struct {
-	Action   *string    `json:"action,omitempty"`
-	Category *string    `json:"category,omitempty"`
-	ActorID  *uuid.UUID `json:"actorId,omitempty"`
+	Action   *string `json:"action,omitempty"`
+	Category *string `json:"category,omitempty"`
+	// The user's or API key's id whose actions to list.
+	ActorID *uuid.UUID `json:"actorId,omitempty"`
 	// Entries at or after this time.
 	Since *time.Time `json:"since,omitempty"`
 	// Entries before this time.
