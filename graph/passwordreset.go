@@ -363,8 +363,11 @@ func (s *Service) resetPassword(ctx context.Context, in model.ResetPasswordInput
 	if err != nil {
 		return false, err
 	}
-	s.outbox.deliver(context.WithoutCancel(ctx), "password changed", u.ID, func(ctx context.Context) error {
-		return s.Mailer.SendPasswordChanged(ctx, PasswordChangedMail{To: u.Email, At: now})
+	// Inside a mutation the transaction is the operation's and commits after this returns.
+	s.onCommit(ctx, func() {
+		s.outbox.deliver(context.WithoutCancel(ctx), "password changed", u.ID, func(ctx context.Context) error {
+			return s.Mailer.SendPasswordChanged(ctx, PasswordChangedMail{To: u.Email, At: now})
+		})
 	})
 	return true, nil
 }
