@@ -283,20 +283,22 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "User",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			user.FieldCreatedAt:          {Type: field.TypeTime, Column: user.FieldCreatedAt},
-			user.FieldUpdatedAt:          {Type: field.TypeTime, Column: user.FieldUpdatedAt},
-			user.FieldEmail:              {Type: field.TypeString, Column: user.FieldEmail},
-			user.FieldName:               {Type: field.TypeString, Column: user.FieldName},
-			user.FieldPasswordHash:       {Type: field.TypeString, Column: user.FieldPasswordHash},
-			user.FieldIsSuperAdmin:       {Type: field.TypeBool, Column: user.FieldIsSuperAdmin},
-			user.FieldDefaultOrgID:       {Type: field.TypeUUID, Column: user.FieldDefaultOrgID},
-			user.FieldLastActiveAt:       {Type: field.TypeTime, Column: user.FieldLastActiveAt},
-			user.FieldTwoFactorEnabled:   {Type: field.TypeBool, Column: user.FieldTwoFactorEnabled},
-			user.FieldTotpSecret:         {Type: field.TypeString, Column: user.FieldTotpSecret},
-			user.FieldTotpPendingSecret:  {Type: field.TypeString, Column: user.FieldTotpPendingSecret},
-			user.FieldTotpLastStep:       {Type: field.TypeInt64, Column: user.FieldTotpLastStep},
-			user.FieldRecoveryCodeHashes: {Type: field.TypeJSON, Column: user.FieldRecoveryCodeHashes},
-			user.FieldSecurityVersion:    {Type: field.TypeInt, Column: user.FieldSecurityVersion},
+			user.FieldCreatedAt:              {Type: field.TypeTime, Column: user.FieldCreatedAt},
+			user.FieldUpdatedAt:              {Type: field.TypeTime, Column: user.FieldUpdatedAt},
+			user.FieldEmail:                  {Type: field.TypeString, Column: user.FieldEmail},
+			user.FieldName:                   {Type: field.TypeString, Column: user.FieldName},
+			user.FieldPasswordHash:           {Type: field.TypeString, Column: user.FieldPasswordHash},
+			user.FieldIsSuperAdmin:           {Type: field.TypeBool, Column: user.FieldIsSuperAdmin},
+			user.FieldDefaultOrgID:           {Type: field.TypeUUID, Column: user.FieldDefaultOrgID},
+			user.FieldLastActiveAt:           {Type: field.TypeTime, Column: user.FieldLastActiveAt},
+			user.FieldTwoFactorEnabled:       {Type: field.TypeBool, Column: user.FieldTwoFactorEnabled},
+			user.FieldTotpSecret:             {Type: field.TypeString, Column: user.FieldTotpSecret},
+			user.FieldTotpPendingSecret:      {Type: field.TypeString, Column: user.FieldTotpPendingSecret},
+			user.FieldTotpLastStep:           {Type: field.TypeInt64, Column: user.FieldTotpLastStep},
+			user.FieldRecoveryCodeHashes:     {Type: field.TypeJSON, Column: user.FieldRecoveryCodeHashes},
+			user.FieldSecurityVersion:        {Type: field.TypeInt, Column: user.FieldSecurityVersion},
+			user.FieldPasswordResetHash:      {Type: field.TypeString, Column: user.FieldPasswordResetHash},
+			user.FieldPasswordResetExpiresAt: {Type: field.TypeTime, Column: user.FieldPasswordResetExpiresAt},
 		},
 	}
 	graph.MustAddE(
@@ -2103,6 +2105,16 @@ func (f *UserFilter) WhereRecoveryCodeHashes(p entql.BytesP) {
 // WhereSecurityVersion applies the entql int predicate on the security_version field.
 func (f *UserFilter) WhereSecurityVersion(p entql.IntP) {
 	f.Where(p.Field(user.FieldSecurityVersion))
+}
+
+// WherePasswordResetHash applies the entql string predicate on the password_reset_hash field.
+func (f *UserFilter) WherePasswordResetHash(p entql.StringP) {
+	f.Where(p.Field(user.FieldPasswordResetHash))
+}
+
+// WherePasswordResetExpiresAt applies the entql time.Time predicate on the password_reset_expires_at field.
+func (f *UserFilter) WherePasswordResetExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(user.FieldPasswordResetExpiresAt))
 }
 
 // WhereHasMemberships applies a predicate to check if query has an edge memberships.

@@ -10413,6 +10413,8 @@ type UserMutation struct {
 	appendrecovery_code_hashes []string
 	security_version           *int
 	addsecurity_version        *int
+	password_reset_hash        *string
+	password_reset_expires_at  *time.Time
 	clearedFields              map[string]struct{}
 	memberships                map[uuid.UUID]struct{}
 	removedmemberships         map[uuid.UUID]struct{}
@@ -11149,6 +11151,104 @@ func (m *UserMutation) ResetSecurityVersion() {
 	m.addsecurity_version = nil
 }
 
+// SetPasswordResetHash sets the "password_reset_hash" field.
+func (m *UserMutation) SetPasswordResetHash(s string) {
+	m.password_reset_hash = &s
+}
+
+// PasswordResetHash returns the value of the "password_reset_hash" field in the mutation.
+func (m *UserMutation) PasswordResetHash() (r string, exists bool) {
+	v := m.password_reset_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPasswordResetHash returns the old "password_reset_hash" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldPasswordResetHash(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPasswordResetHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPasswordResetHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPasswordResetHash: %w", err)
+	}
+	return oldValue.PasswordResetHash, nil
+}
+
+// ClearPasswordResetHash clears the value of the "password_reset_hash" field.
+func (m *UserMutation) ClearPasswordResetHash() {
+	m.password_reset_hash = nil
+	m.clearedFields[user.FieldPasswordResetHash] = struct{}{}
+}
+
+// PasswordResetHashCleared returns if the "password_reset_hash" field was cleared in this mutation.
+func (m *UserMutation) PasswordResetHashCleared() bool {
+	_, ok := m.clearedFields[user.FieldPasswordResetHash]
+	return ok
+}
+
+// ResetPasswordResetHash resets all changes to the "password_reset_hash" field.
+func (m *UserMutation) ResetPasswordResetHash() {
+	m.password_reset_hash = nil
+	delete(m.clearedFields, user.FieldPasswordResetHash)
+}
+
+// SetPasswordResetExpiresAt sets the "password_reset_expires_at" field.
+func (m *UserMutation) SetPasswordResetExpiresAt(t time.Time) {
+	m.password_reset_expires_at = &t
+}
+
+// PasswordResetExpiresAt returns the value of the "password_reset_expires_at" field in the mutation.
+func (m *UserMutation) PasswordResetExpiresAt() (r time.Time, exists bool) {
+	v := m.password_reset_expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPasswordResetExpiresAt returns the old "password_reset_expires_at" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldPasswordResetExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPasswordResetExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPasswordResetExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPasswordResetExpiresAt: %w", err)
+	}
+	return oldValue.PasswordResetExpiresAt, nil
+}
+
+// ClearPasswordResetExpiresAt clears the value of the "password_reset_expires_at" field.
+func (m *UserMutation) ClearPasswordResetExpiresAt() {
+	m.password_reset_expires_at = nil
+	m.clearedFields[user.FieldPasswordResetExpiresAt] = struct{}{}
+}
+
+// PasswordResetExpiresAtCleared returns if the "password_reset_expires_at" field was cleared in this mutation.
+func (m *UserMutation) PasswordResetExpiresAtCleared() bool {
+	_, ok := m.clearedFields[user.FieldPasswordResetExpiresAt]
+	return ok
+}
+
+// ResetPasswordResetExpiresAt resets all changes to the "password_reset_expires_at" field.
+func (m *UserMutation) ResetPasswordResetExpiresAt() {
+	m.password_reset_expires_at = nil
+	delete(m.clearedFields, user.FieldPasswordResetExpiresAt)
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Membership entity by ids.
 func (m *UserMutation) AddMembershipIDs(ids ...uuid.UUID) {
 	if m.memberships == nil {
@@ -11453,7 +11553,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 14)
+	fields := make([]string, 0, 16)
 	if m.created_at != nil {
 		fields = append(fields, user.FieldCreatedAt)
 	}
@@ -11496,6 +11596,12 @@ func (m *UserMutation) Fields() []string {
 	if m.security_version != nil {
 		fields = append(fields, user.FieldSecurityVersion)
 	}
+	if m.password_reset_hash != nil {
+		fields = append(fields, user.FieldPasswordResetHash)
+	}
+	if m.password_reset_expires_at != nil {
+		fields = append(fields, user.FieldPasswordResetExpiresAt)
+	}
 	return fields
 }
 
@@ -11532,6 +11638,10 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.RecoveryCodeHashes()
 	case user.FieldSecurityVersion:
 		return m.SecurityVersion()
+	case user.FieldPasswordResetHash:
+		return m.PasswordResetHash()
+	case user.FieldPasswordResetExpiresAt:
+		return m.PasswordResetExpiresAt()
 	}
 	return nil, false
 }
@@ -11569,6 +11679,10 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldRecoveryCodeHashes(ctx)
 	case user.FieldSecurityVersion:
 		return m.OldSecurityVersion(ctx)
+	case user.FieldPasswordResetHash:
+		return m.OldPasswordResetHash(ctx)
+	case user.FieldPasswordResetExpiresAt:
+		return m.OldPasswordResetExpiresAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -11676,6 +11790,20 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSecurityVersion(v)
 		return nil
+	case user.FieldPasswordResetHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPasswordResetHash(v)
+		return nil
+	case user.FieldPasswordResetExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPasswordResetExpiresAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -11745,6 +11873,12 @@ func (m *UserMutation) ClearedFields() []string {
 	if m.FieldCleared(user.FieldTotpPendingSecret) {
 		fields = append(fields, user.FieldTotpPendingSecret)
 	}
+	if m.FieldCleared(user.FieldPasswordResetHash) {
+		fields = append(fields, user.FieldPasswordResetHash)
+	}
+	if m.FieldCleared(user.FieldPasswordResetExpiresAt) {
+		fields = append(fields, user.FieldPasswordResetExpiresAt)
+	}
 	return fields
 }
 
@@ -11770,6 +11904,12 @@ func (m *UserMutation) ClearField(name string) error {
 		return nil
 	case user.FieldTotpPendingSecret:
 		m.ClearTotpPendingSecret()
+		return nil
+	case user.FieldPasswordResetHash:
+		m.ClearPasswordResetHash()
+		return nil
+	case user.FieldPasswordResetExpiresAt:
+		m.ClearPasswordResetExpiresAt()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -11820,6 +11960,12 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldSecurityVersion:
 		m.ResetSecurityVersion()
+		return nil
+	case user.FieldPasswordResetHash:
+		m.ResetPasswordResetHash()
+		return nil
+	case user.FieldPasswordResetExpiresAt:
+		m.ResetPasswordResetExpiresAt()
 		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)

@@ -47,6 +47,10 @@ type User struct {
 	RecoveryCodeHashes []string `json:"-"`
 	// Incremented by every change of 2FA state, so concurrent changes cannot both apply.
 	SecurityVersion int `json:"security_version,omitempty"`
+	// The hash of the latest password reset link's token, until it is used, replaced or the password changes.
+	PasswordResetHash *string `json:"-"`
+	// PasswordResetExpiresAt holds the value of the "password_reset_expires_at" field.
+	PasswordResetExpiresAt *time.Time `json:"password_reset_expires_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the UserQuery when eager-loading is set.
 	Edges        UserEdges `json:"edges"`
@@ -134,9 +138,9 @@ func (*User) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case user.FieldTotpLastStep, user.FieldSecurityVersion:
 			values[i] = new(sql.NullInt64)
-		case user.FieldEmail, user.FieldName, user.FieldPasswordHash, user.FieldTotpSecret, user.FieldTotpPendingSecret:
+		case user.FieldEmail, user.FieldName, user.FieldPasswordHash, user.FieldTotpSecret, user.FieldTotpPendingSecret, user.FieldPasswordResetHash:
 			values[i] = new(sql.NullString)
-		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldLastActiveAt:
+		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldLastActiveAt, user.FieldPasswordResetExpiresAt:
 			values[i] = new(sql.NullTime)
 		case user.FieldID:
 			values[i] = new(uuid.UUID)
@@ -249,6 +253,20 @@ func (_m *User) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.SecurityVersion = int(value.Int64)
 			}
+		case user.FieldPasswordResetHash:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field password_reset_hash", values[i])
+			} else if value.Valid {
+				_m.PasswordResetHash = new(string)
+				*_m.PasswordResetHash = value.String
+			}
+		case user.FieldPasswordResetExpiresAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field password_reset_expires_at", values[i])
+			} else if value.Valid {
+				_m.PasswordResetExpiresAt = new(time.Time)
+				*_m.PasswordResetExpiresAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -351,6 +369,13 @@ func (_m *User) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("security_version=")
 	builder.WriteString(fmt.Sprintf("%v", _m.SecurityVersion))
+	builder.WriteString(", ")
+	builder.WriteString("password_reset_hash=<sensitive>")
+	builder.WriteString(", ")
+	if v := _m.PasswordResetExpiresAt; v != nil {
+		builder.WriteString("password_reset_expires_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -201,6 +201,34 @@ func (_c *UserCreate) SetNillableSecurityVersion(v *int) *UserCreate {
 	return _c
 }
 
+// SetPasswordResetHash sets the "password_reset_hash" field.
+func (_c *UserCreate) SetPasswordResetHash(v string) *UserCreate {
+	_c.mutation.SetPasswordResetHash(v)
+	return _c
+}
+
+// SetNillablePasswordResetHash sets the "password_reset_hash" field if the given value is not nil.
+func (_c *UserCreate) SetNillablePasswordResetHash(v *string) *UserCreate {
+	if v != nil {
+		_c.SetPasswordResetHash(*v)
+	}
+	return _c
+}
+
+// SetPasswordResetExpiresAt sets the "password_reset_expires_at" field.
+func (_c *UserCreate) SetPasswordResetExpiresAt(v time.Time) *UserCreate {
+	_c.mutation.SetPasswordResetExpiresAt(v)
+	return _c
+}
+
+// SetNillablePasswordResetExpiresAt sets the "password_reset_expires_at" field if the given value is not nil.
+func (_c *UserCreate) SetNillablePasswordResetExpiresAt(v *time.Time) *UserCreate {
+	if v != nil {
+		_c.SetPasswordResetExpiresAt(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *UserCreate) SetID(v uuid.UUID) *UserCreate {
 	_c.mutation.SetID(v)
@@ -508,6 +536,14 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.SecurityVersion(); ok {
 		_spec.SetField(user.FieldSecurityVersion, field.TypeInt, value)
 		_node.SecurityVersion = value
+	}
+	if value, ok := _c.mutation.PasswordResetHash(); ok {
+		_spec.SetField(user.FieldPasswordResetHash, field.TypeString, value)
+		_node.PasswordResetHash = &value
+	}
+	if value, ok := _c.mutation.PasswordResetExpiresAt(); ok {
+		_spec.SetField(user.FieldPasswordResetExpiresAt, field.TypeTime, value)
+		_node.PasswordResetExpiresAt = &value
 	}
 	if nodes := _c.mutation.MembershipsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -833,6 +869,42 @@ func (u *UserUpsert) AddSecurityVersion(v int) *UserUpsert {
 	return u
 }
 
+// SetPasswordResetHash sets the "password_reset_hash" field.
+func (u *UserUpsert) SetPasswordResetHash(v string) *UserUpsert {
+	u.Set(user.FieldPasswordResetHash, v)
+	return u
+}
+
+// UpdatePasswordResetHash sets the "password_reset_hash" field to the value that was provided on create.
+func (u *UserUpsert) UpdatePasswordResetHash() *UserUpsert {
+	u.SetExcluded(user.FieldPasswordResetHash)
+	return u
+}
+
+// ClearPasswordResetHash clears the value of the "password_reset_hash" field.
+func (u *UserUpsert) ClearPasswordResetHash() *UserUpsert {
+	u.SetNull(user.FieldPasswordResetHash)
+	return u
+}
+
+// SetPasswordResetExpiresAt sets the "password_reset_expires_at" field.
+func (u *UserUpsert) SetPasswordResetExpiresAt(v time.Time) *UserUpsert {
+	u.Set(user.FieldPasswordResetExpiresAt, v)
+	return u
+}
+
+// UpdatePasswordResetExpiresAt sets the "password_reset_expires_at" field to the value that was provided on create.
+func (u *UserUpsert) UpdatePasswordResetExpiresAt() *UserUpsert {
+	u.SetExcluded(user.FieldPasswordResetExpiresAt)
+	return u
+}
+
+// ClearPasswordResetExpiresAt clears the value of the "password_reset_expires_at" field.
+func (u *UserUpsert) ClearPasswordResetExpiresAt() *UserUpsert {
+	u.SetNull(user.FieldPasswordResetExpiresAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -1105,6 +1177,48 @@ func (u *UserUpsertOne) AddSecurityVersion(v int) *UserUpsertOne {
 func (u *UserUpsertOne) UpdateSecurityVersion() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateSecurityVersion()
+	})
+}
+
+// SetPasswordResetHash sets the "password_reset_hash" field.
+func (u *UserUpsertOne) SetPasswordResetHash(v string) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPasswordResetHash(v)
+	})
+}
+
+// UpdatePasswordResetHash sets the "password_reset_hash" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdatePasswordResetHash() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePasswordResetHash()
+	})
+}
+
+// ClearPasswordResetHash clears the value of the "password_reset_hash" field.
+func (u *UserUpsertOne) ClearPasswordResetHash() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearPasswordResetHash()
+	})
+}
+
+// SetPasswordResetExpiresAt sets the "password_reset_expires_at" field.
+func (u *UserUpsertOne) SetPasswordResetExpiresAt(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPasswordResetExpiresAt(v)
+	})
+}
+
+// UpdatePasswordResetExpiresAt sets the "password_reset_expires_at" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdatePasswordResetExpiresAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePasswordResetExpiresAt()
+	})
+}
+
+// ClearPasswordResetExpiresAt clears the value of the "password_reset_expires_at" field.
+func (u *UserUpsertOne) ClearPasswordResetExpiresAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearPasswordResetExpiresAt()
 	})
 }
 
@@ -1547,6 +1661,48 @@ func (u *UserUpsertBulk) AddSecurityVersion(v int) *UserUpsertBulk {
 func (u *UserUpsertBulk) UpdateSecurityVersion() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.UpdateSecurityVersion()
+	})
+}
+
+// SetPasswordResetHash sets the "password_reset_hash" field.
+func (u *UserUpsertBulk) SetPasswordResetHash(v string) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPasswordResetHash(v)
+	})
+}
+
+// UpdatePasswordResetHash sets the "password_reset_hash" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdatePasswordResetHash() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePasswordResetHash()
+	})
+}
+
+// ClearPasswordResetHash clears the value of the "password_reset_hash" field.
+func (u *UserUpsertBulk) ClearPasswordResetHash() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearPasswordResetHash()
+	})
+}
+
+// SetPasswordResetExpiresAt sets the "password_reset_expires_at" field.
+func (u *UserUpsertBulk) SetPasswordResetExpiresAt(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetPasswordResetExpiresAt(v)
+	})
+}
+
+// UpdatePasswordResetExpiresAt sets the "password_reset_expires_at" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdatePasswordResetExpiresAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdatePasswordResetExpiresAt()
+	})
+}
+
+// ClearPasswordResetExpiresAt clears the value of the "password_reset_expires_at" field.
+func (u *UserUpsertBulk) ClearPasswordResetExpiresAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearPasswordResetExpiresAt()
 	})
 }
 

@@ -246,6 +246,46 @@ func (_u *UserUpdate) AddSecurityVersion(v int) *UserUpdate {
 	return _u
 }
 
+// SetPasswordResetHash sets the "password_reset_hash" field.
+func (_u *UserUpdate) SetPasswordResetHash(v string) *UserUpdate {
+	_u.mutation.SetPasswordResetHash(v)
+	return _u
+}
+
+// SetNillablePasswordResetHash sets the "password_reset_hash" field if the given value is not nil.
+func (_u *UserUpdate) SetNillablePasswordResetHash(v *string) *UserUpdate {
+	if v != nil {
+		_u.SetPasswordResetHash(*v)
+	}
+	return _u
+}
+
+// ClearPasswordResetHash clears the value of the "password_reset_hash" field.
+func (_u *UserUpdate) ClearPasswordResetHash() *UserUpdate {
+	_u.mutation.ClearPasswordResetHash()
+	return _u
+}
+
+// SetPasswordResetExpiresAt sets the "password_reset_expires_at" field.
+func (_u *UserUpdate) SetPasswordResetExpiresAt(v time.Time) *UserUpdate {
+	_u.mutation.SetPasswordResetExpiresAt(v)
+	return _u
+}
+
+// SetNillablePasswordResetExpiresAt sets the "password_reset_expires_at" field if the given value is not nil.
+func (_u *UserUpdate) SetNillablePasswordResetExpiresAt(v *time.Time) *UserUpdate {
+	if v != nil {
+		_u.SetPasswordResetExpiresAt(*v)
+	}
+	return _u
+}
+
+// ClearPasswordResetExpiresAt clears the value of the "password_reset_expires_at" field.
+func (_u *UserUpdate) ClearPasswordResetExpiresAt() *UserUpdate {
+	_u.mutation.ClearPasswordResetExpiresAt()
+	return _u
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Membership entity by IDs.
 func (_u *UserUpdate) AddMembershipIDs(ids ...uuid.UUID) *UserUpdate {
 	_u.mutation.AddMembershipIDs(ids...)
@@ -567,6 +607,18 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedSecurityVersion(); ok {
 		_spec.AddField(user.FieldSecurityVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.PasswordResetHash(); ok {
+		_spec.SetField(user.FieldPasswordResetHash, field.TypeString, value)
+	}
+	if _u.mutation.PasswordResetHashCleared() {
+		_spec.ClearField(user.FieldPasswordResetHash, field.TypeString)
+	}
+	if value, ok := _u.mutation.PasswordResetExpiresAt(); ok {
+		_spec.SetField(user.FieldPasswordResetExpiresAt, field.TypeTime, value)
+	}
+	if _u.mutation.PasswordResetExpiresAtCleared() {
+		_spec.ClearField(user.FieldPasswordResetExpiresAt, field.TypeTime)
 	}
 	if _u.mutation.MembershipsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1025,6 +1077,46 @@ func (_u *UserUpdateOne) AddSecurityVersion(v int) *UserUpdateOne {
 	return _u
 }
 
+// SetPasswordResetHash sets the "password_reset_hash" field.
+func (_u *UserUpdateOne) SetPasswordResetHash(v string) *UserUpdateOne {
+	_u.mutation.SetPasswordResetHash(v)
+	return _u
+}
+
+// SetNillablePasswordResetHash sets the "password_reset_hash" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillablePasswordResetHash(v *string) *UserUpdateOne {
+	if v != nil {
+		_u.SetPasswordResetHash(*v)
+	}
+	return _u
+}
+
+// ClearPasswordResetHash clears the value of the "password_reset_hash" field.
+func (_u *UserUpdateOne) ClearPasswordResetHash() *UserUpdateOne {
+	_u.mutation.ClearPasswordResetHash()
+	return _u
+}
+
+// SetPasswordResetExpiresAt sets the "password_reset_expires_at" field.
+func (_u *UserUpdateOne) SetPasswordResetExpiresAt(v time.Time) *UserUpdateOne {
+	_u.mutation.SetPasswordResetExpiresAt(v)
+	return _u
+}
+
+// SetNillablePasswordResetExpiresAt sets the "password_reset_expires_at" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillablePasswordResetExpiresAt(v *time.Time) *UserUpdateOne {
+	if v != nil {
+		_u.SetPasswordResetExpiresAt(*v)
+	}
+	return _u
+}
+
+// ClearPasswordResetExpiresAt clears the value of the "password_reset_expires_at" field.
+func (_u *UserUpdateOne) ClearPasswordResetExpiresAt() *UserUpdateOne {
+	_u.mutation.ClearPasswordResetExpiresAt()
+	return _u
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Membership entity by IDs.
 func (_u *UserUpdateOne) AddMembershipIDs(ids ...uuid.UUID) *UserUpdateOne {
 	_u.mutation.AddMembershipIDs(ids...)
@@ -1376,6 +1468,18 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if value, ok := _u.mutation.AddedSecurityVersion(); ok {
 		_spec.AddField(user.FieldSecurityVersion, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.PasswordResetHash(); ok {
+		_spec.SetField(user.FieldPasswordResetHash, field.TypeString, value)
+	}
+	if _u.mutation.PasswordResetHashCleared() {
+		_spec.ClearField(user.FieldPasswordResetHash, field.TypeString)
+	}
+	if value, ok := _u.mutation.PasswordResetExpiresAt(); ok {
+		_spec.SetField(user.FieldPasswordResetExpiresAt, field.TypeTime, value)
+	}
+	if _u.mutation.PasswordResetExpiresAtCleared() {
+		_spec.ClearField(user.FieldPasswordResetExpiresAt, field.TypeTime)
 	}
 	if _u.mutation.MembershipsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -73,18 +73,12 @@ func passwordFor(given string, policies []schematype.SecurityPolicy) (password s
 		policies = []schematype.SecurityPolicy{schematype.DefaultSecurityPolicy()}
 	}
 	if given != "" {
-		for _, p := range policies {
-			if err := p.CheckPassword(given); err != nil {
-				return "", false, err
-			}
+		if err := checkPasswordPolicies(given, policies); err != nil {
+			return "", false, err
 		}
 		return given, false, nil
 	}
-	longest := 0
-	for _, p := range policies {
-		longest = max(longest, p.MinPasswordLength())
-	}
-	return generatePassword(longest), true, nil
+	return generatePassword(longestMinPassword(policies)), true, nil
 }
 
 // PasswordReset is what ResetPassword did.

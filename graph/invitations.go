@@ -20,9 +20,12 @@ import (
 	"github.com/inferiallm/orgserver/server/auth"
 )
 
-// Mailer delivers invitation e-mails.
+// Mailer delivers the server's e-mails: invitations, password reset links and the notice that a
+// password was reset.
 type Mailer interface {
 	SendInvitation(ctx context.Context, m InvitationMail) error
+	SendPasswordReset(ctx context.Context, m PasswordResetMail) error
+	SendPasswordChanged(ctx context.Context, m PasswordChangedMail) error
 }
 
 // InvitationMail is what an invitation e-mail says.
@@ -498,6 +501,20 @@ type logMailer struct{ s *Service }
 func (m logMailer) SendInvitation(ctx context.Context, msg InvitationMail) error {
 	m.s.Logger.InfoContext(ctx, "invitation (no SMTP_URL set, so not e-mailed)",
 		"to", msg.To, "organization", msg.OrganizationName, "role", msg.Role, "link", msg.Link)
+	return nil
+}
+
+// SendPasswordReset logs the reset link: with no SMTP server, the operator passes it on. The
+// link is the only place a token is ever logged.
+func (m logMailer) SendPasswordReset(ctx context.Context, msg PasswordResetMail) error {
+	m.s.Logger.InfoContext(ctx, "password reset (no SMTP_URL set, so not e-mailed)",
+		"to", msg.To, "link", msg.Link, "expires_at", msg.ExpiresAt)
+	return nil
+}
+
+// SendPasswordChanged logs the notice.
+func (m logMailer) SendPasswordChanged(ctx context.Context, msg PasswordChangedMail) error {
+	m.s.Logger.InfoContext(ctx, "password reset notice (no SMTP_URL set, so not e-mailed)", "to", msg.To)
 	return nil
 }
 

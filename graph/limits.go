@@ -104,6 +104,7 @@ func hasNUL(v any) bool {
 var credentialFields = map[string]bool{
 	"login": true, "refreshToken": true, "acceptInvitation": true, "changePassword": true,
 	"disableTwoFactor": true, "confirmTwoFactorSetup": true,
+	"requestPasswordReset": true, "resetPassword": true,
 }
 
 // oneCredentialCheck refuses operations with more than one credential-checking field.

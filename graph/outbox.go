@@ -21,9 +21,11 @@ const (
 )
 
 type outgoing struct {
-	ctx          context.Context
-	msg          InvitationMail
-	invitationID uuid.UUID
+	ctx context.Context
+	// what the message is ("invitation", "password reset"), and the id of its subject, for the log.
+	what    string
+	id      uuid.UUID
+	deliver func(context.Context) error
 }
 
 type outbox struct {
@@ -43,27 +45,35 @@ func newOutbox(s *Service) *outbox {
 	return o
 }
 
-// send queues msg; with the queue full or closed, it logs and drops it.
+// send queues an invitation e-mail.
 func (o *outbox) send(ctx context.Context, msg InvitationMail, invitationID uuid.UUID) {
+	o.deliver(ctx, "invitation", invitationID, func(ctx context.Context) error {
+		return o.svc.Mailer.SendInvitation(ctx, msg)
+	})
+}
+
+// deliver queues an e-mail that deliver sends; with the queue full or closed, it logs and drops
+// it. what and id name the message in the log.
+func (o *outbox) deliver(ctx context.Context, what string, id uuid.UUID, deliver func(context.Context) error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if !o.closed {
 		select {
-		case o.queue <- outgoing{ctx: ctx, msg: msg, invitationID: invitationID}:
+		case o.queue <- outgoing{ctx: ctx, what: what, id: id, deliver: deliver}:
 			return
 		default:
 		}
 	}
-	o.svc.Logger.ErrorContext(ctx, "invitation e-mail not sent: the outbox is full or closed; resend the invitation",
-		"invitation_id", invitationID.String())
+	o.svc.Logger.ErrorContext(ctx, what+" e-mail not sent: the outbox is full or closed; send it again",
+		"subject_id", id.String())
 }
 
 func (o *outbox) work() {
 	defer o.wg.Done()
 	for m := range o.queue {
 		ctx, cancel := context.WithTimeout(m.ctx, mailTimeout)
-		if err := o.svc.Mailer.SendInvitation(ctx, m.msg); err != nil {
-			o.svc.Logger.ErrorContext(ctx, "sending invitation e-mail", "err", err, "invitation_id", m.invitationID.String())
+		if err := m.deliver(ctx); err != nil {
+			o.svc.Logger.ErrorContext(ctx, "sending "+m.what+" e-mail", "err", err, "subject_id", m.id.String())
 		}
 		cancel()
 	}

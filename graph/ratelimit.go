@@ -21,14 +21,20 @@ type Limits struct {
 	LoginPerIP      int
 	AcceptPerIP     int
 	TwoFactorPerIP  int
-	Window          time.Duration
-	BaseDelay       time.Duration
-	MaxDelay        time.Duration
+	// ResetRequestPerAccount and ResetRequestPerIP count every password reset request (not only
+	// failures); ResetPerIP counts uses of bad reset tokens.
+	ResetRequestPerAccount int
+	ResetRequestPerIP      int
+	ResetPerIP             int
+	Window                 time.Duration
+	BaseDelay              time.Duration
+	MaxDelay               time.Duration
 }
 
 // DefaultLimits are the limits of a default configuration.
 var DefaultLimits = Limits{
 	LoginPerAccount: 5, LoginPerIP: 30, AcceptPerIP: 20, TwoFactorPerIP: 10,
+	ResetRequestPerAccount: 3, ResetRequestPerIP: 20, ResetPerIP: 20,
 	Window: 15 * time.Minute, BaseDelay: 15 * time.Second, MaxDelay: 15 * time.Minute,
 }
 

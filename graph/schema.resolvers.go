@@ -187,6 +187,21 @@ func (r *mutationResolver) RevokeOtherSessions(ctx context.Context) (int, error)
 	return r.revokeOtherSessions(ctx)
 }
 
+// RequestPasswordReset is the resolver for the requestPasswordReset field.
+func (r *mutationResolver) RequestPasswordReset(ctx context.Context, email string) (bool, error) {
+	return r.requestPasswordReset(ctx, email)
+}
+
+// ResetPassword is the resolver for the resetPassword field.
+func (r *mutationResolver) ResetPassword(ctx context.Context, input model.ResetPasswordInput) (bool, error) {
+	return r.resetPassword(ctx, input)
+}
+
+// SendPasswordReset is the resolver for the sendPasswordReset field.
+func (r *mutationResolver) SendPasswordReset(ctx context.Context, userID uuid.UUID) (bool, error) {
+	return r.sendPasswordReset(ctx, userID)
+}
+
 // Billing is the resolver for the billing field.
 func (r *organizationResolver) Billing(ctx context.Context, obj *ent.Organization) (*schematype.BillingInfo, error) {
 	return organizationBilling(ctx, obj)
@@ -275,6 +290,11 @@ func (r *queryResolver) PermissionCatalog(ctx context.Context) ([]*model.Permiss
 // InvitationPreview is the resolver for the invitationPreview field.
 func (r *queryResolver) InvitationPreview(ctx context.Context, token string) (*model.InvitationPreview, error) {
 	return r.invitationPreview(ctx, token)
+}
+
+// PasswordResetPreview is the resolver for the passwordResetPreview field.
+func (r *queryResolver) PasswordResetPreview(ctx context.Context, token string) (*model.PasswordResetPreview, error) {
+	return r.passwordResetPreview(ctx, token)
 }
 
 // MemberCount is the resolver for the memberCount field.

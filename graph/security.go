@@ -30,7 +30,7 @@ func (s *Service) updateSecurityPolicy(ctx context.Context, in schematype.Update
 
 // changePassword changes the viewer's password and ends their other sessions.
 //  1. Before any transaction: under the sign-in limits, check the current password; check the
-//     new one against the policy and hash it.
+//     new one against the strictest policy of the viewer's organizations and hash it.
 //  2. In one transaction: replace the hash only if it is still the one just checked, end the
 //     other sessions, audit.
 func (s *Service) changePassword(ctx context.Context, current, next string) (bool, error) {
@@ -52,11 +52,9 @@ func (s *Service) changePassword(ctx context.Context, current, next string) (boo
 		s.recordFailures(ctx, keys)
 		return false, Errorf(CodeBadUserInput, "Current password is incorrect")
 	}
-	org, err := db.Organization.Get(ctx, v.OrgID)
-	if err != nil {
-		return false, err
-	}
-	if err := org.SecurityPolicy.CheckPassword(next); err != nil {
+	// The strictest policy of all the viewer's organizations, not only the active one's: the
+	// password is the account's, used to sign in to each of them.
+	if err := s.checkAccountPassword(ctx, u.ID, next); err != nil {
 		return false, err
 	}
 	hash, err := s.hashPassword(ctx, next)

@@ -60,7 +60,9 @@ type Options struct {
 	APIKeys *auth.APIKeyHasher
 	// PublicURL is where users reach the dashboard; invitation links point there.
 	PublicURL string
-	// Mailer sends invitation e-mails; nil logs the links instead.
+	// PasswordResetTTL is how long a password reset link works; zero: DefaultPasswordResetTTL.
+	PasswordResetTTL time.Duration
+	// Mailer sends invitation and password reset e-mails; nil logs the links instead.
 	Mailer Mailer
 	// Limits configure the rate limiter; zero values take DefaultLimits.
 	Limits Limits

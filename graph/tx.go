@@ -35,6 +35,7 @@ import (
 // fails in every test that reaches it instead of slowing the server down under load.
 var slowMutations = map[string]bool{
 	"login": true, "acceptInvitation": true, "changePassword": true, "disableTwoFactor": true,
+	"resetPassword": true,
 }
 
 // transactions gives each mutation operation its transaction.

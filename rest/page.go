@@ -11,7 +11,8 @@ import (
 // rendered here (no external assets, no scripts) and posts to the same acceptInvitation
 // operation as the JSON route.
 
-var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
+// pageFuncs are the functions of the pages' templates.
+var pageFuncs = template.FuncMap{
 	"date": func(s string) string {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
@@ -19,30 +20,9 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 		}
 		return t.UTC().Format("2 January 2006, 15:04 UTC")
 	},
-}).Parse(`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}} · InferiaLLM</title>
-<style>
-  body { font-family: system-ui, sans-serif; background: #f4f5f7; color: #1d2433; margin: 0; }
-  main { max-width: 26rem; margin: 3rem auto; background: #fff; padding: 2rem; border-radius: .5rem; box-shadow: 0 1px 3px rgba(0,0,0,.15); }
-  h1 { font-size: 1.4rem; margin-top: 0; }
-  dl { display: grid; grid-template-columns: auto 1fr; gap: .3rem 1rem; }
-  dt { color: #5a6275; }
-  label { display: block; margin-top: 1rem; font-weight: 600; }
-  input { width: 100%; box-sizing: border-box; padding: .6rem; margin-top: .3rem; border: 1px solid #9aa1b1; border-radius: .3rem; font-size: 1rem; }
-  input:focus { outline: 3px solid #7aa7ff; }
-  button { margin-top: 1.5rem; width: 100%; padding: .7rem; font-size: 1rem; background: #2457d6; color: #fff; border: 0; border-radius: .3rem; cursor: pointer; }
-  .hint { color: #5a6275; font-size: .9rem; }
-  .error { background: #fdecec; color: #8a1c1c; padding: .8rem; border-radius: .3rem; }
-  .ok { background: #e7f6ec; color: #1c5e32; padding: .8rem; border-radius: .3rem; }
-</style>
-</head>
-<body>
-<main>
-{{- if .Problem}}
+}
+
+var pageTemplate = template.Must(template.New("page").Funcs(pageFuncs).Parse(pageHead + `{{- if .Problem}}
   <h1>{{.Title}}</h1>
   <p class="error" role="alert">{{.Problem}}</p>
   <p class="hint">Ask an administrator of the organization to send you a new invitation.</p>
@@ -72,10 +52,39 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
     <button type="submit">Accept invitation</button>
   </form>
 {{- end}}
-</main>
+` + pageFoot))
+
+// pageHead and pageFoot frame every page the server renders (the invitation and the password
+// reset page), so that they look alike: inline style, no external assets, no scripts.
+const pageHead = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} · InferiaLLM</title>
+<style>
+  body { font-family: system-ui, sans-serif; background: #f4f5f7; color: #1d2433; margin: 0; }
+  main { max-width: 26rem; margin: 3rem auto; background: #fff; padding: 2rem; border-radius: .5rem; box-shadow: 0 1px 3px rgba(0,0,0,.15); }
+  h1 { font-size: 1.4rem; margin-top: 0; }
+  dl { display: grid; grid-template-columns: auto 1fr; gap: .3rem 1rem; }
+  dt { color: #5a6275; }
+  label { display: block; margin-top: 1rem; font-weight: 600; }
+  input { width: 100%; box-sizing: border-box; padding: .6rem; margin-top: .3rem; border: 1px solid #9aa1b1; border-radius: .3rem; font-size: 1rem; }
+  input:focus { outline: 3px solid #7aa7ff; }
+  button { margin-top: 1.5rem; width: 100%; padding: .7rem; font-size: 1rem; background: #2457d6; color: #fff; border: 0; border-radius: .3rem; cursor: pointer; }
+  .hint { color: #5a6275; font-size: .9rem; }
+  .error { background: #fdecec; color: #8a1c1c; padding: .8rem; border-radius: .3rem; }
+  .ok { background: #e7f6ec; color: #1c5e32; padding: .8rem; border-radius: .3rem; }
+</style>
+</head>
+<body>
+<main>
+`
+
+const pageFoot = `</main>
 </body>
 </html>
-`))
+`
 
 type pageData struct {
 	Title   string
@@ -89,14 +98,20 @@ type pageData struct {
 }
 
 func (c *call) renderPage(status int, d pageData) {
-	h := c.w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-	h.Set("Cache-Control", "no-store")
+	setPageHeaders(c.w.Header())
 	c.w.WriteHeader(status)
 	if err := pageTemplate.Execute(c.w, d); err != nil {
 		c.h.log.ErrorContext(c.r.Context(), "rendering the invitation page", "err", err)
 	}
+}
+
+// setPageHeaders are the headers of a rendered page: no scripts, no external assets, not framed,
+// not cached, and no Referer that could carry a token in the page's URL elsewhere.
+func setPageHeaders(h http.Header) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
 }
 
 // invitationFor loads the invitation the page shows for token. A token that leads to no

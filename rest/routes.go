@@ -13,7 +13,7 @@ import (
 // resource, each file beside the operations it runs: auth.go beside operations/auth.graphql,
 // and so on.
 func table() []route {
-	return slices.Concat(authRoutes, securityRoutes, invitationRoutes, memberRoutes, organizationRoutes,
+	return slices.Concat(authRoutes, securityRoutes, passwordResetRoutes, invitationRoutes, memberRoutes, organizationRoutes,
 		roleRoutes, auditRoutes, apiKeyRoutes, policyRoutes, usageRoutes)
 }
 

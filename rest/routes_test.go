@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -12,6 +13,7 @@ import (
 	"github.com/inferiallm/orgserver/graph"
 	"github.com/inferiallm/orgserver/rest"
 	"github.com/inferiallm/orgserver/server/apptest"
+	"github.com/inferiallm/orgserver/server/auth"
 )
 
 // The whole table: every route by every role, and every route under /api.
@@ -157,13 +159,14 @@ func TestRESTPermissionMatrix(t *testing.T) {
 }
 
 // getPaths fills the path parameters of every GET route.
-func getPaths(token string) map[string]string {
+func getPaths(token, resetToken string) map[string]string {
 	return map[string]string{
 		"/auth/me":                         "/auth/me",
 		"/auth/permissions":                "/auth/permissions",
 		"/auth/organizations":              "/auth/organizations",
 		"/auth/invitations/{token}":        "/auth/invitations/" + token,
 		"/auth/accept-invite":              "/auth/accept-invite?token=" + url.QueryEscape(token),
+		"/auth/reset-password":             "/auth/reset-password?token=" + url.QueryEscape(resetToken),
 		"/auth/sessions":                   "/auth/sessions",
 		"/admin/users":                     "/admin/users",
 		"/management/users":                "/management/users",
@@ -182,12 +185,16 @@ func TestRESTUnderTheAPIPrefix(t *testing.T) {
 	w := newWorld(t)
 	admin := w.tok["admin"]
 	_, token := w.invite(t, "api@acme.test", "viewer")
+	const resetToken = "a-reset-token-of-the-viewer"
+	require.NoError(t, w.s.App.Client().User.UpdateOneID(w.user["viewer"].ID).
+		SetPasswordResetHash(auth.HashToken(resetToken)).SetPasswordResetExpiresAt(time.Now().Add(time.Hour)).
+		Exec(apptest.SystemContext()))
 
 	t.Run("every GET route", func(t *testing.T) {
 		gql := graph.NewServer(w.s.App.Service())
 		h, err := rest.New(gql.Executor(), gql.Schema(), rest.Options{})
 		require.NoError(t, err)
-		paths := getPaths(token)
+		paths := getPaths(token, resetToken)
 		var routes []string
 		for _, r := range h.Routes() {
 			if r.Method() == "GET" {
@@ -213,7 +220,7 @@ func TestRESTUnderTheAPIPrefix(t *testing.T) {
 				if root.Body != nil {
 					assert.Equal(t, fmt.Sprintf("%T", root.Body), fmt.Sprintf("%T", api.Body))
 				}
-				public := route == "/auth/invitations/{token}" || route == "/auth/accept-invite"
+				public := route == "/auth/invitations/{token}" || route == "/auth/accept-invite" || route == "/auth/reset-password"
 				if public {
 					assert.Equal(t, http.StatusOK, w.rest(t, "GET", "/api"+path, "garbage", nil).Status, "public")
 				} else {

@@ -468,6 +468,8 @@ var (
 		{Name: "totp_last_step", Type: field.TypeInt64, Default: 0},
 		{Name: "recovery_code_hashes", Type: field.TypeJSON},
 		{Name: "security_version", Type: field.TypeInt, Default: 0},
+		{Name: "password_reset_hash", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "password_reset_expires_at", Type: field.TypeTime, Nullable: true},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{

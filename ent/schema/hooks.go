@@ -40,3 +40,24 @@ func validSecurityPolicy() ent.Hook {
 		})
 	}, ent.OpCreate|ent.OpUpdate|ent.OpUpdateOne)
 }
+
+// forgetPasswordReset keeps a password reset link from outliving the password it was sent for:
+// an update that changes the password hash by any way (changePassword, the command line, a
+// rehash at sign-in) also clears the pending reset, unless it sets one itself.
+func forgetPasswordReset() ent.Hook {
+	return hook.On(func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			_, changes := m.Field("password_hash")
+			_, sets := m.Field("password_reset_hash")
+			if changes && !sets && !m.FieldCleared("password_reset_hash") {
+				if err := m.ClearField("password_reset_hash"); err != nil {
+					return nil, err
+				}
+				if err := m.ClearField("password_reset_expires_at"); err != nil {
+					return nil, err
+				}
+			}
+			return next.Mutate(ctx, m)
+		})
+	}, ent.OpUpdate|ent.OpUpdateOne)
+}

@@ -49,6 +49,10 @@ func (User) Fields() []ent.Field {
 		field.Strings("recovery_code_hashes").Sensitive().Default([]string{}).Annotations(hidden),
 		field.Int("security_version").Default(0).
 			Comment("Incremented by every change of 2FA state, so concurrent changes cannot both apply.").Annotations(hidden),
+		field.String("password_reset_hash").Sensitive().Optional().Nillable().Unique().
+			Comment("The hash of the latest password reset link's token, until it is used, replaced or the password changes.").
+			Annotations(hidden),
+		field.Time("password_reset_expires_at").Optional().Nillable().Annotations(hidden),
 	}
 }
 
@@ -97,6 +101,6 @@ func (User) Policy() ent.Policy {
 
 // Hooks of the User.
 func (User) Hooks() []ent.Hook {
-	return []ent.Hook{normalizeEmail(),
+	return []ent.Hook{normalizeEmail(), forgetPasswordReset(),
 		announceAuthChange(authchange.KindUser, "email", "name", "is_super_admin", "two_factor_enabled", "password_hash", "security_version")}
 }

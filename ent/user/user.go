@@ -44,6 +44,10 @@ const (
 	FieldRecoveryCodeHashes = "recovery_code_hashes"
 	// FieldSecurityVersion holds the string denoting the security_version field in the database.
 	FieldSecurityVersion = "security_version"
+	// FieldPasswordResetHash holds the string denoting the password_reset_hash field in the database.
+	FieldPasswordResetHash = "password_reset_hash"
+	// FieldPasswordResetExpiresAt holds the string denoting the password_reset_expires_at field in the database.
+	FieldPasswordResetExpiresAt = "password_reset_expires_at"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
 	EdgeMemberships = "memberships"
 	// EdgeSessions holds the string denoting the sessions edge name in mutations.
@@ -110,6 +114,8 @@ var Columns = []string{
 	FieldTotpLastStep,
 	FieldRecoveryCodeHashes,
 	FieldSecurityVersion,
+	FieldPasswordResetHash,
+	FieldPasswordResetExpiresAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -128,7 +134,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "github.com/inferiallm/orgserver/ent/runtime"
 var (
-	Hooks  [3]ent.Hook
+	Hooks  [4]ent.Hook
 	Policy ent.Policy
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
@@ -227,6 +233,16 @@ func ByTotpLastStep(opts ...sql.OrderTermOption) OrderOption {
 // BySecurityVersion orders the results by the security_version field.
 func BySecurityVersion(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSecurityVersion, opts...).ToFunc()
+}
+
+// ByPasswordResetHash orders the results by the password_reset_hash field.
+func ByPasswordResetHash(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPasswordResetHash, opts...).ToFunc()
+}
+
+// ByPasswordResetExpiresAt orders the results by the password_reset_expires_at field.
+func ByPasswordResetExpiresAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPasswordResetExpiresAt, opts...).ToFunc()
 }
 
 // ByMembershipsCount orders the results by memberships count.

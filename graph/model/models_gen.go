@@ -133,6 +133,14 @@ type OrganizationSettingsInput struct {
 	LogPayloads *bool   `json:"logPayloads,omitempty"`
 }
 
+// What a password reset link shows before the new password is chosen.
+type PasswordResetPreview struct {
+	Email     string    `json:"email"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	// The longest minimum password length among the account's organizations' policies.
+	PasswordMinLength int `json:"passwordMinLength"`
+}
+
 // A permission of the catalog.
 type PermissionInfo struct {
 	Name        string `json:"name"`
@@ -143,6 +151,12 @@ type PermissionInfo struct {
 // Single-use codes that stand in for an authenticator code. Shown once.
 type RecoveryCodes struct {
 	RecoveryCodes []string `json:"recoveryCodes"`
+}
+
+type ResetPasswordInput struct {
+	// The token of the reset link.
+	Token    string `json:"token"`
+	Password string `json:"password"`
 }
 
 // Saves a policy of the active organization, replacing its configuration.

@@ -68,6 +68,8 @@ type Config struct {
 	DefaultOrgName string
 	// AccessTokenTTL is the lifetime of access tokens.
 	AccessTokenTTL time.Duration
+	// PasswordResetTTL is how long a password reset link works.
+	PasswordResetTTL time.Duration
 	// RefreshTokenTTL is the lifetime of a session and so of its refresh tokens.
 	RefreshTokenTTL time.Duration
 	// AllowedOrigins are the browser origins allowed by CORS, with credentials; "*" alone
@@ -119,6 +121,7 @@ func DefaultConfig() Config {
 		SuperAdminEmail:    "admin@example.com",
 		DefaultOrgName:     "Default Organization",
 		AccessTokenTTL:     15 * time.Minute,
+		PasswordResetTTL:   graph.DefaultPasswordResetTTL,
 		RefreshTokenTTL:    7 * 24 * time.Hour,
 		Introspection:      true,
 		Playground:         true,
@@ -231,6 +234,7 @@ var envVars = []envVar{
 	{"SUPERADMIN_PASSWORD", "its password (default: generated and printed once)", str(func(c *Config) *string { return &c.SuperAdminPassword })},
 	{"DEFAULT_ORG_NAME", "organization created on the first start", str(func(c *Config) *string { return &c.DefaultOrgName })},
 	{"ACCESS_TOKEN_EXPIRE_MINUTES", "access-token lifetime in minutes (default 15)", duration(time.Minute, func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
+	{"PASSWORD_RESET_TTL_MINUTES", "how long a password reset link works, in minutes (default 30; 5 to 1440)", duration(time.Minute, func(c *Config) *time.Duration { return &c.PasswordResetTTL })},
 	{"REFRESH_TOKEN_EXPIRE_DAYS", "session and refresh-token lifetime in days (default 7)", duration(24*time.Hour, func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
 	{"ALLOWED_ORIGINS", "comma-separated CORS origins (scheme://host[:port]), or * for any origin without credentials", func(c *Config, v string) (err error) {
 		c.AllowedOrigins, err = parseOrigins(splitList(v))
@@ -265,6 +269,9 @@ var envVars = []envVar{
 	{"RATE_LIMIT_LOGIN_PER_IP", "failed sign-ins from one address before it is slowed down (default 30)", integer(func(c *Config) *int { return &c.Limits.LoginPerIP })},
 	{"RATE_LIMIT_ACCEPT_PER_IP", "failed invitation acceptances from one address (default 20)", integer(func(c *Config) *int { return &c.Limits.AcceptPerIP })},
 	{"RATE_LIMIT_2FA_PER_IP", "wrong 2FA codes from one address (default 10)", integer(func(c *Config) *int { return &c.Limits.TwoFactorPerIP })},
+	{"RATE_LIMIT_RESET_REQUEST_PER_ACCOUNT", "password reset requests for one e-mail address, known or not (default 3)", integer(func(c *Config) *int { return &c.Limits.ResetRequestPerAccount })},
+	{"RATE_LIMIT_RESET_REQUEST_PER_IP", "password reset requests from one address (default 20)", integer(func(c *Config) *int { return &c.Limits.ResetRequestPerIP })},
+	{"RATE_LIMIT_RESET_PER_IP", "password resets with a bad or expired link from one address (default 20)", integer(func(c *Config) *int { return &c.Limits.ResetPerIP })},
 	{"RATE_LIMIT_WINDOW_MINUTES", "how long failures are remembered (default 15)", duration(time.Minute, func(c *Config) *time.Duration { return &c.Limits.Window })},
 	{"RATE_LIMIT_MAX_DELAY_MINUTES", "longest block (default 15); blocks start at 15 s and double", duration(time.Minute, func(c *Config) *time.Duration { return &c.Limits.MaxDelay })},
 	{"LOG_LEVEL", "debug, info, warn or error (default info)", func(c *Config, v string) error {
@@ -306,6 +313,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.AccessTokenTTL <= 0 || c.RefreshTokenTTL <= 0 {
 		errs = append(errs, errors.New("token lifetimes must be positive"))
+	}
+	if c.PasswordResetTTL < 5*time.Minute || c.PasswordResetTTL > 24*time.Hour {
+		errs = append(errs, errors.New("PASSWORD_RESET_TTL_MINUTES must be from 5 to 1440"))
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		errs = append(errs, errors.New("JWT_SECRET_KEY must be at least 32 characters"))

@@ -55,6 +55,21 @@ func newSMTPMailer(raw string) (*smtpMailer, error) {
 
 // SendInvitation sends one plain-text invitation.
 func (m *smtpMailer) SendInvitation(ctx context.Context, msg graph.InvitationMail) error {
+	return m.send(ctx, msg.To, invitationMessage(m.from, msg))
+}
+
+// SendPasswordReset sends a password reset link.
+func (m *smtpMailer) SendPasswordReset(ctx context.Context, msg graph.PasswordResetMail) error {
+	return m.send(ctx, msg.To, passwordResetMessage(m.from, msg))
+}
+
+// SendPasswordChanged tells the account holder that their password was reset.
+func (m *smtpMailer) SendPasswordChanged(ctx context.Context, msg graph.PasswordChangedMail) error {
+	return m.send(ctx, msg.To, passwordChangedMessage(m.from, msg))
+}
+
+// send delivers one rendered message to to.
+func (m *smtpMailer) send(ctx context.Context, to, message string) error {
 	tlsConfig := &tls.Config{ServerName: m.host, InsecureSkipVerify: m.skipTLSVerify} //nolint:gosec // opt-in for self-signed relays
 	var (
 		c   *smtp.Client
@@ -88,7 +103,7 @@ func (m *smtpMailer) SendInvitation(ctx context.Context, msg graph.InvitationMai
 			return err
 		}
 	}
-	if err := c.SendMail(m.from, []string{msg.To}, strings.NewReader(invitationMessage(m.from, msg))); err != nil {
+	if err := c.SendMail(m.from, []string{to}, strings.NewReader(message)); err != nil {
 		return err
 	}
 	return c.Quit()
@@ -105,9 +120,37 @@ func invitationMessage(from string, msg graph.InvitationMail) string {
 		"Accept the invitation here:\n\n  %s\n\nThe link works once and expires on %s.\n\n"+
 		"If you did not expect this invitation, you can ignore this e-mail.\n",
 		who, msg.OrganizationName, msg.Role, msg.Link, msg.ExpiresAt.UTC().Format("2 January 2006 at 15:04 UTC"))
+	return plainMessage(from, msg.To, subject, body)
+}
+
+// passwordResetMessage renders the e-mail carrying a reset link.
+func passwordResetMessage(from string, msg graph.PasswordResetMail) string {
+	who := "Someone (hopefully you) asked"
+	if msg.SentBy != "" {
+		who = msg.SentBy + " sent you a link"
+	}
+	body := fmt.Sprintf("Hello,\n\n%s to reset the password of your InferiaLLM account %s.\n\n"+
+		"Choose a new password here:\n\n  %s\n\nThe link works once and expires on %s. "+
+		"Two-factor authentication, if you use it, stays on.\n\n"+
+		"If you did not ask for this, you can ignore this e-mail: your password stays as it is.\n",
+		who, msg.To, msg.Link, msg.ExpiresAt.UTC().Format("2 January 2006 at 15:04 UTC"))
+	return plainMessage(from, msg.To, "Reset your InferiaLLM password", body)
+}
+
+// passwordChangedMessage renders the notice that a password was reset.
+func passwordChangedMessage(from string, msg graph.PasswordChangedMail) string {
+	body := fmt.Sprintf("Hello,\n\nThe password of your InferiaLLM account %s was reset on %s with a reset link, "+
+		"and every session was signed out.\n\n"+
+		"If this was not you, ask an administrator of your organization for help at once.\n",
+		msg.To, msg.At.UTC().Format("2 January 2006 at 15:04 UTC"))
+	return plainMessage(from, msg.To, "Your InferiaLLM password was changed", body)
+}
+
+// plainMessage renders a plain-text e-mail with CRLF line ends.
+func plainMessage(from, to, subject, body string) string {
 	headers := []string{
 		"From: " + from,
-		"To: " + msg.To,
+		"To: " + to,
 		"Subject: " + mime.QEncoding.Encode("utf-8", subject),
 		"Date: " + time.Now().UTC().Format(time.RFC1123Z),
 		"MIME-Version: 1.0",

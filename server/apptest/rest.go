@@ -99,7 +99,7 @@ func newRESTRequest(t testing.TB, base string, rq RESTRequest) *http.Request {
 }
 
 // REST sends a REST request. Whatever the route, an error response must be JSON with a detail
-// (the invitation page's HTML aside), and every response must carry an X-Request-ID.
+// (the HTML pages aside), and every response must carry an X-Request-ID.
 func (s *Server) REST(t testing.TB, rq RESTRequest) *RESTResponse {
 	t.Helper()
 	res, err := http.DefaultClient.Do(newRESTRequest(t, s.URL, rq))
@@ -112,8 +112,10 @@ func (s *Server) REST(t testing.TB, rq RESTRequest) *RESTResponse {
 		require.NoError(t, json.Unmarshal(raw, &r.Body), "JSON body of %s %s: %s", rq.Method, rq.Path, raw)
 	}
 	assert.NotEmpty(t, res.Header.Get("X-Request-ID"), "X-Request-ID of %s %s", rq.Method, rq.Path)
-	// The invitation page (GET, and POST of its form) speaks HTML, errors included.
-	page := strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") && strings.Contains(rq.Path, "/auth/accept-invite")
+	// The invitation and password reset pages (GET, and POST of their forms) speak HTML, errors
+	// included.
+	page := strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") &&
+		(strings.Contains(rq.Path, "/auth/accept-invite") || strings.Contains(rq.Path, "/auth/reset-password"))
 	if r.Status >= 400 && rq.Method != http.MethodHead && !page {
 		assert.Contains(t, res.Header.Get("Content-Type"), "application/json", "error of %s %s: %s", rq.Method, rq.Path, raw)
 		assert.NotEmpty(t, r.Detail(), "detail of the error of %s %s: %s", rq.Method, rq.Path, raw)

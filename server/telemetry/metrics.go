@@ -41,9 +41,15 @@ const (
 	LimitLoginIP      = "login_ip"      // failed sign-ins from one address
 	LimitAcceptIP     = "accept_ip"     // failed invitation acceptances from one address
 	LimitTwoFactorIP  = "2fa_ip"        // wrong 2FA codes from one address
+	// Password reset requests for one e-mail address (known or not) and from one address; bad
+	// reset tokens from one address.
+	LimitResetRequestAccount = "reset_request_account"
+	LimitResetRequestIP      = "reset_request_ip"
+	LimitResetIP             = "reset_ip"
 )
 
-var limits = []string{LimitLoginAccount, LimitLoginIP, LimitAcceptIP, LimitTwoFactorIP}
+var limits = []string{LimitLoginAccount, LimitLoginIP, LimitAcceptIP, LimitTwoFactorIP,
+	LimitResetRequestAccount, LimitResetRequestIP, LimitResetIP}
 
 // Metrics are the server's Prometheus metrics, in a registry of their own (each App has one,
 // so servers started side by side in tests do not mix their numbers). A nil *Metrics drops
