@@ -168,7 +168,13 @@ func (s *Service) auditInAccountOrgs(ctx context.Context, userID uuid.UUID, e au
 //     matches no row. The answer is true either way; the work, and so the time, the same.
 //  3. For an account: the new token replaces any earlier link; audit in each of its
 //     organizations; the e-mail goes out after commit.
-func (s *Service) requestPasswordReset(ctx context.Context, raw string) (bool, error) {
+func (s *Service) requestPasswordReset(ctx context.Context, raw string) (_ bool, err error) {
+	// The work differs a little between known and unknown addresses (an account's audit entries
+	// are written, an unknown address's are not): about a millisecond, which many requests would
+	// tell apart. So the answer waits until a fixed time after the request began, once the
+	// transaction has ended (requestPasswordReset is a deferred-transaction mutation: inTx below
+	// commits by itself), holding no connection. A refusal (bad input, rate limited) waits too.
+	defer holdUntil(ctx, time.Now().Add(resetRequestFloor))
 	email, err := normalizeEmail(raw)
 	if err != nil {
 		return false, err
@@ -393,4 +399,22 @@ func (s *Service) mailResetAfterCommit(ctx context.Context, msg PasswordResetMai
 			return s.Mailer.SendPasswordReset(ctx, msg)
 		})
 	})
+}
+
+// resetRequestFloor is how long a password reset request takes to answer, whatever the address:
+// far above the work it does (a few milliseconds), so that the work's differences do not show.
+const resetRequestFloor = 150 * time.Millisecond
+
+// holdUntil waits until t, or until ctx ends.
+func holdUntil(ctx context.Context, t time.Time) {
+	d := time.Until(t)
+	if d <= 0 {
+		return
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
 }

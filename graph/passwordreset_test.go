@@ -316,9 +316,9 @@ func TestAnAdminSendsAResetLinkOnlyToMembersTheyMayManage(t *testing.T) {
 	assert.Equal(t, 2, n)
 }
 
-// TestKnownAndUnknownAddressesTakeTheSameTime compares the medians of many requests: a
-// generous factor, since a loaded machine is noisy, but a reset that did the slow work (a
-// password hash, an SMTP round trip) for known addresses only would fail it.
+// TestKnownAndUnknownAddressesTakeTheSameTime compares the medians of many requests. A slack
+// for a loaded, noisy machine, but a reset that did slow work (a password hash, an SMTP round
+// trip) for known addresses only, past the answer's floor, would fail it.
 func TestKnownAndUnknownAddressesTakeTheSameTime(t *testing.T) {
 	limits := graph.DefaultLimits
 	limits.ResetRequestPerAccount, limits.ResetRequestPerIP = 1000, 1000
@@ -347,9 +347,14 @@ func TestKnownAndUnknownAddressesTakeTheSameTime(t *testing.T) {
 	}
 	mk, mu := median(known), median(unknown)
 	t.Logf("median known %v, unknown %v", mk, mu)
+	// Every answer waits for the same floor (150 ms), far above the work, which differs between
+	// the two by about a millisecond (the audit inserts).
+	for _, d := range append(append([]time.Duration{}, known...), unknown...) {
+		assert.GreaterOrEqual(t, d, 150*time.Millisecond, "every answer waits for the floor")
+	}
 	slack := 20 * time.Millisecond
-	assert.Less(t, mk, 3*mu+slack, "known addresses must not take much longer")
-	assert.Less(t, mu, 3*mk+slack, "unknown addresses must not take much longer")
+	assert.Less(t, mk, mu+slack, "known addresses must not take longer")
+	assert.Less(t, mu, mk+slack, "unknown addresses must not take longer")
 }
 
 func mustJSON(t *testing.T, v any) []byte {
