@@ -1,7 +1,6 @@
 package graph_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -38,7 +37,7 @@ func createKey(t *testing.T, s *apptest.Server, bearer string, in map[string]any
 }
 
 func TestAnAPIKeyLivesFromCreationToRevocation(t *testing.T) {
-	logs := &keyLogBuffer{}
+	logs := &apptest.Logs{}
 	s := apptest.Start(t, func(c *app.Config, o *app.Options) { c.LogLevel = "debug"; o.Logs = logs })
 	admin := s.Login(t, apptest.RootEmail, apptest.RootPassword)
 
@@ -331,24 +330,6 @@ func flip(c byte) string {
 		return "B"
 	}
 	return "A"
-}
-
-// keyLogBuffer is a buffer the server's goroutines write while a test reads it.
-type keyLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *keyLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *keyLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func toJSON(t *testing.T, v any) string {

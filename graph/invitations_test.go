@@ -1,7 +1,6 @@
 package graph_test
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -675,24 +674,6 @@ func (s *mailSession) Data(r io.Reader) error {
 func (s *mailSession) Reset()        { s.cur = sentMail{User: s.cur.User, Password: s.cur.Password} }
 func (s *mailSession) Logout() error { return nil }
 
-// logBuffer collects the server's logs for a test to read.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestInvitationsAreEmailedAfterCommit(t *testing.T) {
 	box := startMailbox(t)
 	s := apptest.Start(t, func(c *app.Config, _ *app.Options) {
@@ -758,7 +739,7 @@ func TestInvitationsAreEmailedAfterCommit(t *testing.T) {
 	assert.NotContains(t, resent.Data, inv.Token)
 
 	t.Run("without SMTP_URL the link is logged", func(t *testing.T) {
-		logs := &logBuffer{}
+		logs := &apptest.Logs{}
 		s := apptest.Start(t, func(c *app.Config, o *app.Options) {
 			c.LogLevel = "info"
 			o.Logs = logs
@@ -777,7 +758,7 @@ func TestInvitationsAreEmailedAfterCommit(t *testing.T) {
 		require.NoError(t, err)
 		closed := ln.Addr().String()
 		require.NoError(t, ln.Close())
-		logs := &logBuffer{}
+		logs := &apptest.Logs{}
 		s := apptest.Start(t, func(c *app.Config, o *app.Options) {
 			c.SMTPURL = "smtp://user:secret@" + closed + "?from=noreply@acme.test"
 			o.Logs = logs

@@ -1,12 +1,10 @@
 package rest_test
 
 import (
-	"bytes"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,30 +16,12 @@ import (
 	"github.com/inferiallm/orgserver/server/apptest"
 )
 
-// lockedLogs collects a test server's logs.
-type lockedLogs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 var loggedResetLink = regexp.MustCompile(`https://dash\.example/auth/reset-password\?token=([A-Za-z0-9_%\-]+)`)
 
 // startLoggingLinks starts a server without SMTP_URL, whose reset links land in the returned logs.
-func startLoggingLinks(t *testing.T) (*apptest.Server, *lockedLogs) {
+func startLoggingLinks(t *testing.T) (*apptest.Server, *apptest.Logs) {
 	t.Helper()
-	logs := &lockedLogs{}
+	logs := &apptest.Logs{}
 	s := apptest.Start(t, func(c *app.Config, o *app.Options) {
 		c.PublicURL = "https://dash.example"
 		c.LogLevel = "info"
@@ -51,7 +31,7 @@ func startLoggingLinks(t *testing.T) (*apptest.Server, *lockedLogs) {
 }
 
 // nthLoggedResetToken waits for the n-th logged reset link and returns its token.
-func nthLoggedResetToken(t *testing.T, logs *lockedLogs, n int) string {
+func nthLoggedResetToken(t *testing.T, logs *apptest.Logs, n int) string {
 	t.Helper()
 	var all [][]string
 	require.Eventually(t, func() bool {
