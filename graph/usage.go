@@ -3,6 +3,7 @@ package graph
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -98,21 +99,22 @@ func (s *Service) recordUsage(ctx context.Context, reports []UsageReport) error 
 	}
 	// A report of one organization's API key under another's is refused: usage is shown by
 	// organization, and a key belongs to one.
-	keyIDs := make([]uuid.UUID, 0, len(latest))
+	reported := map[uuid.UUID]bool{}
 	for k := range latest {
-		if !slices.Contains(keyIDs, k.apiKey) {
-			keyIDs = append(keyIDs, k.apiKey)
-		}
+		reported[k.apiKey] = true
 	}
-	owned, err := db.APIKey.Query().Where(apikey.IDIn(keyIDs...)).Select(apikey.FieldID, apikey.FieldOrganizationID).All(ctx)
+	owned, err := db.APIKey.Query().Where(apikey.IDIn(slices.Collect(maps.Keys(reported))...)).
+		Select(apikey.FieldID, apikey.FieldOrganizationID).All(ctx)
 	if err != nil {
 		return err
 	}
+	orgOf := make(map[uuid.UUID]uuid.UUID, len(owned))
+	for _, k := range owned {
+		orgOf[k.ID] = k.OrganizationID
+	}
 	for i, r := range reports {
-		for _, k := range owned {
-			if k.ID == r.APIKeyID && k.OrganizationID != r.OrganizationID {
-				return invalidInput("Report %d: API key %s is not one of organization %s", i, r.APIKeyID, r.OrganizationID)
-			}
+		if org, ok := orgOf[r.APIKeyID]; ok && org != r.OrganizationID {
+			return invalidInput("Report %d: API key %s is not one of organization %s", i, r.APIKeyID, r.OrganizationID)
 		}
 	}
 	now := s.now()
@@ -192,25 +194,25 @@ func (s *Service) usageToday(ctx context.Context, obj *ent.Organization) ([]*mod
 	if err != nil || len(rows) == 0 {
 		return []*model.APIKeyUsage{}, err
 	}
-	ids := make([]uuid.UUID, 0, len(rows))
+	ids := map[uuid.UUID]bool{}
 	for _, r := range rows {
-		if !slices.Contains(ids, r.APIKeyID) {
-			ids = append(ids, r.APIKeyID)
-		}
+		ids[r.APIKeyID] = true
 	}
 	// The organization's keys among them, read past the keys' privacy rule: usage is shown to
 	// organization:view, and a key's name and prefix are not its secret.
 	keys, err := s.db(ctx).APIKey.Query().
-		Where(apikey.OrganizationID(obj.ID), apikey.IDIn(ids...)).
+		Where(apikey.OrganizationID(obj.ID), apikey.IDIn(slices.Collect(maps.Keys(ids))...)).
 		Select(apikey.FieldID, apikey.FieldName, apikey.FieldPrefix).All(privacy.DecisionContext(ctx, privacy.Allow))
 	if err != nil {
 		return nil, err
 	}
+	named := make(map[uuid.UUID]*ent.APIKey, len(keys))
+	for _, k := range keys {
+		named[k.ID] = k
+	}
 	for _, r := range rows {
-		for _, k := range keys {
-			if k.ID == r.APIKeyID {
-				r.KeyName, r.KeyPrefix = k.Name, k.Prefix
-			}
+		if k, ok := named[r.APIKeyID]; ok {
+			r.KeyName, r.KeyPrefix = k.Name, k.Prefix
 		}
 	}
 	byKey := map[uuid.UUID]*model.APIKeyUsage{}
