@@ -184,19 +184,23 @@ func serveResetForm(c *call) {
 		return
 	}
 	token, password := c.form.Get("token"), c.form.Get("password")
-	p, err := c.resetPreviewFor(token)
-	if err != nil {
-		c.resetPageProblem(err)
-		return
-	}
+	// The preview (the account, for the page) is read first, since a reset uses the link up; but
+	// the reset runs whatever the preview says, so that a bad link posted by the form counts
+	// against the per-address limit and is audited as through JSON or GraphQL.
+	p, perr := c.resetPreviewFor(token)
 	if _, err := c.run(opResetPassword, map[string]any{"token": token, "password": password}); err != nil {
 		var e *httpError
 		switch {
-		case !errors.As(err, &e) || e.Status >= 500 || e.Status == http.StatusNotFound || e.Status == http.StatusTooManyRequests:
+		case perr != nil || !errors.As(err, &e) || e.Status >= 500 || e.Status == http.StatusNotFound || e.Status == http.StatusTooManyRequests:
 			c.resetPageProblem(err)
 		default:
 			c.renderResetPage(e.Status, resetPageData{Title: "Choose a new password", Preview: p, Token: token, Error: e.Detail})
 		}
+		return
+	}
+	if perr != nil {
+		// Only a database error reading the preview gets here: the reset itself worked.
+		c.fail(perr)
 		return
 	}
 	c.renderResetPage(http.StatusOK, resetPageData{Title: "Password changed", Preview: p, Done: true})

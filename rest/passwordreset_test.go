@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/inferiallm/orgserver/graph"
 	"github.com/inferiallm/orgserver/server/app"
 	"github.com/inferiallm/orgserver/server/apptest"
 )
@@ -150,4 +151,24 @@ func TestTheResetLinkWorksInABrowser(t *testing.T) {
 	))
 	assert.Contains(t, text(t, ctx, `[role="alert"]`), "has been used")
 	assert.Contains(t, text(t, ctx, "main"), "Send me a new link")
+}
+
+// The page's form runs the reset like JSON and GraphQL do, so a bad link posted by the form
+// counts against the per-address limit of bad links too.
+func TestBadLinksPostedByTheFormCountAgainstTheLimit(t *testing.T) {
+	limits := graph.DefaultLimits
+	limits.ResetPerIP = 2
+	s := apptest.Start(t, apptest.WithLimits(limits))
+	post := func() *http.Response {
+		res, err := http.PostForm(s.URL+"/auth/reset-password", url.Values{"token": {"not-a-link"}, "password": {"a new good password"}})
+		require.NoError(t, err)
+		res.Body.Close()
+		return res
+	}
+	for range 2 {
+		assert.NotEqual(t, http.StatusTooManyRequests, post().StatusCode)
+	}
+	assert.Equal(t, http.StatusTooManyRequests, post().StatusCode, "the form's bad links were counted")
+	r := s.REST(t, apptest.RESTRequest{Method: "POST", Path: "/auth/reset-password", Body: map[string]any{"token": "not-a-link", "password": "a new good password"}})
+	assert.Equal(t, http.StatusTooManyRequests, r.Status, "and the limit is the JSON route's too")
 }
