@@ -67,19 +67,12 @@ func (s *Service) createAPIKey(ctx context.Context, in model.CreateAPIKeyInput) 
 	if e := in.ExpiresAt; e != nil && (!e.After(now) || e.Sub(now) > maxAPIKeyLifetime) {
 		return nil, Errorf(CodeBadUserInput, "Expiry must be in the future and at most 365 days ahead")
 	}
-	roleName := ptr(in.Role)
-	if strings.TrimSpace(roleName) == "" {
-		org, err := s.viewerOrganization(ctx, v)
-		if err != nil {
-			return nil, err
-		}
-		roleName = org.Settings.DefaultRole
-	}
-	r, err := s.findRole(ctx, v, roleName)
+	org, err := s.viewerOrganization(ctx, v)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkCanGrant(v, r.Permissions); err != nil {
+	r, err := s.grantableRole(ctx, v, org, ptr(in.Role))
+	if err != nil {
 		return nil, err
 	}
 	secret, err := auth.NewAPIKeySecret()
@@ -145,13 +138,13 @@ func (s *Service) revokeAPIKey(ctx context.Context, id uuid.UUID) (*ent.APIKey, 
 	if k.RevokedAt != nil {
 		return k, nil
 	}
-	n, err := db.APIKey.Update().Where(apikey.ID(k.ID), apikey.RevokedAtIsNil()).SetRevokedAt(s.now()).Save(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if k, err = db.APIKey.Get(ctx, k.ID); err != nil || n == 0 {
+	now := s.now()
+	n, err := db.APIKey.Update().Where(apikey.ID(k.ID), apikey.RevokedAtIsNil()).SetRevokedAt(now).Save(ctx)
+	if err != nil || n == 0 {
+		// n == 0: a concurrent revocation won, and audits.
 		return k, err
 	}
+	k.RevokedAt = &now
 	return k, s.audit(ctx, auditEntry{Action: "api_key.revoke", Category: categoryAPIKey,
 		ResourceType: "api_key", ResourceID: k.ID.String(), Details: map[string]any{"name": k.Name, "prefix": k.Prefix}})
 }
@@ -412,6 +405,10 @@ func (c *authCache) updateKey(hash string, f func(*keyEntry)) {
 // dropKeys forgets the keys a change of kind to the row id can have changed: the key itself,
 // the keys of a role, the keys of an organization. Called with c.mu held.
 func (c *authCache) dropKeys(kind authchange.Kind, id uuid.UUID) {
+	switch kind {
+	case authchange.KindSession, authchange.KindUser, authchange.KindMembership, authchange.KindMembers:
+		return // nothing a key's entry holds
+	}
 	for h, e := range c.keys {
 		var hit bool
 		switch kind {
@@ -421,7 +418,6 @@ func (c *authCache) dropKeys(kind authchange.Kind, id uuid.UUID) {
 			hit = e.roleID == id
 		case authchange.KindOrganization:
 			hit = e.viewer.OrgID == id
-		case authchange.KindSession, authchange.KindUser, authchange.KindMembership, authchange.KindMembers:
 		default:
 			hit = true
 		}

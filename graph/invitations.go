@@ -107,15 +107,8 @@ func (s *Service) inviteMember(ctx context.Context, in model.InviteMemberInput) 
 	if err := checkEmailDomain(org, email); err != nil {
 		return nil, err
 	}
-	roleName := ptr(in.Role)
-	if strings.TrimSpace(roleName) == "" {
-		roleName = org.Settings.DefaultRole
-	}
-	r, err := s.findRole(ctx, v, roleName)
+	r, err := s.grantableRole(ctx, v, org, ptr(in.Role))
 	if err != nil {
-		return nil, err
-	}
-	if err := checkCanGrant(v, r.Permissions); err != nil {
 		return nil, err
 	}
 	member, err := db.Membership.Query().Where(membership.OrganizationID(org.ID), membership.Email(email)).Exist(ctx)

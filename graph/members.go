@@ -118,6 +118,19 @@ func checkCanGrant(v *auth.Viewer, perms []string) error {
 	return nil
 }
 
+// grantableRole is the role of org named name, or org's default role when name is blank, refused
+// when it holds permissions the viewer lacks: what an invitation or a new API key hands out.
+func (s *Service) grantableRole(ctx context.Context, v *auth.Viewer, org *ent.Organization, name string) (*ent.Role, error) {
+	if strings.TrimSpace(name) == "" {
+		name = org.Settings.DefaultRole
+	}
+	r, err := s.findRole(ctx, v, name)
+	if err != nil {
+		return nil, err
+	}
+	return r, checkCanGrant(v, r.Permissions)
+}
+
 // keepAdmin translates the last-admin invariant of the schema into the API's error.
 func keepAdmin(err error) error {
 	if err != nil && errors.Is(err, schema.ErrLastAdmin) {

@@ -81,7 +81,7 @@ func (APIKey) Policy() ent.Policy {
 
 // Hooks of the APIKey.
 func (APIKey) Hooks() []ent.Hook {
-	return []ent.Hook{announceAuthChange(authchange.KindAPIKey, "revoked_at", "role_id", "name")}
+	return []ent.Hook{announceAuthChange(authchange.KindAPIKey, "revoked_at", "role_id")}
 }
 
 // filterAPIKeys keeps the active organization's keys, for viewers holding an api_key permission.
