@@ -13,7 +13,6 @@ import (
 	"github.com/inferiallm/orgserver/ent/organization"
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
-	"github.com/inferiallm/orgserver/ent/session"
 	"github.com/inferiallm/orgserver/ent/user"
 	"github.com/inferiallm/orgserver/graph/model"
 	"github.com/inferiallm/orgserver/server/auth"
@@ -357,8 +356,8 @@ func (s *Service) resetPassword(ctx context.Context, in model.ResetPasswordInput
 			s.auditResetFailure(ctx, u, "link used or password changed meanwhile")
 			return errResetLinkInvalid
 		}
-		ended, err := db.Session.Update().Where(session.UserID(u.ID), session.RevokedAtIsNil()).
-			SetRevokedAt(now).SetRevokeReason("password reset").Save(sys)
+		// Every session of the account: a viewer of none of them.
+		ended, err := s.revokeUserSessions(sys, &auth.Viewer{UserID: u.ID}, "password reset")
 		if err != nil {
 			return err
 		}
