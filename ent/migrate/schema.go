@@ -119,6 +119,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{AuditLogsColumns[13], AuditLogsColumns[11]},
 			},
+			{
+				Name:    "auditlog_actor_api_key_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditLogsColumns[1], AuditLogsColumns[11]},
+			},
 		},
 	}
 	// AuthChangesColumns holds the columns for the "auth_changes" table.

@@ -57,6 +57,8 @@ func (AuditLog) Indexes() []ent.Index {
 		index.Fields("organization_id", "created_at", "id"),
 		index.Fields("organization_id", "action", "created_at"),
 		index.Fields("actor_id", "created_at"),
+		// The actor filter matches a user or an API key.
+		index.Fields("actor_api_key_id", "created_at"),
 	}
 }
 
