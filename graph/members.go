@@ -46,11 +46,19 @@ func (s *Service) members(ctx context.Context, obj *ent.Organization, after *ent
 	// comes from the page itself (it reads one row more than it shows), and the total of an
 	// unfiltered list is the organization's member_count, kept by the transactions that add and
 	// remove members.
-	conn, err := q.Clone().Paginate(withoutTotals(ctx), after, first, before, last, ent.WithMembershipOrder(orderBy))
+	unfiltered := where == nil || (strings.TrimSpace(ptr(where.Search)) == "" && strings.TrimSpace(ptr(where.Role)) == "")
+	var conn *ent.MembershipConnection
+	done := false
+	if unfiltered {
+		conn, done, err = s.memberPage(ctx, obj, after, first, before, last, orderBy)
+	}
+	if !done {
+		conn, err = q.Clone().Paginate(withoutTotals(ctx), after, first, before, last, ent.WithMembershipOrder(orderBy))
+	}
 	if err != nil || !selects(ctx, "totalCount") {
 		return conn, err
 	}
-	if where == nil || (strings.TrimSpace(ptr(where.Search)) == "" && strings.TrimSpace(ptr(where.Role)) == "") {
+	if unfiltered {
 		// The organization as this request read it (from the cache, which drops it whenever a
 		// member joins or leaves, or from the database).
 		conn.TotalCount = obj.MemberCount
