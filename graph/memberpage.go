@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/membership"
@@ -27,31 +28,30 @@ import (
 // leaving the page to Paginate, for anything it does not cover: a transaction in progress, a
 // cursor without a value, and selections below the node that would need more than the
 // membership, its user and its role.
-//
-// Tenant isolation: the statement reads only rows of org, the organization the request is
-// authorized for (the viewer's active organization, checked by the member:list directive); the
-// users it joins are members of org, whom the viewer's privacy rules let it read.
 func (s *Service) memberPage(ctx context.Context, org *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, order *ent.MembershipOrder) (*ent.MembershipConnection, bool, error) {
 	if (first == nil) == (last == nil) || ptr(first) <= 0 && ptr(last) <= 0 ||
-		after != nil && after.Value == nil || before != nil && before.Value == nil ||
-		scopeOf(ctx) != nil {
+		after != nil && after.Value == nil || before != nil && before.Value == nil {
 		return nil, false, nil
 	}
-	plain, wide := plainMemberNodes(ctx)
-	if !plain {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
 		return nil, false, nil
 	}
-	column, ok := memberOrderColumns[order.Field.String()]
-	if !ok {
-		return nil, false, nil
+	opCtx := graphql.GetOperationContext(ctx)
+	var nodes []*graphql.CollectedField
+	for _, edges := range graphql.CollectFields(opCtx, fc.Field.Selections, nil) {
+		if edges.Name == "edges" {
+			for _, node := range graphql.CollectFields(opCtx, edges.Selections, nil) {
+				if node.Name == "node" {
+					nodes = append(nodes, &node)
+				}
+			}
+		}
 	}
 	desc := order.Direction == entgql.OrderDirectionDesc
-	if last != nil {
-		desc = !desc
-	}
 	n := ptr(first)
 	if last != nil {
-		n = *last
+		desc, n = !desc, *last
 	}
 	args := make([]any, 0, 6)
 	args = append(args, org.ID)
@@ -61,9 +61,53 @@ func (s *Service) memberPage(ctx context.Context, org *ent.Organization, after *
 		}
 	}
 	args = append(args, n+1)
-	query := s.memberPageSQL(memberPageShape{column: column, desc: desc, after: after != nil, before: before != nil, wide: wide})
+	rows, ok, err := s.memberRows(ctx, org, memberPageShape{desc: desc, after: after != nil, before: before != nil}, order, opCtx, nodes, args, n+1)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	return buildMemberConnection(rows, order.Field, after, first, before, last), true, nil
+}
+
+// memberListRows is memberPage for the first page of memberList, the offset list REST's member
+// routes use. A deeper page stays with memberList's two steps (the page's ids from the
+// ordering's index alone, then their rows), whose plans do not depend on how many rows the
+// planner guesses an OFFSET leaves: joined in one statement, PostgreSQL's generic plan hashes
+// the whole organization's memberships and users for them.
+func (s *Service) memberListRows(ctx context.Context, org *ent.Organization, limit int, order *ent.MembershipOrder) ([]*ent.Membership, bool, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return nil, false, nil
+	}
+	shape := memberPageShape{desc: order.Direction == entgql.OrderDirectionDesc}
+	return s.memberRows(ctx, org, shape, order, graphql.GetOperationContext(ctx), []*graphql.CollectedField{&fc.Field}, []any{org.ID, limit}, limit)
+}
+
+// memberRows runs the statement of shape (its column and width filled in here) with args and
+// scans its rows: the members, each with its user and organization loaded. It reports
+// ok=false when the request cannot be answered this way: inside a transaction (whose
+// connection ent holds), or when a member selection in fields needs more than a row holds.
+//
+// Tenant isolation: the statement reads only rows of org, the organization the request is
+// authorized for (the viewer's active organization, checked by the member:list directive); the
+// users it joins are members of org, whom the viewer's privacy rules let it read.
+func (s *Service) memberRows(ctx context.Context, org *ent.Organization, shape memberPageShape, order *ent.MembershipOrder, opCtx *graphql.OperationContext, fields []*graphql.CollectedField, args []any, n int) ([]*ent.Membership, bool, error) {
+	if scopeOf(ctx) != nil {
+		return nil, false, nil
+	}
+	column, ok := memberOrderColumns[order.Field.String()]
+	if !ok {
+		return nil, false, nil
+	}
+	shape.column = column
+	for _, f := range fields {
+		plain, wide := plainMember(opCtx, f.Selections)
+		if !plain {
+			return nil, false, nil
+		}
+		shape.wide = shape.wide || wide
+	}
 	var rows sql.Rows
-	if err := s.Driver.Query(ctx, query, args, &rows); err != nil {
+	if err := s.Driver.Query(ctx, s.memberPageSQL(shape), args, &rows); err != nil {
 		return nil, true, err
 	}
 	defer rows.Close()
@@ -74,11 +118,11 @@ func (s *Service) memberPage(ctx context.Context, org *ent.Organization, after *
 		u     ent.User
 		seen  stdsql.NullTime
 		dest  = []any{&m.ID, &m.UserID, &m.RoleID, &m.Email, &m.JoinedAt, &m.LastActiveAt, &u.Email, &u.Name, &u.TwoFactorEnabled}
-		ms    = make([]ent.Membership, 0, n+1)
-		us    = make([]ent.User, 0, n+1)
-		nodes = make([]*ent.Membership, 0, n+1)
+		ms    = make([]ent.Membership, 0, n)
+		us    = make([]ent.User, 0, n)
+		nodes = make([]*ent.Membership, 0, n)
 	)
-	if wide {
+	if shape.wide {
 		dest = append(dest, &u.IsSuperAdmin, &u.CreatedAt, &u.UpdatedAt, &seen)
 	}
 	for rows.Next() {
@@ -103,7 +147,7 @@ func (s *Service) memberPage(ctx context.Context, org *ent.Organization, after *
 	if err := rows.Err(); err != nil {
 		return nil, true, err
 	}
-	return buildMemberConnection(nodes, order.Field, after, first, before, last), true, nil
+	return nodes, true, nil
 }
 
 // memberOrderColumns are the membership columns a page may be ordered by, by GraphQL name.
@@ -143,19 +187,19 @@ func (s *Service) memberPageSQL(shape memberPageShape) string {
 	}
 	b.WriteString(` FROM memberships AS m JOIN users AS u ON u.id = m.user_id WHERE m.organization_id = `)
 	b.WriteString(param())
-	cmp, dir := " > ", " ASC"
+	dir, cmp := " ASC", " > "
 	if shape.desc {
-		cmp, dir = " < ", " DESC"
+		dir, cmp = " DESC", " < "
 	}
+	order := " ORDER BY m." + shape.column + dir + ", m.id" + dir
 	for _, on := range []bool{shape.after, shape.before} {
-		if !on {
-			continue
+		if on {
+			// A before cursor bounds the page from the other side. The order is already reversed
+			// for last, so after and before compare the same way, as in entgql's CursorsPredicate.
+			b.WriteString(" AND (m." + shape.column + ", m.id)" + cmp + "(" + param() + ", " + param() + ")")
 		}
-		// A before cursor bounds the page from the other side. The order is already reversed
-		// for last, so after and before compare the same way as in entgql's CursorsPredicate.
-		b.WriteString(" AND (m." + shape.column + ", m.id)" + cmp + "(" + param() + ", " + param() + ")")
 	}
-	b.WriteString(" ORDER BY m." + shape.column + dir + ", m.id" + dir + " LIMIT " + param())
+	b.WriteString(order + " LIMIT " + param())
 	q := b.String()
 	memberPageQueries.Store(memberPageKey{s.Dialect, shape}, q)
 	return q
@@ -203,47 +247,32 @@ func buildMemberConnection(nodes []*ent.Membership, field *ent.MembershipOrderFi
 	return c
 }
 
-// plainMemberNodes reports whether what the request selects of each member needs no more than
-// memberPage reads: the membership's own fields, its organization (the one being listed), its
-// role (resolved from the organization's roles, not per row) and its user's fields; and whether
-// it selects user fields beyond those the Users page shows (wide).
-func plainMemberNodes(ctx context.Context) (plain, wide bool) {
-	fc := graphql.GetFieldContext(ctx)
-	if fc == nil {
-		return false, false
-	}
-	opCtx := graphql.GetOperationContext(ctx)
-	for _, edges := range graphql.CollectFields(opCtx, fc.Field.Selections, nil) {
-		if edges.Name != "edges" {
-			continue
-		}
-		for _, node := range graphql.CollectFields(opCtx, edges.Selections, nil) {
-			if node.Name != "node" {
-				continue
-			}
-			for _, f := range graphql.CollectFields(opCtx, node.Selections, []string{"Membership", "Node"}) {
-				switch f.Name {
-				case "__typename", "id", "joinedAt", "lastActiveAt", "role":
-				case "user":
-					for _, uf := range graphql.CollectFields(opCtx, f.Selections, []string{"User", "Node"}) {
-						switch userColumns[uf.Name] {
-						case userNarrow:
-						case userWide:
-							wide = true
-						default:
-							return false, false
-						}
-					}
-				case "organization":
-					for _, of := range graphql.CollectFields(opCtx, f.Selections, []string{"Organization", "Node"}) {
-						if !organizationScalars[of.Name] {
-							return false, false
-						}
-					}
+// plainMember reports whether what a selection of a member needs is no more than memberRows
+// reads: the membership's own fields, its organization (the one being listed), its role
+// (resolved from the organization's roles, not per row) and its user's fields; and whether it
+// selects user fields beyond those the Users page shows (wide).
+func plainMember(opCtx *graphql.OperationContext, sel ast.SelectionSet) (plain, wide bool) {
+	for _, f := range graphql.CollectFields(opCtx, sel, []string{"Membership", "Node"}) {
+		switch f.Name {
+		case "__typename", "id", "joinedAt", "lastActiveAt", "role":
+		case "user":
+			for _, uf := range graphql.CollectFields(opCtx, f.Selections, []string{"User", "Node"}) {
+				switch userColumns[uf.Name] {
+				case userNarrow:
+				case userWide:
+					wide = true
 				default:
 					return false, false
 				}
 			}
+		case "organization":
+			for _, of := range graphql.CollectFields(opCtx, f.Selections, []string{"Organization", "Node"}) {
+				if !organizationScalars[of.Name] {
+					return false, false
+				}
+			}
+		default:
+			return false, false
 		}
 	}
 	return true, wide

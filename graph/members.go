@@ -46,10 +46,9 @@ func (s *Service) members(ctx context.Context, obj *ent.Organization, after *ent
 	// comes from the page itself (it reads one row more than it shows), and the total of an
 	// unfiltered list is the organization's member_count, kept by the transactions that add and
 	// remove members.
-	unfiltered := where == nil || (strings.TrimSpace(ptr(where.Search)) == "" && strings.TrimSpace(ptr(where.Role)) == "")
 	var conn *ent.MembershipConnection
 	done := false
-	if unfiltered {
+	if unfiltered(where) {
 		conn, done, err = s.memberPage(ctx, obj, after, first, before, last, orderBy)
 	}
 	if !done {
@@ -58,7 +57,7 @@ func (s *Service) members(ctx context.Context, obj *ent.Organization, after *ent
 	if err != nil || !selects(ctx, "totalCount") {
 		return conn, err
 	}
-	if unfiltered {
+	if unfiltered(where) {
 		// The organization as this request read it (from the cache, which drops it whenever a
 		// member joins or leaves, or from the database).
 		conn.TotalCount = obj.MemberCount
@@ -66,6 +65,11 @@ func (s *Service) members(ctx context.Context, obj *ent.Organization, after *ent
 		conn.TotalCount, err = q.Count(ctx)
 	}
 	return conn, err
+}
+
+// unfiltered reports whether a member filter lets every member through.
+func unfiltered(where *model.MemberFilter) bool {
+	return where == nil || strings.TrimSpace(ptr(where.Search)) == "" && strings.TrimSpace(ptr(where.Role)) == ""
 }
 
 // defaultMemberOrder lists members by e-mail.
@@ -261,10 +265,15 @@ func (s *Service) memberList(ctx context.Context, obj *ent.Organization, offset,
 	if err != nil {
 		return nil, err
 	}
-	q := s.memberQuery(ctx, obj, where)
 	if orderBy == nil {
 		orderBy = defaultMemberOrder
 	}
+	if o == 0 && unfiltered(where) {
+		if rows, done, err := s.memberListRows(ctx, obj, l, orderBy); done {
+			return rows, err
+		}
+	}
+	q := s.memberQuery(ctx, obj, where)
 	term := ent.Asc
 	if orderBy.Direction == "DESC" {
 		term = ent.Desc
