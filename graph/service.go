@@ -173,7 +173,7 @@ func NewServer(s *Service) *Server {
 	return &Server{
 		schema:     es,
 		exec:       exec,
-		transports: []graphql.Transport{transport.Options{}, transport.GET{}, postJSON{}},
+		transports: []graphql.Transport{transport.Options{}, getQuery{}, postJSON{}},
 	}
 }
 
