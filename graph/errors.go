@@ -63,6 +63,12 @@ const (
 	ReasonInvalidRequest Reason = "INVALID_REQUEST"
 	// ReasonMethod: a mutation sent as GET (HTTP 405).
 	ReasonMethod Reason = "METHOD_NOT_ALLOWED"
+	// ReasonPersistedDocumentNotFound: a documentId or persistedQuery.sha256Hash that names no
+	// trusted document.
+	ReasonPersistedDocumentNotFound Reason = "PERSISTED_DOCUMENT_NOT_FOUND"
+	// ReasonDocumentNotTrusted: in trusted-documents mode, a document that is not in the
+	// manifest.
+	ReasonDocumentNotTrusted Reason = "DOCUMENT_NOT_TRUSTED"
 )
 
 // refusal is the error of a request refused before it runs: BAD_USER_INPUT with reason (the

@@ -21,7 +21,7 @@ import (
 //   - a request that is not a GraphQL request (a body that is not JSON, a parameter of the
 //     wrong type, no query) answers 400, whatever the media type;
 //   - a request error (the document does not parse or validate, the variables cannot be
-//     coerced, a limit refuses it) answers a body with errors
+//     coerced, a limit or the trusted-documents gate refuses it) answers a body with errors
 //     and no data entry: 200 as application/json, 400 as application/graphql-response+json;
 //   - an executed operation answers 200, its field errors beside its data.
 //
@@ -41,12 +41,17 @@ type params struct {
 	OperationName string         `json:"operationName"`
 	Variables     map[string]any `json:"variables"`
 	Extensions    map[string]any `json:"extensions"`
+	// DocumentID names a trusted document instead of sending its text: "sha256:<hex>".
+	DocumentID string `json:"documentId"`
 }
 
 // postJSON is the POST transport for application/json bodies.
-type postJSON struct{ transport.POST }
+type postJSON struct {
+	transport.POST
+	docs *DocumentStore
+}
 
-func (postJSON) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+func (t postJSON) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	media := responseMedia(r.Header.Get("Accept"))
 	w.Header().Set("Content-Type", media)
 	start := graphql.Now()
@@ -66,18 +71,18 @@ func (postJSON) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExe
 		badRequest(w, "The request body holds more than one JSON value; batches are not accepted")
 		return
 	}
-	serve(w, r, exec, media, &p, graphql.TraceTiming{Start: start, End: graphql.Now()}, false)
+	serve(w, r, exec, t.docs, media, &p, graphql.TraceTiming{Start: start, End: graphql.Now()}, false)
 }
 
 // getQuery is the GET transport: the parameters in the query string, variables and extensions
 // as JSON; queries only.
-type getQuery struct{}
+type getQuery struct{ docs *DocumentStore }
 
 func (getQuery) Supports(r *http.Request) bool {
 	return r.Method == http.MethodGet && r.Header.Get("Upgrade") == ""
 }
 
-func (getQuery) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+func (t getQuery) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
 	media := responseMedia(r.Header.Get("Accept"))
 	w.Header().Set("Content-Type", media)
 	start := graphql.Now()
@@ -86,7 +91,7 @@ func (getQuery) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExe
 		badRequest(w, "The query string could not be read: %v", err)
 		return
 	}
-	p := params{Query: q.Get("query"), OperationName: q.Get("operationName")}
+	p := params{Query: q.Get("query"), OperationName: q.Get("operationName"), DocumentID: q.Get("documentId")}
 	for _, v := range []struct {
 		name string
 		dst  *map[string]any
@@ -100,18 +105,34 @@ func (getQuery) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExe
 			}
 		}
 	}
-	serve(w, r, exec, media, &p, graphql.TraceTiming{Start: start, End: graphql.Now()}, true)
+	serve(w, r, exec, t.docs, media, &p, graphql.TraceTiming{Start: start, End: graphql.Now()}, true)
 }
 
 // serve runs a decoded request and answers it.
-func serve(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, media string, p *params, read graphql.TraceTiming, get bool) {
+func serve(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, docs *DocumentStore, media string, p *params, read graphql.TraceTiming, get bool) {
 	ctx := r.Context()
-	if p.Query == "" && persistedQueryHash(p.Extensions) == "" {
-		badRequest(w, "The request has no query: send the GraphQL document as query")
+	if p.DocumentID != "" && p.Query != "" {
+		badRequest(w, "Send either query or documentId, not both")
+		return
+	}
+	if p.Query == "" && p.DocumentID == "" && persistedQueryHash(p.Extensions) == "" {
+		badRequest(w, "The request has no query: send the GraphQL document as query, or a trusted document's documentId")
 		return
 	}
 	raw := &graphql.RawParams{Query: p.Query, OperationName: p.OperationName, Variables: p.Variables,
 		Extensions: p.Extensions, Headers: r.Header, ReadTime: read}
+	if p.DocumentID != "" {
+		hash, ok := parseDocumentID(p.DocumentID)
+		if !ok {
+			badRequest(w, "documentId must be sha256: followed by the 64 hexadecimal digits of the document's SHA-256")
+			return
+		}
+		if raw.Query, ok = docs.Lookup(hash); !ok {
+			requestError(w, exec, r, media, nil, gqlerror.List{refusal(ReasonPersistedDocumentNotFound,
+				"No trusted document has the id %s (server documents lists them)", p.DocumentID)})
+			return
+		}
+	}
 	oc, errs := exec.CreateOperationContext(ctx, raw)
 	if errs != nil {
 		requestError(w, exec, r, media, oc, errs)
