@@ -300,8 +300,8 @@ func newestEntry(changelog string) string {
 	return "## " + entry
 }
 
-// DeprecatedUses lists the deprecated fields and arguments that doc, validated against the
-// schema, selects: "Type.field (reason)".
+// DeprecatedUses lists what doc, validated against the schema, uses that is deprecated: fields
+// and arguments, and input fields and enum values written in arguments ("Type.field (reason)").
 func DeprecatedUses(doc *ast.QueryDocument) []string {
 	seen := map[string]bool{}
 	var out []string
@@ -317,6 +317,30 @@ func DeprecatedUses(doc *ast.QueryDocument) []string {
 		}
 		out = append(out, fmt.Sprintf("%s (%s)", path, reason))
 	}
+	// value notes deprecated input fields and enum values written in an argument.
+	var value func(v *ast.Value)
+	value = func(v *ast.Value) {
+		if v == nil || v.Definition == nil {
+			return
+		}
+		switch v.Kind {
+		case ast.EnumValue:
+			if ev := v.Definition.EnumValues.ForName(v.Raw); ev != nil {
+				note(v.Definition.Name+"."+v.Raw, ev.Directives)
+			}
+		case ast.ObjectValue:
+			for _, c := range v.Children {
+				if f := v.Definition.Fields.ForName(c.Name); f != nil {
+					note(v.Definition.Name+"."+c.Name, f.Directives)
+				}
+				value(c.Value)
+			}
+		case ast.ListValue:
+			for _, c := range v.Children {
+				value(c.Value)
+			}
+		}
+	}
 	var walk func(set ast.SelectionSet)
 	walk = func(set ast.SelectionSet) {
 		for _, sel := range set {
@@ -329,6 +353,7 @@ func DeprecatedUses(doc *ast.QueryDocument) []string {
 						if ad := s.Definition.Arguments.ForName(a.Name); ad != nil {
 							note(path+"("+a.Name+":)", ad.Directives)
 						}
+						value(a.Value)
 					}
 				}
 				walk(s.SelectionSet)

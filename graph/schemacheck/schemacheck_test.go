@@ -88,7 +88,8 @@ func shippedDocuments(t *testing.T) map[string]string {
 	return docs
 }
 
-// The documents the server ships select no deprecated field or argument: what is deprecated is
+// The documents the server ships use nothing deprecated (field, argument, input field, enum
+// value): what is deprecated is
 // on its way out, and the server's own clients move off it first, in the change that
 // deprecates it.
 func TestShippedDocumentsUseNothingDeprecated(t *testing.T) {
@@ -101,13 +102,17 @@ func TestShippedDocumentsUseNothingDeprecated(t *testing.T) {
 	}
 }
 
-// DeprecatedUses finds deprecated fields and arguments, through fragments.
+// DeprecatedUses finds deprecated fields, arguments, input fields and enum values, through
+// fragments and lists.
 func TestDeprecatedUsesFindsDeprecatedFieldsAndArguments(t *testing.T) {
-	s := load(t, "deprecations", `type Query { a: String @deprecated(reason: "use b") b(old: Int @deprecated(reason: "gone"), new: Int): String c: T }
-type T { d: String @deprecated }`)
-	doc, errs := gqlparser.LoadQueryWithRules(s, `query { a b(old: 1) ...F } fragment F on Query { c { d } x: b(new: 2) }`, nil)
+	s := load(t, "deprecations", `type Query { a: String @deprecated(reason: "use b") b(old: Int @deprecated(reason: "gone"), new: Int): String c: T
+  e(f: [F!]): String }
+type T { d: String @deprecated }
+input F { g: Int @deprecated(reason: "use h") h: Int k: K }
+enum K { L M @deprecated(reason: "use L") }`)
+	doc, errs := gqlparser.LoadQueryWithRules(s, `query { a b(old: 1) ...F e(f: [{h: 1}, {g: 2, k: M}]) } fragment F on Query { c { d } x: b(new: 2) }`, nil)
 	require.Empty(t, errs)
-	assert.Equal(t, []string{"Query.a (use b)", "Query.b(old:) (gone)", "T.d (No longer supported)"}, schemacheck.DeprecatedUses(doc))
+	assert.Equal(t, []string{"F.g (use h)", "K.M (use L)", "Query.a (use b)", "Query.b(old:) (gone)", "T.d (No longer supported)"}, schemacheck.DeprecatedUses(doc))
 }
 
 // base is the schema the classifier's cases change.
