@@ -13,6 +13,7 @@ package schemacheck
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"maps"
 	"slices"
@@ -290,14 +291,39 @@ func Accept(changes []Change, changelog string) error {
 		strings.Join(problems, "\n  "))
 }
 
-// newestEntry is the first "## " section of a changelog, heading included.
-func newestEntry(changelog string) string {
-	_, rest, ok := strings.Cut("\n"+changelog, "\n## ")
-	if !ok {
-		return ""
+// EntryStamp names the newest entry of a changelog by its heading and the SHA-256 of its text,
+// for the snapshot's header: a snapshot written with -update records the entry that accounted
+// for it, so a snapshot committed without its changelog entry fails the check.
+func EntryStamp(changelog string) string {
+	entry := newestEntry(changelog)
+	if entry == "" {
+		return "none"
 	}
-	entry, _, _ := strings.Cut(rest, "\n## ")
-	return "## " + entry
+	heading, _, _ := strings.Cut(entry, "\n")
+	sum := sha256.Sum256([]byte(strings.TrimSpace(entry)))
+	return fmt.Sprintf("%s (sha256 %x)", strings.TrimSpace(strings.TrimPrefix(heading, "## ")), sum[:6])
+}
+
+// newestEntry is the first "## " section of a changelog, heading included; headings inside
+// fenced code blocks (an example entry) do not count.
+func newestEntry(changelog string) string {
+	var entry []string
+	fenced := false
+	for line := range strings.Lines(changelog) {
+		if strings.HasPrefix(line, "```") {
+			fenced = !fenced
+		}
+		if !fenced && strings.HasPrefix(line, "## ") {
+			if entry != nil {
+				break
+			}
+			entry = []string{}
+		}
+		if entry != nil {
+			entry = append(entry, line)
+		}
+	}
+	return strings.Join(entry, "")
 }
 
 // DeprecatedUses lists what doc, validated against the schema, uses that is deprecated: fields

@@ -40,12 +40,29 @@ func load(t *testing.T, name, sdl string) *ast.Schema {
 	return s
 }
 
-// The served schema is the committed snapshot. A change fails here until the snapshot is
-// rewritten with -update, which refuses a breaking change that CHANGELOG.md's newest entry does
-// not name, and a removal of something not deprecated first: so a breaking change cannot reach
-// CI without its changelog entry in the same change.
+// snapshotText is the snapshot of schema written with changelog: the header, which records the
+// changelog's newest entry, then the schema as `server schema` prints it.
+func snapshotText(schema *ast.Schema, changelog string) string {
+	return snapshotHeader + "# CHANGELOG.md's newest entry: " + schemacheck.EntryStamp(changelog) + "\n" + schemacheck.Print(schema)
+}
+
+// withoutHeader is a snapshot without its leading comment lines.
+func withoutHeader(snapshot string) string {
+	for strings.HasPrefix(snapshot, "#") {
+		_, snapshot, _ = strings.Cut(snapshot, "\n")
+	}
+	return snapshot
+}
+
+// The served schema is the committed snapshot, written with the committed changelog. A change
+// fails here until the snapshot is rewritten with -update, which refuses a breaking change that
+// CHANGELOG.md's newest entry does not name, and a removal of something not deprecated first;
+// the snapshot records that entry, so a snapshot committed without it fails too. A breaking
+// change thus reaches CI only with its snapshot and its changelog entry in the same change.
 func TestTheServedSchemaIsTheSnapshot(t *testing.T) {
-	want := snapshotHeader + schemacheck.Print(live())
+	changelog, err := os.ReadFile(changelogFile)
+	require.NoError(t, err)
+	want := snapshotText(live(), string(changelog))
 	raw, err := os.ReadFile(snapshotFile)
 	if os.IsNotExist(err) && *update {
 		require.NoError(t, os.WriteFile(snapshotFile, []byte(want), 0o644))
@@ -61,19 +78,42 @@ func TestTheServedSchemaIsTheSnapshot(t *testing.T) {
 	for _, ch := range changes {
 		list.WriteString("\n  " + ch.String())
 	}
-	if len(changes) == 0 {
-		list.WriteString("\n  (descriptions, directives or order only)")
-	}
-	if !*update {
+	sameSchema := withoutHeader(string(raw)) == schemacheck.Print(live())
+	switch {
+	case *update:
+		require.NoError(t, schemacheck.Accept(changes, string(changelog)))
+		require.NoError(t, os.WriteFile(snapshotFile, []byte(want), 0o644))
+		t.Logf("rewrote %s:%s", snapshotFile, list.String())
+	case sameSchema:
+		t.Fatalf("graph/schemacheck/%s was written with another newest entry of %s than the one committed (now: %s).\n"+
+			"Commit %s together with the snapshot; after editing the entry, run `go test ./graph/schemacheck -update`.",
+			snapshotFile, changelogFile, schemacheck.EntryStamp(string(changelog)), changelogFile)
+	default:
+		if len(changes) == 0 {
+			list.WriteString("\n  (descriptions, directives or order only)")
+		}
 		t.Fatalf("the served schema differs from graph/schemacheck/%s:%s\n\n"+
 			"If this is intended, run `go test ./graph/schemacheck -update` and commit the snapshot: additions pass; "+
-			"a breaking change must be named in a new entry at the top of graph/schemacheck/%s.", snapshotFile, list.String(), changelogFile)
+			"a breaking change must be named in a new entry at the top of graph/schemacheck/%s, committed with it.",
+			snapshotFile, list.String(), changelogFile)
 	}
-	changelog, err := os.ReadFile(changelogFile)
-	require.NoError(t, err)
-	require.NoError(t, schemacheck.Accept(changes, string(changelog)))
-	require.NoError(t, os.WriteFile(snapshotFile, []byte(want), 0o644))
-	t.Logf("rewrote %s:%s", snapshotFile, list.String())
+}
+
+// The snapshot records the changelog's newest entry: a new entry, or an edited one, changes
+// the record, so a snapshot and a changelog from different changes do not match.
+func TestTheSnapshotRecordsTheNewestChangelogEntry(t *testing.T) {
+	s := load(t, "base", base)
+	first := "# Changelog\n\n## 2027-01-10: first\n\n- `A.b`\n"
+	second := "# Changelog\n\n## 2027-02-01: second\n\n- `C.d`\n\n## 2027-01-10: first\n\n- `A.b`\n"
+	edited := strings.Replace(first, "`A.b`", "`A.c`", 1)
+	assert.Equal(t, snapshotText(s, first), snapshotText(s, first+"\n"), "the same entry")
+	assert.NotEqual(t, snapshotText(s, first), snapshotText(s, second), "a new entry")
+	assert.NotEqual(t, snapshotText(s, first), snapshotText(s, edited), "an edited entry")
+	assert.Contains(t, schemacheck.EntryStamp(second), "2027-02-01: second (sha256 ")
+	assert.Equal(t, schemacheck.Print(s), withoutHeader(snapshotText(s, second)))
+	example := "# Changelog\n\n```\n## 2099-01-01: an example\n```\n\n## 2027-01-10: first\n\n- `A.b`\n"
+	assert.Contains(t, schemacheck.EntryStamp(example), "2027-01-10: first", "an example in a code block is not an entry")
+	require.NoError(t, schemacheck.Accept([]schemacheck.Change{{Path: "A.b", Breaking: true}}, example))
 }
 
 // shippedDocuments are the documents the server ships: the REST layer's and the dashboard's.
