@@ -58,6 +58,17 @@ const (
 	ReasonComplexity           Reason = "COMPLEXITY_LIMIT_EXCEEDED"
 	ReasonCredentialChecks     Reason = "TOO_MANY_CREDENTIAL_CHECKS"
 	ReasonSlowMutationNotAlone Reason = "SLOW_MUTATION_NOT_ALONE"
+	// ReasonInvalidRequest: not a GraphQL request (HTTP 400): a body that is not JSON, a
+	// parameter of the wrong type, no query.
+	ReasonInvalidRequest Reason = "INVALID_REQUEST"
+	// ReasonMethod: a mutation sent as GET (HTTP 405).
+	ReasonMethod Reason = "METHOD_NOT_ALLOWED"
+	// ReasonPersistedDocumentNotFound: a documentId or persistedQuery.sha256Hash that names no
+	// trusted document.
+	ReasonPersistedDocumentNotFound Reason = "PERSISTED_DOCUMENT_NOT_FOUND"
+	// ReasonDocumentNotTrusted: in trusted-documents mode, a document that is not in the
+	// manifest.
+	ReasonDocumentNotTrusted Reason = "DOCUMENT_NOT_TRUSTED"
 )
 
 // refusal is the error of a request refused before it runs: BAD_USER_INPUT with reason (the

@@ -75,6 +75,12 @@ type Options struct {
 	Metrics *telemetry.Metrics
 	// Tracer gives each operation a span; nil starts none.
 	Tracer trace.Tracer
+	// Documents are the trusted documents, which clients may name by documentId or
+	// persistedQuery.sha256Hash; nil: none.
+	Documents *DocumentStore
+	// TrustedDocumentsOnly refuses every document that is not one of Documents, before any
+	// parsing work (GRAPHQL_TRUSTED_DOCUMENTS=on).
+	TrustedDocumentsOnly bool
 }
 
 // Service holds the dependencies of the workflows and resolvers.
@@ -153,7 +159,12 @@ func NewServer(s *Service) *Server {
 	if s.Introspection {
 		exec.Use(extension.Introspection{})
 	}
-	exec.Use(extension.AutomaticPersistedQuery{Cache: smallOnly[string]{Cache: lru.New[string](100), size: func(_, q string) int { return len(q) }}})
+	// First of the parameter mutators: a document refused in trusted mode costs no parsing.
+	exec.Use(documentGate{docs: s.Documents, trusted: s.TrustedDocumentsOnly})
+	if !s.TrustedDocumentsOnly {
+		// Trusted mode answers the APQ form from the manifest alone: nothing registers.
+		exec.Use(extension.AutomaticPersistedQuery{Cache: smallOnly[string]{Cache: lru.New[string](100), size: func(_, q string) int { return len(q) }}})
+	}
 	// After APQ, which fills in the query; the last parameter mutator, so before validation.
 	exec.Use(documentLimits{maxTokens: s.MaxTokens, maxFields: s.MaxFields, validated: validated})
 	exec.Use(depthLimit{max: s.MaxDepth})
@@ -173,7 +184,7 @@ func NewServer(s *Service) *Server {
 	return &Server{
 		schema:     es,
 		exec:       exec,
-		transports: []graphql.Transport{transport.Options{}, transport.GET{}, postJSON{}},
+		transports: []graphql.Transport{transport.Options{}, getQuery{docs: s.Documents}, postJSON{docs: s.Documents}},
 	}
 }
 

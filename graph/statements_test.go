@@ -2,6 +2,8 @@ package graph_test
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,24 +12,33 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferiallm/orgserver/ent/invitation"
+	"github.com/inferiallm/orgserver/ent/user"
 	"github.com/inferiallm/orgserver/graph"
+	"github.com/inferiallm/orgserver/graph/documents"
 	"github.com/inferiallm/orgserver/server/app"
 	"github.com/inferiallm/orgserver/server/apptest"
 	"github.com/inferiallm/orgserver/server/auth"
 )
 
-// The three Settings pages of the dashboard, each one request.
-var settingsPages = map[string]string{
-	"users":    `{ viewer { permissions organization { members(first: 20, orderBy: {field: LAST_ACTIVE_AT, direction: DESC}) { totalCount edges { node { role { name } lastActiveAt joinedAt user { id email name twoFactorEnabled } } } pageInfo { endCursor hasNextPage } } invitations { edges { node { id email role { name } expiresAt } } } roles { name } } } }`,
-	"roles":    `{ viewer { organization { roles { name description permissions builtIn memberCount } } } permissionCatalog { name description category } }`,
-	"security": `{ viewer { user { twoFactorEnabled } organization { securityPolicy { requireTwoFactor sessionIdleTimeoutMinutes sessionMaxLifetimeHours } sessions(first: 50) { edges { node { id userAgent ipAddress lastUsedAt current user { email } } } } } } }`,
-}
+// The dashboard's Settings pages, each one request: the documents of graph/documents/dashboard,
+// exactly as the dashboard sends them.
+var settingsPages = func() map[string]string {
+	pages := map[string]string{}
+	for _, p := range documents.Dashboard() {
+		pages[p.Name] = p.Text
+	}
+	return pages
+}()
+
+// pageOrder is the order the pages are visited in, the viewer request first.
+var pageOrder = []string{"viewer", "users", "roles", "invitations", "security", "sessions", "auditlog", "organization"}
 
 // The viewer request the dashboard sends on every page.
 const viewerPage = `{ viewer { user { email name } organization { name } permissions } }`
 
 // statementsFor seeds an organization with n members (each with a session, and a custom role
-// per member up to 5) and n pending invitations, then counts the statements of each page: cold
+// per member up to 5), n pending invitations (each sent by another member), n sessions of the
+// viewer and n audit entries, then counts the statements of each page: cold
 // (the first visit, which fills the caches) and warm (the visits after).
 func statementsFor(t *testing.T, n int) (cold, warm map[string]int) {
 	var counter apptest.StatementCounter
@@ -35,6 +46,8 @@ func statementsFor(t *testing.T, n int) (cold, warm map[string]int) {
 	acme := s.Org(t, apptest.RootOrg)
 	c := s.App.Client()
 	ctx := apptest.SystemContext()
+	root, err := c.User.Query().Where(user.Email(apptest.RootEmail)).Only(ctx)
+	require.NoError(t, err)
 	for i := range n {
 		roleName := "member"
 		if i < 5 {
@@ -47,7 +60,12 @@ func statementsFor(t *testing.T, n int) (cold, warm map[string]int) {
 			SetUserAgent("agent").SetIPAddress("10.0.0.1").SetExpiresAt(time.Now().Add(time.Hour)).Exec(ctx))
 		require.NoError(t, c.Invitation.Create().SetOrganizationID(acme.ID).SetEmail(fmt.Sprintf("i%03d@acme.test", i)).
 			SetRoleID(builtInRoleID(t, s, "viewer")).SetTokenHash(auth.HashToken(u.Email+"inv")).SetStatus(invitation.StatusPENDING).
-			SetExpiresAt(time.Now().Add(time.Hour)).Exec(ctx))
+			SetInvitedByID(u.ID).SetExpiresAt(time.Now().Add(time.Hour)).Exec(ctx))
+		require.NoError(t, c.Session.Create().SetUserID(root.ID).SetOrganizationID(acme.ID).SetRefreshTokenHash(auth.HashToken(u.Email+"root")).
+			SetUserAgent("agent").SetIPAddress("10.0.0.2").SetExpiresAt(time.Now().Add(time.Hour)).Exec(ctx))
+		require.NoError(t, c.AuditLog.Create().SetOrganizationID(acme.ID).SetActorID(u.ID).SetActorEmail(u.Email).
+			SetAction("member.add").SetCategory("member").SetResourceType("user").SetResourceID(u.ID.String()).
+			SetDetails(map[string]any{"role": roleName}).Exec(ctx))
 	}
 	tok := s.Login(t, apptest.RootEmail, apptest.RootPassword)
 	// On PostgreSQL the cache serves once its change notifications arrive.
@@ -60,7 +78,7 @@ func statementsFor(t *testing.T, n int) (cold, warm map[string]int) {
 	cold, warm = map[string]int{}, map[string]int{}
 	for _, visit := range []map[string]int{cold, warm} {
 		// In one order, so that what one page leaves in the cache is there for the next alike.
-		for _, name := range []string{"viewer", "users", "roles", "security"} {
+		for _, name := range pageOrder {
 			q := pages[name]
 			counter.Record()
 			r := s.Do(t, tok.Access, q, nil)
@@ -77,14 +95,16 @@ func statementsFor(t *testing.T, n int) (cold, warm map[string]int) {
 	return cold, warm
 }
 
-// An N+1 test reads like a SQL transcript: the Settings pages cost the same number of statements
-// for 1 member as for 50.
+// An N+1 test reads like a SQL transcript: each Settings page of the dashboard (one document of
+// graph/documents/dashboard, one request) costs the same number of statements for 1 row as for
+// 50: members, invitations, sessions, audit entries.
 func TestSettingsPagesCostTheSameStatementsForOneOrFiftyMembers(t *testing.T) {
 	oneCold, oneWarm := statementsFor(t, 1)
 	fiftyCold, fiftyWarm := statementsFor(t, 50)
 	// Warm, as every visit after the first: authentication, the organization and its roles come
 	// from the cache, the total from the organization's kept count.
-	most := map[string]int{"viewer": 2, "users": 2, "roles": 2, "security": 3}
+	most := map[string]int{"viewer": 2, "users": 2, "roles": 2, "invitations": 4, "security": 3, "sessions": 3, "auditlog": 3, "organization": 3}
+	require.ElementsMatch(t, pageOrder[1:], slices.Collect(maps.Keys(settingsPages)), "every dashboard page is counted")
 	for name := range most {
 		assert.Equal(t, oneCold[name], fiftyCold[name], "%s page, cold: %d statements for 1 member, %d for 50", name, oneCold[name], fiftyCold[name])
 		assert.Equal(t, oneWarm[name], fiftyWarm[name], "%s page: %d statements for 1 member, %d for 50", name, oneWarm[name], fiftyWarm[name])

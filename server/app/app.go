@@ -221,30 +221,36 @@ func (a *App) start(ctx context.Context) error {
 	}
 	a.log.Debug("database", "dialect", a.db.Dialect, "pool", a.cfg.DBMaxConns, "statement_cache", a.cfg.DBStatementCache,
 		"auth_cache_ttl", a.cfg.AuthCacheTTL, "auth_cache_feed", authCacheFeed(a.db.Dialect, a.cfg.AuthCacheTTL, watcher != nil))
+	docs, err := loadDocuments(a.cfg.TrustedDocumentsFile)
+	if err != nil {
+		return err
+	}
 	a.svc = graph.NewService(graph.Options{
-		Client:           a.client,
-		Driver:           a.driver,
-		Dialect:          a.db.Dialect,
-		Tokens:           &auth.Tokens{Secret: key, Issuer: "inferia", AccessTTL: a.cfg.AccessTokenTTL, Now: now},
-		Hasher:           hasher,
-		RefreshTTL:       a.cfg.RefreshTokenTTL,
-		Logger:           a.log,
-		Now:              now,
-		Introspection:    a.cfg.Introspection,
-		MaxDepth:         a.cfg.MaxQueryDepth,
-		MaxComplexity:    a.cfg.MaxQueryComplexity,
-		MaxTokens:        a.cfg.MaxQueryTokens,
-		MaxFields:        a.cfg.MaxQueryFields,
-		Sealer:           sealer,
-		APIKeys:          auth.NewAPIKeyHasher([]byte(dataKey)),
-		PublicURL:        a.cfg.PublicURL,
-		PasswordResetTTL: a.cfg.PasswordResetTTL,
-		Mailer:           mailer,
-		Limits:           a.cfg.Limits,
-		AuthCacheTTL:     a.cfg.AuthCacheTTL,
-		AuthWatcher:      watcher,
-		Metrics:          a.metrics,
-		Tracer:           a.tracer,
+		Client:               a.client,
+		Driver:               a.driver,
+		Dialect:              a.db.Dialect,
+		Tokens:               &auth.Tokens{Secret: key, Issuer: "inferia", AccessTTL: a.cfg.AccessTokenTTL, Now: now},
+		Hasher:               hasher,
+		RefreshTTL:           a.cfg.RefreshTokenTTL,
+		Logger:               a.log,
+		Now:                  now,
+		Introspection:        a.cfg.Introspection,
+		MaxDepth:             a.cfg.MaxQueryDepth,
+		MaxComplexity:        a.cfg.MaxQueryComplexity,
+		MaxTokens:            a.cfg.MaxQueryTokens,
+		MaxFields:            a.cfg.MaxQueryFields,
+		Sealer:               sealer,
+		APIKeys:              auth.NewAPIKeyHasher([]byte(dataKey)),
+		PublicURL:            a.cfg.PublicURL,
+		PasswordResetTTL:     a.cfg.PasswordResetTTL,
+		Mailer:               mailer,
+		Limits:               a.cfg.Limits,
+		AuthCacheTTL:         a.cfg.AuthCacheTTL,
+		AuthWatcher:          watcher,
+		Metrics:              a.metrics,
+		Tracer:               a.tracer,
+		Documents:            docs,
+		TrustedDocumentsOnly: a.cfg.TrustedDocuments == "on",
 	})
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.background = cancel
@@ -276,6 +282,9 @@ func (a *App) routes() (http.Handler, error) {
 		return nil, err
 	}
 	a.svc.KnowOperations(api.Operations()...)
+	if err := a.checkDocuments(gql); err != nil {
+		return nil, err
+	}
 	api.Mount(mux)
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)

@@ -65,6 +65,7 @@ var commands = []command{
 	{"admin list-orgs", "", "list the organizations: ID, members, creation date, name", noFlags(listOrgsCommand)},
 	{"version", "", "print the module version, VCS revision, time and modified flag, and Go version", noFlags(versionCommand)},
 	{"schema", "", "print the GraphQL schema (SDL)", noFlags(schemaCommand)},
+	{"documents", "", "print the trusted GraphQL documents (built in, and GRAPHQL_TRUSTED_DOCUMENTS_FILE's) as a JSON manifest {\"<sha256 hex>\": \"<document>\"}", noFlags(documentsCommand)},
 	{"healthcheck", "", "exit 0 when the server at LISTEN_ADDR answers GET /readyz with 200 (for images without curl)", noFlags(healthcheckCommand)},
 }
 

@@ -85,6 +85,12 @@ type Config struct {
 	Introspection bool
 	// Playground serves GraphiQL at /playground and /.
 	Playground bool
+	// TrustedDocuments is "off" (any document runs) or "on" (only the trusted documents run:
+	// the manifest built into the binary and TrustedDocumentsFile's).
+	TrustedDocuments string
+	// TrustedDocumentsFile names a manifest that adds to the built-in one, in the JSON map form
+	// client code generators emit: {"<sha256 hex>": "<document text>"}.
+	TrustedDocumentsFile string
 	// MaxBodyBytes limits request bodies.
 	MaxBodyBytes int64
 	// MaxQueryDepth and MaxQueryComplexity limit GraphQL queries.
@@ -125,6 +131,7 @@ func DefaultConfig() Config {
 		RefreshTokenTTL:    7 * 24 * time.Hour,
 		Introspection:      true,
 		Playground:         true,
+		TrustedDocuments:   "off",
 		MaxBodyBytes:       1 << 20,
 		MaxQueryDepth:      12,
 		MaxQueryComplexity: 20000,
@@ -248,6 +255,8 @@ var envVars = []envVar{
 	{"SMTP_URL", "smtp://user:pass@host:port?from=addr to e-mail invitations", str(func(c *Config) *string { return &c.SMTPURL })},
 	{"GRAPHQL_INTROSPECTION", "allow GraphQL introspection (default true)", boolean(func(c *Config) *bool { return &c.Introspection })},
 	{"GRAPHQL_PLAYGROUND", "serve GraphiQL at /playground and / (default true)", boolean(func(c *Config) *bool { return &c.Playground })},
+	{"GRAPHQL_TRUSTED_DOCUMENTS", "off (default: any document runs) or on: only trusted documents run, sent by documentId, persistedQuery.sha256Hash or full text; on turns the playground off unless GRAPHQL_PLAYGROUND=true", str(func(c *Config) *string { return &c.TrustedDocuments })},
+	{"GRAPHQL_TRUSTED_DOCUMENTS_FILE", "a JSON manifest {\"<sha256 hex>\": \"<document>\"} of more trusted documents, e.g. a client code generator's (default: none)", str(func(c *Config) *string { return &c.TrustedDocumentsFile })},
 	{"GRAPHQL_MAX_DEPTH", "deepest allowed query nesting (default 12)", integer(func(c *Config) *int { return &c.MaxQueryDepth })},
 	{"GRAPHQL_MAX_COMPLEXITY", "most values a query's response may hold, lists counted at their page size (default 20000)", integer(func(c *Config) *int { return &c.MaxQueryComplexity })},
 	{"GRAPHQL_MAX_TOKENS", "most tokens a GraphQL document may hold (default 5000)", integer(func(c *Config) *int { return &c.MaxQueryTokens })},
@@ -292,6 +301,11 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 			}
 		}
 	}
+	// Trusted mode runs only manifest documents, which GraphiQL's are not: its playground is
+	// off unless asked for.
+	if c.TrustedDocuments == "on" && strings.TrimSpace(getenv("GRAPHQL_PLAYGROUND")) == "" {
+		c.Playground = false
+	}
 	if len(errs) == 0 && slices.ContainsFunc(argon2Vars, func(name string) bool { return strings.TrimSpace(getenv(name)) != "" }) {
 		if err := c.Argon2.CheckStrength(); err != nil {
 			p := c.Argon2
@@ -328,6 +342,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.TrimSpace(c.DefaultOrgName) == "" {
 		errs = append(errs, errors.New("DEFAULT_ORG_NAME must not be empty"))
+	}
+	if c.TrustedDocuments != "off" && c.TrustedDocuments != "on" {
+		errs = append(errs, fmt.Errorf("GRAPHQL_TRUSTED_DOCUMENTS=%q: must be off or on", c.TrustedDocuments))
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("MAX_BODY_BYTES must be at least 1024"))

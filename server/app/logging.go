@@ -59,6 +59,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("smtp_url", redactURL(c.SMTPURL)),
 		slog.Bool("introspection", c.Introspection),
 		slog.Bool("playground", c.Playground),
+		slog.String("graphql_trusted_documents", c.TrustedDocuments),
+		slog.String("graphql_trusted_documents_file", c.TrustedDocumentsFile),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 		slog.Int("graphql_max_depth", c.MaxQueryDepth),
 		slog.Int("graphql_max_complexity", c.MaxQueryComplexity),
