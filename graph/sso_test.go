@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -119,6 +120,16 @@ func TestAFirstSSOSignInCreatesTheAccountJustInTimeAndIssuesTheSameTokensAsAPass
 	n, err := s.App.Client().User.Query().Where(user.EmailHasSuffix("@acme.test")).Count(apptest.SystemContext())
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
+
+	// The account has no password: a password sign-in is refused like a wrong password.
+	r = s.Do(t, "", `mutation { login(input: {email: "pat@acme.test", password: ""}) { accessToken } }`, nil)
+	assertError(t, r, "UNAUTHENTICATED", "Incorrect username or password")
+
+	// Attempts are kept until they can no longer be used, then pruned.
+	require.NoError(t, s.App.Service().PruneSSOAttempts(context.Background()))
+	n0, err := s.App.Client().SSOAttempt.Query().Count(apptest.SystemContext())
+	require.NoError(t, err)
+	assert.Positive(t, n0, "recent attempts stay")
 
 	// Audited: the creation and the sign-ins.
 	for _, action := range []string{"sso.jit_create", "auth.login", "sso.connection_test", "sso.connection_create", "sso.domain_verify"} {
