@@ -27,6 +27,10 @@ import (
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/serversetting"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoattempt"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
+	"github.com/inferiallm/orgserver/ent/ssodomain"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/usagerecord"
 	"github.com/inferiallm/orgserver/ent/user"
 
@@ -56,6 +60,14 @@ type Client struct {
 	RateLimit *RateLimitClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
+	// SSOAttempt is the client for interacting with the SSOAttempt builders.
+	SSOAttempt *SSOAttemptClient
+	// SSOConnection is the client for interacting with the SSOConnection builders.
+	SSOConnection *SSOConnectionClient
+	// SSODomain is the client for interacting with the SSODomain builders.
+	SSODomain *SSODomainClient
+	// SSOIdentity is the client for interacting with the SSOIdentity builders.
+	SSOIdentity *SSOIdentityClient
 	// ServerSetting is the client for interacting with the ServerSetting builders.
 	ServerSetting *ServerSettingClient
 	// Session is the client for interacting with the Session builders.
@@ -84,6 +96,10 @@ func (c *Client) init() {
 	c.Organization = NewOrganizationClient(c.config)
 	c.RateLimit = NewRateLimitClient(c.config)
 	c.Role = NewRoleClient(c.config)
+	c.SSOAttempt = NewSSOAttemptClient(c.config)
+	c.SSOConnection = NewSSOConnectionClient(c.config)
+	c.SSODomain = NewSSODomainClient(c.config)
+	c.SSOIdentity = NewSSOIdentityClient(c.config)
 	c.ServerSetting = NewServerSettingClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.UsageRecord = NewUsageRecordClient(c.config)
@@ -189,6 +205,10 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Organization:  NewOrganizationClient(cfg),
 		RateLimit:     NewRateLimitClient(cfg),
 		Role:          NewRoleClient(cfg),
+		SSOAttempt:    NewSSOAttemptClient(cfg),
+		SSOConnection: NewSSOConnectionClient(cfg),
+		SSODomain:     NewSSODomainClient(cfg),
+		SSOIdentity:   NewSSOIdentityClient(cfg),
 		ServerSetting: NewServerSettingClient(cfg),
 		Session:       NewSessionClient(cfg),
 		UsageRecord:   NewUsageRecordClient(cfg),
@@ -221,6 +241,10 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Organization:  NewOrganizationClient(cfg),
 		RateLimit:     NewRateLimitClient(cfg),
 		Role:          NewRoleClient(cfg),
+		SSOAttempt:    NewSSOAttemptClient(cfg),
+		SSOConnection: NewSSOConnectionClient(cfg),
+		SSODomain:     NewSSODomainClient(cfg),
+		SSOIdentity:   NewSSOIdentityClient(cfg),
 		ServerSetting: NewServerSettingClient(cfg),
 		Session:       NewSessionClient(cfg),
 		UsageRecord:   NewUsageRecordClient(cfg),
@@ -255,8 +279,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.AuditLog, c.AuthChange, c.Invitation, c.Membership, c.OrgPolicy,
-		c.Organization, c.RateLimit, c.Role, c.ServerSetting, c.Session, c.UsageRecord,
-		c.User,
+		c.Organization, c.RateLimit, c.Role, c.SSOAttempt, c.SSOConnection,
+		c.SSODomain, c.SSOIdentity, c.ServerSetting, c.Session, c.UsageRecord, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -267,8 +291,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.AuditLog, c.AuthChange, c.Invitation, c.Membership, c.OrgPolicy,
-		c.Organization, c.RateLimit, c.Role, c.ServerSetting, c.Session, c.UsageRecord,
-		c.User,
+		c.Organization, c.RateLimit, c.Role, c.SSOAttempt, c.SSOConnection,
+		c.SSODomain, c.SSOIdentity, c.ServerSetting, c.Session, c.UsageRecord, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -295,6 +319,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.RateLimit.mutate(ctx, m)
 	case *RoleMutation:
 		return c.Role.mutate(ctx, m)
+	case *SSOAttemptMutation:
+		return c.SSOAttempt.mutate(ctx, m)
+	case *SSOConnectionMutation:
+		return c.SSOConnection.mutate(ctx, m)
+	case *SSODomainMutation:
+		return c.SSODomain.mutate(ctx, m)
+	case *SSOIdentityMutation:
+		return c.SSOIdentity.mutate(ctx, m)
 	case *ServerSettingMutation:
 		return c.ServerSetting.mutate(ctx, m)
 	case *SessionMutation:
@@ -1540,6 +1572,70 @@ func (c *OrganizationClient) QueryAPIKeys(_m *Organization) *APIKeyQuery {
 	return query
 }
 
+// QuerySSOConnections queries the sso_connections edge of a Organization.
+func (c *OrganizationClient) QuerySSOConnections(_m *Organization) *SSOConnectionQuery {
+	query := (&SSOConnectionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, id),
+			sqlgraph.To(ssoconnection.Table, ssoconnection.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.SSOConnectionsTable, organization.SSOConnectionsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QuerySSODomains queries the sso_domains edge of a Organization.
+func (c *OrganizationClient) QuerySSODomains(_m *Organization) *SSODomainQuery {
+	query := (&SSODomainClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, id),
+			sqlgraph.To(ssodomain.Table, ssodomain.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.SSODomainsTable, organization.SSODomainsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QuerySSOIdentities queries the sso_identities edge of a Organization.
+func (c *OrganizationClient) QuerySSOIdentities(_m *Organization) *SSOIdentityQuery {
+	query := (&SSOIdentityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, id),
+			sqlgraph.To(ssoidentity.Table, ssoidentity.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.SSOIdentitiesTable, organization.SSOIdentitiesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QuerySSOAttempts queries the sso_attempts edge of a Organization.
+func (c *OrganizationClient) QuerySSOAttempts(_m *Organization) *SSOAttemptQuery {
+	query := (&SSOAttemptClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, id),
+			sqlgraph.To(ssoattempt.Table, ssoattempt.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.SSOAttemptsTable, organization.SSOAttemptsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *OrganizationClient) Hooks() []Hook {
 	hooks := c.hooks.Organization
@@ -1895,6 +1991,718 @@ func (c *RoleClient) mutate(ctx context.Context, m *RoleMutation) (Value, error)
 		return (&RoleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Role mutation op: %q", m.Op())
+	}
+}
+
+// SSOAttemptClient is a client for the SSOAttempt schema.
+type SSOAttemptClient struct {
+	config
+}
+
+// NewSSOAttemptClient returns a client for the SSOAttempt from the given config.
+func NewSSOAttemptClient(c config) *SSOAttemptClient {
+	return &SSOAttemptClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `ssoattempt.Hooks(f(g(h())))`.
+func (c *SSOAttemptClient) Use(hooks ...Hook) {
+	c.hooks.SSOAttempt = append(c.hooks.SSOAttempt, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `ssoattempt.Intercept(f(g(h())))`.
+func (c *SSOAttemptClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SSOAttempt = append(c.inters.SSOAttempt, interceptors...)
+}
+
+// Create returns a builder for creating a SSOAttempt entity.
+func (c *SSOAttemptClient) Create() *SSOAttemptCreate {
+	mutation := newSSOAttemptMutation(c.config, OpCreate)
+	return &SSOAttemptCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SSOAttempt entities.
+func (c *SSOAttemptClient) CreateBulk(builders ...*SSOAttemptCreate) *SSOAttemptCreateBulk {
+	return &SSOAttemptCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SSOAttemptClient) MapCreateBulk(slice any, setFunc func(*SSOAttemptCreate, int)) *SSOAttemptCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SSOAttemptCreateBulk{err: fmt.Errorf("calling to SSOAttemptClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SSOAttemptCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SSOAttemptCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SSOAttempt.
+func (c *SSOAttemptClient) Update() *SSOAttemptUpdate {
+	mutation := newSSOAttemptMutation(c.config, OpUpdate)
+	return &SSOAttemptUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SSOAttemptClient) UpdateOne(_m *SSOAttempt) *SSOAttemptUpdateOne {
+	mutation := newSSOAttemptMutation(c.config, OpUpdateOne, withSSOAttempt(_m))
+	return &SSOAttemptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SSOAttemptClient) UpdateOneID(id uuid.UUID) *SSOAttemptUpdateOne {
+	mutation := newSSOAttemptMutation(c.config, OpUpdateOne, withSSOAttemptID(id))
+	return &SSOAttemptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SSOAttempt.
+func (c *SSOAttemptClient) Delete() *SSOAttemptDelete {
+	mutation := newSSOAttemptMutation(c.config, OpDelete)
+	return &SSOAttemptDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SSOAttemptClient) DeleteOne(_m *SSOAttempt) *SSOAttemptDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SSOAttemptClient) DeleteOneID(id uuid.UUID) *SSOAttemptDeleteOne {
+	builder := c.Delete().Where(ssoattempt.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SSOAttemptDeleteOne{builder}
+}
+
+// Query returns a query builder for SSOAttempt.
+func (c *SSOAttemptClient) Query() *SSOAttemptQuery {
+	return &SSOAttemptQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSSOAttempt},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SSOAttempt entity by its id.
+func (c *SSOAttemptClient) Get(ctx context.Context, id uuid.UUID) (*SSOAttempt, error) {
+	return c.Query().Where(ssoattempt.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SSOAttemptClient) GetX(ctx context.Context, id uuid.UUID) *SSOAttempt {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a SSOAttempt.
+func (c *SSOAttemptClient) QueryOrganization(_m *SSOAttempt) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ssoattempt.Table, ssoattempt.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, ssoattempt.OrganizationTable, ssoattempt.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryConnection queries the connection edge of a SSOAttempt.
+func (c *SSOAttemptClient) QueryConnection(_m *SSOAttempt) *SSOConnectionQuery {
+	query := (&SSOConnectionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ssoattempt.Table, ssoattempt.FieldID, id),
+			sqlgraph.To(ssoconnection.Table, ssoconnection.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, ssoattempt.ConnectionTable, ssoattempt.ConnectionColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *SSOAttemptClient) Hooks() []Hook {
+	hooks := c.hooks.SSOAttempt
+	return append(hooks[:len(hooks):len(hooks)], ssoattempt.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SSOAttemptClient) Interceptors() []Interceptor {
+	return c.inters.SSOAttempt
+}
+
+func (c *SSOAttemptClient) mutate(ctx context.Context, m *SSOAttemptMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SSOAttemptCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SSOAttemptUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SSOAttemptUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SSOAttemptDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SSOAttempt mutation op: %q", m.Op())
+	}
+}
+
+// SSOConnectionClient is a client for the SSOConnection schema.
+type SSOConnectionClient struct {
+	config
+}
+
+// NewSSOConnectionClient returns a client for the SSOConnection from the given config.
+func NewSSOConnectionClient(c config) *SSOConnectionClient {
+	return &SSOConnectionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `ssoconnection.Hooks(f(g(h())))`.
+func (c *SSOConnectionClient) Use(hooks ...Hook) {
+	c.hooks.SSOConnection = append(c.hooks.SSOConnection, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `ssoconnection.Intercept(f(g(h())))`.
+func (c *SSOConnectionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SSOConnection = append(c.inters.SSOConnection, interceptors...)
+}
+
+// Create returns a builder for creating a SSOConnection entity.
+func (c *SSOConnectionClient) Create() *SSOConnectionCreate {
+	mutation := newSSOConnectionMutation(c.config, OpCreate)
+	return &SSOConnectionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SSOConnection entities.
+func (c *SSOConnectionClient) CreateBulk(builders ...*SSOConnectionCreate) *SSOConnectionCreateBulk {
+	return &SSOConnectionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SSOConnectionClient) MapCreateBulk(slice any, setFunc func(*SSOConnectionCreate, int)) *SSOConnectionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SSOConnectionCreateBulk{err: fmt.Errorf("calling to SSOConnectionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SSOConnectionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SSOConnectionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SSOConnection.
+func (c *SSOConnectionClient) Update() *SSOConnectionUpdate {
+	mutation := newSSOConnectionMutation(c.config, OpUpdate)
+	return &SSOConnectionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SSOConnectionClient) UpdateOne(_m *SSOConnection) *SSOConnectionUpdateOne {
+	mutation := newSSOConnectionMutation(c.config, OpUpdateOne, withSSOConnection(_m))
+	return &SSOConnectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SSOConnectionClient) UpdateOneID(id uuid.UUID) *SSOConnectionUpdateOne {
+	mutation := newSSOConnectionMutation(c.config, OpUpdateOne, withSSOConnectionID(id))
+	return &SSOConnectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SSOConnection.
+func (c *SSOConnectionClient) Delete() *SSOConnectionDelete {
+	mutation := newSSOConnectionMutation(c.config, OpDelete)
+	return &SSOConnectionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SSOConnectionClient) DeleteOne(_m *SSOConnection) *SSOConnectionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SSOConnectionClient) DeleteOneID(id uuid.UUID) *SSOConnectionDeleteOne {
+	builder := c.Delete().Where(ssoconnection.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SSOConnectionDeleteOne{builder}
+}
+
+// Query returns a query builder for SSOConnection.
+func (c *SSOConnectionClient) Query() *SSOConnectionQuery {
+	return &SSOConnectionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSSOConnection},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SSOConnection entity by its id.
+func (c *SSOConnectionClient) Get(ctx context.Context, id uuid.UUID) (*SSOConnection, error) {
+	return c.Query().Where(ssoconnection.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SSOConnectionClient) GetX(ctx context.Context, id uuid.UUID) *SSOConnection {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a SSOConnection.
+func (c *SSOConnectionClient) QueryOrganization(_m *SSOConnection) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ssoconnection.Table, ssoconnection.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, ssoconnection.OrganizationTable, ssoconnection.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDomains queries the domains edge of a SSOConnection.
+func (c *SSOConnectionClient) QueryDomains(_m *SSOConnection) *SSODomainQuery {
+	query := (&SSODomainClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ssoconnection.Table, ssoconnection.FieldID, id),
+			sqlgraph.To(ssodomain.Table, ssodomain.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ssoconnection.DomainsTable, ssoconnection.DomainsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryIdentities queries the identities edge of a SSOConnection.
+func (c *SSOConnectionClient) QueryIdentities(_m *SSOConnection) *SSOIdentityQuery {
+	query := (&SSOIdentityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ssoconnection.Table, ssoconnection.FieldID, id),
+			sqlgraph.To(ssoidentity.Table, ssoidentity.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ssoconnection.IdentitiesTable, ssoconnection.IdentitiesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAttempts queries the attempts edge of a SSOConnection.
+func (c *SSOConnectionClient) QueryAttempts(_m *SSOConnection) *SSOAttemptQuery {
+	query := (&SSOAttemptClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ssoconnection.Table, ssoconnection.FieldID, id),
+			sqlgraph.To(ssoattempt.Table, ssoattempt.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ssoconnection.AttemptsTable, ssoconnection.AttemptsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *SSOConnectionClient) Hooks() []Hook {
+	hooks := c.hooks.SSOConnection
+	return append(hooks[:len(hooks):len(hooks)], ssoconnection.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SSOConnectionClient) Interceptors() []Interceptor {
+	return c.inters.SSOConnection
+}
+
+func (c *SSOConnectionClient) mutate(ctx context.Context, m *SSOConnectionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SSOConnectionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SSOConnectionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SSOConnectionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SSOConnectionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SSOConnection mutation op: %q", m.Op())
+	}
+}
+
+// SSODomainClient is a client for the SSODomain schema.
+type SSODomainClient struct {
+	config
+}
+
+// NewSSODomainClient returns a client for the SSODomain from the given config.
+func NewSSODomainClient(c config) *SSODomainClient {
+	return &SSODomainClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `ssodomain.Hooks(f(g(h())))`.
+func (c *SSODomainClient) Use(hooks ...Hook) {
+	c.hooks.SSODomain = append(c.hooks.SSODomain, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `ssodomain.Intercept(f(g(h())))`.
+func (c *SSODomainClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SSODomain = append(c.inters.SSODomain, interceptors...)
+}
+
+// Create returns a builder for creating a SSODomain entity.
+func (c *SSODomainClient) Create() *SSODomainCreate {
+	mutation := newSSODomainMutation(c.config, OpCreate)
+	return &SSODomainCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SSODomain entities.
+func (c *SSODomainClient) CreateBulk(builders ...*SSODomainCreate) *SSODomainCreateBulk {
+	return &SSODomainCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SSODomainClient) MapCreateBulk(slice any, setFunc func(*SSODomainCreate, int)) *SSODomainCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SSODomainCreateBulk{err: fmt.Errorf("calling to SSODomainClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SSODomainCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SSODomainCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SSODomain.
+func (c *SSODomainClient) Update() *SSODomainUpdate {
+	mutation := newSSODomainMutation(c.config, OpUpdate)
+	return &SSODomainUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SSODomainClient) UpdateOne(_m *SSODomain) *SSODomainUpdateOne {
+	mutation := newSSODomainMutation(c.config, OpUpdateOne, withSSODomain(_m))
+	return &SSODomainUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SSODomainClient) UpdateOneID(id uuid.UUID) *SSODomainUpdateOne {
+	mutation := newSSODomainMutation(c.config, OpUpdateOne, withSSODomainID(id))
+	return &SSODomainUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SSODomain.
+func (c *SSODomainClient) Delete() *SSODomainDelete {
+	mutation := newSSODomainMutation(c.config, OpDelete)
+	return &SSODomainDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SSODomainClient) DeleteOne(_m *SSODomain) *SSODomainDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SSODomainClient) DeleteOneID(id uuid.UUID) *SSODomainDeleteOne {
+	builder := c.Delete().Where(ssodomain.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SSODomainDeleteOne{builder}
+}
+
+// Query returns a query builder for SSODomain.
+func (c *SSODomainClient) Query() *SSODomainQuery {
+	return &SSODomainQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSSODomain},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SSODomain entity by its id.
+func (c *SSODomainClient) Get(ctx context.Context, id uuid.UUID) (*SSODomain, error) {
+	return c.Query().Where(ssodomain.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SSODomainClient) GetX(ctx context.Context, id uuid.UUID) *SSODomain {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a SSODomain.
+func (c *SSODomainClient) QueryOrganization(_m *SSODomain) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ssodomain.Table, ssodomain.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, ssodomain.OrganizationTable, ssodomain.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryConnection queries the connection edge of a SSODomain.
+func (c *SSODomainClient) QueryConnection(_m *SSODomain) *SSOConnectionQuery {
+	query := (&SSOConnectionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ssodomain.Table, ssodomain.FieldID, id),
+			sqlgraph.To(ssoconnection.Table, ssoconnection.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, ssodomain.ConnectionTable, ssodomain.ConnectionColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *SSODomainClient) Hooks() []Hook {
+	hooks := c.hooks.SSODomain
+	return append(hooks[:len(hooks):len(hooks)], ssodomain.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SSODomainClient) Interceptors() []Interceptor {
+	return c.inters.SSODomain
+}
+
+func (c *SSODomainClient) mutate(ctx context.Context, m *SSODomainMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SSODomainCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SSODomainUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SSODomainUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SSODomainDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SSODomain mutation op: %q", m.Op())
+	}
+}
+
+// SSOIdentityClient is a client for the SSOIdentity schema.
+type SSOIdentityClient struct {
+	config
+}
+
+// NewSSOIdentityClient returns a client for the SSOIdentity from the given config.
+func NewSSOIdentityClient(c config) *SSOIdentityClient {
+	return &SSOIdentityClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `ssoidentity.Hooks(f(g(h())))`.
+func (c *SSOIdentityClient) Use(hooks ...Hook) {
+	c.hooks.SSOIdentity = append(c.hooks.SSOIdentity, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `ssoidentity.Intercept(f(g(h())))`.
+func (c *SSOIdentityClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SSOIdentity = append(c.inters.SSOIdentity, interceptors...)
+}
+
+// Create returns a builder for creating a SSOIdentity entity.
+func (c *SSOIdentityClient) Create() *SSOIdentityCreate {
+	mutation := newSSOIdentityMutation(c.config, OpCreate)
+	return &SSOIdentityCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SSOIdentity entities.
+func (c *SSOIdentityClient) CreateBulk(builders ...*SSOIdentityCreate) *SSOIdentityCreateBulk {
+	return &SSOIdentityCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SSOIdentityClient) MapCreateBulk(slice any, setFunc func(*SSOIdentityCreate, int)) *SSOIdentityCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SSOIdentityCreateBulk{err: fmt.Errorf("calling to SSOIdentityClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SSOIdentityCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SSOIdentityCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SSOIdentity.
+func (c *SSOIdentityClient) Update() *SSOIdentityUpdate {
+	mutation := newSSOIdentityMutation(c.config, OpUpdate)
+	return &SSOIdentityUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SSOIdentityClient) UpdateOne(_m *SSOIdentity) *SSOIdentityUpdateOne {
+	mutation := newSSOIdentityMutation(c.config, OpUpdateOne, withSSOIdentity(_m))
+	return &SSOIdentityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SSOIdentityClient) UpdateOneID(id uuid.UUID) *SSOIdentityUpdateOne {
+	mutation := newSSOIdentityMutation(c.config, OpUpdateOne, withSSOIdentityID(id))
+	return &SSOIdentityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SSOIdentity.
+func (c *SSOIdentityClient) Delete() *SSOIdentityDelete {
+	mutation := newSSOIdentityMutation(c.config, OpDelete)
+	return &SSOIdentityDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SSOIdentityClient) DeleteOne(_m *SSOIdentity) *SSOIdentityDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SSOIdentityClient) DeleteOneID(id uuid.UUID) *SSOIdentityDeleteOne {
+	builder := c.Delete().Where(ssoidentity.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SSOIdentityDeleteOne{builder}
+}
+
+// Query returns a query builder for SSOIdentity.
+func (c *SSOIdentityClient) Query() *SSOIdentityQuery {
+	return &SSOIdentityQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSSOIdentity},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SSOIdentity entity by its id.
+func (c *SSOIdentityClient) Get(ctx context.Context, id uuid.UUID) (*SSOIdentity, error) {
+	return c.Query().Where(ssoidentity.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SSOIdentityClient) GetX(ctx context.Context, id uuid.UUID) *SSOIdentity {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryOrganization queries the organization edge of a SSOIdentity.
+func (c *SSOIdentityClient) QueryOrganization(_m *SSOIdentity) *OrganizationQuery {
+	query := (&OrganizationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ssoidentity.Table, ssoidentity.FieldID, id),
+			sqlgraph.To(organization.Table, organization.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, ssoidentity.OrganizationTable, ssoidentity.OrganizationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryUser queries the user edge of a SSOIdentity.
+func (c *SSOIdentityClient) QueryUser(_m *SSOIdentity) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ssoidentity.Table, ssoidentity.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, ssoidentity.UserTable, ssoidentity.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryConnection queries the connection edge of a SSOIdentity.
+func (c *SSOIdentityClient) QueryConnection(_m *SSOIdentity) *SSOConnectionQuery {
+	query := (&SSOConnectionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(ssoidentity.Table, ssoidentity.FieldID, id),
+			sqlgraph.To(ssoconnection.Table, ssoconnection.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, ssoidentity.ConnectionTable, ssoidentity.ConnectionColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *SSOIdentityClient) Hooks() []Hook {
+	hooks := c.hooks.SSOIdentity
+	return append(hooks[:len(hooks):len(hooks)], ssoidentity.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SSOIdentityClient) Interceptors() []Interceptor {
+	return c.inters.SSOIdentity
+}
+
+func (c *SSOIdentityClient) mutate(ctx context.Context, m *SSOIdentityMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SSOIdentityCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SSOIdentityUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SSOIdentityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SSOIdentityDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SSOIdentity mutation op: %q", m.Op())
 	}
 }
 
@@ -2536,6 +3344,22 @@ func (c *UserClient) QueryAPIKeysCreated(_m *User) *APIKeyQuery {
 	return query
 }
 
+// QuerySSOIdentities queries the sso_identities edge of a User.
+func (c *UserClient) QuerySSOIdentities(_m *User) *SSOIdentityQuery {
+	query := (&SSOIdentityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(ssoidentity.Table, ssoidentity.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.SSOIdentitiesTable, user.SSOIdentitiesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *UserClient) Hooks() []Hook {
 	hooks := c.hooks.User
@@ -2566,11 +3390,13 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 type (
 	hooks struct {
 		APIKey, AuditLog, AuthChange, Invitation, Membership, OrgPolicy, Organization,
-		RateLimit, Role, ServerSetting, Session, UsageRecord, User []ent.Hook
+		RateLimit, Role, SSOAttempt, SSOConnection, SSODomain, SSOIdentity,
+		ServerSetting, Session, UsageRecord, User []ent.Hook
 	}
 	inters struct {
 		APIKey, AuditLog, AuthChange, Invitation, Membership, OrgPolicy, Organization,
-		RateLimit, Role, ServerSetting, Session, UsageRecord, User []ent.Interceptor
+		RateLimit, Role, SSOAttempt, SSOConnection, SSODomain, SSOIdentity,
+		ServerSetting, Session, UsageRecord, User []ent.Interceptor
 	}
 )
 

@@ -23,6 +23,10 @@ import (
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/serversetting"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoattempt"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
+	"github.com/inferiallm/orgserver/ent/ssodomain"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/usagerecord"
 	"github.com/inferiallm/orgserver/ent/user"
 )
@@ -94,6 +98,10 @@ func checkColumn(t, c string) error {
 			organization.Table:  organization.ValidColumn,
 			ratelimit.Table:     ratelimit.ValidColumn,
 			role.Table:          role.ValidColumn,
+			ssoattempt.Table:    ssoattempt.ValidColumn,
+			ssoconnection.Table: ssoconnection.ValidColumn,
+			ssodomain.Table:     ssodomain.ValidColumn,
+			ssoidentity.Table:   ssoidentity.ValidColumn,
 			serversetting.Table: serversetting.ValidColumn,
 			session.Table:       session.ValidColumn,
 			usagerecord.Table:   usagerecord.ValidColumn,

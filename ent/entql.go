@@ -15,6 +15,10 @@ import (
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/serversetting"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoattempt"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
+	"github.com/inferiallm/orgserver/ent/ssodomain"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/usagerecord"
 	"github.com/inferiallm/orgserver/ent/user"
 
@@ -26,7 +30,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 13)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 17)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -171,6 +175,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			organization.FieldSettings:       {Type: field.TypeJSON, Column: organization.FieldSettings},
 			organization.FieldBilling:        {Type: field.TypeJSON, Column: organization.FieldBilling},
 			organization.FieldSecurityPolicy: {Type: field.TypeJSON, Column: organization.FieldSecurityPolicy},
+			organization.FieldSSOPolicy:      {Type: field.TypeJSON, Column: organization.FieldSSOPolicy},
 			organization.FieldMemberCount:    {Type: field.TypeInt, Column: organization.FieldMemberCount},
 		},
 	}
@@ -212,6 +217,123 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   ssoattempt.Table,
+			Columns: ssoattempt.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: ssoattempt.FieldID,
+			},
+		},
+		Type: "SSOAttempt",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			ssoattempt.FieldOrganizationID:   {Type: field.TypeUUID, Column: ssoattempt.FieldOrganizationID},
+			ssoattempt.FieldConnectionID:     {Type: field.TypeUUID, Column: ssoattempt.FieldConnectionID},
+			ssoattempt.FieldPurpose:          {Type: field.TypeEnum, Column: ssoattempt.FieldPurpose},
+			ssoattempt.FieldTicketHash:       {Type: field.TypeString, Column: ssoattempt.FieldTicketHash},
+			ssoattempt.FieldStateHash:        {Type: field.TypeString, Column: ssoattempt.FieldStateHash},
+			ssoattempt.FieldBrowserHash:      {Type: field.TypeString, Column: ssoattempt.FieldBrowserHash},
+			ssoattempt.FieldNonce:            {Type: field.TypeString, Column: ssoattempt.FieldNonce},
+			ssoattempt.FieldCodeVerifier:     {Type: field.TypeString, Column: ssoattempt.FieldCodeVerifier},
+			ssoattempt.FieldReturnTo:         {Type: field.TypeString, Column: ssoattempt.FieldReturnTo},
+			ssoattempt.FieldStartedByID:      {Type: field.TypeUUID, Column: ssoattempt.FieldStartedByID},
+			ssoattempt.FieldCreatedAt:        {Type: field.TypeTime, Column: ssoattempt.FieldCreatedAt},
+			ssoattempt.FieldExpiresAt:        {Type: field.TypeTime, Column: ssoattempt.FieldExpiresAt},
+			ssoattempt.FieldStateUsedAt:      {Type: field.TypeTime, Column: ssoattempt.FieldStateUsedAt},
+			ssoattempt.FieldHandoffHash:      {Type: field.TypeString, Column: ssoattempt.FieldHandoffHash},
+			ssoattempt.FieldHandoffKind:      {Type: field.TypeEnum, Column: ssoattempt.FieldHandoffKind},
+			ssoattempt.FieldHandoffExpiresAt: {Type: field.TypeTime, Column: ssoattempt.FieldHandoffExpiresAt},
+			ssoattempt.FieldHandoffUsedAt:    {Type: field.TypeTime, Column: ssoattempt.FieldHandoffUsedAt},
+			ssoattempt.FieldUserID:           {Type: field.TypeUUID, Column: ssoattempt.FieldUserID},
+			ssoattempt.FieldIssuer:           {Type: field.TypeString, Column: ssoattempt.FieldIssuer},
+			ssoattempt.FieldSubject:          {Type: field.TypeString, Column: ssoattempt.FieldSubject},
+			ssoattempt.FieldEmail:            {Type: field.TypeString, Column: ssoattempt.FieldEmail},
+			ssoattempt.FieldName:             {Type: field.TypeString, Column: ssoattempt.FieldName},
+			ssoattempt.FieldIdpMfa:           {Type: field.TypeBool, Column: ssoattempt.FieldIdpMfa},
+		},
+	}
+	graph.Nodes[10] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   ssoconnection.Table,
+			Columns: ssoconnection.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: ssoconnection.FieldID,
+			},
+		},
+		Type: "SSOConnection",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			ssoconnection.FieldCreatedAt:             {Type: field.TypeTime, Column: ssoconnection.FieldCreatedAt},
+			ssoconnection.FieldUpdatedAt:             {Type: field.TypeTime, Column: ssoconnection.FieldUpdatedAt},
+			ssoconnection.FieldOrganizationID:        {Type: field.TypeUUID, Column: ssoconnection.FieldOrganizationID},
+			ssoconnection.FieldName:                  {Type: field.TypeString, Column: ssoconnection.FieldName},
+			ssoconnection.FieldIssuerURL:             {Type: field.TypeString, Column: ssoconnection.FieldIssuerURL},
+			ssoconnection.FieldIssuer:                {Type: field.TypeString, Column: ssoconnection.FieldIssuer},
+			ssoconnection.FieldClientID:              {Type: field.TypeString, Column: ssoconnection.FieldClientID},
+			ssoconnection.FieldClientSecret:          {Type: field.TypeString, Column: ssoconnection.FieldClientSecret},
+			ssoconnection.FieldScopes:                {Type: field.TypeJSON, Column: ssoconnection.FieldScopes},
+			ssoconnection.FieldTokenAuthMethod:       {Type: field.TypeEnum, Column: ssoconnection.FieldTokenAuthMethod},
+			ssoconnection.FieldEmailClaim:            {Type: field.TypeString, Column: ssoconnection.FieldEmailClaim},
+			ssoconnection.FieldNameClaim:             {Type: field.TypeString, Column: ssoconnection.FieldNameClaim},
+			ssoconnection.FieldEmailVerifiedClaim:    {Type: field.TypeString, Column: ssoconnection.FieldEmailVerifiedClaim},
+			ssoconnection.FieldStatus:                {Type: field.TypeEnum, Column: ssoconnection.FieldStatus},
+			ssoconnection.FieldJitEnabled:            {Type: field.TypeBool, Column: ssoconnection.FieldJitEnabled},
+			ssoconnection.FieldDefaultRole:           {Type: field.TypeString, Column: ssoconnection.FieldDefaultRole},
+			ssoconnection.FieldTrustIdpMfa:           {Type: field.TypeBool, Column: ssoconnection.FieldTrustIdpMfa},
+			ssoconnection.FieldMaxSessionHours:       {Type: field.TypeInt, Column: ssoconnection.FieldMaxSessionHours},
+			ssoconnection.FieldAuthorizationEndpoint: {Type: field.TypeString, Column: ssoconnection.FieldAuthorizationEndpoint},
+			ssoconnection.FieldTokenEndpoint:         {Type: field.TypeString, Column: ssoconnection.FieldTokenEndpoint},
+			ssoconnection.FieldUserinfoEndpoint:      {Type: field.TypeString, Column: ssoconnection.FieldUserinfoEndpoint},
+			ssoconnection.FieldJwksURI:               {Type: field.TypeString, Column: ssoconnection.FieldJwksURI},
+			ssoconnection.FieldSigningAlgs:           {Type: field.TypeJSON, Column: ssoconnection.FieldSigningAlgs},
+			ssoconnection.FieldTestedAt:              {Type: field.TypeTime, Column: ssoconnection.FieldTestedAt},
+			ssoconnection.FieldTestClaims:            {Type: field.TypeJSON, Column: ssoconnection.FieldTestClaims},
+		},
+	}
+	graph.Nodes[11] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   ssodomain.Table,
+			Columns: ssodomain.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: ssodomain.FieldID,
+			},
+		},
+		Type: "SSODomain",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			ssodomain.FieldCreatedAt:         {Type: field.TypeTime, Column: ssodomain.FieldCreatedAt},
+			ssodomain.FieldUpdatedAt:         {Type: field.TypeTime, Column: ssodomain.FieldUpdatedAt},
+			ssodomain.FieldOrganizationID:    {Type: field.TypeUUID, Column: ssodomain.FieldOrganizationID},
+			ssodomain.FieldDomain:            {Type: field.TypeString, Column: ssodomain.FieldDomain},
+			ssodomain.FieldConnectionID:      {Type: field.TypeUUID, Column: ssodomain.FieldConnectionID},
+			ssodomain.FieldVerificationToken: {Type: field.TypeString, Column: ssodomain.FieldVerificationToken},
+			ssodomain.FieldVerifiedAt:        {Type: field.TypeTime, Column: ssodomain.FieldVerifiedAt},
+			ssodomain.FieldVerifiedDomain:    {Type: field.TypeString, Column: ssodomain.FieldVerifiedDomain},
+		},
+	}
+	graph.Nodes[12] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   ssoidentity.Table,
+			Columns: ssoidentity.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeUUID,
+				Column: ssoidentity.FieldID,
+			},
+		},
+		Type: "SSOIdentity",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			ssoidentity.FieldCreatedAt:      {Type: field.TypeTime, Column: ssoidentity.FieldCreatedAt},
+			ssoidentity.FieldUpdatedAt:      {Type: field.TypeTime, Column: ssoidentity.FieldUpdatedAt},
+			ssoidentity.FieldOrganizationID: {Type: field.TypeUUID, Column: ssoidentity.FieldOrganizationID},
+			ssoidentity.FieldUserID:         {Type: field.TypeUUID, Column: ssoidentity.FieldUserID},
+			ssoidentity.FieldConnectionID:   {Type: field.TypeUUID, Column: ssoidentity.FieldConnectionID},
+			ssoidentity.FieldIssuer:         {Type: field.TypeString, Column: ssoidentity.FieldIssuer},
+			ssoidentity.FieldSubject:        {Type: field.TypeString, Column: ssoidentity.FieldSubject},
+			ssoidentity.FieldEmail:          {Type: field.TypeString, Column: ssoidentity.FieldEmail},
+			ssoidentity.FieldLastSignInAt:   {Type: field.TypeTime, Column: ssoidentity.FieldLastSignInAt},
+		},
+	}
+	graph.Nodes[13] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   serversetting.Table,
 			Columns: serversetting.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -225,7 +347,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			serversetting.FieldCreatedAt: {Type: field.TypeTime, Column: serversetting.FieldCreatedAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -247,9 +369,12 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldExpiresAt:          {Type: field.TypeTime, Column: session.FieldExpiresAt},
 			session.FieldRevokedAt:          {Type: field.TypeTime, Column: session.FieldRevokedAt},
 			session.FieldRevokeReason:       {Type: field.TypeString, Column: session.FieldRevokeReason},
+			session.FieldSignInMethod:       {Type: field.TypeEnum, Column: session.FieldSignInMethod},
+			session.FieldSSOConnectionID:    {Type: field.TypeUUID, Column: session.FieldSSOConnectionID},
+			session.FieldIdpMfa:             {Type: field.TypeBool, Column: session.FieldIdpMfa},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usagerecord.Table,
 			Columns: usagerecord.Columns,
@@ -272,7 +397,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usagerecord.FieldTokens:         {Type: field.TypeInt64, Column: usagerecord.FieldTokens},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -542,6 +667,54 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"APIKey",
 	)
 	graph.MustAddE(
+		"sso_connections",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOConnectionsTable,
+			Columns: []string{organization.SSOConnectionsColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"SSOConnection",
+	)
+	graph.MustAddE(
+		"sso_domains",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSODomainsTable,
+			Columns: []string{organization.SSODomainsColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"SSODomain",
+	)
+	graph.MustAddE(
+		"sso_identities",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOIdentitiesTable,
+			Columns: []string{organization.SSOIdentitiesColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"SSOIdentity",
+	)
+	graph.MustAddE(
+		"sso_attempts",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOAttemptsTable,
+			Columns: []string{organization.SSOAttemptsColumn},
+			Bidi:    false,
+		},
+		"Organization",
+		"SSOAttempt",
+	)
+	graph.MustAddE(
 		"organization",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -588,6 +761,138 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Role",
 		"APIKey",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   ssoattempt.OrganizationTable,
+			Columns: []string{ssoattempt.OrganizationColumn},
+			Bidi:    false,
+		},
+		"SSOAttempt",
+		"Organization",
+	)
+	graph.MustAddE(
+		"connection",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   ssoattempt.ConnectionTable,
+			Columns: []string{ssoattempt.ConnectionColumn},
+			Bidi:    false,
+		},
+		"SSOAttempt",
+		"SSOConnection",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   ssoconnection.OrganizationTable,
+			Columns: []string{ssoconnection.OrganizationColumn},
+			Bidi:    false,
+		},
+		"SSOConnection",
+		"Organization",
+	)
+	graph.MustAddE(
+		"domains",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   ssoconnection.DomainsTable,
+			Columns: []string{ssoconnection.DomainsColumn},
+			Bidi:    false,
+		},
+		"SSOConnection",
+		"SSODomain",
+	)
+	graph.MustAddE(
+		"identities",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   ssoconnection.IdentitiesTable,
+			Columns: []string{ssoconnection.IdentitiesColumn},
+			Bidi:    false,
+		},
+		"SSOConnection",
+		"SSOIdentity",
+	)
+	graph.MustAddE(
+		"attempts",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   ssoconnection.AttemptsTable,
+			Columns: []string{ssoconnection.AttemptsColumn},
+			Bidi:    false,
+		},
+		"SSOConnection",
+		"SSOAttempt",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   ssodomain.OrganizationTable,
+			Columns: []string{ssodomain.OrganizationColumn},
+			Bidi:    false,
+		},
+		"SSODomain",
+		"Organization",
+	)
+	graph.MustAddE(
+		"connection",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   ssodomain.ConnectionTable,
+			Columns: []string{ssodomain.ConnectionColumn},
+			Bidi:    false,
+		},
+		"SSODomain",
+		"SSOConnection",
+	)
+	graph.MustAddE(
+		"organization",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   ssoidentity.OrganizationTable,
+			Columns: []string{ssoidentity.OrganizationColumn},
+			Bidi:    false,
+		},
+		"SSOIdentity",
+		"Organization",
+	)
+	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   ssoidentity.UserTable,
+			Columns: []string{ssoidentity.UserColumn},
+			Bidi:    false,
+		},
+		"SSOIdentity",
+		"User",
+	)
+	graph.MustAddE(
+		"connection",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   ssoidentity.ConnectionTable,
+			Columns: []string{ssoidentity.ConnectionColumn},
+			Bidi:    false,
+		},
+		"SSOIdentity",
+		"SSOConnection",
 	)
 	graph.MustAddE(
 		"organization",
@@ -684,6 +989,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"User",
 		"APIKey",
+	)
+	graph.MustAddE(
+		"sso_identities",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SSOIdentitiesTable,
+			Columns: []string{user.SSOIdentitiesColumn},
+			Bidi:    false,
+		},
+		"User",
+		"SSOIdentity",
 	)
 	return graph
 }()
@@ -1417,6 +1734,11 @@ func (f *OrganizationFilter) WhereSecurityPolicy(p entql.BytesP) {
 	f.Where(p.Field(organization.FieldSecurityPolicy))
 }
 
+// WhereSSOPolicy applies the entql json.RawMessage predicate on the sso_policy field.
+func (f *OrganizationFilter) WhereSSOPolicy(p entql.BytesP) {
+	f.Where(p.Field(organization.FieldSSOPolicy))
+}
+
 // WhereMemberCount applies the entql int predicate on the member_count field.
 func (f *OrganizationFilter) WhereMemberCount(p entql.IntP) {
 	f.Where(p.Field(organization.FieldMemberCount))
@@ -1528,6 +1850,62 @@ func (f *OrganizationFilter) WhereHasAPIKeys() {
 // WhereHasAPIKeysWith applies a predicate to check if query has an edge api_keys with a given conditions (other predicates).
 func (f *OrganizationFilter) WhereHasAPIKeysWith(preds ...predicate.APIKey) {
 	f.Where(entql.HasEdgeWith("api_keys", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasSSOConnections applies a predicate to check if query has an edge sso_connections.
+func (f *OrganizationFilter) WhereHasSSOConnections() {
+	f.Where(entql.HasEdge("sso_connections"))
+}
+
+// WhereHasSSOConnectionsWith applies a predicate to check if query has an edge sso_connections with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasSSOConnectionsWith(preds ...predicate.SSOConnection) {
+	f.Where(entql.HasEdgeWith("sso_connections", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasSSODomains applies a predicate to check if query has an edge sso_domains.
+func (f *OrganizationFilter) WhereHasSSODomains() {
+	f.Where(entql.HasEdge("sso_domains"))
+}
+
+// WhereHasSSODomainsWith applies a predicate to check if query has an edge sso_domains with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasSSODomainsWith(preds ...predicate.SSODomain) {
+	f.Where(entql.HasEdgeWith("sso_domains", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasSSOIdentities applies a predicate to check if query has an edge sso_identities.
+func (f *OrganizationFilter) WhereHasSSOIdentities() {
+	f.Where(entql.HasEdge("sso_identities"))
+}
+
+// WhereHasSSOIdentitiesWith applies a predicate to check if query has an edge sso_identities with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasSSOIdentitiesWith(preds ...predicate.SSOIdentity) {
+	f.Where(entql.HasEdgeWith("sso_identities", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasSSOAttempts applies a predicate to check if query has an edge sso_attempts.
+func (f *OrganizationFilter) WhereHasSSOAttempts() {
+	f.Where(entql.HasEdge("sso_attempts"))
+}
+
+// WhereHasSSOAttemptsWith applies a predicate to check if query has an edge sso_attempts with a given conditions (other predicates).
+func (f *OrganizationFilter) WhereHasSSOAttemptsWith(preds ...predicate.SSOAttempt) {
+	f.Where(entql.HasEdgeWith("sso_attempts", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -1721,6 +2099,645 @@ func (f *RoleFilter) WhereHasAPIKeysWith(preds ...predicate.APIKey) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *SSOAttemptQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the SSOAttemptQuery builder.
+func (_q *SSOAttemptQuery) Filter() *SSOAttemptFilter {
+	return &SSOAttemptFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *SSOAttemptMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the SSOAttemptMutation builder.
+func (m *SSOAttemptMutation) Filter() *SSOAttemptFilter {
+	return &SSOAttemptFilter{config: m.config, predicateAdder: m}
+}
+
+// SSOAttemptFilter provides a generic filtering capability at runtime for SSOAttemptQuery.
+type SSOAttemptFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *SSOAttemptFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *SSOAttemptFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(ssoattempt.FieldID))
+}
+
+// WhereOrganizationID applies the entql [16]byte predicate on the organization_id field.
+func (f *SSOAttemptFilter) WhereOrganizationID(p entql.ValueP) {
+	f.Where(p.Field(ssoattempt.FieldOrganizationID))
+}
+
+// WhereConnectionID applies the entql [16]byte predicate on the connection_id field.
+func (f *SSOAttemptFilter) WhereConnectionID(p entql.ValueP) {
+	f.Where(p.Field(ssoattempt.FieldConnectionID))
+}
+
+// WherePurpose applies the entql string predicate on the purpose field.
+func (f *SSOAttemptFilter) WherePurpose(p entql.StringP) {
+	f.Where(p.Field(ssoattempt.FieldPurpose))
+}
+
+// WhereTicketHash applies the entql string predicate on the ticket_hash field.
+func (f *SSOAttemptFilter) WhereTicketHash(p entql.StringP) {
+	f.Where(p.Field(ssoattempt.FieldTicketHash))
+}
+
+// WhereStateHash applies the entql string predicate on the state_hash field.
+func (f *SSOAttemptFilter) WhereStateHash(p entql.StringP) {
+	f.Where(p.Field(ssoattempt.FieldStateHash))
+}
+
+// WhereBrowserHash applies the entql string predicate on the browser_hash field.
+func (f *SSOAttemptFilter) WhereBrowserHash(p entql.StringP) {
+	f.Where(p.Field(ssoattempt.FieldBrowserHash))
+}
+
+// WhereNonce applies the entql string predicate on the nonce field.
+func (f *SSOAttemptFilter) WhereNonce(p entql.StringP) {
+	f.Where(p.Field(ssoattempt.FieldNonce))
+}
+
+// WhereCodeVerifier applies the entql string predicate on the code_verifier field.
+func (f *SSOAttemptFilter) WhereCodeVerifier(p entql.StringP) {
+	f.Where(p.Field(ssoattempt.FieldCodeVerifier))
+}
+
+// WhereReturnTo applies the entql string predicate on the return_to field.
+func (f *SSOAttemptFilter) WhereReturnTo(p entql.StringP) {
+	f.Where(p.Field(ssoattempt.FieldReturnTo))
+}
+
+// WhereStartedByID applies the entql [16]byte predicate on the started_by_id field.
+func (f *SSOAttemptFilter) WhereStartedByID(p entql.ValueP) {
+	f.Where(p.Field(ssoattempt.FieldStartedByID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *SSOAttemptFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(ssoattempt.FieldCreatedAt))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *SSOAttemptFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(ssoattempt.FieldExpiresAt))
+}
+
+// WhereStateUsedAt applies the entql time.Time predicate on the state_used_at field.
+func (f *SSOAttemptFilter) WhereStateUsedAt(p entql.TimeP) {
+	f.Where(p.Field(ssoattempt.FieldStateUsedAt))
+}
+
+// WhereHandoffHash applies the entql string predicate on the handoff_hash field.
+func (f *SSOAttemptFilter) WhereHandoffHash(p entql.StringP) {
+	f.Where(p.Field(ssoattempt.FieldHandoffHash))
+}
+
+// WhereHandoffKind applies the entql string predicate on the handoff_kind field.
+func (f *SSOAttemptFilter) WhereHandoffKind(p entql.StringP) {
+	f.Where(p.Field(ssoattempt.FieldHandoffKind))
+}
+
+// WhereHandoffExpiresAt applies the entql time.Time predicate on the handoff_expires_at field.
+func (f *SSOAttemptFilter) WhereHandoffExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(ssoattempt.FieldHandoffExpiresAt))
+}
+
+// WhereHandoffUsedAt applies the entql time.Time predicate on the handoff_used_at field.
+func (f *SSOAttemptFilter) WhereHandoffUsedAt(p entql.TimeP) {
+	f.Where(p.Field(ssoattempt.FieldHandoffUsedAt))
+}
+
+// WhereUserID applies the entql [16]byte predicate on the user_id field.
+func (f *SSOAttemptFilter) WhereUserID(p entql.ValueP) {
+	f.Where(p.Field(ssoattempt.FieldUserID))
+}
+
+// WhereIssuer applies the entql string predicate on the issuer field.
+func (f *SSOAttemptFilter) WhereIssuer(p entql.StringP) {
+	f.Where(p.Field(ssoattempt.FieldIssuer))
+}
+
+// WhereSubject applies the entql string predicate on the subject field.
+func (f *SSOAttemptFilter) WhereSubject(p entql.StringP) {
+	f.Where(p.Field(ssoattempt.FieldSubject))
+}
+
+// WhereEmail applies the entql string predicate on the email field.
+func (f *SSOAttemptFilter) WhereEmail(p entql.StringP) {
+	f.Where(p.Field(ssoattempt.FieldEmail))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *SSOAttemptFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(ssoattempt.FieldName))
+}
+
+// WhereIdpMfa applies the entql bool predicate on the idp_mfa field.
+func (f *SSOAttemptFilter) WhereIdpMfa(p entql.BoolP) {
+	f.Where(p.Field(ssoattempt.FieldIdpMfa))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *SSOAttemptFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *SSOAttemptFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasConnection applies a predicate to check if query has an edge connection.
+func (f *SSOAttemptFilter) WhereHasConnection() {
+	f.Where(entql.HasEdge("connection"))
+}
+
+// WhereHasConnectionWith applies a predicate to check if query has an edge connection with a given conditions (other predicates).
+func (f *SSOAttemptFilter) WhereHasConnectionWith(preds ...predicate.SSOConnection) {
+	f.Where(entql.HasEdgeWith("connection", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *SSOConnectionQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the SSOConnectionQuery builder.
+func (_q *SSOConnectionQuery) Filter() *SSOConnectionFilter {
+	return &SSOConnectionFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *SSOConnectionMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the SSOConnectionMutation builder.
+func (m *SSOConnectionMutation) Filter() *SSOConnectionFilter {
+	return &SSOConnectionFilter{config: m.config, predicateAdder: m}
+}
+
+// SSOConnectionFilter provides a generic filtering capability at runtime for SSOConnectionQuery.
+type SSOConnectionFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *SSOConnectionFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *SSOConnectionFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(ssoconnection.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *SSOConnectionFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(ssoconnection.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *SSOConnectionFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(ssoconnection.FieldUpdatedAt))
+}
+
+// WhereOrganizationID applies the entql [16]byte predicate on the organization_id field.
+func (f *SSOConnectionFilter) WhereOrganizationID(p entql.ValueP) {
+	f.Where(p.Field(ssoconnection.FieldOrganizationID))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *SSOConnectionFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldName))
+}
+
+// WhereIssuerURL applies the entql string predicate on the issuer_url field.
+func (f *SSOConnectionFilter) WhereIssuerURL(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldIssuerURL))
+}
+
+// WhereIssuer applies the entql string predicate on the issuer field.
+func (f *SSOConnectionFilter) WhereIssuer(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldIssuer))
+}
+
+// WhereClientID applies the entql string predicate on the client_id field.
+func (f *SSOConnectionFilter) WhereClientID(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldClientID))
+}
+
+// WhereClientSecret applies the entql string predicate on the client_secret field.
+func (f *SSOConnectionFilter) WhereClientSecret(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldClientSecret))
+}
+
+// WhereScopes applies the entql json.RawMessage predicate on the scopes field.
+func (f *SSOConnectionFilter) WhereScopes(p entql.BytesP) {
+	f.Where(p.Field(ssoconnection.FieldScopes))
+}
+
+// WhereTokenAuthMethod applies the entql string predicate on the token_auth_method field.
+func (f *SSOConnectionFilter) WhereTokenAuthMethod(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldTokenAuthMethod))
+}
+
+// WhereEmailClaim applies the entql string predicate on the email_claim field.
+func (f *SSOConnectionFilter) WhereEmailClaim(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldEmailClaim))
+}
+
+// WhereNameClaim applies the entql string predicate on the name_claim field.
+func (f *SSOConnectionFilter) WhereNameClaim(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldNameClaim))
+}
+
+// WhereEmailVerifiedClaim applies the entql string predicate on the email_verified_claim field.
+func (f *SSOConnectionFilter) WhereEmailVerifiedClaim(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldEmailVerifiedClaim))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *SSOConnectionFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldStatus))
+}
+
+// WhereJitEnabled applies the entql bool predicate on the jit_enabled field.
+func (f *SSOConnectionFilter) WhereJitEnabled(p entql.BoolP) {
+	f.Where(p.Field(ssoconnection.FieldJitEnabled))
+}
+
+// WhereDefaultRole applies the entql string predicate on the default_role field.
+func (f *SSOConnectionFilter) WhereDefaultRole(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldDefaultRole))
+}
+
+// WhereTrustIdpMfa applies the entql bool predicate on the trust_idp_mfa field.
+func (f *SSOConnectionFilter) WhereTrustIdpMfa(p entql.BoolP) {
+	f.Where(p.Field(ssoconnection.FieldTrustIdpMfa))
+}
+
+// WhereMaxSessionHours applies the entql int predicate on the max_session_hours field.
+func (f *SSOConnectionFilter) WhereMaxSessionHours(p entql.IntP) {
+	f.Where(p.Field(ssoconnection.FieldMaxSessionHours))
+}
+
+// WhereAuthorizationEndpoint applies the entql string predicate on the authorization_endpoint field.
+func (f *SSOConnectionFilter) WhereAuthorizationEndpoint(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldAuthorizationEndpoint))
+}
+
+// WhereTokenEndpoint applies the entql string predicate on the token_endpoint field.
+func (f *SSOConnectionFilter) WhereTokenEndpoint(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldTokenEndpoint))
+}
+
+// WhereUserinfoEndpoint applies the entql string predicate on the userinfo_endpoint field.
+func (f *SSOConnectionFilter) WhereUserinfoEndpoint(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldUserinfoEndpoint))
+}
+
+// WhereJwksURI applies the entql string predicate on the jwks_uri field.
+func (f *SSOConnectionFilter) WhereJwksURI(p entql.StringP) {
+	f.Where(p.Field(ssoconnection.FieldJwksURI))
+}
+
+// WhereSigningAlgs applies the entql json.RawMessage predicate on the signing_algs field.
+func (f *SSOConnectionFilter) WhereSigningAlgs(p entql.BytesP) {
+	f.Where(p.Field(ssoconnection.FieldSigningAlgs))
+}
+
+// WhereTestedAt applies the entql time.Time predicate on the tested_at field.
+func (f *SSOConnectionFilter) WhereTestedAt(p entql.TimeP) {
+	f.Where(p.Field(ssoconnection.FieldTestedAt))
+}
+
+// WhereTestClaims applies the entql json.RawMessage predicate on the test_claims field.
+func (f *SSOConnectionFilter) WhereTestClaims(p entql.BytesP) {
+	f.Where(p.Field(ssoconnection.FieldTestClaims))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *SSOConnectionFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *SSOConnectionFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasDomains applies a predicate to check if query has an edge domains.
+func (f *SSOConnectionFilter) WhereHasDomains() {
+	f.Where(entql.HasEdge("domains"))
+}
+
+// WhereHasDomainsWith applies a predicate to check if query has an edge domains with a given conditions (other predicates).
+func (f *SSOConnectionFilter) WhereHasDomainsWith(preds ...predicate.SSODomain) {
+	f.Where(entql.HasEdgeWith("domains", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasIdentities applies a predicate to check if query has an edge identities.
+func (f *SSOConnectionFilter) WhereHasIdentities() {
+	f.Where(entql.HasEdge("identities"))
+}
+
+// WhereHasIdentitiesWith applies a predicate to check if query has an edge identities with a given conditions (other predicates).
+func (f *SSOConnectionFilter) WhereHasIdentitiesWith(preds ...predicate.SSOIdentity) {
+	f.Where(entql.HasEdgeWith("identities", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasAttempts applies a predicate to check if query has an edge attempts.
+func (f *SSOConnectionFilter) WhereHasAttempts() {
+	f.Where(entql.HasEdge("attempts"))
+}
+
+// WhereHasAttemptsWith applies a predicate to check if query has an edge attempts with a given conditions (other predicates).
+func (f *SSOConnectionFilter) WhereHasAttemptsWith(preds ...predicate.SSOAttempt) {
+	f.Where(entql.HasEdgeWith("attempts", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *SSODomainQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the SSODomainQuery builder.
+func (_q *SSODomainQuery) Filter() *SSODomainFilter {
+	return &SSODomainFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *SSODomainMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the SSODomainMutation builder.
+func (m *SSODomainMutation) Filter() *SSODomainFilter {
+	return &SSODomainFilter{config: m.config, predicateAdder: m}
+}
+
+// SSODomainFilter provides a generic filtering capability at runtime for SSODomainQuery.
+type SSODomainFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *SSODomainFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *SSODomainFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(ssodomain.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *SSODomainFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(ssodomain.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *SSODomainFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(ssodomain.FieldUpdatedAt))
+}
+
+// WhereOrganizationID applies the entql [16]byte predicate on the organization_id field.
+func (f *SSODomainFilter) WhereOrganizationID(p entql.ValueP) {
+	f.Where(p.Field(ssodomain.FieldOrganizationID))
+}
+
+// WhereDomain applies the entql string predicate on the domain field.
+func (f *SSODomainFilter) WhereDomain(p entql.StringP) {
+	f.Where(p.Field(ssodomain.FieldDomain))
+}
+
+// WhereConnectionID applies the entql [16]byte predicate on the connection_id field.
+func (f *SSODomainFilter) WhereConnectionID(p entql.ValueP) {
+	f.Where(p.Field(ssodomain.FieldConnectionID))
+}
+
+// WhereVerificationToken applies the entql string predicate on the verification_token field.
+func (f *SSODomainFilter) WhereVerificationToken(p entql.StringP) {
+	f.Where(p.Field(ssodomain.FieldVerificationToken))
+}
+
+// WhereVerifiedAt applies the entql time.Time predicate on the verified_at field.
+func (f *SSODomainFilter) WhereVerifiedAt(p entql.TimeP) {
+	f.Where(p.Field(ssodomain.FieldVerifiedAt))
+}
+
+// WhereVerifiedDomain applies the entql string predicate on the verified_domain field.
+func (f *SSODomainFilter) WhereVerifiedDomain(p entql.StringP) {
+	f.Where(p.Field(ssodomain.FieldVerifiedDomain))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *SSODomainFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *SSODomainFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasConnection applies a predicate to check if query has an edge connection.
+func (f *SSODomainFilter) WhereHasConnection() {
+	f.Where(entql.HasEdge("connection"))
+}
+
+// WhereHasConnectionWith applies a predicate to check if query has an edge connection with a given conditions (other predicates).
+func (f *SSODomainFilter) WhereHasConnectionWith(preds ...predicate.SSOConnection) {
+	f.Where(entql.HasEdgeWith("connection", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *SSOIdentityQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the SSOIdentityQuery builder.
+func (_q *SSOIdentityQuery) Filter() *SSOIdentityFilter {
+	return &SSOIdentityFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *SSOIdentityMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the SSOIdentityMutation builder.
+func (m *SSOIdentityMutation) Filter() *SSOIdentityFilter {
+	return &SSOIdentityFilter{config: m.config, predicateAdder: m}
+}
+
+// SSOIdentityFilter provides a generic filtering capability at runtime for SSOIdentityQuery.
+type SSOIdentityFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *SSOIdentityFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql [16]byte predicate on the id field.
+func (f *SSOIdentityFilter) WhereID(p entql.ValueP) {
+	f.Where(p.Field(ssoidentity.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *SSOIdentityFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(ssoidentity.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *SSOIdentityFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(ssoidentity.FieldUpdatedAt))
+}
+
+// WhereOrganizationID applies the entql [16]byte predicate on the organization_id field.
+func (f *SSOIdentityFilter) WhereOrganizationID(p entql.ValueP) {
+	f.Where(p.Field(ssoidentity.FieldOrganizationID))
+}
+
+// WhereUserID applies the entql [16]byte predicate on the user_id field.
+func (f *SSOIdentityFilter) WhereUserID(p entql.ValueP) {
+	f.Where(p.Field(ssoidentity.FieldUserID))
+}
+
+// WhereConnectionID applies the entql [16]byte predicate on the connection_id field.
+func (f *SSOIdentityFilter) WhereConnectionID(p entql.ValueP) {
+	f.Where(p.Field(ssoidentity.FieldConnectionID))
+}
+
+// WhereIssuer applies the entql string predicate on the issuer field.
+func (f *SSOIdentityFilter) WhereIssuer(p entql.StringP) {
+	f.Where(p.Field(ssoidentity.FieldIssuer))
+}
+
+// WhereSubject applies the entql string predicate on the subject field.
+func (f *SSOIdentityFilter) WhereSubject(p entql.StringP) {
+	f.Where(p.Field(ssoidentity.FieldSubject))
+}
+
+// WhereEmail applies the entql string predicate on the email field.
+func (f *SSOIdentityFilter) WhereEmail(p entql.StringP) {
+	f.Where(p.Field(ssoidentity.FieldEmail))
+}
+
+// WhereLastSignInAt applies the entql time.Time predicate on the last_sign_in_at field.
+func (f *SSOIdentityFilter) WhereLastSignInAt(p entql.TimeP) {
+	f.Where(p.Field(ssoidentity.FieldLastSignInAt))
+}
+
+// WhereHasOrganization applies a predicate to check if query has an edge organization.
+func (f *SSOIdentityFilter) WhereHasOrganization() {
+	f.Where(entql.HasEdge("organization"))
+}
+
+// WhereHasOrganizationWith applies a predicate to check if query has an edge organization with a given conditions (other predicates).
+func (f *SSOIdentityFilter) WhereHasOrganizationWith(preds ...predicate.Organization) {
+	f.Where(entql.HasEdgeWith("organization", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *SSOIdentityFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *SSOIdentityFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasConnection applies a predicate to check if query has an edge connection.
+func (f *SSOIdentityFilter) WhereHasConnection() {
+	f.Where(entql.HasEdge("connection"))
+}
+
+// WhereHasConnectionWith applies a predicate to check if query has an edge connection with a given conditions (other predicates).
+func (f *SSOIdentityFilter) WhereHasConnectionWith(preds ...predicate.SSOConnection) {
+	f.Where(entql.HasEdgeWith("connection", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *ServerSettingQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1749,7 +2766,7 @@ type ServerSettingFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ServerSettingFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1799,7 +2816,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1865,6 +2882,21 @@ func (f *SessionFilter) WhereRevokeReason(p entql.StringP) {
 	f.Where(p.Field(session.FieldRevokeReason))
 }
 
+// WhereSignInMethod applies the entql string predicate on the sign_in_method field.
+func (f *SessionFilter) WhereSignInMethod(p entql.StringP) {
+	f.Where(p.Field(session.FieldSignInMethod))
+}
+
+// WhereSSOConnectionID applies the entql [16]byte predicate on the sso_connection_id field.
+func (f *SessionFilter) WhereSSOConnectionID(p entql.ValueP) {
+	f.Where(p.Field(session.FieldSSOConnectionID))
+}
+
+// WhereIdpMfa applies the entql bool predicate on the idp_mfa field.
+func (f *SessionFilter) WhereIdpMfa(p entql.BoolP) {
+	f.Where(p.Field(session.FieldIdpMfa))
+}
+
 // WhereHasOrganization applies a predicate to check if query has an edge organization.
 func (f *SessionFilter) WhereHasOrganization() {
 	f.Where(entql.HasEdge("organization"))
@@ -1922,7 +2954,7 @@ type UsageRecordFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageRecordFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2026,7 +3058,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2181,6 +3213,20 @@ func (f *UserFilter) WhereHasAPIKeysCreated() {
 // WhereHasAPIKeysCreatedWith applies a predicate to check if query has an edge api_keys_created with a given conditions (other predicates).
 func (f *UserFilter) WhereHasAPIKeysCreatedWith(preds ...predicate.APIKey) {
 	f.Where(entql.HasEdgeWith("api_keys_created", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasSSOIdentities applies a predicate to check if query has an edge sso_identities.
+func (f *UserFilter) WhereHasSSOIdentities() {
+	f.Where(entql.HasEdge("sso_identities"))
+}
+
+// WhereHasSSOIdentitiesWith applies a predicate to check if query has an edge sso_identities with a given conditions (other predicates).
+func (f *UserFilter) WhereHasSSOIdentitiesWith(preds ...predicate.SSOIdentity) {
+	f.Where(entql.HasEdgeWith("sso_identities", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

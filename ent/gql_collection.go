@@ -14,6 +14,9 @@ import (
 	"github.com/inferiallm/orgserver/ent/organization"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
+	"github.com/inferiallm/orgserver/ent/ssodomain"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/user"
 )
 
@@ -815,6 +818,434 @@ func newRolePaginateArgs(rv map[string]any) *rolePaginateArgs {
 		case *RoleOrder:
 			if v != nil {
 				args.opts = append(args.opts, WithRoleOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *SSOConnectionQuery) CollectFields(ctx context.Context, satisfies ...string) (*SSOConnectionQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *SSOConnectionQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(ssoconnection.Columns))
+		selectedFields = []string{ssoconnection.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "organization":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrganizationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, organizationImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrganization = query
+			if _, ok := fieldSeen[ssoconnection.FieldOrganizationID]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldOrganizationID)
+				fieldSeen[ssoconnection.FieldOrganizationID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[ssoconnection.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldCreatedAt)
+				fieldSeen[ssoconnection.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[ssoconnection.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldUpdatedAt)
+				fieldSeen[ssoconnection.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[ssoconnection.FieldName]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldName)
+				fieldSeen[ssoconnection.FieldName] = struct{}{}
+			}
+		case "issuerURL":
+			if _, ok := fieldSeen[ssoconnection.FieldIssuerURL]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldIssuerURL)
+				fieldSeen[ssoconnection.FieldIssuerURL] = struct{}{}
+			}
+		case "issuer":
+			if _, ok := fieldSeen[ssoconnection.FieldIssuer]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldIssuer)
+				fieldSeen[ssoconnection.FieldIssuer] = struct{}{}
+			}
+		case "clientID":
+			if _, ok := fieldSeen[ssoconnection.FieldClientID]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldClientID)
+				fieldSeen[ssoconnection.FieldClientID] = struct{}{}
+			}
+		case "scopes":
+			if _, ok := fieldSeen[ssoconnection.FieldScopes]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldScopes)
+				fieldSeen[ssoconnection.FieldScopes] = struct{}{}
+			}
+		case "tokenAuthMethod":
+			if _, ok := fieldSeen[ssoconnection.FieldTokenAuthMethod]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldTokenAuthMethod)
+				fieldSeen[ssoconnection.FieldTokenAuthMethod] = struct{}{}
+			}
+		case "emailClaim":
+			if _, ok := fieldSeen[ssoconnection.FieldEmailClaim]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldEmailClaim)
+				fieldSeen[ssoconnection.FieldEmailClaim] = struct{}{}
+			}
+		case "nameClaim":
+			if _, ok := fieldSeen[ssoconnection.FieldNameClaim]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldNameClaim)
+				fieldSeen[ssoconnection.FieldNameClaim] = struct{}{}
+			}
+		case "emailVerifiedClaim":
+			if _, ok := fieldSeen[ssoconnection.FieldEmailVerifiedClaim]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldEmailVerifiedClaim)
+				fieldSeen[ssoconnection.FieldEmailVerifiedClaim] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[ssoconnection.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldStatus)
+				fieldSeen[ssoconnection.FieldStatus] = struct{}{}
+			}
+		case "jitEnabled":
+			if _, ok := fieldSeen[ssoconnection.FieldJitEnabled]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldJitEnabled)
+				fieldSeen[ssoconnection.FieldJitEnabled] = struct{}{}
+			}
+		case "defaultRole":
+			if _, ok := fieldSeen[ssoconnection.FieldDefaultRole]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldDefaultRole)
+				fieldSeen[ssoconnection.FieldDefaultRole] = struct{}{}
+			}
+		case "trustIdpMfa":
+			if _, ok := fieldSeen[ssoconnection.FieldTrustIdpMfa]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldTrustIdpMfa)
+				fieldSeen[ssoconnection.FieldTrustIdpMfa] = struct{}{}
+			}
+		case "maxSessionHours":
+			if _, ok := fieldSeen[ssoconnection.FieldMaxSessionHours]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldMaxSessionHours)
+				fieldSeen[ssoconnection.FieldMaxSessionHours] = struct{}{}
+			}
+		case "signingAlgs":
+			if _, ok := fieldSeen[ssoconnection.FieldSigningAlgs]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldSigningAlgs)
+				fieldSeen[ssoconnection.FieldSigningAlgs] = struct{}{}
+			}
+		case "testedAt":
+			if _, ok := fieldSeen[ssoconnection.FieldTestedAt]; !ok {
+				selectedFields = append(selectedFields, ssoconnection.FieldTestedAt)
+				fieldSeen[ssoconnection.FieldTestedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type ssoconnectionPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []SSOConnectionPaginateOption
+}
+
+func newSSOConnectionPaginateArgs(rv map[string]any) *ssoconnectionPaginateArgs {
+	args := &ssoconnectionPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &SSOConnectionOrder{Field: &SSOConnectionOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithSSOConnectionOrder(order))
+			}
+		case *SSOConnectionOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithSSOConnectionOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *SSODomainQuery) CollectFields(ctx context.Context, satisfies ...string) (*SSODomainQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *SSODomainQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(ssodomain.Columns))
+		selectedFields = []string{ssodomain.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "organization":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrganizationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, organizationImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrganization = query
+			if _, ok := fieldSeen[ssodomain.FieldOrganizationID]; !ok {
+				selectedFields = append(selectedFields, ssodomain.FieldOrganizationID)
+				fieldSeen[ssodomain.FieldOrganizationID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[ssodomain.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, ssodomain.FieldCreatedAt)
+				fieldSeen[ssodomain.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[ssodomain.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, ssodomain.FieldUpdatedAt)
+				fieldSeen[ssodomain.FieldUpdatedAt] = struct{}{}
+			}
+		case "domain":
+			if _, ok := fieldSeen[ssodomain.FieldDomain]; !ok {
+				selectedFields = append(selectedFields, ssodomain.FieldDomain)
+				fieldSeen[ssodomain.FieldDomain] = struct{}{}
+			}
+		case "verifiedAt":
+			if _, ok := fieldSeen[ssodomain.FieldVerifiedAt]; !ok {
+				selectedFields = append(selectedFields, ssodomain.FieldVerifiedAt)
+				fieldSeen[ssodomain.FieldVerifiedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type ssodomainPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []SSODomainPaginateOption
+}
+
+func newSSODomainPaginateArgs(rv map[string]any) *ssodomainPaginateArgs {
+	args := &ssodomainPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &SSODomainOrder{Field: &SSODomainOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithSSODomainOrder(order))
+			}
+		case *SSODomainOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithSSODomainOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *SSOIdentityQuery) CollectFields(ctx context.Context, satisfies ...string) (*SSOIdentityQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *SSOIdentityQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(ssoidentity.Columns))
+		selectedFields = []string{ssoidentity.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "organization":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&OrganizationClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, organizationImplementors)...); err != nil {
+				return err
+			}
+			_q.withOrganization = query
+			if _, ok := fieldSeen[ssoidentity.FieldOrganizationID]; !ok {
+				selectedFields = append(selectedFields, ssoidentity.FieldOrganizationID)
+				fieldSeen[ssoidentity.FieldOrganizationID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[ssoidentity.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, ssoidentity.FieldCreatedAt)
+				fieldSeen[ssoidentity.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[ssoidentity.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, ssoidentity.FieldUpdatedAt)
+				fieldSeen[ssoidentity.FieldUpdatedAt] = struct{}{}
+			}
+		case "issuer":
+			if _, ok := fieldSeen[ssoidentity.FieldIssuer]; !ok {
+				selectedFields = append(selectedFields, ssoidentity.FieldIssuer)
+				fieldSeen[ssoidentity.FieldIssuer] = struct{}{}
+			}
+		case "subject":
+			if _, ok := fieldSeen[ssoidentity.FieldSubject]; !ok {
+				selectedFields = append(selectedFields, ssoidentity.FieldSubject)
+				fieldSeen[ssoidentity.FieldSubject] = struct{}{}
+			}
+		case "email":
+			if _, ok := fieldSeen[ssoidentity.FieldEmail]; !ok {
+				selectedFields = append(selectedFields, ssoidentity.FieldEmail)
+				fieldSeen[ssoidentity.FieldEmail] = struct{}{}
+			}
+		case "lastSignInAt":
+			if _, ok := fieldSeen[ssoidentity.FieldLastSignInAt]; !ok {
+				selectedFields = append(selectedFields, ssoidentity.FieldLastSignInAt)
+				fieldSeen[ssoidentity.FieldLastSignInAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type ssoidentityPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []SSOIdentityPaginateOption
+}
+
+func newSSOIdentityPaginateArgs(rv map[string]any) *ssoidentityPaginateArgs {
+	args := &ssoidentityPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &SSOIdentityOrder{Field: &SSOIdentityOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithSSOIdentityOrder(order))
+			}
+		case *SSOIdentityOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithSSOIdentityOrder(v))
 			}
 		}
 	}

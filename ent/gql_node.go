@@ -17,6 +17,9 @@ import (
 	"github.com/inferiallm/orgserver/ent/organization"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
+	"github.com/inferiallm/orgserver/ent/ssodomain"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/user"
 )
 
@@ -54,6 +57,21 @@ var roleImplementors = []string{"Role", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Role) IsNode() {}
+
+var ssoconnectionImplementors = []string{"SSOConnection", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*SSOConnection) IsNode() {}
+
+var ssodomainImplementors = []string{"SSODomain", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*SSODomain) IsNode() {}
+
+var ssoidentityImplementors = []string{"SSOIdentity", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*SSOIdentity) IsNode() {}
 
 var sessionImplementors = []string{"Session", "Node"}
 
@@ -173,6 +191,33 @@ func (c *Client) noder(ctx context.Context, table string, id uuid.UUID) (Noder, 
 			Where(role.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, roleImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case ssoconnection.Table:
+		query := c.SSOConnection.Query().
+			Where(ssoconnection.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, ssoconnectionImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case ssodomain.Table:
+		query := c.SSODomain.Query().
+			Where(ssodomain.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, ssodomainImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case ssoidentity.Table:
+		query := c.SSOIdentity.Query().
+			Where(ssoidentity.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, ssoidentityImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -352,6 +397,54 @@ func (c *Client) noders(ctx context.Context, table string, ids []uuid.UUID) ([]N
 		query := c.Role.Query().
 			Where(role.IDIn(ids...))
 		query, err := query.CollectFields(ctx, roleImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case ssoconnection.Table:
+		query := c.SSOConnection.Query().
+			Where(ssoconnection.IDIn(ids...))
+		query, err := query.CollectFields(ctx, ssoconnectionImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case ssodomain.Table:
+		query := c.SSODomain.Query().
+			Where(ssodomain.IDIn(ids...))
+		query, err := query.CollectFields(ctx, ssodomainImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case ssoidentity.Table:
+		query := c.SSOIdentity.Query().
+			Where(ssoidentity.IDIn(ids...))
+		query, err := query.CollectFields(ctx, ssoidentityImplementors...)
 		if err != nil {
 			return nil, err
 		}

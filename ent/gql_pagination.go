@@ -22,6 +22,9 @@ import (
 	"github.com/inferiallm/orgserver/ent/organization"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
+	"github.com/inferiallm/orgserver/ent/ssodomain"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/user"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -1931,6 +1934,894 @@ func (_m *Role) ToEdge(order *RoleOrder) *RoleEdge {
 		order = DefaultRoleOrder
 	}
 	return &RoleEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// SSOConnectionEdge is the edge representation of SSOConnection.
+type SSOConnectionEdge struct {
+	Node   *SSOConnection `json:"node"`
+	Cursor Cursor         `json:"cursor"`
+}
+
+// SSOConnectionConnection is the connection containing edges to SSOConnection.
+type SSOConnectionConnection struct {
+	Edges      []*SSOConnectionEdge `json:"edges"`
+	PageInfo   PageInfo             `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+func (c *SSOConnectionConnection) build(nodes []*SSOConnection, pager *ssoconnectionPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *SSOConnection
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *SSOConnection {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *SSOConnection {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*SSOConnectionEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &SSOConnectionEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// SSOConnectionPaginateOption enables pagination customization.
+type SSOConnectionPaginateOption func(*ssoconnectionPager) error
+
+// WithSSOConnectionOrder configures pagination ordering.
+func WithSSOConnectionOrder(order *SSOConnectionOrder) SSOConnectionPaginateOption {
+	if order == nil {
+		order = DefaultSSOConnectionOrder
+	}
+	o := *order
+	return func(pager *ssoconnectionPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultSSOConnectionOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithSSOConnectionFilter configures pagination filter.
+func WithSSOConnectionFilter(filter func(*SSOConnectionQuery) (*SSOConnectionQuery, error)) SSOConnectionPaginateOption {
+	return func(pager *ssoconnectionPager) error {
+		if filter == nil {
+			return errors.New("SSOConnectionQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type ssoconnectionPager struct {
+	reverse bool
+	order   *SSOConnectionOrder
+	filter  func(*SSOConnectionQuery) (*SSOConnectionQuery, error)
+}
+
+func newSSOConnectionPager(opts []SSOConnectionPaginateOption, reverse bool) (*ssoconnectionPager, error) {
+	pager := &ssoconnectionPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultSSOConnectionOrder
+	}
+	return pager, nil
+}
+
+func (p *ssoconnectionPager) applyFilter(query *SSOConnectionQuery) (*SSOConnectionQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *ssoconnectionPager) toCursor(_m *SSOConnection) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *ssoconnectionPager) applyCursors(query *SSOConnectionQuery, after, before *Cursor) (*SSOConnectionQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultSSOConnectionOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *ssoconnectionPager) applyOrder(query *SSOConnectionQuery) *SSOConnectionQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultSSOConnectionOrder.Field {
+		query = query.Order(DefaultSSOConnectionOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *ssoconnectionPager) orderExpr(query *SSOConnectionQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultSSOConnectionOrder.Field {
+			b.Comma().Ident(DefaultSSOConnectionOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to SSOConnection.
+func (_m *SSOConnectionQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...SSOConnectionPaginateOption,
+) (*SSOConnectionConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newSSOConnectionPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &SSOConnectionConnection{Edges: []*SSOConnectionEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// SSOConnectionOrderFieldCreatedAt orders SSOConnection by created_at.
+	SSOConnectionOrderFieldCreatedAt = &SSOConnectionOrderField{
+		Value: func(_m *SSOConnection) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: ssoconnection.FieldCreatedAt,
+		toTerm: ssoconnection.ByCreatedAt,
+		toCursor: func(_m *SSOConnection) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f SSOConnectionOrderField) String() string {
+	var str string
+	switch f.column {
+	case SSOConnectionOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f SSOConnectionOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *SSOConnectionOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("SSOConnectionOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *SSOConnectionOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid SSOConnectionOrderField", str)
+	}
+	return nil
+}
+
+// SSOConnectionOrderField defines the ordering field of SSOConnection.
+type SSOConnectionOrderField struct {
+	// Value extracts the ordering value from the given SSOConnection.
+	Value    func(*SSOConnection) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) ssoconnection.OrderOption
+	toCursor func(*SSOConnection) Cursor
+}
+
+// SSOConnectionOrder defines the ordering of SSOConnection.
+type SSOConnectionOrder struct {
+	Direction OrderDirection           `json:"direction"`
+	Field     *SSOConnectionOrderField `json:"field"`
+}
+
+// DefaultSSOConnectionOrder is the default ordering of SSOConnection.
+var DefaultSSOConnectionOrder = &SSOConnectionOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &SSOConnectionOrderField{
+		Value: func(_m *SSOConnection) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: ssoconnection.FieldID,
+		toTerm: ssoconnection.ByID,
+		toCursor: func(_m *SSOConnection) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts SSOConnection into SSOConnectionEdge.
+func (_m *SSOConnection) ToEdge(order *SSOConnectionOrder) *SSOConnectionEdge {
+	if order == nil {
+		order = DefaultSSOConnectionOrder
+	}
+	return &SSOConnectionEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// SSODomainEdge is the edge representation of SSODomain.
+type SSODomainEdge struct {
+	Node   *SSODomain `json:"node"`
+	Cursor Cursor     `json:"cursor"`
+}
+
+// SSODomainConnection is the connection containing edges to SSODomain.
+type SSODomainConnection struct {
+	Edges      []*SSODomainEdge `json:"edges"`
+	PageInfo   PageInfo         `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+func (c *SSODomainConnection) build(nodes []*SSODomain, pager *ssodomainPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *SSODomain
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *SSODomain {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *SSODomain {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*SSODomainEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &SSODomainEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// SSODomainPaginateOption enables pagination customization.
+type SSODomainPaginateOption func(*ssodomainPager) error
+
+// WithSSODomainOrder configures pagination ordering.
+func WithSSODomainOrder(order *SSODomainOrder) SSODomainPaginateOption {
+	if order == nil {
+		order = DefaultSSODomainOrder
+	}
+	o := *order
+	return func(pager *ssodomainPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultSSODomainOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithSSODomainFilter configures pagination filter.
+func WithSSODomainFilter(filter func(*SSODomainQuery) (*SSODomainQuery, error)) SSODomainPaginateOption {
+	return func(pager *ssodomainPager) error {
+		if filter == nil {
+			return errors.New("SSODomainQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type ssodomainPager struct {
+	reverse bool
+	order   *SSODomainOrder
+	filter  func(*SSODomainQuery) (*SSODomainQuery, error)
+}
+
+func newSSODomainPager(opts []SSODomainPaginateOption, reverse bool) (*ssodomainPager, error) {
+	pager := &ssodomainPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultSSODomainOrder
+	}
+	return pager, nil
+}
+
+func (p *ssodomainPager) applyFilter(query *SSODomainQuery) (*SSODomainQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *ssodomainPager) toCursor(_m *SSODomain) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *ssodomainPager) applyCursors(query *SSODomainQuery, after, before *Cursor) (*SSODomainQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultSSODomainOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *ssodomainPager) applyOrder(query *SSODomainQuery) *SSODomainQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultSSODomainOrder.Field {
+		query = query.Order(DefaultSSODomainOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *ssodomainPager) orderExpr(query *SSODomainQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultSSODomainOrder.Field {
+			b.Comma().Ident(DefaultSSODomainOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to SSODomain.
+func (_m *SSODomainQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...SSODomainPaginateOption,
+) (*SSODomainConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newSSODomainPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &SSODomainConnection{Edges: []*SSODomainEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// SSODomainOrderFieldCreatedAt orders SSODomain by created_at.
+	SSODomainOrderFieldCreatedAt = &SSODomainOrderField{
+		Value: func(_m *SSODomain) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: ssodomain.FieldCreatedAt,
+		toTerm: ssodomain.ByCreatedAt,
+		toCursor: func(_m *SSODomain) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f SSODomainOrderField) String() string {
+	var str string
+	switch f.column {
+	case SSODomainOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f SSODomainOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *SSODomainOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("SSODomainOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *SSODomainOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid SSODomainOrderField", str)
+	}
+	return nil
+}
+
+// SSODomainOrderField defines the ordering field of SSODomain.
+type SSODomainOrderField struct {
+	// Value extracts the ordering value from the given SSODomain.
+	Value    func(*SSODomain) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) ssodomain.OrderOption
+	toCursor func(*SSODomain) Cursor
+}
+
+// SSODomainOrder defines the ordering of SSODomain.
+type SSODomainOrder struct {
+	Direction OrderDirection       `json:"direction"`
+	Field     *SSODomainOrderField `json:"field"`
+}
+
+// DefaultSSODomainOrder is the default ordering of SSODomain.
+var DefaultSSODomainOrder = &SSODomainOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &SSODomainOrderField{
+		Value: func(_m *SSODomain) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: ssodomain.FieldID,
+		toTerm: ssodomain.ByID,
+		toCursor: func(_m *SSODomain) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts SSODomain into SSODomainEdge.
+func (_m *SSODomain) ToEdge(order *SSODomainOrder) *SSODomainEdge {
+	if order == nil {
+		order = DefaultSSODomainOrder
+	}
+	return &SSODomainEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// SSOIdentityEdge is the edge representation of SSOIdentity.
+type SSOIdentityEdge struct {
+	Node   *SSOIdentity `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// SSOIdentityConnection is the connection containing edges to SSOIdentity.
+type SSOIdentityConnection struct {
+	Edges      []*SSOIdentityEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *SSOIdentityConnection) build(nodes []*SSOIdentity, pager *ssoidentityPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *SSOIdentity
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *SSOIdentity {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *SSOIdentity {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*SSOIdentityEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &SSOIdentityEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// SSOIdentityPaginateOption enables pagination customization.
+type SSOIdentityPaginateOption func(*ssoidentityPager) error
+
+// WithSSOIdentityOrder configures pagination ordering.
+func WithSSOIdentityOrder(order *SSOIdentityOrder) SSOIdentityPaginateOption {
+	if order == nil {
+		order = DefaultSSOIdentityOrder
+	}
+	o := *order
+	return func(pager *ssoidentityPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultSSOIdentityOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithSSOIdentityFilter configures pagination filter.
+func WithSSOIdentityFilter(filter func(*SSOIdentityQuery) (*SSOIdentityQuery, error)) SSOIdentityPaginateOption {
+	return func(pager *ssoidentityPager) error {
+		if filter == nil {
+			return errors.New("SSOIdentityQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type ssoidentityPager struct {
+	reverse bool
+	order   *SSOIdentityOrder
+	filter  func(*SSOIdentityQuery) (*SSOIdentityQuery, error)
+}
+
+func newSSOIdentityPager(opts []SSOIdentityPaginateOption, reverse bool) (*ssoidentityPager, error) {
+	pager := &ssoidentityPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultSSOIdentityOrder
+	}
+	return pager, nil
+}
+
+func (p *ssoidentityPager) applyFilter(query *SSOIdentityQuery) (*SSOIdentityQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *ssoidentityPager) toCursor(_m *SSOIdentity) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *ssoidentityPager) applyCursors(query *SSOIdentityQuery, after, before *Cursor) (*SSOIdentityQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultSSOIdentityOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *ssoidentityPager) applyOrder(query *SSOIdentityQuery) *SSOIdentityQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultSSOIdentityOrder.Field {
+		query = query.Order(DefaultSSOIdentityOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *ssoidentityPager) orderExpr(query *SSOIdentityQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultSSOIdentityOrder.Field {
+			b.Comma().Ident(DefaultSSOIdentityOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to SSOIdentity.
+func (_m *SSOIdentityQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...SSOIdentityPaginateOption,
+) (*SSOIdentityConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newSSOIdentityPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &SSOIdentityConnection{Edges: []*SSOIdentityEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// SSOIdentityOrderFieldCreatedAt orders SSOIdentity by created_at.
+	SSOIdentityOrderFieldCreatedAt = &SSOIdentityOrderField{
+		Value: func(_m *SSOIdentity) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: ssoidentity.FieldCreatedAt,
+		toTerm: ssoidentity.ByCreatedAt,
+		toCursor: func(_m *SSOIdentity) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f SSOIdentityOrderField) String() string {
+	var str string
+	switch f.column {
+	case SSOIdentityOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f SSOIdentityOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *SSOIdentityOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("SSOIdentityOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *SSOIdentityOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid SSOIdentityOrderField", str)
+	}
+	return nil
+}
+
+// SSOIdentityOrderField defines the ordering field of SSOIdentity.
+type SSOIdentityOrderField struct {
+	// Value extracts the ordering value from the given SSOIdentity.
+	Value    func(*SSOIdentity) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) ssoidentity.OrderOption
+	toCursor func(*SSOIdentity) Cursor
+}
+
+// SSOIdentityOrder defines the ordering of SSOIdentity.
+type SSOIdentityOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *SSOIdentityOrderField `json:"field"`
+}
+
+// DefaultSSOIdentityOrder is the default ordering of SSOIdentity.
+var DefaultSSOIdentityOrder = &SSOIdentityOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &SSOIdentityOrderField{
+		Value: func(_m *SSOIdentity) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: ssoidentity.FieldID,
+		toTerm: ssoidentity.ByID,
+		toCursor: func(_m *SSOIdentity) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts SSOIdentity into SSOIdentityEdge.
+func (_m *SSOIdentity) ToEdge(order *SSOIdentityOrder) *SSOIdentityEdge {
+	if order == nil {
+		order = DefaultSSOIdentityOrder
+	}
+	return &SSOIdentityEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -25,6 +25,10 @@ import (
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/serversetting"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoattempt"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
+	"github.com/inferiallm/orgserver/ent/ssodomain"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/usagerecord"
 	"github.com/inferiallm/orgserver/ent/user"
 )
@@ -47,6 +51,10 @@ const (
 	TypeOrganization  = "Organization"
 	TypeRateLimit     = "RateLimit"
 	TypeRole          = "Role"
+	TypeSSOAttempt    = "SSOAttempt"
+	TypeSSOConnection = "SSOConnection"
+	TypeSSODomain     = "SSODomain"
+	TypeSSOIdentity   = "SSOIdentity"
 	TypeServerSetting = "ServerSetting"
 	TypeSession       = "Session"
 	TypeUsageRecord   = "UsageRecord"
@@ -5174,45 +5182,58 @@ func (m *OrgPolicyMutation) ResetEdge(name string) error {
 // OrganizationMutation represents an operation that mutates the Organization nodes in the graph.
 type OrganizationMutation struct {
 	config
-	op                   Op
-	typ                  string
-	id                   *uuid.UUID
-	created_at           *time.Time
-	updated_at           *time.Time
-	name                 *string
-	settings             *schematype.OrganizationSettings
-	billing              *schematype.BillingInfo
-	security_policy      *schematype.SecurityPolicy
-	member_count         *int
-	addmember_count      *int
-	clearedFields        map[string]struct{}
-	memberships          map[uuid.UUID]struct{}
-	removedmemberships   map[uuid.UUID]struct{}
-	clearedmemberships   bool
-	roles                map[uuid.UUID]struct{}
-	removedroles         map[uuid.UUID]struct{}
-	clearedroles         bool
-	invitations          map[uuid.UUID]struct{}
-	removedinvitations   map[uuid.UUID]struct{}
-	clearedinvitations   bool
-	sessions             map[uuid.UUID]struct{}
-	removedsessions      map[uuid.UUID]struct{}
-	clearedsessions      bool
-	audit_logs           map[uuid.UUID]struct{}
-	removedaudit_logs    map[uuid.UUID]struct{}
-	clearedaudit_logs    bool
-	policies             map[uuid.UUID]struct{}
-	removedpolicies      map[uuid.UUID]struct{}
-	clearedpolicies      bool
-	usage_records        map[uuid.UUID]struct{}
-	removedusage_records map[uuid.UUID]struct{}
-	clearedusage_records bool
-	api_keys             map[uuid.UUID]struct{}
-	removedapi_keys      map[uuid.UUID]struct{}
-	clearedapi_keys      bool
-	done                 bool
-	oldValue             func(context.Context) (*Organization, error)
-	predicates           []predicate.Organization
+	op                     Op
+	typ                    string
+	id                     *uuid.UUID
+	created_at             *time.Time
+	updated_at             *time.Time
+	name                   *string
+	settings               *schematype.OrganizationSettings
+	billing                *schematype.BillingInfo
+	security_policy        *schematype.SecurityPolicy
+	sso_policy             *schematype.SSOPolicy
+	member_count           *int
+	addmember_count        *int
+	clearedFields          map[string]struct{}
+	memberships            map[uuid.UUID]struct{}
+	removedmemberships     map[uuid.UUID]struct{}
+	clearedmemberships     bool
+	roles                  map[uuid.UUID]struct{}
+	removedroles           map[uuid.UUID]struct{}
+	clearedroles           bool
+	invitations            map[uuid.UUID]struct{}
+	removedinvitations     map[uuid.UUID]struct{}
+	clearedinvitations     bool
+	sessions               map[uuid.UUID]struct{}
+	removedsessions        map[uuid.UUID]struct{}
+	clearedsessions        bool
+	audit_logs             map[uuid.UUID]struct{}
+	removedaudit_logs      map[uuid.UUID]struct{}
+	clearedaudit_logs      bool
+	policies               map[uuid.UUID]struct{}
+	removedpolicies        map[uuid.UUID]struct{}
+	clearedpolicies        bool
+	usage_records          map[uuid.UUID]struct{}
+	removedusage_records   map[uuid.UUID]struct{}
+	clearedusage_records   bool
+	api_keys               map[uuid.UUID]struct{}
+	removedapi_keys        map[uuid.UUID]struct{}
+	clearedapi_keys        bool
+	sso_connections        map[uuid.UUID]struct{}
+	removedsso_connections map[uuid.UUID]struct{}
+	clearedsso_connections bool
+	sso_domains            map[uuid.UUID]struct{}
+	removedsso_domains     map[uuid.UUID]struct{}
+	clearedsso_domains     bool
+	sso_identities         map[uuid.UUID]struct{}
+	removedsso_identities  map[uuid.UUID]struct{}
+	clearedsso_identities  bool
+	sso_attempts           map[uuid.UUID]struct{}
+	removedsso_attempts    map[uuid.UUID]struct{}
+	clearedsso_attempts    bool
+	done                   bool
+	oldValue               func(context.Context) (*Organization, error)
+	predicates             []predicate.Organization
 }
 
 var _ ent.Mutation = (*OrganizationMutation)(nil)
@@ -5533,6 +5554,55 @@ func (m *OrganizationMutation) OldSecurityPolicy(ctx context.Context) (v schemat
 // ResetSecurityPolicy resets all changes to the "security_policy" field.
 func (m *OrganizationMutation) ResetSecurityPolicy() {
 	m.security_policy = nil
+}
+
+// SetSSOPolicy sets the "sso_policy" field.
+func (m *OrganizationMutation) SetSSOPolicy(sp schematype.SSOPolicy) {
+	m.sso_policy = &sp
+}
+
+// SSOPolicy returns the value of the "sso_policy" field in the mutation.
+func (m *OrganizationMutation) SSOPolicy() (r schematype.SSOPolicy, exists bool) {
+	v := m.sso_policy
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSSOPolicy returns the old "sso_policy" field's value of the Organization entity.
+// If the Organization object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *OrganizationMutation) OldSSOPolicy(ctx context.Context) (v schematype.SSOPolicy, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSSOPolicy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSSOPolicy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSSOPolicy: %w", err)
+	}
+	return oldValue.SSOPolicy, nil
+}
+
+// ClearSSOPolicy clears the value of the "sso_policy" field.
+func (m *OrganizationMutation) ClearSSOPolicy() {
+	m.sso_policy = nil
+	m.clearedFields[organization.FieldSSOPolicy] = struct{}{}
+}
+
+// SSOPolicyCleared returns if the "sso_policy" field was cleared in this mutation.
+func (m *OrganizationMutation) SSOPolicyCleared() bool {
+	_, ok := m.clearedFields[organization.FieldSSOPolicy]
+	return ok
+}
+
+// ResetSSOPolicy resets all changes to the "sso_policy" field.
+func (m *OrganizationMutation) ResetSSOPolicy() {
+	m.sso_policy = nil
+	delete(m.clearedFields, organization.FieldSSOPolicy)
 }
 
 // SetMemberCount sets the "member_count" field.
@@ -6023,6 +6093,222 @@ func (m *OrganizationMutation) ResetAPIKeys() {
 	m.removedapi_keys = nil
 }
 
+// AddSSOConnectionIDs adds the "sso_connections" edge to the SSOConnection entity by ids.
+func (m *OrganizationMutation) AddSSOConnectionIDs(ids ...uuid.UUID) {
+	if m.sso_connections == nil {
+		m.sso_connections = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.sso_connections[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSSOConnections clears the "sso_connections" edge to the SSOConnection entity.
+func (m *OrganizationMutation) ClearSSOConnections() {
+	m.clearedsso_connections = true
+}
+
+// SSOConnectionsCleared reports if the "sso_connections" edge to the SSOConnection entity was cleared.
+func (m *OrganizationMutation) SSOConnectionsCleared() bool {
+	return m.clearedsso_connections
+}
+
+// RemoveSSOConnectionIDs removes the "sso_connections" edge to the SSOConnection entity by IDs.
+func (m *OrganizationMutation) RemoveSSOConnectionIDs(ids ...uuid.UUID) {
+	if m.removedsso_connections == nil {
+		m.removedsso_connections = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.sso_connections, ids[i])
+		m.removedsso_connections[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSSOConnections returns the removed IDs of the "sso_connections" edge to the SSOConnection entity.
+func (m *OrganizationMutation) RemovedSSOConnectionsIDs() (ids []uuid.UUID) {
+	for id := range m.removedsso_connections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// SSOConnectionsIDs returns the "sso_connections" edge IDs in the mutation.
+func (m *OrganizationMutation) SSOConnectionsIDs() (ids []uuid.UUID) {
+	for id := range m.sso_connections {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSSOConnections resets all changes to the "sso_connections" edge.
+func (m *OrganizationMutation) ResetSSOConnections() {
+	m.sso_connections = nil
+	m.clearedsso_connections = false
+	m.removedsso_connections = nil
+}
+
+// AddSSODomainIDs adds the "sso_domains" edge to the SSODomain entity by ids.
+func (m *OrganizationMutation) AddSSODomainIDs(ids ...uuid.UUID) {
+	if m.sso_domains == nil {
+		m.sso_domains = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.sso_domains[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSSODomains clears the "sso_domains" edge to the SSODomain entity.
+func (m *OrganizationMutation) ClearSSODomains() {
+	m.clearedsso_domains = true
+}
+
+// SSODomainsCleared reports if the "sso_domains" edge to the SSODomain entity was cleared.
+func (m *OrganizationMutation) SSODomainsCleared() bool {
+	return m.clearedsso_domains
+}
+
+// RemoveSSODomainIDs removes the "sso_domains" edge to the SSODomain entity by IDs.
+func (m *OrganizationMutation) RemoveSSODomainIDs(ids ...uuid.UUID) {
+	if m.removedsso_domains == nil {
+		m.removedsso_domains = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.sso_domains, ids[i])
+		m.removedsso_domains[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSSODomains returns the removed IDs of the "sso_domains" edge to the SSODomain entity.
+func (m *OrganizationMutation) RemovedSSODomainsIDs() (ids []uuid.UUID) {
+	for id := range m.removedsso_domains {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// SSODomainsIDs returns the "sso_domains" edge IDs in the mutation.
+func (m *OrganizationMutation) SSODomainsIDs() (ids []uuid.UUID) {
+	for id := range m.sso_domains {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSSODomains resets all changes to the "sso_domains" edge.
+func (m *OrganizationMutation) ResetSSODomains() {
+	m.sso_domains = nil
+	m.clearedsso_domains = false
+	m.removedsso_domains = nil
+}
+
+// AddSSOIdentityIDs adds the "sso_identities" edge to the SSOIdentity entity by ids.
+func (m *OrganizationMutation) AddSSOIdentityIDs(ids ...uuid.UUID) {
+	if m.sso_identities == nil {
+		m.sso_identities = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.sso_identities[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSSOIdentities clears the "sso_identities" edge to the SSOIdentity entity.
+func (m *OrganizationMutation) ClearSSOIdentities() {
+	m.clearedsso_identities = true
+}
+
+// SSOIdentitiesCleared reports if the "sso_identities" edge to the SSOIdentity entity was cleared.
+func (m *OrganizationMutation) SSOIdentitiesCleared() bool {
+	return m.clearedsso_identities
+}
+
+// RemoveSSOIdentityIDs removes the "sso_identities" edge to the SSOIdentity entity by IDs.
+func (m *OrganizationMutation) RemoveSSOIdentityIDs(ids ...uuid.UUID) {
+	if m.removedsso_identities == nil {
+		m.removedsso_identities = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.sso_identities, ids[i])
+		m.removedsso_identities[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSSOIdentities returns the removed IDs of the "sso_identities" edge to the SSOIdentity entity.
+func (m *OrganizationMutation) RemovedSSOIdentitiesIDs() (ids []uuid.UUID) {
+	for id := range m.removedsso_identities {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// SSOIdentitiesIDs returns the "sso_identities" edge IDs in the mutation.
+func (m *OrganizationMutation) SSOIdentitiesIDs() (ids []uuid.UUID) {
+	for id := range m.sso_identities {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSSOIdentities resets all changes to the "sso_identities" edge.
+func (m *OrganizationMutation) ResetSSOIdentities() {
+	m.sso_identities = nil
+	m.clearedsso_identities = false
+	m.removedsso_identities = nil
+}
+
+// AddSSOAttemptIDs adds the "sso_attempts" edge to the SSOAttempt entity by ids.
+func (m *OrganizationMutation) AddSSOAttemptIDs(ids ...uuid.UUID) {
+	if m.sso_attempts == nil {
+		m.sso_attempts = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.sso_attempts[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSSOAttempts clears the "sso_attempts" edge to the SSOAttempt entity.
+func (m *OrganizationMutation) ClearSSOAttempts() {
+	m.clearedsso_attempts = true
+}
+
+// SSOAttemptsCleared reports if the "sso_attempts" edge to the SSOAttempt entity was cleared.
+func (m *OrganizationMutation) SSOAttemptsCleared() bool {
+	return m.clearedsso_attempts
+}
+
+// RemoveSSOAttemptIDs removes the "sso_attempts" edge to the SSOAttempt entity by IDs.
+func (m *OrganizationMutation) RemoveSSOAttemptIDs(ids ...uuid.UUID) {
+	if m.removedsso_attempts == nil {
+		m.removedsso_attempts = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.sso_attempts, ids[i])
+		m.removedsso_attempts[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSSOAttempts returns the removed IDs of the "sso_attempts" edge to the SSOAttempt entity.
+func (m *OrganizationMutation) RemovedSSOAttemptsIDs() (ids []uuid.UUID) {
+	for id := range m.removedsso_attempts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// SSOAttemptsIDs returns the "sso_attempts" edge IDs in the mutation.
+func (m *OrganizationMutation) SSOAttemptsIDs() (ids []uuid.UUID) {
+	for id := range m.sso_attempts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSSOAttempts resets all changes to the "sso_attempts" edge.
+func (m *OrganizationMutation) ResetSSOAttempts() {
+	m.sso_attempts = nil
+	m.clearedsso_attempts = false
+	m.removedsso_attempts = nil
+}
+
 // Where appends a list predicates to the OrganizationMutation builder.
 func (m *OrganizationMutation) Where(ps ...predicate.Organization) {
 	m.predicates = append(m.predicates, ps...)
@@ -6057,7 +6343,7 @@ func (m *OrganizationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *OrganizationMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 8)
 	if m.created_at != nil {
 		fields = append(fields, organization.FieldCreatedAt)
 	}
@@ -6075,6 +6361,9 @@ func (m *OrganizationMutation) Fields() []string {
 	}
 	if m.security_policy != nil {
 		fields = append(fields, organization.FieldSecurityPolicy)
+	}
+	if m.sso_policy != nil {
+		fields = append(fields, organization.FieldSSOPolicy)
 	}
 	if m.member_count != nil {
 		fields = append(fields, organization.FieldMemberCount)
@@ -6099,6 +6388,8 @@ func (m *OrganizationMutation) Field(name string) (ent.Value, bool) {
 		return m.Billing()
 	case organization.FieldSecurityPolicy:
 		return m.SecurityPolicy()
+	case organization.FieldSSOPolicy:
+		return m.SSOPolicy()
 	case organization.FieldMemberCount:
 		return m.MemberCount()
 	}
@@ -6122,6 +6413,8 @@ func (m *OrganizationMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldBilling(ctx)
 	case organization.FieldSecurityPolicy:
 		return m.OldSecurityPolicy(ctx)
+	case organization.FieldSSOPolicy:
+		return m.OldSSOPolicy(ctx)
 	case organization.FieldMemberCount:
 		return m.OldMemberCount(ctx)
 	}
@@ -6175,6 +6468,13 @@ func (m *OrganizationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSecurityPolicy(v)
 		return nil
+	case organization.FieldSSOPolicy:
+		v, ok := value.(schematype.SSOPolicy)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSSOPolicy(v)
+		return nil
 	case organization.FieldMemberCount:
 		v, ok := value.(int)
 		if !ok {
@@ -6226,7 +6526,11 @@ func (m *OrganizationMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *OrganizationMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(organization.FieldSSOPolicy) {
+		fields = append(fields, organization.FieldSSOPolicy)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -6239,6 +6543,11 @@ func (m *OrganizationMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *OrganizationMutation) ClearField(name string) error {
+	switch name {
+	case organization.FieldSSOPolicy:
+		m.ClearSSOPolicy()
+		return nil
+	}
 	return fmt.Errorf("unknown Organization nullable field %s", name)
 }
 
@@ -6264,6 +6573,9 @@ func (m *OrganizationMutation) ResetField(name string) error {
 	case organization.FieldSecurityPolicy:
 		m.ResetSecurityPolicy()
 		return nil
+	case organization.FieldSSOPolicy:
+		m.ResetSSOPolicy()
+		return nil
 	case organization.FieldMemberCount:
 		m.ResetMemberCount()
 		return nil
@@ -6273,7 +6585,7 @@ func (m *OrganizationMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *OrganizationMutation) AddedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 12)
 	if m.memberships != nil {
 		edges = append(edges, organization.EdgeMemberships)
 	}
@@ -6297,6 +6609,18 @@ func (m *OrganizationMutation) AddedEdges() []string {
 	}
 	if m.api_keys != nil {
 		edges = append(edges, organization.EdgeAPIKeys)
+	}
+	if m.sso_connections != nil {
+		edges = append(edges, organization.EdgeSSOConnections)
+	}
+	if m.sso_domains != nil {
+		edges = append(edges, organization.EdgeSSODomains)
+	}
+	if m.sso_identities != nil {
+		edges = append(edges, organization.EdgeSSOIdentities)
+	}
+	if m.sso_attempts != nil {
+		edges = append(edges, organization.EdgeSSOAttempts)
 	}
 	return edges
 }
@@ -6353,13 +6677,37 @@ func (m *OrganizationMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case organization.EdgeSSOConnections:
+		ids := make([]ent.Value, 0, len(m.sso_connections))
+		for id := range m.sso_connections {
+			ids = append(ids, id)
+		}
+		return ids
+	case organization.EdgeSSODomains:
+		ids := make([]ent.Value, 0, len(m.sso_domains))
+		for id := range m.sso_domains {
+			ids = append(ids, id)
+		}
+		return ids
+	case organization.EdgeSSOIdentities:
+		ids := make([]ent.Value, 0, len(m.sso_identities))
+		for id := range m.sso_identities {
+			ids = append(ids, id)
+		}
+		return ids
+	case organization.EdgeSSOAttempts:
+		ids := make([]ent.Value, 0, len(m.sso_attempts))
+		for id := range m.sso_attempts {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *OrganizationMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 12)
 	if m.removedmemberships != nil {
 		edges = append(edges, organization.EdgeMemberships)
 	}
@@ -6383,6 +6731,18 @@ func (m *OrganizationMutation) RemovedEdges() []string {
 	}
 	if m.removedapi_keys != nil {
 		edges = append(edges, organization.EdgeAPIKeys)
+	}
+	if m.removedsso_connections != nil {
+		edges = append(edges, organization.EdgeSSOConnections)
+	}
+	if m.removedsso_domains != nil {
+		edges = append(edges, organization.EdgeSSODomains)
+	}
+	if m.removedsso_identities != nil {
+		edges = append(edges, organization.EdgeSSOIdentities)
+	}
+	if m.removedsso_attempts != nil {
+		edges = append(edges, organization.EdgeSSOAttempts)
 	}
 	return edges
 }
@@ -6439,13 +6799,37 @@ func (m *OrganizationMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case organization.EdgeSSOConnections:
+		ids := make([]ent.Value, 0, len(m.removedsso_connections))
+		for id := range m.removedsso_connections {
+			ids = append(ids, id)
+		}
+		return ids
+	case organization.EdgeSSODomains:
+		ids := make([]ent.Value, 0, len(m.removedsso_domains))
+		for id := range m.removedsso_domains {
+			ids = append(ids, id)
+		}
+		return ids
+	case organization.EdgeSSOIdentities:
+		ids := make([]ent.Value, 0, len(m.removedsso_identities))
+		for id := range m.removedsso_identities {
+			ids = append(ids, id)
+		}
+		return ids
+	case organization.EdgeSSOAttempts:
+		ids := make([]ent.Value, 0, len(m.removedsso_attempts))
+		for id := range m.removedsso_attempts {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *OrganizationMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 12)
 	if m.clearedmemberships {
 		edges = append(edges, organization.EdgeMemberships)
 	}
@@ -6470,6 +6854,18 @@ func (m *OrganizationMutation) ClearedEdges() []string {
 	if m.clearedapi_keys {
 		edges = append(edges, organization.EdgeAPIKeys)
 	}
+	if m.clearedsso_connections {
+		edges = append(edges, organization.EdgeSSOConnections)
+	}
+	if m.clearedsso_domains {
+		edges = append(edges, organization.EdgeSSODomains)
+	}
+	if m.clearedsso_identities {
+		edges = append(edges, organization.EdgeSSOIdentities)
+	}
+	if m.clearedsso_attempts {
+		edges = append(edges, organization.EdgeSSOAttempts)
+	}
 	return edges
 }
 
@@ -6493,6 +6889,14 @@ func (m *OrganizationMutation) EdgeCleared(name string) bool {
 		return m.clearedusage_records
 	case organization.EdgeAPIKeys:
 		return m.clearedapi_keys
+	case organization.EdgeSSOConnections:
+		return m.clearedsso_connections
+	case organization.EdgeSSODomains:
+		return m.clearedsso_domains
+	case organization.EdgeSSOIdentities:
+		return m.clearedsso_identities
+	case organization.EdgeSSOAttempts:
+		return m.clearedsso_attempts
 	}
 	return false
 }
@@ -6532,6 +6936,18 @@ func (m *OrganizationMutation) ResetEdge(name string) error {
 		return nil
 	case organization.EdgeAPIKeys:
 		m.ResetAPIKeys()
+		return nil
+	case organization.EdgeSSOConnections:
+		m.ResetSSOConnections()
+		return nil
+	case organization.EdgeSSODomains:
+		m.ResetSSODomains()
+		return nil
+	case organization.EdgeSSOIdentities:
+		m.ResetSSOIdentities()
+		return nil
+	case organization.EdgeSSOAttempts:
+		m.ResetSSOAttempts()
 		return nil
 	}
 	return fmt.Errorf("unknown Organization edge %s", name)
@@ -8034,6 +8450,5644 @@ func (m *RoleMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Role edge %s", name)
 }
 
+// SSOAttemptMutation represents an operation that mutates the SSOAttempt nodes in the graph.
+type SSOAttemptMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *uuid.UUID
+	purpose             *ssoattempt.Purpose
+	ticket_hash         *string
+	state_hash          *string
+	browser_hash        *string
+	nonce               *string
+	code_verifier       *string
+	return_to           *string
+	started_by_id       *uuid.UUID
+	created_at          *time.Time
+	expires_at          *time.Time
+	state_used_at       *time.Time
+	handoff_hash        *string
+	handoff_kind        *ssoattempt.HandoffKind
+	handoff_expires_at  *time.Time
+	handoff_used_at     *time.Time
+	user_id             *uuid.UUID
+	issuer              *string
+	subject             *string
+	email               *string
+	name                *string
+	idp_mfa             *bool
+	clearedFields       map[string]struct{}
+	organization        *uuid.UUID
+	clearedorganization bool
+	connection          *uuid.UUID
+	clearedconnection   bool
+	done                bool
+	oldValue            func(context.Context) (*SSOAttempt, error)
+	predicates          []predicate.SSOAttempt
+}
+
+var _ ent.Mutation = (*SSOAttemptMutation)(nil)
+
+// ssoattemptOption allows management of the mutation configuration using functional options.
+type ssoattemptOption func(*SSOAttemptMutation)
+
+// newSSOAttemptMutation creates new mutation for the SSOAttempt entity.
+func newSSOAttemptMutation(c config, op Op, opts ...ssoattemptOption) *SSOAttemptMutation {
+	m := &SSOAttemptMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSSOAttempt,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSSOAttemptID sets the ID field of the mutation.
+func withSSOAttemptID(id uuid.UUID) ssoattemptOption {
+	return func(m *SSOAttemptMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *SSOAttempt
+		)
+		m.oldValue = func(ctx context.Context) (*SSOAttempt, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().SSOAttempt.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSSOAttempt sets the old SSOAttempt of the mutation.
+func withSSOAttempt(node *SSOAttempt) ssoattemptOption {
+	return func(m *SSOAttemptMutation) {
+		m.oldValue = func(context.Context) (*SSOAttempt, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SSOAttemptMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SSOAttemptMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of SSOAttempt entities.
+func (m *SSOAttemptMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SSOAttemptMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SSOAttemptMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().SSOAttempt.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *SSOAttemptMutation) SetOrganizationID(u uuid.UUID) {
+	m.organization = &u
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *SSOAttemptMutation) OrganizationID() (r uuid.UUID, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldOrganizationID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *SSOAttemptMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetConnectionID sets the "connection_id" field.
+func (m *SSOAttemptMutation) SetConnectionID(u uuid.UUID) {
+	m.connection = &u
+}
+
+// ConnectionID returns the value of the "connection_id" field in the mutation.
+func (m *SSOAttemptMutation) ConnectionID() (r uuid.UUID, exists bool) {
+	v := m.connection
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConnectionID returns the old "connection_id" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldConnectionID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConnectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConnectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConnectionID: %w", err)
+	}
+	return oldValue.ConnectionID, nil
+}
+
+// ResetConnectionID resets all changes to the "connection_id" field.
+func (m *SSOAttemptMutation) ResetConnectionID() {
+	m.connection = nil
+}
+
+// SetPurpose sets the "purpose" field.
+func (m *SSOAttemptMutation) SetPurpose(s ssoattempt.Purpose) {
+	m.purpose = &s
+}
+
+// Purpose returns the value of the "purpose" field in the mutation.
+func (m *SSOAttemptMutation) Purpose() (r ssoattempt.Purpose, exists bool) {
+	v := m.purpose
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPurpose returns the old "purpose" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldPurpose(ctx context.Context) (v ssoattempt.Purpose, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPurpose is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPurpose requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPurpose: %w", err)
+	}
+	return oldValue.Purpose, nil
+}
+
+// ResetPurpose resets all changes to the "purpose" field.
+func (m *SSOAttemptMutation) ResetPurpose() {
+	m.purpose = nil
+}
+
+// SetTicketHash sets the "ticket_hash" field.
+func (m *SSOAttemptMutation) SetTicketHash(s string) {
+	m.ticket_hash = &s
+}
+
+// TicketHash returns the value of the "ticket_hash" field in the mutation.
+func (m *SSOAttemptMutation) TicketHash() (r string, exists bool) {
+	v := m.ticket_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTicketHash returns the old "ticket_hash" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldTicketHash(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTicketHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTicketHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTicketHash: %w", err)
+	}
+	return oldValue.TicketHash, nil
+}
+
+// ClearTicketHash clears the value of the "ticket_hash" field.
+func (m *SSOAttemptMutation) ClearTicketHash() {
+	m.ticket_hash = nil
+	m.clearedFields[ssoattempt.FieldTicketHash] = struct{}{}
+}
+
+// TicketHashCleared returns if the "ticket_hash" field was cleared in this mutation.
+func (m *SSOAttemptMutation) TicketHashCleared() bool {
+	_, ok := m.clearedFields[ssoattempt.FieldTicketHash]
+	return ok
+}
+
+// ResetTicketHash resets all changes to the "ticket_hash" field.
+func (m *SSOAttemptMutation) ResetTicketHash() {
+	m.ticket_hash = nil
+	delete(m.clearedFields, ssoattempt.FieldTicketHash)
+}
+
+// SetStateHash sets the "state_hash" field.
+func (m *SSOAttemptMutation) SetStateHash(s string) {
+	m.state_hash = &s
+}
+
+// StateHash returns the value of the "state_hash" field in the mutation.
+func (m *SSOAttemptMutation) StateHash() (r string, exists bool) {
+	v := m.state_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStateHash returns the old "state_hash" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldStateHash(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStateHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStateHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStateHash: %w", err)
+	}
+	return oldValue.StateHash, nil
+}
+
+// ClearStateHash clears the value of the "state_hash" field.
+func (m *SSOAttemptMutation) ClearStateHash() {
+	m.state_hash = nil
+	m.clearedFields[ssoattempt.FieldStateHash] = struct{}{}
+}
+
+// StateHashCleared returns if the "state_hash" field was cleared in this mutation.
+func (m *SSOAttemptMutation) StateHashCleared() bool {
+	_, ok := m.clearedFields[ssoattempt.FieldStateHash]
+	return ok
+}
+
+// ResetStateHash resets all changes to the "state_hash" field.
+func (m *SSOAttemptMutation) ResetStateHash() {
+	m.state_hash = nil
+	delete(m.clearedFields, ssoattempt.FieldStateHash)
+}
+
+// SetBrowserHash sets the "browser_hash" field.
+func (m *SSOAttemptMutation) SetBrowserHash(s string) {
+	m.browser_hash = &s
+}
+
+// BrowserHash returns the value of the "browser_hash" field in the mutation.
+func (m *SSOAttemptMutation) BrowserHash() (r string, exists bool) {
+	v := m.browser_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBrowserHash returns the old "browser_hash" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldBrowserHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBrowserHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBrowserHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBrowserHash: %w", err)
+	}
+	return oldValue.BrowserHash, nil
+}
+
+// ResetBrowserHash resets all changes to the "browser_hash" field.
+func (m *SSOAttemptMutation) ResetBrowserHash() {
+	m.browser_hash = nil
+}
+
+// SetNonce sets the "nonce" field.
+func (m *SSOAttemptMutation) SetNonce(s string) {
+	m.nonce = &s
+}
+
+// Nonce returns the value of the "nonce" field in the mutation.
+func (m *SSOAttemptMutation) Nonce() (r string, exists bool) {
+	v := m.nonce
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNonce returns the old "nonce" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldNonce(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNonce is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNonce requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNonce: %w", err)
+	}
+	return oldValue.Nonce, nil
+}
+
+// ResetNonce resets all changes to the "nonce" field.
+func (m *SSOAttemptMutation) ResetNonce() {
+	m.nonce = nil
+}
+
+// SetCodeVerifier sets the "code_verifier" field.
+func (m *SSOAttemptMutation) SetCodeVerifier(s string) {
+	m.code_verifier = &s
+}
+
+// CodeVerifier returns the value of the "code_verifier" field in the mutation.
+func (m *SSOAttemptMutation) CodeVerifier() (r string, exists bool) {
+	v := m.code_verifier
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCodeVerifier returns the old "code_verifier" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldCodeVerifier(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCodeVerifier is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCodeVerifier requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCodeVerifier: %w", err)
+	}
+	return oldValue.CodeVerifier, nil
+}
+
+// ResetCodeVerifier resets all changes to the "code_verifier" field.
+func (m *SSOAttemptMutation) ResetCodeVerifier() {
+	m.code_verifier = nil
+}
+
+// SetReturnTo sets the "return_to" field.
+func (m *SSOAttemptMutation) SetReturnTo(s string) {
+	m.return_to = &s
+}
+
+// ReturnTo returns the value of the "return_to" field in the mutation.
+func (m *SSOAttemptMutation) ReturnTo() (r string, exists bool) {
+	v := m.return_to
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReturnTo returns the old "return_to" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldReturnTo(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReturnTo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReturnTo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReturnTo: %w", err)
+	}
+	return oldValue.ReturnTo, nil
+}
+
+// ResetReturnTo resets all changes to the "return_to" field.
+func (m *SSOAttemptMutation) ResetReturnTo() {
+	m.return_to = nil
+}
+
+// SetStartedByID sets the "started_by_id" field.
+func (m *SSOAttemptMutation) SetStartedByID(u uuid.UUID) {
+	m.started_by_id = &u
+}
+
+// StartedByID returns the value of the "started_by_id" field in the mutation.
+func (m *SSOAttemptMutation) StartedByID() (r uuid.UUID, exists bool) {
+	v := m.started_by_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedByID returns the old "started_by_id" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldStartedByID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedByID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedByID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedByID: %w", err)
+	}
+	return oldValue.StartedByID, nil
+}
+
+// ClearStartedByID clears the value of the "started_by_id" field.
+func (m *SSOAttemptMutation) ClearStartedByID() {
+	m.started_by_id = nil
+	m.clearedFields[ssoattempt.FieldStartedByID] = struct{}{}
+}
+
+// StartedByIDCleared returns if the "started_by_id" field was cleared in this mutation.
+func (m *SSOAttemptMutation) StartedByIDCleared() bool {
+	_, ok := m.clearedFields[ssoattempt.FieldStartedByID]
+	return ok
+}
+
+// ResetStartedByID resets all changes to the "started_by_id" field.
+func (m *SSOAttemptMutation) ResetStartedByID() {
+	m.started_by_id = nil
+	delete(m.clearedFields, ssoattempt.FieldStartedByID)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SSOAttemptMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SSOAttemptMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SSOAttemptMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *SSOAttemptMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *SSOAttemptMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *SSOAttemptMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetStateUsedAt sets the "state_used_at" field.
+func (m *SSOAttemptMutation) SetStateUsedAt(t time.Time) {
+	m.state_used_at = &t
+}
+
+// StateUsedAt returns the value of the "state_used_at" field in the mutation.
+func (m *SSOAttemptMutation) StateUsedAt() (r time.Time, exists bool) {
+	v := m.state_used_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStateUsedAt returns the old "state_used_at" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldStateUsedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStateUsedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStateUsedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStateUsedAt: %w", err)
+	}
+	return oldValue.StateUsedAt, nil
+}
+
+// ClearStateUsedAt clears the value of the "state_used_at" field.
+func (m *SSOAttemptMutation) ClearStateUsedAt() {
+	m.state_used_at = nil
+	m.clearedFields[ssoattempt.FieldStateUsedAt] = struct{}{}
+}
+
+// StateUsedAtCleared returns if the "state_used_at" field was cleared in this mutation.
+func (m *SSOAttemptMutation) StateUsedAtCleared() bool {
+	_, ok := m.clearedFields[ssoattempt.FieldStateUsedAt]
+	return ok
+}
+
+// ResetStateUsedAt resets all changes to the "state_used_at" field.
+func (m *SSOAttemptMutation) ResetStateUsedAt() {
+	m.state_used_at = nil
+	delete(m.clearedFields, ssoattempt.FieldStateUsedAt)
+}
+
+// SetHandoffHash sets the "handoff_hash" field.
+func (m *SSOAttemptMutation) SetHandoffHash(s string) {
+	m.handoff_hash = &s
+}
+
+// HandoffHash returns the value of the "handoff_hash" field in the mutation.
+func (m *SSOAttemptMutation) HandoffHash() (r string, exists bool) {
+	v := m.handoff_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHandoffHash returns the old "handoff_hash" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldHandoffHash(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHandoffHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHandoffHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHandoffHash: %w", err)
+	}
+	return oldValue.HandoffHash, nil
+}
+
+// ClearHandoffHash clears the value of the "handoff_hash" field.
+func (m *SSOAttemptMutation) ClearHandoffHash() {
+	m.handoff_hash = nil
+	m.clearedFields[ssoattempt.FieldHandoffHash] = struct{}{}
+}
+
+// HandoffHashCleared returns if the "handoff_hash" field was cleared in this mutation.
+func (m *SSOAttemptMutation) HandoffHashCleared() bool {
+	_, ok := m.clearedFields[ssoattempt.FieldHandoffHash]
+	return ok
+}
+
+// ResetHandoffHash resets all changes to the "handoff_hash" field.
+func (m *SSOAttemptMutation) ResetHandoffHash() {
+	m.handoff_hash = nil
+	delete(m.clearedFields, ssoattempt.FieldHandoffHash)
+}
+
+// SetHandoffKind sets the "handoff_kind" field.
+func (m *SSOAttemptMutation) SetHandoffKind(sk ssoattempt.HandoffKind) {
+	m.handoff_kind = &sk
+}
+
+// HandoffKind returns the value of the "handoff_kind" field in the mutation.
+func (m *SSOAttemptMutation) HandoffKind() (r ssoattempt.HandoffKind, exists bool) {
+	v := m.handoff_kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHandoffKind returns the old "handoff_kind" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldHandoffKind(ctx context.Context) (v *ssoattempt.HandoffKind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHandoffKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHandoffKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHandoffKind: %w", err)
+	}
+	return oldValue.HandoffKind, nil
+}
+
+// ClearHandoffKind clears the value of the "handoff_kind" field.
+func (m *SSOAttemptMutation) ClearHandoffKind() {
+	m.handoff_kind = nil
+	m.clearedFields[ssoattempt.FieldHandoffKind] = struct{}{}
+}
+
+// HandoffKindCleared returns if the "handoff_kind" field was cleared in this mutation.
+func (m *SSOAttemptMutation) HandoffKindCleared() bool {
+	_, ok := m.clearedFields[ssoattempt.FieldHandoffKind]
+	return ok
+}
+
+// ResetHandoffKind resets all changes to the "handoff_kind" field.
+func (m *SSOAttemptMutation) ResetHandoffKind() {
+	m.handoff_kind = nil
+	delete(m.clearedFields, ssoattempt.FieldHandoffKind)
+}
+
+// SetHandoffExpiresAt sets the "handoff_expires_at" field.
+func (m *SSOAttemptMutation) SetHandoffExpiresAt(t time.Time) {
+	m.handoff_expires_at = &t
+}
+
+// HandoffExpiresAt returns the value of the "handoff_expires_at" field in the mutation.
+func (m *SSOAttemptMutation) HandoffExpiresAt() (r time.Time, exists bool) {
+	v := m.handoff_expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHandoffExpiresAt returns the old "handoff_expires_at" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldHandoffExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHandoffExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHandoffExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHandoffExpiresAt: %w", err)
+	}
+	return oldValue.HandoffExpiresAt, nil
+}
+
+// ClearHandoffExpiresAt clears the value of the "handoff_expires_at" field.
+func (m *SSOAttemptMutation) ClearHandoffExpiresAt() {
+	m.handoff_expires_at = nil
+	m.clearedFields[ssoattempt.FieldHandoffExpiresAt] = struct{}{}
+}
+
+// HandoffExpiresAtCleared returns if the "handoff_expires_at" field was cleared in this mutation.
+func (m *SSOAttemptMutation) HandoffExpiresAtCleared() bool {
+	_, ok := m.clearedFields[ssoattempt.FieldHandoffExpiresAt]
+	return ok
+}
+
+// ResetHandoffExpiresAt resets all changes to the "handoff_expires_at" field.
+func (m *SSOAttemptMutation) ResetHandoffExpiresAt() {
+	m.handoff_expires_at = nil
+	delete(m.clearedFields, ssoattempt.FieldHandoffExpiresAt)
+}
+
+// SetHandoffUsedAt sets the "handoff_used_at" field.
+func (m *SSOAttemptMutation) SetHandoffUsedAt(t time.Time) {
+	m.handoff_used_at = &t
+}
+
+// HandoffUsedAt returns the value of the "handoff_used_at" field in the mutation.
+func (m *SSOAttemptMutation) HandoffUsedAt() (r time.Time, exists bool) {
+	v := m.handoff_used_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHandoffUsedAt returns the old "handoff_used_at" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldHandoffUsedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHandoffUsedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHandoffUsedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHandoffUsedAt: %w", err)
+	}
+	return oldValue.HandoffUsedAt, nil
+}
+
+// ClearHandoffUsedAt clears the value of the "handoff_used_at" field.
+func (m *SSOAttemptMutation) ClearHandoffUsedAt() {
+	m.handoff_used_at = nil
+	m.clearedFields[ssoattempt.FieldHandoffUsedAt] = struct{}{}
+}
+
+// HandoffUsedAtCleared returns if the "handoff_used_at" field was cleared in this mutation.
+func (m *SSOAttemptMutation) HandoffUsedAtCleared() bool {
+	_, ok := m.clearedFields[ssoattempt.FieldHandoffUsedAt]
+	return ok
+}
+
+// ResetHandoffUsedAt resets all changes to the "handoff_used_at" field.
+func (m *SSOAttemptMutation) ResetHandoffUsedAt() {
+	m.handoff_used_at = nil
+	delete(m.clearedFields, ssoattempt.FieldHandoffUsedAt)
+}
+
+// SetUserID sets the "user_id" field.
+func (m *SSOAttemptMutation) SetUserID(u uuid.UUID) {
+	m.user_id = &u
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *SSOAttemptMutation) UserID() (r uuid.UUID, exists bool) {
+	v := m.user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldUserID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ClearUserID clears the value of the "user_id" field.
+func (m *SSOAttemptMutation) ClearUserID() {
+	m.user_id = nil
+	m.clearedFields[ssoattempt.FieldUserID] = struct{}{}
+}
+
+// UserIDCleared returns if the "user_id" field was cleared in this mutation.
+func (m *SSOAttemptMutation) UserIDCleared() bool {
+	_, ok := m.clearedFields[ssoattempt.FieldUserID]
+	return ok
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *SSOAttemptMutation) ResetUserID() {
+	m.user_id = nil
+	delete(m.clearedFields, ssoattempt.FieldUserID)
+}
+
+// SetIssuer sets the "issuer" field.
+func (m *SSOAttemptMutation) SetIssuer(s string) {
+	m.issuer = &s
+}
+
+// Issuer returns the value of the "issuer" field in the mutation.
+func (m *SSOAttemptMutation) Issuer() (r string, exists bool) {
+	v := m.issuer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuer returns the old "issuer" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldIssuer(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuer is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuer requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuer: %w", err)
+	}
+	return oldValue.Issuer, nil
+}
+
+// ResetIssuer resets all changes to the "issuer" field.
+func (m *SSOAttemptMutation) ResetIssuer() {
+	m.issuer = nil
+}
+
+// SetSubject sets the "subject" field.
+func (m *SSOAttemptMutation) SetSubject(s string) {
+	m.subject = &s
+}
+
+// Subject returns the value of the "subject" field in the mutation.
+func (m *SSOAttemptMutation) Subject() (r string, exists bool) {
+	v := m.subject
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubject returns the old "subject" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldSubject(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubject is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubject requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubject: %w", err)
+	}
+	return oldValue.Subject, nil
+}
+
+// ResetSubject resets all changes to the "subject" field.
+func (m *SSOAttemptMutation) ResetSubject() {
+	m.subject = nil
+}
+
+// SetEmail sets the "email" field.
+func (m *SSOAttemptMutation) SetEmail(s string) {
+	m.email = &s
+}
+
+// Email returns the value of the "email" field in the mutation.
+func (m *SSOAttemptMutation) Email() (r string, exists bool) {
+	v := m.email
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmail returns the old "email" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldEmail(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmail: %w", err)
+	}
+	return oldValue.Email, nil
+}
+
+// ResetEmail resets all changes to the "email" field.
+func (m *SSOAttemptMutation) ResetEmail() {
+	m.email = nil
+}
+
+// SetName sets the "name" field.
+func (m *SSOAttemptMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *SSOAttemptMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *SSOAttemptMutation) ResetName() {
+	m.name = nil
+}
+
+// SetIdpMfa sets the "idp_mfa" field.
+func (m *SSOAttemptMutation) SetIdpMfa(b bool) {
+	m.idp_mfa = &b
+}
+
+// IdpMfa returns the value of the "idp_mfa" field in the mutation.
+func (m *SSOAttemptMutation) IdpMfa() (r bool, exists bool) {
+	v := m.idp_mfa
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIdpMfa returns the old "idp_mfa" field's value of the SSOAttempt entity.
+// If the SSOAttempt object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOAttemptMutation) OldIdpMfa(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIdpMfa is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIdpMfa requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIdpMfa: %w", err)
+	}
+	return oldValue.IdpMfa, nil
+}
+
+// ResetIdpMfa resets all changes to the "idp_mfa" field.
+func (m *SSOAttemptMutation) ResetIdpMfa() {
+	m.idp_mfa = nil
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *SSOAttemptMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[ssoattempt.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *SSOAttemptMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *SSOAttemptMutation) OrganizationIDs() (ids []uuid.UUID) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *SSOAttemptMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearConnection clears the "connection" edge to the SSOConnection entity.
+func (m *SSOAttemptMutation) ClearConnection() {
+	m.clearedconnection = true
+	m.clearedFields[ssoattempt.FieldConnectionID] = struct{}{}
+}
+
+// ConnectionCleared reports if the "connection" edge to the SSOConnection entity was cleared.
+func (m *SSOAttemptMutation) ConnectionCleared() bool {
+	return m.clearedconnection
+}
+
+// ConnectionIDs returns the "connection" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ConnectionID instead. It exists only for internal usage by the builders.
+func (m *SSOAttemptMutation) ConnectionIDs() (ids []uuid.UUID) {
+	if id := m.connection; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetConnection resets all changes to the "connection" edge.
+func (m *SSOAttemptMutation) ResetConnection() {
+	m.connection = nil
+	m.clearedconnection = false
+}
+
+// Where appends a list predicates to the SSOAttemptMutation builder.
+func (m *SSOAttemptMutation) Where(ps ...predicate.SSOAttempt) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SSOAttemptMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SSOAttemptMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.SSOAttempt, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SSOAttemptMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SSOAttemptMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (SSOAttempt).
+func (m *SSOAttemptMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SSOAttemptMutation) Fields() []string {
+	fields := make([]string, 0, 23)
+	if m.organization != nil {
+		fields = append(fields, ssoattempt.FieldOrganizationID)
+	}
+	if m.connection != nil {
+		fields = append(fields, ssoattempt.FieldConnectionID)
+	}
+	if m.purpose != nil {
+		fields = append(fields, ssoattempt.FieldPurpose)
+	}
+	if m.ticket_hash != nil {
+		fields = append(fields, ssoattempt.FieldTicketHash)
+	}
+	if m.state_hash != nil {
+		fields = append(fields, ssoattempt.FieldStateHash)
+	}
+	if m.browser_hash != nil {
+		fields = append(fields, ssoattempt.FieldBrowserHash)
+	}
+	if m.nonce != nil {
+		fields = append(fields, ssoattempt.FieldNonce)
+	}
+	if m.code_verifier != nil {
+		fields = append(fields, ssoattempt.FieldCodeVerifier)
+	}
+	if m.return_to != nil {
+		fields = append(fields, ssoattempt.FieldReturnTo)
+	}
+	if m.started_by_id != nil {
+		fields = append(fields, ssoattempt.FieldStartedByID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, ssoattempt.FieldCreatedAt)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, ssoattempt.FieldExpiresAt)
+	}
+	if m.state_used_at != nil {
+		fields = append(fields, ssoattempt.FieldStateUsedAt)
+	}
+	if m.handoff_hash != nil {
+		fields = append(fields, ssoattempt.FieldHandoffHash)
+	}
+	if m.handoff_kind != nil {
+		fields = append(fields, ssoattempt.FieldHandoffKind)
+	}
+	if m.handoff_expires_at != nil {
+		fields = append(fields, ssoattempt.FieldHandoffExpiresAt)
+	}
+	if m.handoff_used_at != nil {
+		fields = append(fields, ssoattempt.FieldHandoffUsedAt)
+	}
+	if m.user_id != nil {
+		fields = append(fields, ssoattempt.FieldUserID)
+	}
+	if m.issuer != nil {
+		fields = append(fields, ssoattempt.FieldIssuer)
+	}
+	if m.subject != nil {
+		fields = append(fields, ssoattempt.FieldSubject)
+	}
+	if m.email != nil {
+		fields = append(fields, ssoattempt.FieldEmail)
+	}
+	if m.name != nil {
+		fields = append(fields, ssoattempt.FieldName)
+	}
+	if m.idp_mfa != nil {
+		fields = append(fields, ssoattempt.FieldIdpMfa)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SSOAttemptMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case ssoattempt.FieldOrganizationID:
+		return m.OrganizationID()
+	case ssoattempt.FieldConnectionID:
+		return m.ConnectionID()
+	case ssoattempt.FieldPurpose:
+		return m.Purpose()
+	case ssoattempt.FieldTicketHash:
+		return m.TicketHash()
+	case ssoattempt.FieldStateHash:
+		return m.StateHash()
+	case ssoattempt.FieldBrowserHash:
+		return m.BrowserHash()
+	case ssoattempt.FieldNonce:
+		return m.Nonce()
+	case ssoattempt.FieldCodeVerifier:
+		return m.CodeVerifier()
+	case ssoattempt.FieldReturnTo:
+		return m.ReturnTo()
+	case ssoattempt.FieldStartedByID:
+		return m.StartedByID()
+	case ssoattempt.FieldCreatedAt:
+		return m.CreatedAt()
+	case ssoattempt.FieldExpiresAt:
+		return m.ExpiresAt()
+	case ssoattempt.FieldStateUsedAt:
+		return m.StateUsedAt()
+	case ssoattempt.FieldHandoffHash:
+		return m.HandoffHash()
+	case ssoattempt.FieldHandoffKind:
+		return m.HandoffKind()
+	case ssoattempt.FieldHandoffExpiresAt:
+		return m.HandoffExpiresAt()
+	case ssoattempt.FieldHandoffUsedAt:
+		return m.HandoffUsedAt()
+	case ssoattempt.FieldUserID:
+		return m.UserID()
+	case ssoattempt.FieldIssuer:
+		return m.Issuer()
+	case ssoattempt.FieldSubject:
+		return m.Subject()
+	case ssoattempt.FieldEmail:
+		return m.Email()
+	case ssoattempt.FieldName:
+		return m.Name()
+	case ssoattempt.FieldIdpMfa:
+		return m.IdpMfa()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SSOAttemptMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case ssoattempt.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case ssoattempt.FieldConnectionID:
+		return m.OldConnectionID(ctx)
+	case ssoattempt.FieldPurpose:
+		return m.OldPurpose(ctx)
+	case ssoattempt.FieldTicketHash:
+		return m.OldTicketHash(ctx)
+	case ssoattempt.FieldStateHash:
+		return m.OldStateHash(ctx)
+	case ssoattempt.FieldBrowserHash:
+		return m.OldBrowserHash(ctx)
+	case ssoattempt.FieldNonce:
+		return m.OldNonce(ctx)
+	case ssoattempt.FieldCodeVerifier:
+		return m.OldCodeVerifier(ctx)
+	case ssoattempt.FieldReturnTo:
+		return m.OldReturnTo(ctx)
+	case ssoattempt.FieldStartedByID:
+		return m.OldStartedByID(ctx)
+	case ssoattempt.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case ssoattempt.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case ssoattempt.FieldStateUsedAt:
+		return m.OldStateUsedAt(ctx)
+	case ssoattempt.FieldHandoffHash:
+		return m.OldHandoffHash(ctx)
+	case ssoattempt.FieldHandoffKind:
+		return m.OldHandoffKind(ctx)
+	case ssoattempt.FieldHandoffExpiresAt:
+		return m.OldHandoffExpiresAt(ctx)
+	case ssoattempt.FieldHandoffUsedAt:
+		return m.OldHandoffUsedAt(ctx)
+	case ssoattempt.FieldUserID:
+		return m.OldUserID(ctx)
+	case ssoattempt.FieldIssuer:
+		return m.OldIssuer(ctx)
+	case ssoattempt.FieldSubject:
+		return m.OldSubject(ctx)
+	case ssoattempt.FieldEmail:
+		return m.OldEmail(ctx)
+	case ssoattempt.FieldName:
+		return m.OldName(ctx)
+	case ssoattempt.FieldIdpMfa:
+		return m.OldIdpMfa(ctx)
+	}
+	return nil, fmt.Errorf("unknown SSOAttempt field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SSOAttemptMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case ssoattempt.FieldOrganizationID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case ssoattempt.FieldConnectionID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConnectionID(v)
+		return nil
+	case ssoattempt.FieldPurpose:
+		v, ok := value.(ssoattempt.Purpose)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPurpose(v)
+		return nil
+	case ssoattempt.FieldTicketHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTicketHash(v)
+		return nil
+	case ssoattempt.FieldStateHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStateHash(v)
+		return nil
+	case ssoattempt.FieldBrowserHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBrowserHash(v)
+		return nil
+	case ssoattempt.FieldNonce:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNonce(v)
+		return nil
+	case ssoattempt.FieldCodeVerifier:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCodeVerifier(v)
+		return nil
+	case ssoattempt.FieldReturnTo:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReturnTo(v)
+		return nil
+	case ssoattempt.FieldStartedByID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedByID(v)
+		return nil
+	case ssoattempt.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case ssoattempt.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case ssoattempt.FieldStateUsedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStateUsedAt(v)
+		return nil
+	case ssoattempt.FieldHandoffHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHandoffHash(v)
+		return nil
+	case ssoattempt.FieldHandoffKind:
+		v, ok := value.(ssoattempt.HandoffKind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHandoffKind(v)
+		return nil
+	case ssoattempt.FieldHandoffExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHandoffExpiresAt(v)
+		return nil
+	case ssoattempt.FieldHandoffUsedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHandoffUsedAt(v)
+		return nil
+	case ssoattempt.FieldUserID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case ssoattempt.FieldIssuer:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuer(v)
+		return nil
+	case ssoattempt.FieldSubject:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubject(v)
+		return nil
+	case ssoattempt.FieldEmail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmail(v)
+		return nil
+	case ssoattempt.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case ssoattempt.FieldIdpMfa:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIdpMfa(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SSOAttempt field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SSOAttemptMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SSOAttemptMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SSOAttemptMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown SSOAttempt numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SSOAttemptMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(ssoattempt.FieldTicketHash) {
+		fields = append(fields, ssoattempt.FieldTicketHash)
+	}
+	if m.FieldCleared(ssoattempt.FieldStateHash) {
+		fields = append(fields, ssoattempt.FieldStateHash)
+	}
+	if m.FieldCleared(ssoattempt.FieldStartedByID) {
+		fields = append(fields, ssoattempt.FieldStartedByID)
+	}
+	if m.FieldCleared(ssoattempt.FieldStateUsedAt) {
+		fields = append(fields, ssoattempt.FieldStateUsedAt)
+	}
+	if m.FieldCleared(ssoattempt.FieldHandoffHash) {
+		fields = append(fields, ssoattempt.FieldHandoffHash)
+	}
+	if m.FieldCleared(ssoattempt.FieldHandoffKind) {
+		fields = append(fields, ssoattempt.FieldHandoffKind)
+	}
+	if m.FieldCleared(ssoattempt.FieldHandoffExpiresAt) {
+		fields = append(fields, ssoattempt.FieldHandoffExpiresAt)
+	}
+	if m.FieldCleared(ssoattempt.FieldHandoffUsedAt) {
+		fields = append(fields, ssoattempt.FieldHandoffUsedAt)
+	}
+	if m.FieldCleared(ssoattempt.FieldUserID) {
+		fields = append(fields, ssoattempt.FieldUserID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SSOAttemptMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SSOAttemptMutation) ClearField(name string) error {
+	switch name {
+	case ssoattempt.FieldTicketHash:
+		m.ClearTicketHash()
+		return nil
+	case ssoattempt.FieldStateHash:
+		m.ClearStateHash()
+		return nil
+	case ssoattempt.FieldStartedByID:
+		m.ClearStartedByID()
+		return nil
+	case ssoattempt.FieldStateUsedAt:
+		m.ClearStateUsedAt()
+		return nil
+	case ssoattempt.FieldHandoffHash:
+		m.ClearHandoffHash()
+		return nil
+	case ssoattempt.FieldHandoffKind:
+		m.ClearHandoffKind()
+		return nil
+	case ssoattempt.FieldHandoffExpiresAt:
+		m.ClearHandoffExpiresAt()
+		return nil
+	case ssoattempt.FieldHandoffUsedAt:
+		m.ClearHandoffUsedAt()
+		return nil
+	case ssoattempt.FieldUserID:
+		m.ClearUserID()
+		return nil
+	}
+	return fmt.Errorf("unknown SSOAttempt nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SSOAttemptMutation) ResetField(name string) error {
+	switch name {
+	case ssoattempt.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case ssoattempt.FieldConnectionID:
+		m.ResetConnectionID()
+		return nil
+	case ssoattempt.FieldPurpose:
+		m.ResetPurpose()
+		return nil
+	case ssoattempt.FieldTicketHash:
+		m.ResetTicketHash()
+		return nil
+	case ssoattempt.FieldStateHash:
+		m.ResetStateHash()
+		return nil
+	case ssoattempt.FieldBrowserHash:
+		m.ResetBrowserHash()
+		return nil
+	case ssoattempt.FieldNonce:
+		m.ResetNonce()
+		return nil
+	case ssoattempt.FieldCodeVerifier:
+		m.ResetCodeVerifier()
+		return nil
+	case ssoattempt.FieldReturnTo:
+		m.ResetReturnTo()
+		return nil
+	case ssoattempt.FieldStartedByID:
+		m.ResetStartedByID()
+		return nil
+	case ssoattempt.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case ssoattempt.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case ssoattempt.FieldStateUsedAt:
+		m.ResetStateUsedAt()
+		return nil
+	case ssoattempt.FieldHandoffHash:
+		m.ResetHandoffHash()
+		return nil
+	case ssoattempt.FieldHandoffKind:
+		m.ResetHandoffKind()
+		return nil
+	case ssoattempt.FieldHandoffExpiresAt:
+		m.ResetHandoffExpiresAt()
+		return nil
+	case ssoattempt.FieldHandoffUsedAt:
+		m.ResetHandoffUsedAt()
+		return nil
+	case ssoattempt.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case ssoattempt.FieldIssuer:
+		m.ResetIssuer()
+		return nil
+	case ssoattempt.FieldSubject:
+		m.ResetSubject()
+		return nil
+	case ssoattempt.FieldEmail:
+		m.ResetEmail()
+		return nil
+	case ssoattempt.FieldName:
+		m.ResetName()
+		return nil
+	case ssoattempt.FieldIdpMfa:
+		m.ResetIdpMfa()
+		return nil
+	}
+	return fmt.Errorf("unknown SSOAttempt field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SSOAttemptMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.organization != nil {
+		edges = append(edges, ssoattempt.EdgeOrganization)
+	}
+	if m.connection != nil {
+		edges = append(edges, ssoattempt.EdgeConnection)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SSOAttemptMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case ssoattempt.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case ssoattempt.EdgeConnection:
+		if id := m.connection; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SSOAttemptMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SSOAttemptMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SSOAttemptMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedorganization {
+		edges = append(edges, ssoattempt.EdgeOrganization)
+	}
+	if m.clearedconnection {
+		edges = append(edges, ssoattempt.EdgeConnection)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SSOAttemptMutation) EdgeCleared(name string) bool {
+	switch name {
+	case ssoattempt.EdgeOrganization:
+		return m.clearedorganization
+	case ssoattempt.EdgeConnection:
+		return m.clearedconnection
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SSOAttemptMutation) ClearEdge(name string) error {
+	switch name {
+	case ssoattempt.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case ssoattempt.EdgeConnection:
+		m.ClearConnection()
+		return nil
+	}
+	return fmt.Errorf("unknown SSOAttempt unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SSOAttemptMutation) ResetEdge(name string) error {
+	switch name {
+	case ssoattempt.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case ssoattempt.EdgeConnection:
+		m.ResetConnection()
+		return nil
+	}
+	return fmt.Errorf("unknown SSOAttempt edge %s", name)
+}
+
+// SSOConnectionMutation represents an operation that mutates the SSOConnection nodes in the graph.
+type SSOConnectionMutation struct {
+	config
+	op                     Op
+	typ                    string
+	id                     *uuid.UUID
+	created_at             *time.Time
+	updated_at             *time.Time
+	name                   *string
+	issuer_url             *string
+	issuer                 *string
+	client_id              *string
+	client_secret          *string
+	scopes                 *[]string
+	appendscopes           []string
+	token_auth_method      *ssoconnection.TokenAuthMethod
+	email_claim            *string
+	name_claim             *string
+	email_verified_claim   *string
+	status                 *ssoconnection.Status
+	jit_enabled            *bool
+	default_role           *string
+	trust_idp_mfa          *bool
+	max_session_hours      *int
+	addmax_session_hours   *int
+	authorization_endpoint *string
+	token_endpoint         *string
+	userinfo_endpoint      *string
+	jwks_uri               *string
+	signing_algs           *[]string
+	appendsigning_algs     []string
+	tested_at              *time.Time
+	test_claims            *map[string]interface{}
+	clearedFields          map[string]struct{}
+	organization           *uuid.UUID
+	clearedorganization    bool
+	domains                map[uuid.UUID]struct{}
+	removeddomains         map[uuid.UUID]struct{}
+	cleareddomains         bool
+	identities             map[uuid.UUID]struct{}
+	removedidentities      map[uuid.UUID]struct{}
+	clearedidentities      bool
+	attempts               map[uuid.UUID]struct{}
+	removedattempts        map[uuid.UUID]struct{}
+	clearedattempts        bool
+	done                   bool
+	oldValue               func(context.Context) (*SSOConnection, error)
+	predicates             []predicate.SSOConnection
+}
+
+var _ ent.Mutation = (*SSOConnectionMutation)(nil)
+
+// ssoconnectionOption allows management of the mutation configuration using functional options.
+type ssoconnectionOption func(*SSOConnectionMutation)
+
+// newSSOConnectionMutation creates new mutation for the SSOConnection entity.
+func newSSOConnectionMutation(c config, op Op, opts ...ssoconnectionOption) *SSOConnectionMutation {
+	m := &SSOConnectionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSSOConnection,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSSOConnectionID sets the ID field of the mutation.
+func withSSOConnectionID(id uuid.UUID) ssoconnectionOption {
+	return func(m *SSOConnectionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *SSOConnection
+		)
+		m.oldValue = func(ctx context.Context) (*SSOConnection, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().SSOConnection.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSSOConnection sets the old SSOConnection of the mutation.
+func withSSOConnection(node *SSOConnection) ssoconnectionOption {
+	return func(m *SSOConnectionMutation) {
+		m.oldValue = func(context.Context) (*SSOConnection, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SSOConnectionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SSOConnectionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of SSOConnection entities.
+func (m *SSOConnectionMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SSOConnectionMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SSOConnectionMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().SSOConnection.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SSOConnectionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SSOConnectionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SSOConnectionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *SSOConnectionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *SSOConnectionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *SSOConnectionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *SSOConnectionMutation) SetOrganizationID(u uuid.UUID) {
+	m.organization = &u
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *SSOConnectionMutation) OrganizationID() (r uuid.UUID, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldOrganizationID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *SSOConnectionMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetName sets the "name" field.
+func (m *SSOConnectionMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *SSOConnectionMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *SSOConnectionMutation) ResetName() {
+	m.name = nil
+}
+
+// SetIssuerURL sets the "issuer_url" field.
+func (m *SSOConnectionMutation) SetIssuerURL(s string) {
+	m.issuer_url = &s
+}
+
+// IssuerURL returns the value of the "issuer_url" field in the mutation.
+func (m *SSOConnectionMutation) IssuerURL() (r string, exists bool) {
+	v := m.issuer_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuerURL returns the old "issuer_url" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldIssuerURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuerURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuerURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuerURL: %w", err)
+	}
+	return oldValue.IssuerURL, nil
+}
+
+// ResetIssuerURL resets all changes to the "issuer_url" field.
+func (m *SSOConnectionMutation) ResetIssuerURL() {
+	m.issuer_url = nil
+}
+
+// SetIssuer sets the "issuer" field.
+func (m *SSOConnectionMutation) SetIssuer(s string) {
+	m.issuer = &s
+}
+
+// Issuer returns the value of the "issuer" field in the mutation.
+func (m *SSOConnectionMutation) Issuer() (r string, exists bool) {
+	v := m.issuer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuer returns the old "issuer" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldIssuer(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuer is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuer requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuer: %w", err)
+	}
+	return oldValue.Issuer, nil
+}
+
+// ResetIssuer resets all changes to the "issuer" field.
+func (m *SSOConnectionMutation) ResetIssuer() {
+	m.issuer = nil
+}
+
+// SetClientID sets the "client_id" field.
+func (m *SSOConnectionMutation) SetClientID(s string) {
+	m.client_id = &s
+}
+
+// ClientID returns the value of the "client_id" field in the mutation.
+func (m *SSOConnectionMutation) ClientID() (r string, exists bool) {
+	v := m.client_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClientID returns the old "client_id" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldClientID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClientID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClientID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClientID: %w", err)
+	}
+	return oldValue.ClientID, nil
+}
+
+// ResetClientID resets all changes to the "client_id" field.
+func (m *SSOConnectionMutation) ResetClientID() {
+	m.client_id = nil
+}
+
+// SetClientSecret sets the "client_secret" field.
+func (m *SSOConnectionMutation) SetClientSecret(s string) {
+	m.client_secret = &s
+}
+
+// ClientSecret returns the value of the "client_secret" field in the mutation.
+func (m *SSOConnectionMutation) ClientSecret() (r string, exists bool) {
+	v := m.client_secret
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClientSecret returns the old "client_secret" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldClientSecret(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClientSecret is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClientSecret requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClientSecret: %w", err)
+	}
+	return oldValue.ClientSecret, nil
+}
+
+// ResetClientSecret resets all changes to the "client_secret" field.
+func (m *SSOConnectionMutation) ResetClientSecret() {
+	m.client_secret = nil
+}
+
+// SetScopes sets the "scopes" field.
+func (m *SSOConnectionMutation) SetScopes(s []string) {
+	m.scopes = &s
+	m.appendscopes = nil
+}
+
+// Scopes returns the value of the "scopes" field in the mutation.
+func (m *SSOConnectionMutation) Scopes() (r []string, exists bool) {
+	v := m.scopes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScopes returns the old "scopes" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldScopes(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScopes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScopes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScopes: %w", err)
+	}
+	return oldValue.Scopes, nil
+}
+
+// AppendScopes adds s to the "scopes" field.
+func (m *SSOConnectionMutation) AppendScopes(s []string) {
+	m.appendscopes = append(m.appendscopes, s...)
+}
+
+// AppendedScopes returns the list of values that were appended to the "scopes" field in this mutation.
+func (m *SSOConnectionMutation) AppendedScopes() ([]string, bool) {
+	if len(m.appendscopes) == 0 {
+		return nil, false
+	}
+	return m.appendscopes, true
+}
+
+// ResetScopes resets all changes to the "scopes" field.
+func (m *SSOConnectionMutation) ResetScopes() {
+	m.scopes = nil
+	m.appendscopes = nil
+}
+
+// SetTokenAuthMethod sets the "token_auth_method" field.
+func (m *SSOConnectionMutation) SetTokenAuthMethod(sam ssoconnection.TokenAuthMethod) {
+	m.token_auth_method = &sam
+}
+
+// TokenAuthMethod returns the value of the "token_auth_method" field in the mutation.
+func (m *SSOConnectionMutation) TokenAuthMethod() (r ssoconnection.TokenAuthMethod, exists bool) {
+	v := m.token_auth_method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokenAuthMethod returns the old "token_auth_method" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldTokenAuthMethod(ctx context.Context) (v ssoconnection.TokenAuthMethod, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokenAuthMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokenAuthMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokenAuthMethod: %w", err)
+	}
+	return oldValue.TokenAuthMethod, nil
+}
+
+// ResetTokenAuthMethod resets all changes to the "token_auth_method" field.
+func (m *SSOConnectionMutation) ResetTokenAuthMethod() {
+	m.token_auth_method = nil
+}
+
+// SetEmailClaim sets the "email_claim" field.
+func (m *SSOConnectionMutation) SetEmailClaim(s string) {
+	m.email_claim = &s
+}
+
+// EmailClaim returns the value of the "email_claim" field in the mutation.
+func (m *SSOConnectionMutation) EmailClaim() (r string, exists bool) {
+	v := m.email_claim
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmailClaim returns the old "email_claim" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldEmailClaim(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmailClaim is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmailClaim requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmailClaim: %w", err)
+	}
+	return oldValue.EmailClaim, nil
+}
+
+// ResetEmailClaim resets all changes to the "email_claim" field.
+func (m *SSOConnectionMutation) ResetEmailClaim() {
+	m.email_claim = nil
+}
+
+// SetNameClaim sets the "name_claim" field.
+func (m *SSOConnectionMutation) SetNameClaim(s string) {
+	m.name_claim = &s
+}
+
+// NameClaim returns the value of the "name_claim" field in the mutation.
+func (m *SSOConnectionMutation) NameClaim() (r string, exists bool) {
+	v := m.name_claim
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNameClaim returns the old "name_claim" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldNameClaim(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNameClaim is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNameClaim requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNameClaim: %w", err)
+	}
+	return oldValue.NameClaim, nil
+}
+
+// ResetNameClaim resets all changes to the "name_claim" field.
+func (m *SSOConnectionMutation) ResetNameClaim() {
+	m.name_claim = nil
+}
+
+// SetEmailVerifiedClaim sets the "email_verified_claim" field.
+func (m *SSOConnectionMutation) SetEmailVerifiedClaim(s string) {
+	m.email_verified_claim = &s
+}
+
+// EmailVerifiedClaim returns the value of the "email_verified_claim" field in the mutation.
+func (m *SSOConnectionMutation) EmailVerifiedClaim() (r string, exists bool) {
+	v := m.email_verified_claim
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmailVerifiedClaim returns the old "email_verified_claim" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldEmailVerifiedClaim(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmailVerifiedClaim is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmailVerifiedClaim requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmailVerifiedClaim: %w", err)
+	}
+	return oldValue.EmailVerifiedClaim, nil
+}
+
+// ResetEmailVerifiedClaim resets all changes to the "email_verified_claim" field.
+func (m *SSOConnectionMutation) ResetEmailVerifiedClaim() {
+	m.email_verified_claim = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *SSOConnectionMutation) SetStatus(s ssoconnection.Status) {
+	m.status = &s
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *SSOConnectionMutation) Status() (r ssoconnection.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldStatus(ctx context.Context) (v ssoconnection.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *SSOConnectionMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetJitEnabled sets the "jit_enabled" field.
+func (m *SSOConnectionMutation) SetJitEnabled(b bool) {
+	m.jit_enabled = &b
+}
+
+// JitEnabled returns the value of the "jit_enabled" field in the mutation.
+func (m *SSOConnectionMutation) JitEnabled() (r bool, exists bool) {
+	v := m.jit_enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJitEnabled returns the old "jit_enabled" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldJitEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJitEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJitEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJitEnabled: %w", err)
+	}
+	return oldValue.JitEnabled, nil
+}
+
+// ResetJitEnabled resets all changes to the "jit_enabled" field.
+func (m *SSOConnectionMutation) ResetJitEnabled() {
+	m.jit_enabled = nil
+}
+
+// SetDefaultRole sets the "default_role" field.
+func (m *SSOConnectionMutation) SetDefaultRole(s string) {
+	m.default_role = &s
+}
+
+// DefaultRole returns the value of the "default_role" field in the mutation.
+func (m *SSOConnectionMutation) DefaultRole() (r string, exists bool) {
+	v := m.default_role
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDefaultRole returns the old "default_role" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldDefaultRole(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDefaultRole is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDefaultRole requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDefaultRole: %w", err)
+	}
+	return oldValue.DefaultRole, nil
+}
+
+// ResetDefaultRole resets all changes to the "default_role" field.
+func (m *SSOConnectionMutation) ResetDefaultRole() {
+	m.default_role = nil
+}
+
+// SetTrustIdpMfa sets the "trust_idp_mfa" field.
+func (m *SSOConnectionMutation) SetTrustIdpMfa(b bool) {
+	m.trust_idp_mfa = &b
+}
+
+// TrustIdpMfa returns the value of the "trust_idp_mfa" field in the mutation.
+func (m *SSOConnectionMutation) TrustIdpMfa() (r bool, exists bool) {
+	v := m.trust_idp_mfa
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTrustIdpMfa returns the old "trust_idp_mfa" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldTrustIdpMfa(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTrustIdpMfa is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTrustIdpMfa requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTrustIdpMfa: %w", err)
+	}
+	return oldValue.TrustIdpMfa, nil
+}
+
+// ResetTrustIdpMfa resets all changes to the "trust_idp_mfa" field.
+func (m *SSOConnectionMutation) ResetTrustIdpMfa() {
+	m.trust_idp_mfa = nil
+}
+
+// SetMaxSessionHours sets the "max_session_hours" field.
+func (m *SSOConnectionMutation) SetMaxSessionHours(i int) {
+	m.max_session_hours = &i
+	m.addmax_session_hours = nil
+}
+
+// MaxSessionHours returns the value of the "max_session_hours" field in the mutation.
+func (m *SSOConnectionMutation) MaxSessionHours() (r int, exists bool) {
+	v := m.max_session_hours
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMaxSessionHours returns the old "max_session_hours" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldMaxSessionHours(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMaxSessionHours is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMaxSessionHours requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMaxSessionHours: %w", err)
+	}
+	return oldValue.MaxSessionHours, nil
+}
+
+// AddMaxSessionHours adds i to the "max_session_hours" field.
+func (m *SSOConnectionMutation) AddMaxSessionHours(i int) {
+	if m.addmax_session_hours != nil {
+		*m.addmax_session_hours += i
+	} else {
+		m.addmax_session_hours = &i
+	}
+}
+
+// AddedMaxSessionHours returns the value that was added to the "max_session_hours" field in this mutation.
+func (m *SSOConnectionMutation) AddedMaxSessionHours() (r int, exists bool) {
+	v := m.addmax_session_hours
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMaxSessionHours resets all changes to the "max_session_hours" field.
+func (m *SSOConnectionMutation) ResetMaxSessionHours() {
+	m.max_session_hours = nil
+	m.addmax_session_hours = nil
+}
+
+// SetAuthorizationEndpoint sets the "authorization_endpoint" field.
+func (m *SSOConnectionMutation) SetAuthorizationEndpoint(s string) {
+	m.authorization_endpoint = &s
+}
+
+// AuthorizationEndpoint returns the value of the "authorization_endpoint" field in the mutation.
+func (m *SSOConnectionMutation) AuthorizationEndpoint() (r string, exists bool) {
+	v := m.authorization_endpoint
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuthorizationEndpoint returns the old "authorization_endpoint" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldAuthorizationEndpoint(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuthorizationEndpoint is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuthorizationEndpoint requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuthorizationEndpoint: %w", err)
+	}
+	return oldValue.AuthorizationEndpoint, nil
+}
+
+// ResetAuthorizationEndpoint resets all changes to the "authorization_endpoint" field.
+func (m *SSOConnectionMutation) ResetAuthorizationEndpoint() {
+	m.authorization_endpoint = nil
+}
+
+// SetTokenEndpoint sets the "token_endpoint" field.
+func (m *SSOConnectionMutation) SetTokenEndpoint(s string) {
+	m.token_endpoint = &s
+}
+
+// TokenEndpoint returns the value of the "token_endpoint" field in the mutation.
+func (m *SSOConnectionMutation) TokenEndpoint() (r string, exists bool) {
+	v := m.token_endpoint
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokenEndpoint returns the old "token_endpoint" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldTokenEndpoint(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokenEndpoint is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokenEndpoint requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokenEndpoint: %w", err)
+	}
+	return oldValue.TokenEndpoint, nil
+}
+
+// ResetTokenEndpoint resets all changes to the "token_endpoint" field.
+func (m *SSOConnectionMutation) ResetTokenEndpoint() {
+	m.token_endpoint = nil
+}
+
+// SetUserinfoEndpoint sets the "userinfo_endpoint" field.
+func (m *SSOConnectionMutation) SetUserinfoEndpoint(s string) {
+	m.userinfo_endpoint = &s
+}
+
+// UserinfoEndpoint returns the value of the "userinfo_endpoint" field in the mutation.
+func (m *SSOConnectionMutation) UserinfoEndpoint() (r string, exists bool) {
+	v := m.userinfo_endpoint
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserinfoEndpoint returns the old "userinfo_endpoint" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldUserinfoEndpoint(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserinfoEndpoint is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserinfoEndpoint requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserinfoEndpoint: %w", err)
+	}
+	return oldValue.UserinfoEndpoint, nil
+}
+
+// ResetUserinfoEndpoint resets all changes to the "userinfo_endpoint" field.
+func (m *SSOConnectionMutation) ResetUserinfoEndpoint() {
+	m.userinfo_endpoint = nil
+}
+
+// SetJwksURI sets the "jwks_uri" field.
+func (m *SSOConnectionMutation) SetJwksURI(s string) {
+	m.jwks_uri = &s
+}
+
+// JwksURI returns the value of the "jwks_uri" field in the mutation.
+func (m *SSOConnectionMutation) JwksURI() (r string, exists bool) {
+	v := m.jwks_uri
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJwksURI returns the old "jwks_uri" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldJwksURI(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJwksURI is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJwksURI requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJwksURI: %w", err)
+	}
+	return oldValue.JwksURI, nil
+}
+
+// ResetJwksURI resets all changes to the "jwks_uri" field.
+func (m *SSOConnectionMutation) ResetJwksURI() {
+	m.jwks_uri = nil
+}
+
+// SetSigningAlgs sets the "signing_algs" field.
+func (m *SSOConnectionMutation) SetSigningAlgs(s []string) {
+	m.signing_algs = &s
+	m.appendsigning_algs = nil
+}
+
+// SigningAlgs returns the value of the "signing_algs" field in the mutation.
+func (m *SSOConnectionMutation) SigningAlgs() (r []string, exists bool) {
+	v := m.signing_algs
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSigningAlgs returns the old "signing_algs" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldSigningAlgs(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSigningAlgs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSigningAlgs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSigningAlgs: %w", err)
+	}
+	return oldValue.SigningAlgs, nil
+}
+
+// AppendSigningAlgs adds s to the "signing_algs" field.
+func (m *SSOConnectionMutation) AppendSigningAlgs(s []string) {
+	m.appendsigning_algs = append(m.appendsigning_algs, s...)
+}
+
+// AppendedSigningAlgs returns the list of values that were appended to the "signing_algs" field in this mutation.
+func (m *SSOConnectionMutation) AppendedSigningAlgs() ([]string, bool) {
+	if len(m.appendsigning_algs) == 0 {
+		return nil, false
+	}
+	return m.appendsigning_algs, true
+}
+
+// ResetSigningAlgs resets all changes to the "signing_algs" field.
+func (m *SSOConnectionMutation) ResetSigningAlgs() {
+	m.signing_algs = nil
+	m.appendsigning_algs = nil
+}
+
+// SetTestedAt sets the "tested_at" field.
+func (m *SSOConnectionMutation) SetTestedAt(t time.Time) {
+	m.tested_at = &t
+}
+
+// TestedAt returns the value of the "tested_at" field in the mutation.
+func (m *SSOConnectionMutation) TestedAt() (r time.Time, exists bool) {
+	v := m.tested_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTestedAt returns the old "tested_at" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldTestedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTestedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTestedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTestedAt: %w", err)
+	}
+	return oldValue.TestedAt, nil
+}
+
+// ClearTestedAt clears the value of the "tested_at" field.
+func (m *SSOConnectionMutation) ClearTestedAt() {
+	m.tested_at = nil
+	m.clearedFields[ssoconnection.FieldTestedAt] = struct{}{}
+}
+
+// TestedAtCleared returns if the "tested_at" field was cleared in this mutation.
+func (m *SSOConnectionMutation) TestedAtCleared() bool {
+	_, ok := m.clearedFields[ssoconnection.FieldTestedAt]
+	return ok
+}
+
+// ResetTestedAt resets all changes to the "tested_at" field.
+func (m *SSOConnectionMutation) ResetTestedAt() {
+	m.tested_at = nil
+	delete(m.clearedFields, ssoconnection.FieldTestedAt)
+}
+
+// SetTestClaims sets the "test_claims" field.
+func (m *SSOConnectionMutation) SetTestClaims(value map[string]interface{}) {
+	m.test_claims = &value
+}
+
+// TestClaims returns the value of the "test_claims" field in the mutation.
+func (m *SSOConnectionMutation) TestClaims() (r map[string]interface{}, exists bool) {
+	v := m.test_claims
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTestClaims returns the old "test_claims" field's value of the SSOConnection entity.
+// If the SSOConnection object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOConnectionMutation) OldTestClaims(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTestClaims is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTestClaims requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTestClaims: %w", err)
+	}
+	return oldValue.TestClaims, nil
+}
+
+// ClearTestClaims clears the value of the "test_claims" field.
+func (m *SSOConnectionMutation) ClearTestClaims() {
+	m.test_claims = nil
+	m.clearedFields[ssoconnection.FieldTestClaims] = struct{}{}
+}
+
+// TestClaimsCleared returns if the "test_claims" field was cleared in this mutation.
+func (m *SSOConnectionMutation) TestClaimsCleared() bool {
+	_, ok := m.clearedFields[ssoconnection.FieldTestClaims]
+	return ok
+}
+
+// ResetTestClaims resets all changes to the "test_claims" field.
+func (m *SSOConnectionMutation) ResetTestClaims() {
+	m.test_claims = nil
+	delete(m.clearedFields, ssoconnection.FieldTestClaims)
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *SSOConnectionMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[ssoconnection.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *SSOConnectionMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *SSOConnectionMutation) OrganizationIDs() (ids []uuid.UUID) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *SSOConnectionMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// AddDomainIDs adds the "domains" edge to the SSODomain entity by ids.
+func (m *SSOConnectionMutation) AddDomainIDs(ids ...uuid.UUID) {
+	if m.domains == nil {
+		m.domains = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.domains[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDomains clears the "domains" edge to the SSODomain entity.
+func (m *SSOConnectionMutation) ClearDomains() {
+	m.cleareddomains = true
+}
+
+// DomainsCleared reports if the "domains" edge to the SSODomain entity was cleared.
+func (m *SSOConnectionMutation) DomainsCleared() bool {
+	return m.cleareddomains
+}
+
+// RemoveDomainIDs removes the "domains" edge to the SSODomain entity by IDs.
+func (m *SSOConnectionMutation) RemoveDomainIDs(ids ...uuid.UUID) {
+	if m.removeddomains == nil {
+		m.removeddomains = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.domains, ids[i])
+		m.removeddomains[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDomains returns the removed IDs of the "domains" edge to the SSODomain entity.
+func (m *SSOConnectionMutation) RemovedDomainsIDs() (ids []uuid.UUID) {
+	for id := range m.removeddomains {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DomainsIDs returns the "domains" edge IDs in the mutation.
+func (m *SSOConnectionMutation) DomainsIDs() (ids []uuid.UUID) {
+	for id := range m.domains {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDomains resets all changes to the "domains" edge.
+func (m *SSOConnectionMutation) ResetDomains() {
+	m.domains = nil
+	m.cleareddomains = false
+	m.removeddomains = nil
+}
+
+// AddIdentityIDs adds the "identities" edge to the SSOIdentity entity by ids.
+func (m *SSOConnectionMutation) AddIdentityIDs(ids ...uuid.UUID) {
+	if m.identities == nil {
+		m.identities = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.identities[ids[i]] = struct{}{}
+	}
+}
+
+// ClearIdentities clears the "identities" edge to the SSOIdentity entity.
+func (m *SSOConnectionMutation) ClearIdentities() {
+	m.clearedidentities = true
+}
+
+// IdentitiesCleared reports if the "identities" edge to the SSOIdentity entity was cleared.
+func (m *SSOConnectionMutation) IdentitiesCleared() bool {
+	return m.clearedidentities
+}
+
+// RemoveIdentityIDs removes the "identities" edge to the SSOIdentity entity by IDs.
+func (m *SSOConnectionMutation) RemoveIdentityIDs(ids ...uuid.UUID) {
+	if m.removedidentities == nil {
+		m.removedidentities = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.identities, ids[i])
+		m.removedidentities[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedIdentities returns the removed IDs of the "identities" edge to the SSOIdentity entity.
+func (m *SSOConnectionMutation) RemovedIdentitiesIDs() (ids []uuid.UUID) {
+	for id := range m.removedidentities {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// IdentitiesIDs returns the "identities" edge IDs in the mutation.
+func (m *SSOConnectionMutation) IdentitiesIDs() (ids []uuid.UUID) {
+	for id := range m.identities {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetIdentities resets all changes to the "identities" edge.
+func (m *SSOConnectionMutation) ResetIdentities() {
+	m.identities = nil
+	m.clearedidentities = false
+	m.removedidentities = nil
+}
+
+// AddAttemptIDs adds the "attempts" edge to the SSOAttempt entity by ids.
+func (m *SSOConnectionMutation) AddAttemptIDs(ids ...uuid.UUID) {
+	if m.attempts == nil {
+		m.attempts = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.attempts[ids[i]] = struct{}{}
+	}
+}
+
+// ClearAttempts clears the "attempts" edge to the SSOAttempt entity.
+func (m *SSOConnectionMutation) ClearAttempts() {
+	m.clearedattempts = true
+}
+
+// AttemptsCleared reports if the "attempts" edge to the SSOAttempt entity was cleared.
+func (m *SSOConnectionMutation) AttemptsCleared() bool {
+	return m.clearedattempts
+}
+
+// RemoveAttemptIDs removes the "attempts" edge to the SSOAttempt entity by IDs.
+func (m *SSOConnectionMutation) RemoveAttemptIDs(ids ...uuid.UUID) {
+	if m.removedattempts == nil {
+		m.removedattempts = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.attempts, ids[i])
+		m.removedattempts[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedAttempts returns the removed IDs of the "attempts" edge to the SSOAttempt entity.
+func (m *SSOConnectionMutation) RemovedAttemptsIDs() (ids []uuid.UUID) {
+	for id := range m.removedattempts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// AttemptsIDs returns the "attempts" edge IDs in the mutation.
+func (m *SSOConnectionMutation) AttemptsIDs() (ids []uuid.UUID) {
+	for id := range m.attempts {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetAttempts resets all changes to the "attempts" edge.
+func (m *SSOConnectionMutation) ResetAttempts() {
+	m.attempts = nil
+	m.clearedattempts = false
+	m.removedattempts = nil
+}
+
+// Where appends a list predicates to the SSOConnectionMutation builder.
+func (m *SSOConnectionMutation) Where(ps ...predicate.SSOConnection) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SSOConnectionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SSOConnectionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.SSOConnection, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SSOConnectionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SSOConnectionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (SSOConnection).
+func (m *SSOConnectionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SSOConnectionMutation) Fields() []string {
+	fields := make([]string, 0, 25)
+	if m.created_at != nil {
+		fields = append(fields, ssoconnection.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, ssoconnection.FieldUpdatedAt)
+	}
+	if m.organization != nil {
+		fields = append(fields, ssoconnection.FieldOrganizationID)
+	}
+	if m.name != nil {
+		fields = append(fields, ssoconnection.FieldName)
+	}
+	if m.issuer_url != nil {
+		fields = append(fields, ssoconnection.FieldIssuerURL)
+	}
+	if m.issuer != nil {
+		fields = append(fields, ssoconnection.FieldIssuer)
+	}
+	if m.client_id != nil {
+		fields = append(fields, ssoconnection.FieldClientID)
+	}
+	if m.client_secret != nil {
+		fields = append(fields, ssoconnection.FieldClientSecret)
+	}
+	if m.scopes != nil {
+		fields = append(fields, ssoconnection.FieldScopes)
+	}
+	if m.token_auth_method != nil {
+		fields = append(fields, ssoconnection.FieldTokenAuthMethod)
+	}
+	if m.email_claim != nil {
+		fields = append(fields, ssoconnection.FieldEmailClaim)
+	}
+	if m.name_claim != nil {
+		fields = append(fields, ssoconnection.FieldNameClaim)
+	}
+	if m.email_verified_claim != nil {
+		fields = append(fields, ssoconnection.FieldEmailVerifiedClaim)
+	}
+	if m.status != nil {
+		fields = append(fields, ssoconnection.FieldStatus)
+	}
+	if m.jit_enabled != nil {
+		fields = append(fields, ssoconnection.FieldJitEnabled)
+	}
+	if m.default_role != nil {
+		fields = append(fields, ssoconnection.FieldDefaultRole)
+	}
+	if m.trust_idp_mfa != nil {
+		fields = append(fields, ssoconnection.FieldTrustIdpMfa)
+	}
+	if m.max_session_hours != nil {
+		fields = append(fields, ssoconnection.FieldMaxSessionHours)
+	}
+	if m.authorization_endpoint != nil {
+		fields = append(fields, ssoconnection.FieldAuthorizationEndpoint)
+	}
+	if m.token_endpoint != nil {
+		fields = append(fields, ssoconnection.FieldTokenEndpoint)
+	}
+	if m.userinfo_endpoint != nil {
+		fields = append(fields, ssoconnection.FieldUserinfoEndpoint)
+	}
+	if m.jwks_uri != nil {
+		fields = append(fields, ssoconnection.FieldJwksURI)
+	}
+	if m.signing_algs != nil {
+		fields = append(fields, ssoconnection.FieldSigningAlgs)
+	}
+	if m.tested_at != nil {
+		fields = append(fields, ssoconnection.FieldTestedAt)
+	}
+	if m.test_claims != nil {
+		fields = append(fields, ssoconnection.FieldTestClaims)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SSOConnectionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case ssoconnection.FieldCreatedAt:
+		return m.CreatedAt()
+	case ssoconnection.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case ssoconnection.FieldOrganizationID:
+		return m.OrganizationID()
+	case ssoconnection.FieldName:
+		return m.Name()
+	case ssoconnection.FieldIssuerURL:
+		return m.IssuerURL()
+	case ssoconnection.FieldIssuer:
+		return m.Issuer()
+	case ssoconnection.FieldClientID:
+		return m.ClientID()
+	case ssoconnection.FieldClientSecret:
+		return m.ClientSecret()
+	case ssoconnection.FieldScopes:
+		return m.Scopes()
+	case ssoconnection.FieldTokenAuthMethod:
+		return m.TokenAuthMethod()
+	case ssoconnection.FieldEmailClaim:
+		return m.EmailClaim()
+	case ssoconnection.FieldNameClaim:
+		return m.NameClaim()
+	case ssoconnection.FieldEmailVerifiedClaim:
+		return m.EmailVerifiedClaim()
+	case ssoconnection.FieldStatus:
+		return m.Status()
+	case ssoconnection.FieldJitEnabled:
+		return m.JitEnabled()
+	case ssoconnection.FieldDefaultRole:
+		return m.DefaultRole()
+	case ssoconnection.FieldTrustIdpMfa:
+		return m.TrustIdpMfa()
+	case ssoconnection.FieldMaxSessionHours:
+		return m.MaxSessionHours()
+	case ssoconnection.FieldAuthorizationEndpoint:
+		return m.AuthorizationEndpoint()
+	case ssoconnection.FieldTokenEndpoint:
+		return m.TokenEndpoint()
+	case ssoconnection.FieldUserinfoEndpoint:
+		return m.UserinfoEndpoint()
+	case ssoconnection.FieldJwksURI:
+		return m.JwksURI()
+	case ssoconnection.FieldSigningAlgs:
+		return m.SigningAlgs()
+	case ssoconnection.FieldTestedAt:
+		return m.TestedAt()
+	case ssoconnection.FieldTestClaims:
+		return m.TestClaims()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SSOConnectionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case ssoconnection.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case ssoconnection.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case ssoconnection.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case ssoconnection.FieldName:
+		return m.OldName(ctx)
+	case ssoconnection.FieldIssuerURL:
+		return m.OldIssuerURL(ctx)
+	case ssoconnection.FieldIssuer:
+		return m.OldIssuer(ctx)
+	case ssoconnection.FieldClientID:
+		return m.OldClientID(ctx)
+	case ssoconnection.FieldClientSecret:
+		return m.OldClientSecret(ctx)
+	case ssoconnection.FieldScopes:
+		return m.OldScopes(ctx)
+	case ssoconnection.FieldTokenAuthMethod:
+		return m.OldTokenAuthMethod(ctx)
+	case ssoconnection.FieldEmailClaim:
+		return m.OldEmailClaim(ctx)
+	case ssoconnection.FieldNameClaim:
+		return m.OldNameClaim(ctx)
+	case ssoconnection.FieldEmailVerifiedClaim:
+		return m.OldEmailVerifiedClaim(ctx)
+	case ssoconnection.FieldStatus:
+		return m.OldStatus(ctx)
+	case ssoconnection.FieldJitEnabled:
+		return m.OldJitEnabled(ctx)
+	case ssoconnection.FieldDefaultRole:
+		return m.OldDefaultRole(ctx)
+	case ssoconnection.FieldTrustIdpMfa:
+		return m.OldTrustIdpMfa(ctx)
+	case ssoconnection.FieldMaxSessionHours:
+		return m.OldMaxSessionHours(ctx)
+	case ssoconnection.FieldAuthorizationEndpoint:
+		return m.OldAuthorizationEndpoint(ctx)
+	case ssoconnection.FieldTokenEndpoint:
+		return m.OldTokenEndpoint(ctx)
+	case ssoconnection.FieldUserinfoEndpoint:
+		return m.OldUserinfoEndpoint(ctx)
+	case ssoconnection.FieldJwksURI:
+		return m.OldJwksURI(ctx)
+	case ssoconnection.FieldSigningAlgs:
+		return m.OldSigningAlgs(ctx)
+	case ssoconnection.FieldTestedAt:
+		return m.OldTestedAt(ctx)
+	case ssoconnection.FieldTestClaims:
+		return m.OldTestClaims(ctx)
+	}
+	return nil, fmt.Errorf("unknown SSOConnection field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SSOConnectionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case ssoconnection.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case ssoconnection.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case ssoconnection.FieldOrganizationID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case ssoconnection.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case ssoconnection.FieldIssuerURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuerURL(v)
+		return nil
+	case ssoconnection.FieldIssuer:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuer(v)
+		return nil
+	case ssoconnection.FieldClientID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClientID(v)
+		return nil
+	case ssoconnection.FieldClientSecret:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClientSecret(v)
+		return nil
+	case ssoconnection.FieldScopes:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScopes(v)
+		return nil
+	case ssoconnection.FieldTokenAuthMethod:
+		v, ok := value.(ssoconnection.TokenAuthMethod)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokenAuthMethod(v)
+		return nil
+	case ssoconnection.FieldEmailClaim:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmailClaim(v)
+		return nil
+	case ssoconnection.FieldNameClaim:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNameClaim(v)
+		return nil
+	case ssoconnection.FieldEmailVerifiedClaim:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmailVerifiedClaim(v)
+		return nil
+	case ssoconnection.FieldStatus:
+		v, ok := value.(ssoconnection.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case ssoconnection.FieldJitEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJitEnabled(v)
+		return nil
+	case ssoconnection.FieldDefaultRole:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDefaultRole(v)
+		return nil
+	case ssoconnection.FieldTrustIdpMfa:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTrustIdpMfa(v)
+		return nil
+	case ssoconnection.FieldMaxSessionHours:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMaxSessionHours(v)
+		return nil
+	case ssoconnection.FieldAuthorizationEndpoint:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuthorizationEndpoint(v)
+		return nil
+	case ssoconnection.FieldTokenEndpoint:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokenEndpoint(v)
+		return nil
+	case ssoconnection.FieldUserinfoEndpoint:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserinfoEndpoint(v)
+		return nil
+	case ssoconnection.FieldJwksURI:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJwksURI(v)
+		return nil
+	case ssoconnection.FieldSigningAlgs:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSigningAlgs(v)
+		return nil
+	case ssoconnection.FieldTestedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTestedAt(v)
+		return nil
+	case ssoconnection.FieldTestClaims:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTestClaims(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SSOConnection field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SSOConnectionMutation) AddedFields() []string {
+	var fields []string
+	if m.addmax_session_hours != nil {
+		fields = append(fields, ssoconnection.FieldMaxSessionHours)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SSOConnectionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case ssoconnection.FieldMaxSessionHours:
+		return m.AddedMaxSessionHours()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SSOConnectionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case ssoconnection.FieldMaxSessionHours:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMaxSessionHours(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SSOConnection numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SSOConnectionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(ssoconnection.FieldTestedAt) {
+		fields = append(fields, ssoconnection.FieldTestedAt)
+	}
+	if m.FieldCleared(ssoconnection.FieldTestClaims) {
+		fields = append(fields, ssoconnection.FieldTestClaims)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SSOConnectionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SSOConnectionMutation) ClearField(name string) error {
+	switch name {
+	case ssoconnection.FieldTestedAt:
+		m.ClearTestedAt()
+		return nil
+	case ssoconnection.FieldTestClaims:
+		m.ClearTestClaims()
+		return nil
+	}
+	return fmt.Errorf("unknown SSOConnection nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SSOConnectionMutation) ResetField(name string) error {
+	switch name {
+	case ssoconnection.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case ssoconnection.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case ssoconnection.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case ssoconnection.FieldName:
+		m.ResetName()
+		return nil
+	case ssoconnection.FieldIssuerURL:
+		m.ResetIssuerURL()
+		return nil
+	case ssoconnection.FieldIssuer:
+		m.ResetIssuer()
+		return nil
+	case ssoconnection.FieldClientID:
+		m.ResetClientID()
+		return nil
+	case ssoconnection.FieldClientSecret:
+		m.ResetClientSecret()
+		return nil
+	case ssoconnection.FieldScopes:
+		m.ResetScopes()
+		return nil
+	case ssoconnection.FieldTokenAuthMethod:
+		m.ResetTokenAuthMethod()
+		return nil
+	case ssoconnection.FieldEmailClaim:
+		m.ResetEmailClaim()
+		return nil
+	case ssoconnection.FieldNameClaim:
+		m.ResetNameClaim()
+		return nil
+	case ssoconnection.FieldEmailVerifiedClaim:
+		m.ResetEmailVerifiedClaim()
+		return nil
+	case ssoconnection.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case ssoconnection.FieldJitEnabled:
+		m.ResetJitEnabled()
+		return nil
+	case ssoconnection.FieldDefaultRole:
+		m.ResetDefaultRole()
+		return nil
+	case ssoconnection.FieldTrustIdpMfa:
+		m.ResetTrustIdpMfa()
+		return nil
+	case ssoconnection.FieldMaxSessionHours:
+		m.ResetMaxSessionHours()
+		return nil
+	case ssoconnection.FieldAuthorizationEndpoint:
+		m.ResetAuthorizationEndpoint()
+		return nil
+	case ssoconnection.FieldTokenEndpoint:
+		m.ResetTokenEndpoint()
+		return nil
+	case ssoconnection.FieldUserinfoEndpoint:
+		m.ResetUserinfoEndpoint()
+		return nil
+	case ssoconnection.FieldJwksURI:
+		m.ResetJwksURI()
+		return nil
+	case ssoconnection.FieldSigningAlgs:
+		m.ResetSigningAlgs()
+		return nil
+	case ssoconnection.FieldTestedAt:
+		m.ResetTestedAt()
+		return nil
+	case ssoconnection.FieldTestClaims:
+		m.ResetTestClaims()
+		return nil
+	}
+	return fmt.Errorf("unknown SSOConnection field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SSOConnectionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.organization != nil {
+		edges = append(edges, ssoconnection.EdgeOrganization)
+	}
+	if m.domains != nil {
+		edges = append(edges, ssoconnection.EdgeDomains)
+	}
+	if m.identities != nil {
+		edges = append(edges, ssoconnection.EdgeIdentities)
+	}
+	if m.attempts != nil {
+		edges = append(edges, ssoconnection.EdgeAttempts)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SSOConnectionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case ssoconnection.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case ssoconnection.EdgeDomains:
+		ids := make([]ent.Value, 0, len(m.domains))
+		for id := range m.domains {
+			ids = append(ids, id)
+		}
+		return ids
+	case ssoconnection.EdgeIdentities:
+		ids := make([]ent.Value, 0, len(m.identities))
+		for id := range m.identities {
+			ids = append(ids, id)
+		}
+		return ids
+	case ssoconnection.EdgeAttempts:
+		ids := make([]ent.Value, 0, len(m.attempts))
+		for id := range m.attempts {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SSOConnectionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.removeddomains != nil {
+		edges = append(edges, ssoconnection.EdgeDomains)
+	}
+	if m.removedidentities != nil {
+		edges = append(edges, ssoconnection.EdgeIdentities)
+	}
+	if m.removedattempts != nil {
+		edges = append(edges, ssoconnection.EdgeAttempts)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SSOConnectionMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case ssoconnection.EdgeDomains:
+		ids := make([]ent.Value, 0, len(m.removeddomains))
+		for id := range m.removeddomains {
+			ids = append(ids, id)
+		}
+		return ids
+	case ssoconnection.EdgeIdentities:
+		ids := make([]ent.Value, 0, len(m.removedidentities))
+		for id := range m.removedidentities {
+			ids = append(ids, id)
+		}
+		return ids
+	case ssoconnection.EdgeAttempts:
+		ids := make([]ent.Value, 0, len(m.removedattempts))
+		for id := range m.removedattempts {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SSOConnectionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.clearedorganization {
+		edges = append(edges, ssoconnection.EdgeOrganization)
+	}
+	if m.cleareddomains {
+		edges = append(edges, ssoconnection.EdgeDomains)
+	}
+	if m.clearedidentities {
+		edges = append(edges, ssoconnection.EdgeIdentities)
+	}
+	if m.clearedattempts {
+		edges = append(edges, ssoconnection.EdgeAttempts)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SSOConnectionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case ssoconnection.EdgeOrganization:
+		return m.clearedorganization
+	case ssoconnection.EdgeDomains:
+		return m.cleareddomains
+	case ssoconnection.EdgeIdentities:
+		return m.clearedidentities
+	case ssoconnection.EdgeAttempts:
+		return m.clearedattempts
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SSOConnectionMutation) ClearEdge(name string) error {
+	switch name {
+	case ssoconnection.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	}
+	return fmt.Errorf("unknown SSOConnection unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SSOConnectionMutation) ResetEdge(name string) error {
+	switch name {
+	case ssoconnection.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case ssoconnection.EdgeDomains:
+		m.ResetDomains()
+		return nil
+	case ssoconnection.EdgeIdentities:
+		m.ResetIdentities()
+		return nil
+	case ssoconnection.EdgeAttempts:
+		m.ResetAttempts()
+		return nil
+	}
+	return fmt.Errorf("unknown SSOConnection edge %s", name)
+}
+
+// SSODomainMutation represents an operation that mutates the SSODomain nodes in the graph.
+type SSODomainMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *uuid.UUID
+	created_at          *time.Time
+	updated_at          *time.Time
+	domain              *string
+	verification_token  *string
+	verified_at         *time.Time
+	verified_domain     *string
+	clearedFields       map[string]struct{}
+	organization        *uuid.UUID
+	clearedorganization bool
+	connection          *uuid.UUID
+	clearedconnection   bool
+	done                bool
+	oldValue            func(context.Context) (*SSODomain, error)
+	predicates          []predicate.SSODomain
+}
+
+var _ ent.Mutation = (*SSODomainMutation)(nil)
+
+// ssodomainOption allows management of the mutation configuration using functional options.
+type ssodomainOption func(*SSODomainMutation)
+
+// newSSODomainMutation creates new mutation for the SSODomain entity.
+func newSSODomainMutation(c config, op Op, opts ...ssodomainOption) *SSODomainMutation {
+	m := &SSODomainMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSSODomain,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSSODomainID sets the ID field of the mutation.
+func withSSODomainID(id uuid.UUID) ssodomainOption {
+	return func(m *SSODomainMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *SSODomain
+		)
+		m.oldValue = func(ctx context.Context) (*SSODomain, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().SSODomain.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSSODomain sets the old SSODomain of the mutation.
+func withSSODomain(node *SSODomain) ssodomainOption {
+	return func(m *SSODomainMutation) {
+		m.oldValue = func(context.Context) (*SSODomain, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SSODomainMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SSODomainMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of SSODomain entities.
+func (m *SSODomainMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SSODomainMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SSODomainMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().SSODomain.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SSODomainMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SSODomainMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the SSODomain entity.
+// If the SSODomain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSODomainMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SSODomainMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *SSODomainMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *SSODomainMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the SSODomain entity.
+// If the SSODomain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSODomainMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *SSODomainMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *SSODomainMutation) SetOrganizationID(u uuid.UUID) {
+	m.organization = &u
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *SSODomainMutation) OrganizationID() (r uuid.UUID, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the SSODomain entity.
+// If the SSODomain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSODomainMutation) OldOrganizationID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *SSODomainMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetDomain sets the "domain" field.
+func (m *SSODomainMutation) SetDomain(s string) {
+	m.domain = &s
+}
+
+// Domain returns the value of the "domain" field in the mutation.
+func (m *SSODomainMutation) Domain() (r string, exists bool) {
+	v := m.domain
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDomain returns the old "domain" field's value of the SSODomain entity.
+// If the SSODomain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSODomainMutation) OldDomain(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDomain is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDomain requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDomain: %w", err)
+	}
+	return oldValue.Domain, nil
+}
+
+// ResetDomain resets all changes to the "domain" field.
+func (m *SSODomainMutation) ResetDomain() {
+	m.domain = nil
+}
+
+// SetConnectionID sets the "connection_id" field.
+func (m *SSODomainMutation) SetConnectionID(u uuid.UUID) {
+	m.connection = &u
+}
+
+// ConnectionID returns the value of the "connection_id" field in the mutation.
+func (m *SSODomainMutation) ConnectionID() (r uuid.UUID, exists bool) {
+	v := m.connection
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConnectionID returns the old "connection_id" field's value of the SSODomain entity.
+// If the SSODomain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSODomainMutation) OldConnectionID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConnectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConnectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConnectionID: %w", err)
+	}
+	return oldValue.ConnectionID, nil
+}
+
+// ClearConnectionID clears the value of the "connection_id" field.
+func (m *SSODomainMutation) ClearConnectionID() {
+	m.connection = nil
+	m.clearedFields[ssodomain.FieldConnectionID] = struct{}{}
+}
+
+// ConnectionIDCleared returns if the "connection_id" field was cleared in this mutation.
+func (m *SSODomainMutation) ConnectionIDCleared() bool {
+	_, ok := m.clearedFields[ssodomain.FieldConnectionID]
+	return ok
+}
+
+// ResetConnectionID resets all changes to the "connection_id" field.
+func (m *SSODomainMutation) ResetConnectionID() {
+	m.connection = nil
+	delete(m.clearedFields, ssodomain.FieldConnectionID)
+}
+
+// SetVerificationToken sets the "verification_token" field.
+func (m *SSODomainMutation) SetVerificationToken(s string) {
+	m.verification_token = &s
+}
+
+// VerificationToken returns the value of the "verification_token" field in the mutation.
+func (m *SSODomainMutation) VerificationToken() (r string, exists bool) {
+	v := m.verification_token
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVerificationToken returns the old "verification_token" field's value of the SSODomain entity.
+// If the SSODomain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSODomainMutation) OldVerificationToken(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVerificationToken is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVerificationToken requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVerificationToken: %w", err)
+	}
+	return oldValue.VerificationToken, nil
+}
+
+// ResetVerificationToken resets all changes to the "verification_token" field.
+func (m *SSODomainMutation) ResetVerificationToken() {
+	m.verification_token = nil
+}
+
+// SetVerifiedAt sets the "verified_at" field.
+func (m *SSODomainMutation) SetVerifiedAt(t time.Time) {
+	m.verified_at = &t
+}
+
+// VerifiedAt returns the value of the "verified_at" field in the mutation.
+func (m *SSODomainMutation) VerifiedAt() (r time.Time, exists bool) {
+	v := m.verified_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVerifiedAt returns the old "verified_at" field's value of the SSODomain entity.
+// If the SSODomain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSODomainMutation) OldVerifiedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVerifiedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVerifiedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVerifiedAt: %w", err)
+	}
+	return oldValue.VerifiedAt, nil
+}
+
+// ClearVerifiedAt clears the value of the "verified_at" field.
+func (m *SSODomainMutation) ClearVerifiedAt() {
+	m.verified_at = nil
+	m.clearedFields[ssodomain.FieldVerifiedAt] = struct{}{}
+}
+
+// VerifiedAtCleared returns if the "verified_at" field was cleared in this mutation.
+func (m *SSODomainMutation) VerifiedAtCleared() bool {
+	_, ok := m.clearedFields[ssodomain.FieldVerifiedAt]
+	return ok
+}
+
+// ResetVerifiedAt resets all changes to the "verified_at" field.
+func (m *SSODomainMutation) ResetVerifiedAt() {
+	m.verified_at = nil
+	delete(m.clearedFields, ssodomain.FieldVerifiedAt)
+}
+
+// SetVerifiedDomain sets the "verified_domain" field.
+func (m *SSODomainMutation) SetVerifiedDomain(s string) {
+	m.verified_domain = &s
+}
+
+// VerifiedDomain returns the value of the "verified_domain" field in the mutation.
+func (m *SSODomainMutation) VerifiedDomain() (r string, exists bool) {
+	v := m.verified_domain
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVerifiedDomain returns the old "verified_domain" field's value of the SSODomain entity.
+// If the SSODomain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSODomainMutation) OldVerifiedDomain(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVerifiedDomain is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVerifiedDomain requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVerifiedDomain: %w", err)
+	}
+	return oldValue.VerifiedDomain, nil
+}
+
+// ClearVerifiedDomain clears the value of the "verified_domain" field.
+func (m *SSODomainMutation) ClearVerifiedDomain() {
+	m.verified_domain = nil
+	m.clearedFields[ssodomain.FieldVerifiedDomain] = struct{}{}
+}
+
+// VerifiedDomainCleared returns if the "verified_domain" field was cleared in this mutation.
+func (m *SSODomainMutation) VerifiedDomainCleared() bool {
+	_, ok := m.clearedFields[ssodomain.FieldVerifiedDomain]
+	return ok
+}
+
+// ResetVerifiedDomain resets all changes to the "verified_domain" field.
+func (m *SSODomainMutation) ResetVerifiedDomain() {
+	m.verified_domain = nil
+	delete(m.clearedFields, ssodomain.FieldVerifiedDomain)
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *SSODomainMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[ssodomain.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *SSODomainMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *SSODomainMutation) OrganizationIDs() (ids []uuid.UUID) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *SSODomainMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearConnection clears the "connection" edge to the SSOConnection entity.
+func (m *SSODomainMutation) ClearConnection() {
+	m.clearedconnection = true
+	m.clearedFields[ssodomain.FieldConnectionID] = struct{}{}
+}
+
+// ConnectionCleared reports if the "connection" edge to the SSOConnection entity was cleared.
+func (m *SSODomainMutation) ConnectionCleared() bool {
+	return m.ConnectionIDCleared() || m.clearedconnection
+}
+
+// ConnectionIDs returns the "connection" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ConnectionID instead. It exists only for internal usage by the builders.
+func (m *SSODomainMutation) ConnectionIDs() (ids []uuid.UUID) {
+	if id := m.connection; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetConnection resets all changes to the "connection" edge.
+func (m *SSODomainMutation) ResetConnection() {
+	m.connection = nil
+	m.clearedconnection = false
+}
+
+// Where appends a list predicates to the SSODomainMutation builder.
+func (m *SSODomainMutation) Where(ps ...predicate.SSODomain) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SSODomainMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SSODomainMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.SSODomain, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SSODomainMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SSODomainMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (SSODomain).
+func (m *SSODomainMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SSODomainMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.created_at != nil {
+		fields = append(fields, ssodomain.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, ssodomain.FieldUpdatedAt)
+	}
+	if m.organization != nil {
+		fields = append(fields, ssodomain.FieldOrganizationID)
+	}
+	if m.domain != nil {
+		fields = append(fields, ssodomain.FieldDomain)
+	}
+	if m.connection != nil {
+		fields = append(fields, ssodomain.FieldConnectionID)
+	}
+	if m.verification_token != nil {
+		fields = append(fields, ssodomain.FieldVerificationToken)
+	}
+	if m.verified_at != nil {
+		fields = append(fields, ssodomain.FieldVerifiedAt)
+	}
+	if m.verified_domain != nil {
+		fields = append(fields, ssodomain.FieldVerifiedDomain)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SSODomainMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case ssodomain.FieldCreatedAt:
+		return m.CreatedAt()
+	case ssodomain.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case ssodomain.FieldOrganizationID:
+		return m.OrganizationID()
+	case ssodomain.FieldDomain:
+		return m.Domain()
+	case ssodomain.FieldConnectionID:
+		return m.ConnectionID()
+	case ssodomain.FieldVerificationToken:
+		return m.VerificationToken()
+	case ssodomain.FieldVerifiedAt:
+		return m.VerifiedAt()
+	case ssodomain.FieldVerifiedDomain:
+		return m.VerifiedDomain()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SSODomainMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case ssodomain.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case ssodomain.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case ssodomain.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case ssodomain.FieldDomain:
+		return m.OldDomain(ctx)
+	case ssodomain.FieldConnectionID:
+		return m.OldConnectionID(ctx)
+	case ssodomain.FieldVerificationToken:
+		return m.OldVerificationToken(ctx)
+	case ssodomain.FieldVerifiedAt:
+		return m.OldVerifiedAt(ctx)
+	case ssodomain.FieldVerifiedDomain:
+		return m.OldVerifiedDomain(ctx)
+	}
+	return nil, fmt.Errorf("unknown SSODomain field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SSODomainMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case ssodomain.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case ssodomain.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case ssodomain.FieldOrganizationID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case ssodomain.FieldDomain:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDomain(v)
+		return nil
+	case ssodomain.FieldConnectionID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConnectionID(v)
+		return nil
+	case ssodomain.FieldVerificationToken:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVerificationToken(v)
+		return nil
+	case ssodomain.FieldVerifiedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVerifiedAt(v)
+		return nil
+	case ssodomain.FieldVerifiedDomain:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVerifiedDomain(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SSODomain field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SSODomainMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SSODomainMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SSODomainMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown SSODomain numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SSODomainMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(ssodomain.FieldConnectionID) {
+		fields = append(fields, ssodomain.FieldConnectionID)
+	}
+	if m.FieldCleared(ssodomain.FieldVerifiedAt) {
+		fields = append(fields, ssodomain.FieldVerifiedAt)
+	}
+	if m.FieldCleared(ssodomain.FieldVerifiedDomain) {
+		fields = append(fields, ssodomain.FieldVerifiedDomain)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SSODomainMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SSODomainMutation) ClearField(name string) error {
+	switch name {
+	case ssodomain.FieldConnectionID:
+		m.ClearConnectionID()
+		return nil
+	case ssodomain.FieldVerifiedAt:
+		m.ClearVerifiedAt()
+		return nil
+	case ssodomain.FieldVerifiedDomain:
+		m.ClearVerifiedDomain()
+		return nil
+	}
+	return fmt.Errorf("unknown SSODomain nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SSODomainMutation) ResetField(name string) error {
+	switch name {
+	case ssodomain.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case ssodomain.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case ssodomain.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case ssodomain.FieldDomain:
+		m.ResetDomain()
+		return nil
+	case ssodomain.FieldConnectionID:
+		m.ResetConnectionID()
+		return nil
+	case ssodomain.FieldVerificationToken:
+		m.ResetVerificationToken()
+		return nil
+	case ssodomain.FieldVerifiedAt:
+		m.ResetVerifiedAt()
+		return nil
+	case ssodomain.FieldVerifiedDomain:
+		m.ResetVerifiedDomain()
+		return nil
+	}
+	return fmt.Errorf("unknown SSODomain field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SSODomainMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.organization != nil {
+		edges = append(edges, ssodomain.EdgeOrganization)
+	}
+	if m.connection != nil {
+		edges = append(edges, ssodomain.EdgeConnection)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SSODomainMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case ssodomain.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case ssodomain.EdgeConnection:
+		if id := m.connection; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SSODomainMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SSODomainMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SSODomainMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedorganization {
+		edges = append(edges, ssodomain.EdgeOrganization)
+	}
+	if m.clearedconnection {
+		edges = append(edges, ssodomain.EdgeConnection)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SSODomainMutation) EdgeCleared(name string) bool {
+	switch name {
+	case ssodomain.EdgeOrganization:
+		return m.clearedorganization
+	case ssodomain.EdgeConnection:
+		return m.clearedconnection
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SSODomainMutation) ClearEdge(name string) error {
+	switch name {
+	case ssodomain.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case ssodomain.EdgeConnection:
+		m.ClearConnection()
+		return nil
+	}
+	return fmt.Errorf("unknown SSODomain unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SSODomainMutation) ResetEdge(name string) error {
+	switch name {
+	case ssodomain.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case ssodomain.EdgeConnection:
+		m.ResetConnection()
+		return nil
+	}
+	return fmt.Errorf("unknown SSODomain edge %s", name)
+}
+
+// SSOIdentityMutation represents an operation that mutates the SSOIdentity nodes in the graph.
+type SSOIdentityMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *uuid.UUID
+	created_at          *time.Time
+	updated_at          *time.Time
+	issuer              *string
+	subject             *string
+	email               *string
+	last_sign_in_at     *time.Time
+	clearedFields       map[string]struct{}
+	organization        *uuid.UUID
+	clearedorganization bool
+	user                *uuid.UUID
+	cleareduser         bool
+	connection          *uuid.UUID
+	clearedconnection   bool
+	done                bool
+	oldValue            func(context.Context) (*SSOIdentity, error)
+	predicates          []predicate.SSOIdentity
+}
+
+var _ ent.Mutation = (*SSOIdentityMutation)(nil)
+
+// ssoidentityOption allows management of the mutation configuration using functional options.
+type ssoidentityOption func(*SSOIdentityMutation)
+
+// newSSOIdentityMutation creates new mutation for the SSOIdentity entity.
+func newSSOIdentityMutation(c config, op Op, opts ...ssoidentityOption) *SSOIdentityMutation {
+	m := &SSOIdentityMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSSOIdentity,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSSOIdentityID sets the ID field of the mutation.
+func withSSOIdentityID(id uuid.UUID) ssoidentityOption {
+	return func(m *SSOIdentityMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *SSOIdentity
+		)
+		m.oldValue = func(ctx context.Context) (*SSOIdentity, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().SSOIdentity.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSSOIdentity sets the old SSOIdentity of the mutation.
+func withSSOIdentity(node *SSOIdentity) ssoidentityOption {
+	return func(m *SSOIdentityMutation) {
+		m.oldValue = func(context.Context) (*SSOIdentity, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SSOIdentityMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SSOIdentityMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of SSOIdentity entities.
+func (m *SSOIdentityMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SSOIdentityMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SSOIdentityMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().SSOIdentity.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SSOIdentityMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SSOIdentityMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the SSOIdentity entity.
+// If the SSOIdentity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOIdentityMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SSOIdentityMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *SSOIdentityMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *SSOIdentityMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the SSOIdentity entity.
+// If the SSOIdentity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOIdentityMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *SSOIdentityMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetOrganizationID sets the "organization_id" field.
+func (m *SSOIdentityMutation) SetOrganizationID(u uuid.UUID) {
+	m.organization = &u
+}
+
+// OrganizationID returns the value of the "organization_id" field in the mutation.
+func (m *SSOIdentityMutation) OrganizationID() (r uuid.UUID, exists bool) {
+	v := m.organization
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrganizationID returns the old "organization_id" field's value of the SSOIdentity entity.
+// If the SSOIdentity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOIdentityMutation) OldOrganizationID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrganizationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrganizationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrganizationID: %w", err)
+	}
+	return oldValue.OrganizationID, nil
+}
+
+// ResetOrganizationID resets all changes to the "organization_id" field.
+func (m *SSOIdentityMutation) ResetOrganizationID() {
+	m.organization = nil
+}
+
+// SetUserID sets the "user_id" field.
+func (m *SSOIdentityMutation) SetUserID(u uuid.UUID) {
+	m.user = &u
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *SSOIdentityMutation) UserID() (r uuid.UUID, exists bool) {
+	v := m.user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the SSOIdentity entity.
+// If the SSOIdentity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOIdentityMutation) OldUserID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *SSOIdentityMutation) ResetUserID() {
+	m.user = nil
+}
+
+// SetConnectionID sets the "connection_id" field.
+func (m *SSOIdentityMutation) SetConnectionID(u uuid.UUID) {
+	m.connection = &u
+}
+
+// ConnectionID returns the value of the "connection_id" field in the mutation.
+func (m *SSOIdentityMutation) ConnectionID() (r uuid.UUID, exists bool) {
+	v := m.connection
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConnectionID returns the old "connection_id" field's value of the SSOIdentity entity.
+// If the SSOIdentity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOIdentityMutation) OldConnectionID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConnectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConnectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConnectionID: %w", err)
+	}
+	return oldValue.ConnectionID, nil
+}
+
+// ResetConnectionID resets all changes to the "connection_id" field.
+func (m *SSOIdentityMutation) ResetConnectionID() {
+	m.connection = nil
+}
+
+// SetIssuer sets the "issuer" field.
+func (m *SSOIdentityMutation) SetIssuer(s string) {
+	m.issuer = &s
+}
+
+// Issuer returns the value of the "issuer" field in the mutation.
+func (m *SSOIdentityMutation) Issuer() (r string, exists bool) {
+	v := m.issuer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuer returns the old "issuer" field's value of the SSOIdentity entity.
+// If the SSOIdentity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOIdentityMutation) OldIssuer(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuer is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuer requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuer: %w", err)
+	}
+	return oldValue.Issuer, nil
+}
+
+// ResetIssuer resets all changes to the "issuer" field.
+func (m *SSOIdentityMutation) ResetIssuer() {
+	m.issuer = nil
+}
+
+// SetSubject sets the "subject" field.
+func (m *SSOIdentityMutation) SetSubject(s string) {
+	m.subject = &s
+}
+
+// Subject returns the value of the "subject" field in the mutation.
+func (m *SSOIdentityMutation) Subject() (r string, exists bool) {
+	v := m.subject
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSubject returns the old "subject" field's value of the SSOIdentity entity.
+// If the SSOIdentity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOIdentityMutation) OldSubject(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSubject is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSubject requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSubject: %w", err)
+	}
+	return oldValue.Subject, nil
+}
+
+// ResetSubject resets all changes to the "subject" field.
+func (m *SSOIdentityMutation) ResetSubject() {
+	m.subject = nil
+}
+
+// SetEmail sets the "email" field.
+func (m *SSOIdentityMutation) SetEmail(s string) {
+	m.email = &s
+}
+
+// Email returns the value of the "email" field in the mutation.
+func (m *SSOIdentityMutation) Email() (r string, exists bool) {
+	v := m.email
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmail returns the old "email" field's value of the SSOIdentity entity.
+// If the SSOIdentity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOIdentityMutation) OldEmail(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmail: %w", err)
+	}
+	return oldValue.Email, nil
+}
+
+// ResetEmail resets all changes to the "email" field.
+func (m *SSOIdentityMutation) ResetEmail() {
+	m.email = nil
+}
+
+// SetLastSignInAt sets the "last_sign_in_at" field.
+func (m *SSOIdentityMutation) SetLastSignInAt(t time.Time) {
+	m.last_sign_in_at = &t
+}
+
+// LastSignInAt returns the value of the "last_sign_in_at" field in the mutation.
+func (m *SSOIdentityMutation) LastSignInAt() (r time.Time, exists bool) {
+	v := m.last_sign_in_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastSignInAt returns the old "last_sign_in_at" field's value of the SSOIdentity entity.
+// If the SSOIdentity object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SSOIdentityMutation) OldLastSignInAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastSignInAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastSignInAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastSignInAt: %w", err)
+	}
+	return oldValue.LastSignInAt, nil
+}
+
+// ClearLastSignInAt clears the value of the "last_sign_in_at" field.
+func (m *SSOIdentityMutation) ClearLastSignInAt() {
+	m.last_sign_in_at = nil
+	m.clearedFields[ssoidentity.FieldLastSignInAt] = struct{}{}
+}
+
+// LastSignInAtCleared returns if the "last_sign_in_at" field was cleared in this mutation.
+func (m *SSOIdentityMutation) LastSignInAtCleared() bool {
+	_, ok := m.clearedFields[ssoidentity.FieldLastSignInAt]
+	return ok
+}
+
+// ResetLastSignInAt resets all changes to the "last_sign_in_at" field.
+func (m *SSOIdentityMutation) ResetLastSignInAt() {
+	m.last_sign_in_at = nil
+	delete(m.clearedFields, ssoidentity.FieldLastSignInAt)
+}
+
+// ClearOrganization clears the "organization" edge to the Organization entity.
+func (m *SSOIdentityMutation) ClearOrganization() {
+	m.clearedorganization = true
+	m.clearedFields[ssoidentity.FieldOrganizationID] = struct{}{}
+}
+
+// OrganizationCleared reports if the "organization" edge to the Organization entity was cleared.
+func (m *SSOIdentityMutation) OrganizationCleared() bool {
+	return m.clearedorganization
+}
+
+// OrganizationIDs returns the "organization" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// OrganizationID instead. It exists only for internal usage by the builders.
+func (m *SSOIdentityMutation) OrganizationIDs() (ids []uuid.UUID) {
+	if id := m.organization; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetOrganization resets all changes to the "organization" edge.
+func (m *SSOIdentityMutation) ResetOrganization() {
+	m.organization = nil
+	m.clearedorganization = false
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (m *SSOIdentityMutation) ClearUser() {
+	m.cleareduser = true
+	m.clearedFields[ssoidentity.FieldUserID] = struct{}{}
+}
+
+// UserCleared reports if the "user" edge to the User entity was cleared.
+func (m *SSOIdentityMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *SSOIdentityMutation) UserIDs() (ids []uuid.UUID) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *SSOIdentityMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// ClearConnection clears the "connection" edge to the SSOConnection entity.
+func (m *SSOIdentityMutation) ClearConnection() {
+	m.clearedconnection = true
+	m.clearedFields[ssoidentity.FieldConnectionID] = struct{}{}
+}
+
+// ConnectionCleared reports if the "connection" edge to the SSOConnection entity was cleared.
+func (m *SSOIdentityMutation) ConnectionCleared() bool {
+	return m.clearedconnection
+}
+
+// ConnectionIDs returns the "connection" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ConnectionID instead. It exists only for internal usage by the builders.
+func (m *SSOIdentityMutation) ConnectionIDs() (ids []uuid.UUID) {
+	if id := m.connection; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetConnection resets all changes to the "connection" edge.
+func (m *SSOIdentityMutation) ResetConnection() {
+	m.connection = nil
+	m.clearedconnection = false
+}
+
+// Where appends a list predicates to the SSOIdentityMutation builder.
+func (m *SSOIdentityMutation) Where(ps ...predicate.SSOIdentity) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SSOIdentityMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SSOIdentityMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.SSOIdentity, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SSOIdentityMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SSOIdentityMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (SSOIdentity).
+func (m *SSOIdentityMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SSOIdentityMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.created_at != nil {
+		fields = append(fields, ssoidentity.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, ssoidentity.FieldUpdatedAt)
+	}
+	if m.organization != nil {
+		fields = append(fields, ssoidentity.FieldOrganizationID)
+	}
+	if m.user != nil {
+		fields = append(fields, ssoidentity.FieldUserID)
+	}
+	if m.connection != nil {
+		fields = append(fields, ssoidentity.FieldConnectionID)
+	}
+	if m.issuer != nil {
+		fields = append(fields, ssoidentity.FieldIssuer)
+	}
+	if m.subject != nil {
+		fields = append(fields, ssoidentity.FieldSubject)
+	}
+	if m.email != nil {
+		fields = append(fields, ssoidentity.FieldEmail)
+	}
+	if m.last_sign_in_at != nil {
+		fields = append(fields, ssoidentity.FieldLastSignInAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SSOIdentityMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case ssoidentity.FieldCreatedAt:
+		return m.CreatedAt()
+	case ssoidentity.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case ssoidentity.FieldOrganizationID:
+		return m.OrganizationID()
+	case ssoidentity.FieldUserID:
+		return m.UserID()
+	case ssoidentity.FieldConnectionID:
+		return m.ConnectionID()
+	case ssoidentity.FieldIssuer:
+		return m.Issuer()
+	case ssoidentity.FieldSubject:
+		return m.Subject()
+	case ssoidentity.FieldEmail:
+		return m.Email()
+	case ssoidentity.FieldLastSignInAt:
+		return m.LastSignInAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SSOIdentityMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case ssoidentity.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case ssoidentity.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case ssoidentity.FieldOrganizationID:
+		return m.OldOrganizationID(ctx)
+	case ssoidentity.FieldUserID:
+		return m.OldUserID(ctx)
+	case ssoidentity.FieldConnectionID:
+		return m.OldConnectionID(ctx)
+	case ssoidentity.FieldIssuer:
+		return m.OldIssuer(ctx)
+	case ssoidentity.FieldSubject:
+		return m.OldSubject(ctx)
+	case ssoidentity.FieldEmail:
+		return m.OldEmail(ctx)
+	case ssoidentity.FieldLastSignInAt:
+		return m.OldLastSignInAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown SSOIdentity field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SSOIdentityMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case ssoidentity.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case ssoidentity.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case ssoidentity.FieldOrganizationID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrganizationID(v)
+		return nil
+	case ssoidentity.FieldUserID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case ssoidentity.FieldConnectionID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConnectionID(v)
+		return nil
+	case ssoidentity.FieldIssuer:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuer(v)
+		return nil
+	case ssoidentity.FieldSubject:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSubject(v)
+		return nil
+	case ssoidentity.FieldEmail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmail(v)
+		return nil
+	case ssoidentity.FieldLastSignInAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastSignInAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SSOIdentity field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SSOIdentityMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SSOIdentityMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SSOIdentityMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown SSOIdentity numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SSOIdentityMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(ssoidentity.FieldLastSignInAt) {
+		fields = append(fields, ssoidentity.FieldLastSignInAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SSOIdentityMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SSOIdentityMutation) ClearField(name string) error {
+	switch name {
+	case ssoidentity.FieldLastSignInAt:
+		m.ClearLastSignInAt()
+		return nil
+	}
+	return fmt.Errorf("unknown SSOIdentity nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SSOIdentityMutation) ResetField(name string) error {
+	switch name {
+	case ssoidentity.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case ssoidentity.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case ssoidentity.FieldOrganizationID:
+		m.ResetOrganizationID()
+		return nil
+	case ssoidentity.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case ssoidentity.FieldConnectionID:
+		m.ResetConnectionID()
+		return nil
+	case ssoidentity.FieldIssuer:
+		m.ResetIssuer()
+		return nil
+	case ssoidentity.FieldSubject:
+		m.ResetSubject()
+		return nil
+	case ssoidentity.FieldEmail:
+		m.ResetEmail()
+		return nil
+	case ssoidentity.FieldLastSignInAt:
+		m.ResetLastSignInAt()
+		return nil
+	}
+	return fmt.Errorf("unknown SSOIdentity field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SSOIdentityMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.organization != nil {
+		edges = append(edges, ssoidentity.EdgeOrganization)
+	}
+	if m.user != nil {
+		edges = append(edges, ssoidentity.EdgeUser)
+	}
+	if m.connection != nil {
+		edges = append(edges, ssoidentity.EdgeConnection)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SSOIdentityMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case ssoidentity.EdgeOrganization:
+		if id := m.organization; id != nil {
+			return []ent.Value{*id}
+		}
+	case ssoidentity.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	case ssoidentity.EdgeConnection:
+		if id := m.connection; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SSOIdentityMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SSOIdentityMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SSOIdentityMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedorganization {
+		edges = append(edges, ssoidentity.EdgeOrganization)
+	}
+	if m.cleareduser {
+		edges = append(edges, ssoidentity.EdgeUser)
+	}
+	if m.clearedconnection {
+		edges = append(edges, ssoidentity.EdgeConnection)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SSOIdentityMutation) EdgeCleared(name string) bool {
+	switch name {
+	case ssoidentity.EdgeOrganization:
+		return m.clearedorganization
+	case ssoidentity.EdgeUser:
+		return m.cleareduser
+	case ssoidentity.EdgeConnection:
+		return m.clearedconnection
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SSOIdentityMutation) ClearEdge(name string) error {
+	switch name {
+	case ssoidentity.EdgeOrganization:
+		m.ClearOrganization()
+		return nil
+	case ssoidentity.EdgeUser:
+		m.ClearUser()
+		return nil
+	case ssoidentity.EdgeConnection:
+		m.ClearConnection()
+		return nil
+	}
+	return fmt.Errorf("unknown SSOIdentity unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SSOIdentityMutation) ResetEdge(name string) error {
+	switch name {
+	case ssoidentity.EdgeOrganization:
+		m.ResetOrganization()
+		return nil
+	case ssoidentity.EdgeUser:
+		m.ResetUser()
+		return nil
+	case ssoidentity.EdgeConnection:
+		m.ResetConnection()
+		return nil
+	}
+	return fmt.Errorf("unknown SSOIdentity edge %s", name)
+}
+
 // ServerSettingMutation represents an operation that mutates the ServerSetting nodes in the graph.
 type ServerSettingMutation struct {
 	config
@@ -8436,6 +14490,9 @@ type SessionMutation struct {
 	expires_at                 *time.Time
 	revoked_at                 *time.Time
 	revoke_reason              *string
+	sign_in_method             *session.SignInMethod
+	sso_connection_id          *uuid.UUID
+	idp_mfa                    *bool
 	clearedFields              map[string]struct{}
 	organization               *uuid.UUID
 	clearedorganization        bool
@@ -8987,6 +15044,127 @@ func (m *SessionMutation) ResetRevokeReason() {
 	delete(m.clearedFields, session.FieldRevokeReason)
 }
 
+// SetSignInMethod sets the "sign_in_method" field.
+func (m *SessionMutation) SetSignInMethod(sim session.SignInMethod) {
+	m.sign_in_method = &sim
+}
+
+// SignInMethod returns the value of the "sign_in_method" field in the mutation.
+func (m *SessionMutation) SignInMethod() (r session.SignInMethod, exists bool) {
+	v := m.sign_in_method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSignInMethod returns the old "sign_in_method" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldSignInMethod(ctx context.Context) (v session.SignInMethod, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSignInMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSignInMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSignInMethod: %w", err)
+	}
+	return oldValue.SignInMethod, nil
+}
+
+// ResetSignInMethod resets all changes to the "sign_in_method" field.
+func (m *SessionMutation) ResetSignInMethod() {
+	m.sign_in_method = nil
+}
+
+// SetSSOConnectionID sets the "sso_connection_id" field.
+func (m *SessionMutation) SetSSOConnectionID(u uuid.UUID) {
+	m.sso_connection_id = &u
+}
+
+// SSOConnectionID returns the value of the "sso_connection_id" field in the mutation.
+func (m *SessionMutation) SSOConnectionID() (r uuid.UUID, exists bool) {
+	v := m.sso_connection_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSSOConnectionID returns the old "sso_connection_id" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldSSOConnectionID(ctx context.Context) (v *uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSSOConnectionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSSOConnectionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSSOConnectionID: %w", err)
+	}
+	return oldValue.SSOConnectionID, nil
+}
+
+// ClearSSOConnectionID clears the value of the "sso_connection_id" field.
+func (m *SessionMutation) ClearSSOConnectionID() {
+	m.sso_connection_id = nil
+	m.clearedFields[session.FieldSSOConnectionID] = struct{}{}
+}
+
+// SSOConnectionIDCleared returns if the "sso_connection_id" field was cleared in this mutation.
+func (m *SessionMutation) SSOConnectionIDCleared() bool {
+	_, ok := m.clearedFields[session.FieldSSOConnectionID]
+	return ok
+}
+
+// ResetSSOConnectionID resets all changes to the "sso_connection_id" field.
+func (m *SessionMutation) ResetSSOConnectionID() {
+	m.sso_connection_id = nil
+	delete(m.clearedFields, session.FieldSSOConnectionID)
+}
+
+// SetIdpMfa sets the "idp_mfa" field.
+func (m *SessionMutation) SetIdpMfa(b bool) {
+	m.idp_mfa = &b
+}
+
+// IdpMfa returns the value of the "idp_mfa" field in the mutation.
+func (m *SessionMutation) IdpMfa() (r bool, exists bool) {
+	v := m.idp_mfa
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIdpMfa returns the old "idp_mfa" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldIdpMfa(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIdpMfa is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIdpMfa requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIdpMfa: %w", err)
+	}
+	return oldValue.IdpMfa, nil
+}
+
+// ResetIdpMfa resets all changes to the "idp_mfa" field.
+func (m *SessionMutation) ResetIdpMfa() {
+	m.idp_mfa = nil
+}
+
 // ClearOrganization clears the "organization" edge to the Organization entity.
 func (m *SessionMutation) ClearOrganization() {
 	m.clearedorganization = true
@@ -9075,7 +15253,7 @@ func (m *SessionMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *SessionMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 14)
 	if m.organization != nil {
 		fields = append(fields, session.FieldOrganizationID)
 	}
@@ -9109,6 +15287,15 @@ func (m *SessionMutation) Fields() []string {
 	if m.revoke_reason != nil {
 		fields = append(fields, session.FieldRevokeReason)
 	}
+	if m.sign_in_method != nil {
+		fields = append(fields, session.FieldSignInMethod)
+	}
+	if m.sso_connection_id != nil {
+		fields = append(fields, session.FieldSSOConnectionID)
+	}
+	if m.idp_mfa != nil {
+		fields = append(fields, session.FieldIdpMfa)
+	}
 	return fields
 }
 
@@ -9139,6 +15326,12 @@ func (m *SessionMutation) Field(name string) (ent.Value, bool) {
 		return m.RevokedAt()
 	case session.FieldRevokeReason:
 		return m.RevokeReason()
+	case session.FieldSignInMethod:
+		return m.SignInMethod()
+	case session.FieldSSOConnectionID:
+		return m.SSOConnectionID()
+	case session.FieldIdpMfa:
+		return m.IdpMfa()
 	}
 	return nil, false
 }
@@ -9170,6 +15363,12 @@ func (m *SessionMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldRevokedAt(ctx)
 	case session.FieldRevokeReason:
 		return m.OldRevokeReason(ctx)
+	case session.FieldSignInMethod:
+		return m.OldSignInMethod(ctx)
+	case session.FieldSSOConnectionID:
+		return m.OldSSOConnectionID(ctx)
+	case session.FieldIdpMfa:
+		return m.OldIdpMfa(ctx)
 	}
 	return nil, fmt.Errorf("unknown Session field %s", name)
 }
@@ -9256,6 +15455,27 @@ func (m *SessionMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRevokeReason(v)
 		return nil
+	case session.FieldSignInMethod:
+		v, ok := value.(session.SignInMethod)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSignInMethod(v)
+		return nil
+	case session.FieldSSOConnectionID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSSOConnectionID(v)
+		return nil
+	case session.FieldIdpMfa:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIdpMfa(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Session field %s", name)
 }
@@ -9292,6 +15512,9 @@ func (m *SessionMutation) ClearedFields() []string {
 	if m.FieldCleared(session.FieldRevokeReason) {
 		fields = append(fields, session.FieldRevokeReason)
 	}
+	if m.FieldCleared(session.FieldSSOConnectionID) {
+		fields = append(fields, session.FieldSSOConnectionID)
+	}
 	return fields
 }
 
@@ -9311,6 +15534,9 @@ func (m *SessionMutation) ClearField(name string) error {
 		return nil
 	case session.FieldRevokeReason:
 		m.ClearRevokeReason()
+		return nil
+	case session.FieldSSOConnectionID:
+		m.ClearSSOConnectionID()
 		return nil
 	}
 	return fmt.Errorf("unknown Session nullable field %s", name)
@@ -9352,6 +15578,15 @@ func (m *SessionMutation) ResetField(name string) error {
 		return nil
 	case session.FieldRevokeReason:
 		m.ResetRevokeReason()
+		return nil
+	case session.FieldSignInMethod:
+		m.ResetSignInMethod()
+		return nil
+	case session.FieldSSOConnectionID:
+		m.ResetSSOConnectionID()
+		return nil
+	case session.FieldIdpMfa:
+		m.ResetIdpMfa()
 		return nil
 	}
 	return fmt.Errorf("unknown Session field %s", name)
@@ -10431,6 +16666,9 @@ type UserMutation struct {
 	api_keys_created           map[uuid.UUID]struct{}
 	removedapi_keys_created    map[uuid.UUID]struct{}
 	clearedapi_keys_created    bool
+	sso_identities             map[uuid.UUID]struct{}
+	removedsso_identities      map[uuid.UUID]struct{}
+	clearedsso_identities      bool
 	done                       bool
 	oldValue                   func(context.Context) (*User, error)
 	predicates                 []predicate.User
@@ -11519,6 +17757,60 @@ func (m *UserMutation) ResetAPIKeysCreated() {
 	m.removedapi_keys_created = nil
 }
 
+// AddSSOIdentityIDs adds the "sso_identities" edge to the SSOIdentity entity by ids.
+func (m *UserMutation) AddSSOIdentityIDs(ids ...uuid.UUID) {
+	if m.sso_identities == nil {
+		m.sso_identities = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		m.sso_identities[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSSOIdentities clears the "sso_identities" edge to the SSOIdentity entity.
+func (m *UserMutation) ClearSSOIdentities() {
+	m.clearedsso_identities = true
+}
+
+// SSOIdentitiesCleared reports if the "sso_identities" edge to the SSOIdentity entity was cleared.
+func (m *UserMutation) SSOIdentitiesCleared() bool {
+	return m.clearedsso_identities
+}
+
+// RemoveSSOIdentityIDs removes the "sso_identities" edge to the SSOIdentity entity by IDs.
+func (m *UserMutation) RemoveSSOIdentityIDs(ids ...uuid.UUID) {
+	if m.removedsso_identities == nil {
+		m.removedsso_identities = make(map[uuid.UUID]struct{})
+	}
+	for i := range ids {
+		delete(m.sso_identities, ids[i])
+		m.removedsso_identities[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSSOIdentities returns the removed IDs of the "sso_identities" edge to the SSOIdentity entity.
+func (m *UserMutation) RemovedSSOIdentitiesIDs() (ids []uuid.UUID) {
+	for id := range m.removedsso_identities {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// SSOIdentitiesIDs returns the "sso_identities" edge IDs in the mutation.
+func (m *UserMutation) SSOIdentitiesIDs() (ids []uuid.UUID) {
+	for id := range m.sso_identities {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSSOIdentities resets all changes to the "sso_identities" edge.
+func (m *UserMutation) ResetSSOIdentities() {
+	m.sso_identities = nil
+	m.clearedsso_identities = false
+	m.removedsso_identities = nil
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -11973,7 +18265,7 @@ func (m *UserMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.memberships != nil {
 		edges = append(edges, user.EdgeMemberships)
 	}
@@ -11988,6 +18280,9 @@ func (m *UserMutation) AddedEdges() []string {
 	}
 	if m.api_keys_created != nil {
 		edges = append(edges, user.EdgeAPIKeysCreated)
+	}
+	if m.sso_identities != nil {
+		edges = append(edges, user.EdgeSSOIdentities)
 	}
 	return edges
 }
@@ -12026,13 +18321,19 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeSSOIdentities:
+		ids := make([]ent.Value, 0, len(m.sso_identities))
+		for id := range m.sso_identities {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.removedmemberships != nil {
 		edges = append(edges, user.EdgeMemberships)
 	}
@@ -12047,6 +18348,9 @@ func (m *UserMutation) RemovedEdges() []string {
 	}
 	if m.removedapi_keys_created != nil {
 		edges = append(edges, user.EdgeAPIKeysCreated)
+	}
+	if m.removedsso_identities != nil {
+		edges = append(edges, user.EdgeSSOIdentities)
 	}
 	return edges
 }
@@ -12085,13 +18389,19 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeSSOIdentities:
+		ids := make([]ent.Value, 0, len(m.removedsso_identities))
+		for id := range m.removedsso_identities {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.clearedmemberships {
 		edges = append(edges, user.EdgeMemberships)
 	}
@@ -12106,6 +18416,9 @@ func (m *UserMutation) ClearedEdges() []string {
 	}
 	if m.clearedapi_keys_created {
 		edges = append(edges, user.EdgeAPIKeysCreated)
+	}
+	if m.clearedsso_identities {
+		edges = append(edges, user.EdgeSSOIdentities)
 	}
 	return edges
 }
@@ -12124,6 +18437,8 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 		return m.clearedaudit_logs
 	case user.EdgeAPIKeysCreated:
 		return m.clearedapi_keys_created
+	case user.EdgeSSOIdentities:
+		return m.clearedsso_identities
 	}
 	return false
 }
@@ -12154,6 +18469,9 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	case user.EdgeAPIKeysCreated:
 		m.ResetAPIKeysCreated()
+		return nil
+	case user.EdgeSSOIdentities:
+		m.ResetSSOIdentities()
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)

@@ -32,6 +32,8 @@ type Organization struct {
 	Billing schematype.BillingInfo `json:"billing,omitempty"`
 	// SecurityPolicy holds the value of the "security_policy" field.
 	SecurityPolicy schematype.SecurityPolicy `json:"security_policy,omitempty"`
+	// Whether members must sign in through the organization's SSO connections, and who may still use a password; null: not required.
+	SSOPolicy schematype.SSOPolicy `json:"sso_policy,omitempty"`
 	// How many memberships the organization has, kept by the hook countMembers in the transactions that add and remove them.
 	MemberCount int `json:"member_count,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -58,18 +60,30 @@ type OrganizationEdges struct {
 	UsageRecords []*UsageRecord `json:"usage_records,omitempty"`
 	// APIKeys holds the value of the api_keys edge.
 	APIKeys []*APIKey `json:"api_keys,omitempty"`
+	// SSOConnections holds the value of the sso_connections edge.
+	SSOConnections []*SSOConnection `json:"sso_connections,omitempty"`
+	// SSODomains holds the value of the sso_domains edge.
+	SSODomains []*SSODomain `json:"sso_domains,omitempty"`
+	// SSOIdentities holds the value of the sso_identities edge.
+	SSOIdentities []*SSOIdentity `json:"sso_identities,omitempty"`
+	// SSOAttempts holds the value of the sso_attempts edge.
+	SSOAttempts []*SSOAttempt `json:"sso_attempts,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [12]bool
 
-	namedMemberships  map[string][]*Membership
-	namedRoles        map[string][]*Role
-	namedInvitations  map[string][]*Invitation
-	namedSessions     map[string][]*Session
-	namedAuditLogs    map[string][]*AuditLog
-	namedPolicies     map[string][]*OrgPolicy
-	namedUsageRecords map[string][]*UsageRecord
-	namedAPIKeys      map[string][]*APIKey
+	namedMemberships    map[string][]*Membership
+	namedRoles          map[string][]*Role
+	namedInvitations    map[string][]*Invitation
+	namedSessions       map[string][]*Session
+	namedAuditLogs      map[string][]*AuditLog
+	namedPolicies       map[string][]*OrgPolicy
+	namedUsageRecords   map[string][]*UsageRecord
+	namedAPIKeys        map[string][]*APIKey
+	namedSSOConnections map[string][]*SSOConnection
+	namedSSODomains     map[string][]*SSODomain
+	namedSSOIdentities  map[string][]*SSOIdentity
+	namedSSOAttempts    map[string][]*SSOAttempt
 }
 
 // MembershipsOrErr returns the Memberships value or an error if the edge
@@ -144,12 +158,48 @@ func (e OrganizationEdges) APIKeysOrErr() ([]*APIKey, error) {
 	return nil, &NotLoadedError{edge: "api_keys"}
 }
 
+// SSOConnectionsOrErr returns the SSOConnections value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) SSOConnectionsOrErr() ([]*SSOConnection, error) {
+	if e.loadedTypes[8] {
+		return e.SSOConnections, nil
+	}
+	return nil, &NotLoadedError{edge: "sso_connections"}
+}
+
+// SSODomainsOrErr returns the SSODomains value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) SSODomainsOrErr() ([]*SSODomain, error) {
+	if e.loadedTypes[9] {
+		return e.SSODomains, nil
+	}
+	return nil, &NotLoadedError{edge: "sso_domains"}
+}
+
+// SSOIdentitiesOrErr returns the SSOIdentities value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) SSOIdentitiesOrErr() ([]*SSOIdentity, error) {
+	if e.loadedTypes[10] {
+		return e.SSOIdentities, nil
+	}
+	return nil, &NotLoadedError{edge: "sso_identities"}
+}
+
+// SSOAttemptsOrErr returns the SSOAttempts value or an error if the edge
+// was not loaded in eager-loading.
+func (e OrganizationEdges) SSOAttemptsOrErr() ([]*SSOAttempt, error) {
+	if e.loadedTypes[11] {
+		return e.SSOAttempts, nil
+	}
+	return nil, &NotLoadedError{edge: "sso_attempts"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Organization) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case organization.FieldSettings, organization.FieldBilling, organization.FieldSecurityPolicy:
+		case organization.FieldSettings, organization.FieldBilling, organization.FieldSecurityPolicy, organization.FieldSSOPolicy:
 			values[i] = new([]byte)
 		case organization.FieldMemberCount:
 			values[i] = new(sql.NullInt64)
@@ -222,6 +272,14 @@ func (_m *Organization) assignValues(columns []string, values []any) error {
 					return fmt.Errorf("unmarshal field security_policy: %w", err)
 				}
 			}
+		case organization.FieldSSOPolicy:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field sso_policy", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.SSOPolicy); err != nil {
+					return fmt.Errorf("unmarshal field sso_policy: %w", err)
+				}
+			}
 		case organization.FieldMemberCount:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field member_count", values[i])
@@ -281,6 +339,26 @@ func (_m *Organization) QueryAPIKeys() *APIKeyQuery {
 	return NewOrganizationClient(_m.config).QueryAPIKeys(_m)
 }
 
+// QuerySSOConnections queries the "sso_connections" edge of the Organization entity.
+func (_m *Organization) QuerySSOConnections() *SSOConnectionQuery {
+	return NewOrganizationClient(_m.config).QuerySSOConnections(_m)
+}
+
+// QuerySSODomains queries the "sso_domains" edge of the Organization entity.
+func (_m *Organization) QuerySSODomains() *SSODomainQuery {
+	return NewOrganizationClient(_m.config).QuerySSODomains(_m)
+}
+
+// QuerySSOIdentities queries the "sso_identities" edge of the Organization entity.
+func (_m *Organization) QuerySSOIdentities() *SSOIdentityQuery {
+	return NewOrganizationClient(_m.config).QuerySSOIdentities(_m)
+}
+
+// QuerySSOAttempts queries the "sso_attempts" edge of the Organization entity.
+func (_m *Organization) QuerySSOAttempts() *SSOAttemptQuery {
+	return NewOrganizationClient(_m.config).QuerySSOAttempts(_m)
+}
+
 // Update returns a builder for updating this Organization.
 // Note that you need to call Organization.Unwrap() before calling this method if this Organization
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -321,6 +399,9 @@ func (_m *Organization) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("security_policy=")
 	builder.WriteString(fmt.Sprintf("%v", _m.SecurityPolicy))
+	builder.WriteString(", ")
+	builder.WriteString("sso_policy=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SSOPolicy))
 	builder.WriteString(", ")
 	builder.WriteString("member_count=")
 	builder.WriteString(fmt.Sprintf("%v", _m.MemberCount))
@@ -517,6 +598,102 @@ func (_m *Organization) appendNamedAPIKeys(name string, edges ...*APIKey) {
 		_m.Edges.namedAPIKeys[name] = []*APIKey{}
 	} else {
 		_m.Edges.namedAPIKeys[name] = append(_m.Edges.namedAPIKeys[name], edges...)
+	}
+}
+
+// NamedSSOConnections returns the SSOConnections named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedSSOConnections(name string) ([]*SSOConnection, error) {
+	if _m.Edges.namedSSOConnections == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedSSOConnections[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedSSOConnections(name string, edges ...*SSOConnection) {
+	if _m.Edges.namedSSOConnections == nil {
+		_m.Edges.namedSSOConnections = make(map[string][]*SSOConnection)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedSSOConnections[name] = []*SSOConnection{}
+	} else {
+		_m.Edges.namedSSOConnections[name] = append(_m.Edges.namedSSOConnections[name], edges...)
+	}
+}
+
+// NamedSSODomains returns the SSODomains named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedSSODomains(name string) ([]*SSODomain, error) {
+	if _m.Edges.namedSSODomains == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedSSODomains[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedSSODomains(name string, edges ...*SSODomain) {
+	if _m.Edges.namedSSODomains == nil {
+		_m.Edges.namedSSODomains = make(map[string][]*SSODomain)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedSSODomains[name] = []*SSODomain{}
+	} else {
+		_m.Edges.namedSSODomains[name] = append(_m.Edges.namedSSODomains[name], edges...)
+	}
+}
+
+// NamedSSOIdentities returns the SSOIdentities named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedSSOIdentities(name string) ([]*SSOIdentity, error) {
+	if _m.Edges.namedSSOIdentities == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedSSOIdentities[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedSSOIdentities(name string, edges ...*SSOIdentity) {
+	if _m.Edges.namedSSOIdentities == nil {
+		_m.Edges.namedSSOIdentities = make(map[string][]*SSOIdentity)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedSSOIdentities[name] = []*SSOIdentity{}
+	} else {
+		_m.Edges.namedSSOIdentities[name] = append(_m.Edges.namedSSOIdentities[name], edges...)
+	}
+}
+
+// NamedSSOAttempts returns the SSOAttempts named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Organization) NamedSSOAttempts(name string) ([]*SSOAttempt, error) {
+	if _m.Edges.namedSSOAttempts == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedSSOAttempts[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Organization) appendNamedSSOAttempts(name string, edges ...*SSOAttempt) {
+	if _m.Edges.namedSSOAttempts == nil {
+		_m.Edges.namedSSOAttempts = make(map[string][]*SSOAttempt)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedSSOAttempts[name] = []*SSOAttempt{}
+	} else {
+		_m.Edges.namedSSOAttempts[name] = append(_m.Edges.namedSSOAttempts[name], edges...)
 	}
 }
 

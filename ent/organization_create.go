@@ -22,6 +22,10 @@ import (
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoattempt"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
+	"github.com/inferiallm/orgserver/ent/ssodomain"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/usagerecord"
 )
 
@@ -105,6 +109,20 @@ func (_c *OrganizationCreate) SetSecurityPolicy(v schematype.SecurityPolicy) *Or
 func (_c *OrganizationCreate) SetNillableSecurityPolicy(v *schematype.SecurityPolicy) *OrganizationCreate {
 	if v != nil {
 		_c.SetSecurityPolicy(*v)
+	}
+	return _c
+}
+
+// SetSSOPolicy sets the "sso_policy" field.
+func (_c *OrganizationCreate) SetSSOPolicy(v schematype.SSOPolicy) *OrganizationCreate {
+	_c.mutation.SetSSOPolicy(v)
+	return _c
+}
+
+// SetNillableSSOPolicy sets the "sso_policy" field if the given value is not nil.
+func (_c *OrganizationCreate) SetNillableSSOPolicy(v *schematype.SSOPolicy) *OrganizationCreate {
+	if v != nil {
+		_c.SetSSOPolicy(*v)
 	}
 	return _c
 }
@@ -255,6 +273,66 @@ func (_c *OrganizationCreate) AddAPIKeys(v ...*APIKey) *OrganizationCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddAPIKeyIDs(ids...)
+}
+
+// AddSSOConnectionIDs adds the "sso_connections" edge to the SSOConnection entity by IDs.
+func (_c *OrganizationCreate) AddSSOConnectionIDs(ids ...uuid.UUID) *OrganizationCreate {
+	_c.mutation.AddSSOConnectionIDs(ids...)
+	return _c
+}
+
+// AddSSOConnections adds the "sso_connections" edges to the SSOConnection entity.
+func (_c *OrganizationCreate) AddSSOConnections(v ...*SSOConnection) *OrganizationCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddSSOConnectionIDs(ids...)
+}
+
+// AddSSODomainIDs adds the "sso_domains" edge to the SSODomain entity by IDs.
+func (_c *OrganizationCreate) AddSSODomainIDs(ids ...uuid.UUID) *OrganizationCreate {
+	_c.mutation.AddSSODomainIDs(ids...)
+	return _c
+}
+
+// AddSSODomains adds the "sso_domains" edges to the SSODomain entity.
+func (_c *OrganizationCreate) AddSSODomains(v ...*SSODomain) *OrganizationCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddSSODomainIDs(ids...)
+}
+
+// AddSSOIdentityIDs adds the "sso_identities" edge to the SSOIdentity entity by IDs.
+func (_c *OrganizationCreate) AddSSOIdentityIDs(ids ...uuid.UUID) *OrganizationCreate {
+	_c.mutation.AddSSOIdentityIDs(ids...)
+	return _c
+}
+
+// AddSSOIdentities adds the "sso_identities" edges to the SSOIdentity entity.
+func (_c *OrganizationCreate) AddSSOIdentities(v ...*SSOIdentity) *OrganizationCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddSSOIdentityIDs(ids...)
+}
+
+// AddSSOAttemptIDs adds the "sso_attempts" edge to the SSOAttempt entity by IDs.
+func (_c *OrganizationCreate) AddSSOAttemptIDs(ids ...uuid.UUID) *OrganizationCreate {
+	_c.mutation.AddSSOAttemptIDs(ids...)
+	return _c
+}
+
+// AddSSOAttempts adds the "sso_attempts" edges to the SSOAttempt entity.
+func (_c *OrganizationCreate) AddSSOAttempts(v ...*SSOAttempt) *OrganizationCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddSSOAttemptIDs(ids...)
 }
 
 // Mutation returns the OrganizationMutation object of the builder.
@@ -432,6 +510,10 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 		_spec.SetField(organization.FieldSecurityPolicy, field.TypeJSON, value)
 		_node.SecurityPolicy = value
 	}
+	if value, ok := _c.mutation.SSOPolicy(); ok {
+		_spec.SetField(organization.FieldSSOPolicy, field.TypeJSON, value)
+		_node.SSOPolicy = value
+	}
 	if value, ok := _c.mutation.MemberCount(); ok {
 		_spec.SetField(organization.FieldMemberCount, field.TypeInt, value)
 		_node.MemberCount = value
@@ -564,6 +646,70 @@ func (_c *OrganizationCreate) createSpec() (*Organization, *sqlgraph.CreateSpec)
 		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.SSOConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOConnectionsTable,
+			Columns: []string{organization.SSOConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoconnection.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.SSODomainsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSODomainsTable,
+			Columns: []string{organization.SSODomainsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssodomain.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.SSOIdentitiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOIdentitiesTable,
+			Columns: []string{organization.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.SSOAttemptsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOAttemptsTable,
+			Columns: []string{organization.SSOAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoattempt.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
 }
 
@@ -673,6 +819,24 @@ func (u *OrganizationUpsert) SetSecurityPolicy(v schematype.SecurityPolicy) *Org
 // UpdateSecurityPolicy sets the "security_policy" field to the value that was provided on create.
 func (u *OrganizationUpsert) UpdateSecurityPolicy() *OrganizationUpsert {
 	u.SetExcluded(organization.FieldSecurityPolicy)
+	return u
+}
+
+// SetSSOPolicy sets the "sso_policy" field.
+func (u *OrganizationUpsert) SetSSOPolicy(v schematype.SSOPolicy) *OrganizationUpsert {
+	u.Set(organization.FieldSSOPolicy, v)
+	return u
+}
+
+// UpdateSSOPolicy sets the "sso_policy" field to the value that was provided on create.
+func (u *OrganizationUpsert) UpdateSSOPolicy() *OrganizationUpsert {
+	u.SetExcluded(organization.FieldSSOPolicy)
+	return u
+}
+
+// ClearSSOPolicy clears the value of the "sso_policy" field.
+func (u *OrganizationUpsert) ClearSSOPolicy() *OrganizationUpsert {
+	u.SetNull(organization.FieldSSOPolicy)
 	return u
 }
 
@@ -812,6 +976,27 @@ func (u *OrganizationUpsertOne) SetSecurityPolicy(v schematype.SecurityPolicy) *
 func (u *OrganizationUpsertOne) UpdateSecurityPolicy() *OrganizationUpsertOne {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateSecurityPolicy()
+	})
+}
+
+// SetSSOPolicy sets the "sso_policy" field.
+func (u *OrganizationUpsertOne) SetSSOPolicy(v schematype.SSOPolicy) *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetSSOPolicy(v)
+	})
+}
+
+// UpdateSSOPolicy sets the "sso_policy" field to the value that was provided on create.
+func (u *OrganizationUpsertOne) UpdateSSOPolicy() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateSSOPolicy()
+	})
+}
+
+// ClearSSOPolicy clears the value of the "sso_policy" field.
+func (u *OrganizationUpsertOne) ClearSSOPolicy() *OrganizationUpsertOne {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.ClearSSOPolicy()
 	})
 }
 
@@ -1121,6 +1306,27 @@ func (u *OrganizationUpsertBulk) SetSecurityPolicy(v schematype.SecurityPolicy) 
 func (u *OrganizationUpsertBulk) UpdateSecurityPolicy() *OrganizationUpsertBulk {
 	return u.Update(func(s *OrganizationUpsert) {
 		s.UpdateSecurityPolicy()
+	})
+}
+
+// SetSSOPolicy sets the "sso_policy" field.
+func (u *OrganizationUpsertBulk) SetSSOPolicy(v schematype.SSOPolicy) *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.SetSSOPolicy(v)
+	})
+}
+
+// UpdateSSOPolicy sets the "sso_policy" field to the value that was provided on create.
+func (u *OrganizationUpsertBulk) UpdateSSOPolicy() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.UpdateSSOPolicy()
+	})
+}
+
+// ClearSSOPolicy clears the value of the "sso_policy" field.
+func (u *OrganizationUpsertBulk) ClearSSOPolicy() *OrganizationUpsertBulk {
+	return u.Update(func(s *OrganizationUpsert) {
+		s.ClearSSOPolicy()
 	})
 }
 

@@ -24,34 +24,46 @@ import (
 	"github.com/inferiallm/orgserver/ent/predicate"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoattempt"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
+	"github.com/inferiallm/orgserver/ent/ssodomain"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/usagerecord"
 )
 
 // OrganizationQuery is the builder for querying Organization entities.
 type OrganizationQuery struct {
 	config
-	ctx                   *QueryContext
-	order                 []organization.OrderOption
-	inters                []Interceptor
-	predicates            []predicate.Organization
-	withMemberships       *MembershipQuery
-	withRoles             *RoleQuery
-	withInvitations       *InvitationQuery
-	withSessions          *SessionQuery
-	withAuditLogs         *AuditLogQuery
-	withPolicies          *OrgPolicyQuery
-	withUsageRecords      *UsageRecordQuery
-	withAPIKeys           *APIKeyQuery
-	loadTotal             []func(context.Context, []*Organization) error
-	modifiers             []func(*sql.Selector)
-	withNamedMemberships  map[string]*MembershipQuery
-	withNamedRoles        map[string]*RoleQuery
-	withNamedInvitations  map[string]*InvitationQuery
-	withNamedSessions     map[string]*SessionQuery
-	withNamedAuditLogs    map[string]*AuditLogQuery
-	withNamedPolicies     map[string]*OrgPolicyQuery
-	withNamedUsageRecords map[string]*UsageRecordQuery
-	withNamedAPIKeys      map[string]*APIKeyQuery
+	ctx                     *QueryContext
+	order                   []organization.OrderOption
+	inters                  []Interceptor
+	predicates              []predicate.Organization
+	withMemberships         *MembershipQuery
+	withRoles               *RoleQuery
+	withInvitations         *InvitationQuery
+	withSessions            *SessionQuery
+	withAuditLogs           *AuditLogQuery
+	withPolicies            *OrgPolicyQuery
+	withUsageRecords        *UsageRecordQuery
+	withAPIKeys             *APIKeyQuery
+	withSSOConnections      *SSOConnectionQuery
+	withSSODomains          *SSODomainQuery
+	withSSOIdentities       *SSOIdentityQuery
+	withSSOAttempts         *SSOAttemptQuery
+	loadTotal               []func(context.Context, []*Organization) error
+	modifiers               []func(*sql.Selector)
+	withNamedMemberships    map[string]*MembershipQuery
+	withNamedRoles          map[string]*RoleQuery
+	withNamedInvitations    map[string]*InvitationQuery
+	withNamedSessions       map[string]*SessionQuery
+	withNamedAuditLogs      map[string]*AuditLogQuery
+	withNamedPolicies       map[string]*OrgPolicyQuery
+	withNamedUsageRecords   map[string]*UsageRecordQuery
+	withNamedAPIKeys        map[string]*APIKeyQuery
+	withNamedSSOConnections map[string]*SSOConnectionQuery
+	withNamedSSODomains     map[string]*SSODomainQuery
+	withNamedSSOIdentities  map[string]*SSOIdentityQuery
+	withNamedSSOAttempts    map[string]*SSOAttemptQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -264,6 +276,94 @@ func (_q *OrganizationQuery) QueryAPIKeys() *APIKeyQuery {
 	return query
 }
 
+// QuerySSOConnections chains the current query on the "sso_connections" edge.
+func (_q *OrganizationQuery) QuerySSOConnections() *SSOConnectionQuery {
+	query := (&SSOConnectionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(ssoconnection.Table, ssoconnection.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.SSOConnectionsTable, organization.SSOConnectionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QuerySSODomains chains the current query on the "sso_domains" edge.
+func (_q *OrganizationQuery) QuerySSODomains() *SSODomainQuery {
+	query := (&SSODomainClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(ssodomain.Table, ssodomain.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.SSODomainsTable, organization.SSODomainsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QuerySSOIdentities chains the current query on the "sso_identities" edge.
+func (_q *OrganizationQuery) QuerySSOIdentities() *SSOIdentityQuery {
+	query := (&SSOIdentityClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(ssoidentity.Table, ssoidentity.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.SSOIdentitiesTable, organization.SSOIdentitiesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QuerySSOAttempts chains the current query on the "sso_attempts" edge.
+func (_q *OrganizationQuery) QuerySSOAttempts() *SSOAttemptQuery {
+	query := (&SSOAttemptClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(organization.Table, organization.FieldID, selector),
+			sqlgraph.To(ssoattempt.Table, ssoattempt.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, organization.SSOAttemptsTable, organization.SSOAttemptsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Organization entity from the query.
 // Returns a *NotFoundError when no Organization was found.
 func (_q *OrganizationQuery) First(ctx context.Context) (*Organization, error) {
@@ -451,19 +551,23 @@ func (_q *OrganizationQuery) Clone() *OrganizationQuery {
 		return nil
 	}
 	return &OrganizationQuery{
-		config:           _q.config,
-		ctx:              _q.ctx.Clone(),
-		order:            append([]organization.OrderOption{}, _q.order...),
-		inters:           append([]Interceptor{}, _q.inters...),
-		predicates:       append([]predicate.Organization{}, _q.predicates...),
-		withMemberships:  _q.withMemberships.Clone(),
-		withRoles:        _q.withRoles.Clone(),
-		withInvitations:  _q.withInvitations.Clone(),
-		withSessions:     _q.withSessions.Clone(),
-		withAuditLogs:    _q.withAuditLogs.Clone(),
-		withPolicies:     _q.withPolicies.Clone(),
-		withUsageRecords: _q.withUsageRecords.Clone(),
-		withAPIKeys:      _q.withAPIKeys.Clone(),
+		config:             _q.config,
+		ctx:                _q.ctx.Clone(),
+		order:              append([]organization.OrderOption{}, _q.order...),
+		inters:             append([]Interceptor{}, _q.inters...),
+		predicates:         append([]predicate.Organization{}, _q.predicates...),
+		withMemberships:    _q.withMemberships.Clone(),
+		withRoles:          _q.withRoles.Clone(),
+		withInvitations:    _q.withInvitations.Clone(),
+		withSessions:       _q.withSessions.Clone(),
+		withAuditLogs:      _q.withAuditLogs.Clone(),
+		withPolicies:       _q.withPolicies.Clone(),
+		withUsageRecords:   _q.withUsageRecords.Clone(),
+		withAPIKeys:        _q.withAPIKeys.Clone(),
+		withSSOConnections: _q.withSSOConnections.Clone(),
+		withSSODomains:     _q.withSSODomains.Clone(),
+		withSSOIdentities:  _q.withSSOIdentities.Clone(),
+		withSSOAttempts:    _q.withSSOAttempts.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -559,6 +663,50 @@ func (_q *OrganizationQuery) WithAPIKeys(opts ...func(*APIKeyQuery)) *Organizati
 	return _q
 }
 
+// WithSSOConnections tells the query-builder to eager-load the nodes that are connected to
+// the "sso_connections" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithSSOConnections(opts ...func(*SSOConnectionQuery)) *OrganizationQuery {
+	query := (&SSOConnectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withSSOConnections = query
+	return _q
+}
+
+// WithSSODomains tells the query-builder to eager-load the nodes that are connected to
+// the "sso_domains" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithSSODomains(opts ...func(*SSODomainQuery)) *OrganizationQuery {
+	query := (&SSODomainClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withSSODomains = query
+	return _q
+}
+
+// WithSSOIdentities tells the query-builder to eager-load the nodes that are connected to
+// the "sso_identities" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithSSOIdentities(opts ...func(*SSOIdentityQuery)) *OrganizationQuery {
+	query := (&SSOIdentityClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withSSOIdentities = query
+	return _q
+}
+
+// WithSSOAttempts tells the query-builder to eager-load the nodes that are connected to
+// the "sso_attempts" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithSSOAttempts(opts ...func(*SSOAttemptQuery)) *OrganizationQuery {
+	query := (&SSOAttemptClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withSSOAttempts = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -643,7 +791,7 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	var (
 		nodes       = []*Organization{}
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [12]bool{
 			_q.withMemberships != nil,
 			_q.withRoles != nil,
 			_q.withInvitations != nil,
@@ -652,6 +800,10 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			_q.withPolicies != nil,
 			_q.withUsageRecords != nil,
 			_q.withAPIKeys != nil,
+			_q.withSSOConnections != nil,
+			_q.withSSODomains != nil,
+			_q.withSSOIdentities != nil,
+			_q.withSSOAttempts != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -731,6 +883,34 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			return nil, err
 		}
 	}
+	if query := _q.withSSOConnections; query != nil {
+		if err := _q.loadSSOConnections(ctx, query, nodes,
+			func(n *Organization) { n.Edges.SSOConnections = []*SSOConnection{} },
+			func(n *Organization, e *SSOConnection) { n.Edges.SSOConnections = append(n.Edges.SSOConnections, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withSSODomains; query != nil {
+		if err := _q.loadSSODomains(ctx, query, nodes,
+			func(n *Organization) { n.Edges.SSODomains = []*SSODomain{} },
+			func(n *Organization, e *SSODomain) { n.Edges.SSODomains = append(n.Edges.SSODomains, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withSSOIdentities; query != nil {
+		if err := _q.loadSSOIdentities(ctx, query, nodes,
+			func(n *Organization) { n.Edges.SSOIdentities = []*SSOIdentity{} },
+			func(n *Organization, e *SSOIdentity) { n.Edges.SSOIdentities = append(n.Edges.SSOIdentities, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withSSOAttempts; query != nil {
+		if err := _q.loadSSOAttempts(ctx, query, nodes,
+			func(n *Organization) { n.Edges.SSOAttempts = []*SSOAttempt{} },
+			func(n *Organization, e *SSOAttempt) { n.Edges.SSOAttempts = append(n.Edges.SSOAttempts, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedMemberships {
 		if err := _q.loadMemberships(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedMemberships(name) },
@@ -784,6 +964,34 @@ func (_q *OrganizationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 		if err := _q.loadAPIKeys(ctx, query, nodes,
 			func(n *Organization) { n.appendNamedAPIKeys(name) },
 			func(n *Organization, e *APIKey) { n.appendNamedAPIKeys(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedSSOConnections {
+		if err := _q.loadSSOConnections(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedSSOConnections(name) },
+			func(n *Organization, e *SSOConnection) { n.appendNamedSSOConnections(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedSSODomains {
+		if err := _q.loadSSODomains(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedSSODomains(name) },
+			func(n *Organization, e *SSODomain) { n.appendNamedSSODomains(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedSSOIdentities {
+		if err := _q.loadSSOIdentities(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedSSOIdentities(name) },
+			func(n *Organization, e *SSOIdentity) { n.appendNamedSSOIdentities(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedSSOAttempts {
+		if err := _q.loadSSOAttempts(ctx, query, nodes,
+			func(n *Organization) { n.appendNamedSSOAttempts(name) },
+			func(n *Organization, e *SSOAttempt) { n.appendNamedSSOAttempts(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1041,6 +1249,126 @@ func (_q *OrganizationQuery) loadAPIKeys(ctx context.Context, query *APIKeyQuery
 	}
 	return nil
 }
+func (_q *OrganizationQuery) loadSSOConnections(ctx context.Context, query *SSOConnectionQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *SSOConnection)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(ssoconnection.FieldOrganizationID)
+	}
+	query.Where(predicate.SSOConnection(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.SSOConnectionsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *OrganizationQuery) loadSSODomains(ctx context.Context, query *SSODomainQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *SSODomain)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(ssodomain.FieldOrganizationID)
+	}
+	query.Where(predicate.SSODomain(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.SSODomainsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *OrganizationQuery) loadSSOIdentities(ctx context.Context, query *SSOIdentityQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *SSOIdentity)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(ssoidentity.FieldOrganizationID)
+	}
+	query.Where(predicate.SSOIdentity(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.SSOIdentitiesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *OrganizationQuery) loadSSOAttempts(ctx context.Context, query *SSOAttemptQuery, nodes []*Organization, init func(*Organization), assign func(*Organization, *SSOAttempt)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*Organization)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(ssoattempt.FieldOrganizationID)
+	}
+	query.Where(predicate.SSOAttempt(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(organization.SSOAttemptsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.OrganizationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "organization_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *OrganizationQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1270,6 +1598,62 @@ func (_q *OrganizationQuery) WithNamedAPIKeys(name string, opts ...func(*APIKeyQ
 		_q.withNamedAPIKeys = make(map[string]*APIKeyQuery)
 	}
 	_q.withNamedAPIKeys[name] = query
+	return _q
+}
+
+// WithNamedSSOConnections tells the query-builder to eager-load the nodes that are connected to the "sso_connections"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedSSOConnections(name string, opts ...func(*SSOConnectionQuery)) *OrganizationQuery {
+	query := (&SSOConnectionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedSSOConnections == nil {
+		_q.withNamedSSOConnections = make(map[string]*SSOConnectionQuery)
+	}
+	_q.withNamedSSOConnections[name] = query
+	return _q
+}
+
+// WithNamedSSODomains tells the query-builder to eager-load the nodes that are connected to the "sso_domains"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedSSODomains(name string, opts ...func(*SSODomainQuery)) *OrganizationQuery {
+	query := (&SSODomainClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedSSODomains == nil {
+		_q.withNamedSSODomains = make(map[string]*SSODomainQuery)
+	}
+	_q.withNamedSSODomains[name] = query
+	return _q
+}
+
+// WithNamedSSOIdentities tells the query-builder to eager-load the nodes that are connected to the "sso_identities"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedSSOIdentities(name string, opts ...func(*SSOIdentityQuery)) *OrganizationQuery {
+	query := (&SSOIdentityClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedSSOIdentities == nil {
+		_q.withNamedSSOIdentities = make(map[string]*SSOIdentityQuery)
+	}
+	_q.withNamedSSOIdentities[name] = query
+	return _q
+}
+
+// WithNamedSSOAttempts tells the query-builder to eager-load the nodes that are connected to the "sso_attempts"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *OrganizationQuery) WithNamedSSOAttempts(name string, opts ...func(*SSOAttemptQuery)) *OrganizationQuery {
+	query := (&SSOAttemptClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedSSOAttempts == nil {
+		_q.withNamedSSOAttempts = make(map[string]*SSOAttemptQuery)
+	}
+	_q.withNamedSSOAttempts[name] = query
 	return _q
 }
 

@@ -22,6 +22,10 @@ import (
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoattempt"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
+	"github.com/inferiallm/orgserver/ent/ssodomain"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/usagerecord"
 )
 
@@ -98,6 +102,26 @@ func (_u *OrganizationUpdate) SetNillableSecurityPolicy(v *schematype.SecurityPo
 	if v != nil {
 		_u.SetSecurityPolicy(*v)
 	}
+	return _u
+}
+
+// SetSSOPolicy sets the "sso_policy" field.
+func (_u *OrganizationUpdate) SetSSOPolicy(v schematype.SSOPolicy) *OrganizationUpdate {
+	_u.mutation.SetSSOPolicy(v)
+	return _u
+}
+
+// SetNillableSSOPolicy sets the "sso_policy" field if the given value is not nil.
+func (_u *OrganizationUpdate) SetNillableSSOPolicy(v *schematype.SSOPolicy) *OrganizationUpdate {
+	if v != nil {
+		_u.SetSSOPolicy(*v)
+	}
+	return _u
+}
+
+// ClearSSOPolicy clears the value of the "sso_policy" field.
+func (_u *OrganizationUpdate) ClearSSOPolicy() *OrganizationUpdate {
+	_u.mutation.ClearSSOPolicy()
 	return _u
 }
 
@@ -240,6 +264,66 @@ func (_u *OrganizationUpdate) AddAPIKeys(v ...*APIKey) *OrganizationUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddAPIKeyIDs(ids...)
+}
+
+// AddSSOConnectionIDs adds the "sso_connections" edge to the SSOConnection entity by IDs.
+func (_u *OrganizationUpdate) AddSSOConnectionIDs(ids ...uuid.UUID) *OrganizationUpdate {
+	_u.mutation.AddSSOConnectionIDs(ids...)
+	return _u
+}
+
+// AddSSOConnections adds the "sso_connections" edges to the SSOConnection entity.
+func (_u *OrganizationUpdate) AddSSOConnections(v ...*SSOConnection) *OrganizationUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSSOConnectionIDs(ids...)
+}
+
+// AddSSODomainIDs adds the "sso_domains" edge to the SSODomain entity by IDs.
+func (_u *OrganizationUpdate) AddSSODomainIDs(ids ...uuid.UUID) *OrganizationUpdate {
+	_u.mutation.AddSSODomainIDs(ids...)
+	return _u
+}
+
+// AddSSODomains adds the "sso_domains" edges to the SSODomain entity.
+func (_u *OrganizationUpdate) AddSSODomains(v ...*SSODomain) *OrganizationUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSSODomainIDs(ids...)
+}
+
+// AddSSOIdentityIDs adds the "sso_identities" edge to the SSOIdentity entity by IDs.
+func (_u *OrganizationUpdate) AddSSOIdentityIDs(ids ...uuid.UUID) *OrganizationUpdate {
+	_u.mutation.AddSSOIdentityIDs(ids...)
+	return _u
+}
+
+// AddSSOIdentities adds the "sso_identities" edges to the SSOIdentity entity.
+func (_u *OrganizationUpdate) AddSSOIdentities(v ...*SSOIdentity) *OrganizationUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSSOIdentityIDs(ids...)
+}
+
+// AddSSOAttemptIDs adds the "sso_attempts" edge to the SSOAttempt entity by IDs.
+func (_u *OrganizationUpdate) AddSSOAttemptIDs(ids ...uuid.UUID) *OrganizationUpdate {
+	_u.mutation.AddSSOAttemptIDs(ids...)
+	return _u
+}
+
+// AddSSOAttempts adds the "sso_attempts" edges to the SSOAttempt entity.
+func (_u *OrganizationUpdate) AddSSOAttempts(v ...*SSOAttempt) *OrganizationUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSSOAttemptIDs(ids...)
 }
 
 // Mutation returns the OrganizationMutation object of the builder.
@@ -415,6 +499,90 @@ func (_u *OrganizationUpdate) RemoveAPIKeys(v ...*APIKey) *OrganizationUpdate {
 	return _u.RemoveAPIKeyIDs(ids...)
 }
 
+// ClearSSOConnections clears all "sso_connections" edges to the SSOConnection entity.
+func (_u *OrganizationUpdate) ClearSSOConnections() *OrganizationUpdate {
+	_u.mutation.ClearSSOConnections()
+	return _u
+}
+
+// RemoveSSOConnectionIDs removes the "sso_connections" edge to SSOConnection entities by IDs.
+func (_u *OrganizationUpdate) RemoveSSOConnectionIDs(ids ...uuid.UUID) *OrganizationUpdate {
+	_u.mutation.RemoveSSOConnectionIDs(ids...)
+	return _u
+}
+
+// RemoveSSOConnections removes "sso_connections" edges to SSOConnection entities.
+func (_u *OrganizationUpdate) RemoveSSOConnections(v ...*SSOConnection) *OrganizationUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSSOConnectionIDs(ids...)
+}
+
+// ClearSSODomains clears all "sso_domains" edges to the SSODomain entity.
+func (_u *OrganizationUpdate) ClearSSODomains() *OrganizationUpdate {
+	_u.mutation.ClearSSODomains()
+	return _u
+}
+
+// RemoveSSODomainIDs removes the "sso_domains" edge to SSODomain entities by IDs.
+func (_u *OrganizationUpdate) RemoveSSODomainIDs(ids ...uuid.UUID) *OrganizationUpdate {
+	_u.mutation.RemoveSSODomainIDs(ids...)
+	return _u
+}
+
+// RemoveSSODomains removes "sso_domains" edges to SSODomain entities.
+func (_u *OrganizationUpdate) RemoveSSODomains(v ...*SSODomain) *OrganizationUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSSODomainIDs(ids...)
+}
+
+// ClearSSOIdentities clears all "sso_identities" edges to the SSOIdentity entity.
+func (_u *OrganizationUpdate) ClearSSOIdentities() *OrganizationUpdate {
+	_u.mutation.ClearSSOIdentities()
+	return _u
+}
+
+// RemoveSSOIdentityIDs removes the "sso_identities" edge to SSOIdentity entities by IDs.
+func (_u *OrganizationUpdate) RemoveSSOIdentityIDs(ids ...uuid.UUID) *OrganizationUpdate {
+	_u.mutation.RemoveSSOIdentityIDs(ids...)
+	return _u
+}
+
+// RemoveSSOIdentities removes "sso_identities" edges to SSOIdentity entities.
+func (_u *OrganizationUpdate) RemoveSSOIdentities(v ...*SSOIdentity) *OrganizationUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSSOIdentityIDs(ids...)
+}
+
+// ClearSSOAttempts clears all "sso_attempts" edges to the SSOAttempt entity.
+func (_u *OrganizationUpdate) ClearSSOAttempts() *OrganizationUpdate {
+	_u.mutation.ClearSSOAttempts()
+	return _u
+}
+
+// RemoveSSOAttemptIDs removes the "sso_attempts" edge to SSOAttempt entities by IDs.
+func (_u *OrganizationUpdate) RemoveSSOAttemptIDs(ids ...uuid.UUID) *OrganizationUpdate {
+	_u.mutation.RemoveSSOAttemptIDs(ids...)
+	return _u
+}
+
+// RemoveSSOAttempts removes "sso_attempts" edges to SSOAttempt entities.
+func (_u *OrganizationUpdate) RemoveSSOAttempts(v ...*SSOAttempt) *OrganizationUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSSOAttemptIDs(ids...)
+}
+
 // Save executes the query and returns the number of nodes affected by the update operation.
 func (_u *OrganizationUpdate) Save(ctx context.Context) (int, error) {
 	if err := _u.defaults(); err != nil {
@@ -509,6 +677,12 @@ func (_u *OrganizationUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.SecurityPolicy(); ok {
 		_spec.SetField(organization.FieldSecurityPolicy, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.SSOPolicy(); ok {
+		_spec.SetField(organization.FieldSSOPolicy, field.TypeJSON, value)
+	}
+	if _u.mutation.SSOPolicyCleared() {
+		_spec.ClearField(organization.FieldSSOPolicy, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.MemberCount(); ok {
 		_spec.SetField(organization.FieldMemberCount, field.TypeInt, value)
@@ -876,6 +1050,186 @@ func (_u *OrganizationUpdate) sqlSave(ctx context.Context) (_node int, err error
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.SSOConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOConnectionsTable,
+			Columns: []string{organization.SSOConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoconnection.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSSOConnectionsIDs(); len(nodes) > 0 && !_u.mutation.SSOConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOConnectionsTable,
+			Columns: []string{organization.SSOConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoconnection.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SSOConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOConnectionsTable,
+			Columns: []string{organization.SSOConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoconnection.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.SSODomainsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSODomainsTable,
+			Columns: []string{organization.SSODomainsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssodomain.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSSODomainsIDs(); len(nodes) > 0 && !_u.mutation.SSODomainsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSODomainsTable,
+			Columns: []string{organization.SSODomainsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssodomain.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SSODomainsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSODomainsTable,
+			Columns: []string{organization.SSODomainsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssodomain.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.SSOIdentitiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOIdentitiesTable,
+			Columns: []string{organization.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSSOIdentitiesIDs(); len(nodes) > 0 && !_u.mutation.SSOIdentitiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOIdentitiesTable,
+			Columns: []string{organization.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SSOIdentitiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOIdentitiesTable,
+			Columns: []string{organization.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.SSOAttemptsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOAttemptsTable,
+			Columns: []string{organization.SSOAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoattempt.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSSOAttemptsIDs(); len(nodes) > 0 && !_u.mutation.SSOAttemptsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOAttemptsTable,
+			Columns: []string{organization.SSOAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoattempt.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SSOAttemptsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOAttemptsTable,
+			Columns: []string{organization.SSOAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoattempt.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -957,6 +1311,26 @@ func (_u *OrganizationUpdateOne) SetNillableSecurityPolicy(v *schematype.Securit
 	if v != nil {
 		_u.SetSecurityPolicy(*v)
 	}
+	return _u
+}
+
+// SetSSOPolicy sets the "sso_policy" field.
+func (_u *OrganizationUpdateOne) SetSSOPolicy(v schematype.SSOPolicy) *OrganizationUpdateOne {
+	_u.mutation.SetSSOPolicy(v)
+	return _u
+}
+
+// SetNillableSSOPolicy sets the "sso_policy" field if the given value is not nil.
+func (_u *OrganizationUpdateOne) SetNillableSSOPolicy(v *schematype.SSOPolicy) *OrganizationUpdateOne {
+	if v != nil {
+		_u.SetSSOPolicy(*v)
+	}
+	return _u
+}
+
+// ClearSSOPolicy clears the value of the "sso_policy" field.
+func (_u *OrganizationUpdateOne) ClearSSOPolicy() *OrganizationUpdateOne {
+	_u.mutation.ClearSSOPolicy()
 	return _u
 }
 
@@ -1099,6 +1473,66 @@ func (_u *OrganizationUpdateOne) AddAPIKeys(v ...*APIKey) *OrganizationUpdateOne
 		ids[i] = v[i].ID
 	}
 	return _u.AddAPIKeyIDs(ids...)
+}
+
+// AddSSOConnectionIDs adds the "sso_connections" edge to the SSOConnection entity by IDs.
+func (_u *OrganizationUpdateOne) AddSSOConnectionIDs(ids ...uuid.UUID) *OrganizationUpdateOne {
+	_u.mutation.AddSSOConnectionIDs(ids...)
+	return _u
+}
+
+// AddSSOConnections adds the "sso_connections" edges to the SSOConnection entity.
+func (_u *OrganizationUpdateOne) AddSSOConnections(v ...*SSOConnection) *OrganizationUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSSOConnectionIDs(ids...)
+}
+
+// AddSSODomainIDs adds the "sso_domains" edge to the SSODomain entity by IDs.
+func (_u *OrganizationUpdateOne) AddSSODomainIDs(ids ...uuid.UUID) *OrganizationUpdateOne {
+	_u.mutation.AddSSODomainIDs(ids...)
+	return _u
+}
+
+// AddSSODomains adds the "sso_domains" edges to the SSODomain entity.
+func (_u *OrganizationUpdateOne) AddSSODomains(v ...*SSODomain) *OrganizationUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSSODomainIDs(ids...)
+}
+
+// AddSSOIdentityIDs adds the "sso_identities" edge to the SSOIdentity entity by IDs.
+func (_u *OrganizationUpdateOne) AddSSOIdentityIDs(ids ...uuid.UUID) *OrganizationUpdateOne {
+	_u.mutation.AddSSOIdentityIDs(ids...)
+	return _u
+}
+
+// AddSSOIdentities adds the "sso_identities" edges to the SSOIdentity entity.
+func (_u *OrganizationUpdateOne) AddSSOIdentities(v ...*SSOIdentity) *OrganizationUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSSOIdentityIDs(ids...)
+}
+
+// AddSSOAttemptIDs adds the "sso_attempts" edge to the SSOAttempt entity by IDs.
+func (_u *OrganizationUpdateOne) AddSSOAttemptIDs(ids ...uuid.UUID) *OrganizationUpdateOne {
+	_u.mutation.AddSSOAttemptIDs(ids...)
+	return _u
+}
+
+// AddSSOAttempts adds the "sso_attempts" edges to the SSOAttempt entity.
+func (_u *OrganizationUpdateOne) AddSSOAttempts(v ...*SSOAttempt) *OrganizationUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSSOAttemptIDs(ids...)
 }
 
 // Mutation returns the OrganizationMutation object of the builder.
@@ -1274,6 +1708,90 @@ func (_u *OrganizationUpdateOne) RemoveAPIKeys(v ...*APIKey) *OrganizationUpdate
 	return _u.RemoveAPIKeyIDs(ids...)
 }
 
+// ClearSSOConnections clears all "sso_connections" edges to the SSOConnection entity.
+func (_u *OrganizationUpdateOne) ClearSSOConnections() *OrganizationUpdateOne {
+	_u.mutation.ClearSSOConnections()
+	return _u
+}
+
+// RemoveSSOConnectionIDs removes the "sso_connections" edge to SSOConnection entities by IDs.
+func (_u *OrganizationUpdateOne) RemoveSSOConnectionIDs(ids ...uuid.UUID) *OrganizationUpdateOne {
+	_u.mutation.RemoveSSOConnectionIDs(ids...)
+	return _u
+}
+
+// RemoveSSOConnections removes "sso_connections" edges to SSOConnection entities.
+func (_u *OrganizationUpdateOne) RemoveSSOConnections(v ...*SSOConnection) *OrganizationUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSSOConnectionIDs(ids...)
+}
+
+// ClearSSODomains clears all "sso_domains" edges to the SSODomain entity.
+func (_u *OrganizationUpdateOne) ClearSSODomains() *OrganizationUpdateOne {
+	_u.mutation.ClearSSODomains()
+	return _u
+}
+
+// RemoveSSODomainIDs removes the "sso_domains" edge to SSODomain entities by IDs.
+func (_u *OrganizationUpdateOne) RemoveSSODomainIDs(ids ...uuid.UUID) *OrganizationUpdateOne {
+	_u.mutation.RemoveSSODomainIDs(ids...)
+	return _u
+}
+
+// RemoveSSODomains removes "sso_domains" edges to SSODomain entities.
+func (_u *OrganizationUpdateOne) RemoveSSODomains(v ...*SSODomain) *OrganizationUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSSODomainIDs(ids...)
+}
+
+// ClearSSOIdentities clears all "sso_identities" edges to the SSOIdentity entity.
+func (_u *OrganizationUpdateOne) ClearSSOIdentities() *OrganizationUpdateOne {
+	_u.mutation.ClearSSOIdentities()
+	return _u
+}
+
+// RemoveSSOIdentityIDs removes the "sso_identities" edge to SSOIdentity entities by IDs.
+func (_u *OrganizationUpdateOne) RemoveSSOIdentityIDs(ids ...uuid.UUID) *OrganizationUpdateOne {
+	_u.mutation.RemoveSSOIdentityIDs(ids...)
+	return _u
+}
+
+// RemoveSSOIdentities removes "sso_identities" edges to SSOIdentity entities.
+func (_u *OrganizationUpdateOne) RemoveSSOIdentities(v ...*SSOIdentity) *OrganizationUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSSOIdentityIDs(ids...)
+}
+
+// ClearSSOAttempts clears all "sso_attempts" edges to the SSOAttempt entity.
+func (_u *OrganizationUpdateOne) ClearSSOAttempts() *OrganizationUpdateOne {
+	_u.mutation.ClearSSOAttempts()
+	return _u
+}
+
+// RemoveSSOAttemptIDs removes the "sso_attempts" edge to SSOAttempt entities by IDs.
+func (_u *OrganizationUpdateOne) RemoveSSOAttemptIDs(ids ...uuid.UUID) *OrganizationUpdateOne {
+	_u.mutation.RemoveSSOAttemptIDs(ids...)
+	return _u
+}
+
+// RemoveSSOAttempts removes "sso_attempts" edges to SSOAttempt entities.
+func (_u *OrganizationUpdateOne) RemoveSSOAttempts(v ...*SSOAttempt) *OrganizationUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSSOAttemptIDs(ids...)
+}
+
 // Where appends a list predicates to the OrganizationUpdate builder.
 func (_u *OrganizationUpdateOne) Where(ps ...predicate.Organization) *OrganizationUpdateOne {
 	_u.mutation.Where(ps...)
@@ -1398,6 +1916,12 @@ func (_u *OrganizationUpdateOne) sqlSave(ctx context.Context) (_node *Organizati
 	}
 	if value, ok := _u.mutation.SecurityPolicy(); ok {
 		_spec.SetField(organization.FieldSecurityPolicy, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.SSOPolicy(); ok {
+		_spec.SetField(organization.FieldSSOPolicy, field.TypeJSON, value)
+	}
+	if _u.mutation.SSOPolicyCleared() {
+		_spec.ClearField(organization.FieldSSOPolicy, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.MemberCount(); ok {
 		_spec.SetField(organization.FieldMemberCount, field.TypeInt, value)
@@ -1758,6 +2282,186 @@ func (_u *OrganizationUpdateOne) sqlSave(ctx context.Context) (_node *Organizati
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.SSOConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOConnectionsTable,
+			Columns: []string{organization.SSOConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoconnection.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSSOConnectionsIDs(); len(nodes) > 0 && !_u.mutation.SSOConnectionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOConnectionsTable,
+			Columns: []string{organization.SSOConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoconnection.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SSOConnectionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOConnectionsTable,
+			Columns: []string{organization.SSOConnectionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoconnection.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.SSODomainsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSODomainsTable,
+			Columns: []string{organization.SSODomainsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssodomain.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSSODomainsIDs(); len(nodes) > 0 && !_u.mutation.SSODomainsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSODomainsTable,
+			Columns: []string{organization.SSODomainsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssodomain.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SSODomainsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSODomainsTable,
+			Columns: []string{organization.SSODomainsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssodomain.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.SSOIdentitiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOIdentitiesTable,
+			Columns: []string{organization.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSSOIdentitiesIDs(); len(nodes) > 0 && !_u.mutation.SSOIdentitiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOIdentitiesTable,
+			Columns: []string{organization.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SSOIdentitiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOIdentitiesTable,
+			Columns: []string{organization.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.SSOAttemptsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOAttemptsTable,
+			Columns: []string{organization.SSOAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoattempt.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSSOAttemptsIDs(); len(nodes) > 0 && !_u.mutation.SSOAttemptsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOAttemptsTable,
+			Columns: []string{organization.SSOAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoattempt.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SSOAttemptsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   organization.SSOAttemptsTable,
+			Columns: []string{organization.SSOAttemptsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoattempt.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

@@ -43,6 +43,12 @@ type Session struct {
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 	// RevokeReason holds the value of the "revoke_reason" field.
 	RevokeReason string `json:"revoke_reason,omitempty"`
+	// How the session's user proved who they are: a session switched or refreshed from another keeps its method.
+	SignInMethod session.SignInMethod `json:"sign_in_method,omitempty"`
+	// The SSO connection the session signed in through.
+	SSOConnectionID *uuid.UUID `json:"sso_connection_id,omitempty"`
+	// The identity provider's MFA, trusted by the connection, stands in for 2FA in this session.
+	IdpMfa bool `json:"idp_mfa,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the SessionQuery when eager-loading is set.
 	Edges        SessionEdges `json:"edges"`
@@ -89,9 +95,13 @@ func (*Session) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case session.FieldSSOConnectionID:
+			values[i] = &sql.NullScanner{S: new(uuid.UUID)}
 		case session.FieldRotatedTokenHashes:
 			values[i] = new([]byte)
-		case session.FieldRefreshTokenHash, session.FieldUserAgent, session.FieldIPAddress, session.FieldRevokeReason:
+		case session.FieldIdpMfa:
+			values[i] = new(sql.NullBool)
+		case session.FieldRefreshTokenHash, session.FieldUserAgent, session.FieldIPAddress, session.FieldRevokeReason, session.FieldSignInMethod:
 			values[i] = new(sql.NullString)
 		case session.FieldCreatedAt, session.FieldLastUsedAt, session.FieldExpiresAt, session.FieldRevokedAt:
 			values[i] = new(sql.NullTime)
@@ -187,6 +197,25 @@ func (_m *Session) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.RevokeReason = value.String
 			}
+		case session.FieldSignInMethod:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field sign_in_method", values[i])
+			} else if value.Valid {
+				_m.SignInMethod = session.SignInMethod(value.String)
+			}
+		case session.FieldSSOConnectionID:
+			if value, ok := values[i].(*sql.NullScanner); !ok {
+				return fmt.Errorf("unexpected type %T for field sso_connection_id", values[i])
+			} else if value.Valid {
+				_m.SSOConnectionID = new(uuid.UUID)
+				*_m.SSOConnectionID = *value.S.(*uuid.UUID)
+			}
+		case session.FieldIdpMfa:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field idp_mfa", values[i])
+			} else if value.Valid {
+				_m.IdpMfa = value.Bool
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -265,6 +294,17 @@ func (_m *Session) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("revoke_reason=")
 	builder.WriteString(_m.RevokeReason)
+	builder.WriteString(", ")
+	builder.WriteString("sign_in_method=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SignInMethod))
+	builder.WriteString(", ")
+	if v := _m.SSOConnectionID; v != nil {
+		builder.WriteString("sso_connection_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("idp_mfa=")
+	builder.WriteString(fmt.Sprintf("%v", _m.IdpMfa))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -140,6 +140,48 @@ func (_c *SessionCreate) SetNillableRevokeReason(v *string) *SessionCreate {
 	return _c
 }
 
+// SetSignInMethod sets the "sign_in_method" field.
+func (_c *SessionCreate) SetSignInMethod(v session.SignInMethod) *SessionCreate {
+	_c.mutation.SetSignInMethod(v)
+	return _c
+}
+
+// SetNillableSignInMethod sets the "sign_in_method" field if the given value is not nil.
+func (_c *SessionCreate) SetNillableSignInMethod(v *session.SignInMethod) *SessionCreate {
+	if v != nil {
+		_c.SetSignInMethod(*v)
+	}
+	return _c
+}
+
+// SetSSOConnectionID sets the "sso_connection_id" field.
+func (_c *SessionCreate) SetSSOConnectionID(v uuid.UUID) *SessionCreate {
+	_c.mutation.SetSSOConnectionID(v)
+	return _c
+}
+
+// SetNillableSSOConnectionID sets the "sso_connection_id" field if the given value is not nil.
+func (_c *SessionCreate) SetNillableSSOConnectionID(v *uuid.UUID) *SessionCreate {
+	if v != nil {
+		_c.SetSSOConnectionID(*v)
+	}
+	return _c
+}
+
+// SetIdpMfa sets the "idp_mfa" field.
+func (_c *SessionCreate) SetIdpMfa(v bool) *SessionCreate {
+	_c.mutation.SetIdpMfa(v)
+	return _c
+}
+
+// SetNillableIdpMfa sets the "idp_mfa" field if the given value is not nil.
+func (_c *SessionCreate) SetNillableIdpMfa(v *bool) *SessionCreate {
+	if v != nil {
+		_c.SetIdpMfa(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *SessionCreate) SetID(v uuid.UUID) *SessionCreate {
 	_c.mutation.SetID(v)
@@ -227,6 +269,14 @@ func (_c *SessionCreate) defaults() error {
 		v := session.DefaultLastUsedAt()
 		_c.mutation.SetLastUsedAt(v)
 	}
+	if _, ok := _c.mutation.SignInMethod(); !ok {
+		v := session.DefaultSignInMethod
+		_c.mutation.SetSignInMethod(v)
+	}
+	if _, ok := _c.mutation.IdpMfa(); !ok {
+		v := session.DefaultIdpMfa
+		_c.mutation.SetIdpMfa(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if session.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized session.DefaultID (forgotten import ent/runtime?)")
@@ -270,6 +320,17 @@ func (_c *SessionCreate) check() error {
 	}
 	if _, ok := _c.mutation.ExpiresAt(); !ok {
 		return &ValidationError{Name: "expires_at", err: errors.New(`ent: missing required field "Session.expires_at"`)}
+	}
+	if _, ok := _c.mutation.SignInMethod(); !ok {
+		return &ValidationError{Name: "sign_in_method", err: errors.New(`ent: missing required field "Session.sign_in_method"`)}
+	}
+	if v, ok := _c.mutation.SignInMethod(); ok {
+		if err := session.SignInMethodValidator(v); err != nil {
+			return &ValidationError{Name: "sign_in_method", err: fmt.Errorf(`ent: validator failed for field "Session.sign_in_method": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.IdpMfa(); !ok {
+		return &ValidationError{Name: "idp_mfa", err: errors.New(`ent: missing required field "Session.idp_mfa"`)}
 	}
 	if len(_c.mutation.OrganizationIDs()) == 0 {
 		return &ValidationError{Name: "organization", err: errors.New(`ent: missing required edge "Session.organization"`)}
@@ -348,6 +409,18 @@ func (_c *SessionCreate) createSpec() (*Session, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.RevokeReason(); ok {
 		_spec.SetField(session.FieldRevokeReason, field.TypeString, value)
 		_node.RevokeReason = value
+	}
+	if value, ok := _c.mutation.SignInMethod(); ok {
+		_spec.SetField(session.FieldSignInMethod, field.TypeEnum, value)
+		_node.SignInMethod = value
+	}
+	if value, ok := _c.mutation.SSOConnectionID(); ok {
+		_spec.SetField(session.FieldSSOConnectionID, field.TypeUUID, value)
+		_node.SSOConnectionID = &value
+	}
+	if value, ok := _c.mutation.IdpMfa(); ok {
+		_spec.SetField(session.FieldIdpMfa, field.TypeBool, value)
+		_node.IdpMfa = value
 	}
 	if nodes := _c.mutation.OrganizationIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -568,6 +641,15 @@ func (u *SessionUpsertOne) UpdateNewValues() *SessionUpsertOne {
 		}
 		if _, exists := u.create.mutation.CreatedAt(); exists {
 			s.SetIgnore(session.FieldCreatedAt)
+		}
+		if _, exists := u.create.mutation.SignInMethod(); exists {
+			s.SetIgnore(session.FieldSignInMethod)
+		}
+		if _, exists := u.create.mutation.SSOConnectionID(); exists {
+			s.SetIgnore(session.FieldSSOConnectionID)
+		}
+		if _, exists := u.create.mutation.IdpMfa(); exists {
+			s.SetIgnore(session.FieldIdpMfa)
 		}
 	}))
 	return u
@@ -917,6 +999,15 @@ func (u *SessionUpsertBulk) UpdateNewValues() *SessionUpsertBulk {
 			}
 			if _, exists := b.mutation.CreatedAt(); exists {
 				s.SetIgnore(session.FieldCreatedAt)
+			}
+			if _, exists := b.mutation.SignInMethod(); exists {
+				s.SetIgnore(session.FieldSignInMethod)
+			}
+			if _, exists := b.mutation.SSOConnectionID(); exists {
+				s.SetIgnore(session.FieldSSOConnectionID)
+			}
+			if _, exists := b.mutation.IdpMfa(); exists {
+				s.SetIgnore(session.FieldIdpMfa)
 			}
 		}
 	}))

@@ -253,6 +253,9 @@ func (_u *SessionUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.RevokeReasonCleared() {
 		_spec.ClearField(session.FieldRevokeReason, field.TypeString)
 	}
+	if _u.mutation.SSOConnectionIDCleared() {
+		_spec.ClearField(session.FieldSSOConnectionID, field.TypeUUID)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -527,6 +530,9 @@ func (_u *SessionUpdateOne) sqlSave(ctx context.Context) (_node *Session, err er
 	}
 	if _u.mutation.RevokeReasonCleared() {
 		_spec.ClearField(session.FieldRevokeReason, field.TypeString)
+	}
+	if _u.mutation.SSOConnectionIDCleared() {
+		_spec.ClearField(session.FieldSSOConnectionID, field.TypeUUID)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Session{config: _u.config}

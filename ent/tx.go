@@ -32,6 +32,14 @@ type Tx struct {
 	RateLimit *RateLimitClient
 	// Role is the client for interacting with the Role builders.
 	Role *RoleClient
+	// SSOAttempt is the client for interacting with the SSOAttempt builders.
+	SSOAttempt *SSOAttemptClient
+	// SSOConnection is the client for interacting with the SSOConnection builders.
+	SSOConnection *SSOConnectionClient
+	// SSODomain is the client for interacting with the SSODomain builders.
+	SSODomain *SSODomainClient
+	// SSOIdentity is the client for interacting with the SSOIdentity builders.
+	SSOIdentity *SSOIdentityClient
 	// ServerSetting is the client for interacting with the ServerSetting builders.
 	ServerSetting *ServerSettingClient
 	// Session is the client for interacting with the Session builders.
@@ -180,6 +188,10 @@ func (tx *Tx) init() {
 	tx.Organization = NewOrganizationClient(tx.config)
 	tx.RateLimit = NewRateLimitClient(tx.config)
 	tx.Role = NewRoleClient(tx.config)
+	tx.SSOAttempt = NewSSOAttemptClient(tx.config)
+	tx.SSOConnection = NewSSOConnectionClient(tx.config)
+	tx.SSODomain = NewSSODomainClient(tx.config)
+	tx.SSOIdentity = NewSSOIdentityClient(tx.config)
 	tx.ServerSetting = NewServerSettingClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.UsageRecord = NewUsageRecordClient(tx.config)

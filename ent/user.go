@@ -69,15 +69,18 @@ type UserEdges struct {
 	AuditLogs []*AuditLog `json:"audit_logs,omitempty"`
 	// APIKeysCreated holds the value of the api_keys_created edge.
 	APIKeysCreated []*APIKey `json:"api_keys_created,omitempty"`
+	// SSOIdentities holds the value of the sso_identities edge.
+	SSOIdentities []*SSOIdentity `json:"sso_identities,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [6]bool
 
 	namedMemberships     map[string][]*Membership
 	namedSessions        map[string][]*Session
 	namedInvitationsSent map[string][]*Invitation
 	namedAuditLogs       map[string][]*AuditLog
 	namedAPIKeysCreated  map[string][]*APIKey
+	namedSSOIdentities   map[string][]*SSOIdentity
 }
 
 // MembershipsOrErr returns the Memberships value or an error if the edge
@@ -123,6 +126,15 @@ func (e UserEdges) APIKeysCreatedOrErr() ([]*APIKey, error) {
 		return e.APIKeysCreated, nil
 	}
 	return nil, &NotLoadedError{edge: "api_keys_created"}
+}
+
+// SSOIdentitiesOrErr returns the SSOIdentities value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) SSOIdentitiesOrErr() ([]*SSOIdentity, error) {
+	if e.loadedTypes[5] {
+		return e.SSOIdentities, nil
+	}
+	return nil, &NotLoadedError{edge: "sso_identities"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -303,6 +315,11 @@ func (_m *User) QueryAuditLogs() *AuditLogQuery {
 // QueryAPIKeysCreated queries the "api_keys_created" edge of the User entity.
 func (_m *User) QueryAPIKeysCreated() *APIKeyQuery {
 	return NewUserClient(_m.config).QueryAPIKeysCreated(_m)
+}
+
+// QuerySSOIdentities queries the "sso_identities" edge of the User entity.
+func (_m *User) QuerySSOIdentities() *SSOIdentityQuery {
+	return NewUserClient(_m.config).QuerySSOIdentities(_m)
 }
 
 // Update returns a builder for updating this User.
@@ -497,6 +514,30 @@ func (_m *User) appendNamedAPIKeysCreated(name string, edges ...*APIKey) {
 		_m.Edges.namedAPIKeysCreated[name] = []*APIKey{}
 	} else {
 		_m.Edges.namedAPIKeysCreated[name] = append(_m.Edges.namedAPIKeysCreated[name], edges...)
+	}
+}
+
+// NamedSSOIdentities returns the SSOIdentities named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedSSOIdentities(name string) ([]*SSOIdentity, error) {
+	if _m.Edges.namedSSOIdentities == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedSSOIdentities[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedSSOIdentities(name string, edges ...*SSOIdentity) {
+	if _m.Edges.namedSSOIdentities == nil {
+		_m.Edges.namedSSOIdentities = make(map[string][]*SSOIdentity)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedSSOIdentities[name] = []*SSOIdentity{}
+	} else {
+		_m.Edges.namedSSOIdentities[name] = append(_m.Edges.namedSSOIdentities[name], edges...)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/user"
 )
 
@@ -316,6 +317,21 @@ func (_c *UserCreate) AddAPIKeysCreated(v ...*APIKey) *UserCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddAPIKeysCreatedIDs(ids...)
+}
+
+// AddSSOIdentityIDs adds the "sso_identities" edge to the SSOIdentity entity by IDs.
+func (_c *UserCreate) AddSSOIdentityIDs(ids ...uuid.UUID) *UserCreate {
+	_c.mutation.AddSSOIdentityIDs(ids...)
+	return _c
+}
+
+// AddSSOIdentities adds the "sso_identities" edges to the SSOIdentity entity.
+func (_c *UserCreate) AddSSOIdentities(v ...*SSOIdentity) *UserCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddSSOIdentityIDs(ids...)
 }
 
 // Mutation returns the UserMutation object of the builder.
@@ -618,6 +634,22 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.SSOIdentitiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SSOIdentitiesTable,
+			Columns: []string{user.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

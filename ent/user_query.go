@@ -21,6 +21,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/predicate"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/user"
 )
 
@@ -36,6 +37,7 @@ type UserQuery struct {
 	withInvitationsSent      *InvitationQuery
 	withAuditLogs            *AuditLogQuery
 	withAPIKeysCreated       *APIKeyQuery
+	withSSOIdentities        *SSOIdentityQuery
 	loadTotal                []func(context.Context, []*User) error
 	modifiers                []func(*sql.Selector)
 	withNamedMemberships     map[string]*MembershipQuery
@@ -43,6 +45,7 @@ type UserQuery struct {
 	withNamedInvitationsSent map[string]*InvitationQuery
 	withNamedAuditLogs       map[string]*AuditLogQuery
 	withNamedAPIKeysCreated  map[string]*APIKeyQuery
+	withNamedSSOIdentities   map[string]*SSOIdentityQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -182,6 +185,28 @@ func (_q *UserQuery) QueryAPIKeysCreated() *APIKeyQuery {
 			sqlgraph.From(user.Table, user.FieldID, selector),
 			sqlgraph.To(apikey.Table, apikey.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.APIKeysCreatedTable, user.APIKeysCreatedColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QuerySSOIdentities chains the current query on the "sso_identities" edge.
+func (_q *UserQuery) QuerySSOIdentities() *SSOIdentityQuery {
+	query := (&SSOIdentityClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(ssoidentity.Table, ssoidentity.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.SSOIdentitiesTable, user.SSOIdentitiesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -386,6 +411,7 @@ func (_q *UserQuery) Clone() *UserQuery {
 		withInvitationsSent: _q.withInvitationsSent.Clone(),
 		withAuditLogs:       _q.withAuditLogs.Clone(),
 		withAPIKeysCreated:  _q.withAPIKeysCreated.Clone(),
+		withSSOIdentities:   _q.withSSOIdentities.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -445,6 +471,17 @@ func (_q *UserQuery) WithAPIKeysCreated(opts ...func(*APIKeyQuery)) *UserQuery {
 		opt(query)
 	}
 	_q.withAPIKeysCreated = query
+	return _q
+}
+
+// WithSSOIdentities tells the query-builder to eager-load the nodes that are connected to
+// the "sso_identities" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithSSOIdentities(opts ...func(*SSOIdentityQuery)) *UserQuery {
+	query := (&SSOIdentityClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withSSOIdentities = query
 	return _q
 }
 
@@ -532,12 +569,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [6]bool{
 			_q.withMemberships != nil,
 			_q.withSessions != nil,
 			_q.withInvitationsSent != nil,
 			_q.withAuditLogs != nil,
 			_q.withAPIKeysCreated != nil,
+			_q.withSSOIdentities != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -596,6 +634,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 			return nil, err
 		}
 	}
+	if query := _q.withSSOIdentities; query != nil {
+		if err := _q.loadSSOIdentities(ctx, query, nodes,
+			func(n *User) { n.Edges.SSOIdentities = []*SSOIdentity{} },
+			func(n *User, e *SSOIdentity) { n.Edges.SSOIdentities = append(n.Edges.SSOIdentities, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedMemberships {
 		if err := _q.loadMemberships(ctx, query, nodes,
 			func(n *User) { n.appendNamedMemberships(name) },
@@ -628,6 +673,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadAPIKeysCreated(ctx, query, nodes,
 			func(n *User) { n.appendNamedAPIKeysCreated(name) },
 			func(n *User, e *APIKey) { n.appendNamedAPIKeysCreated(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedSSOIdentities {
+		if err := _q.loadSSOIdentities(ctx, query, nodes,
+			func(n *User) { n.appendNamedSSOIdentities(name) },
+			func(n *User, e *SSOIdentity) { n.appendNamedSSOIdentities(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -793,6 +845,36 @@ func (_q *UserQuery) loadAPIKeysCreated(ctx context.Context, query *APIKeyQuery,
 		node, ok := nodeids[*fk]
 		if !ok {
 			return fmt.Errorf(`unexpected referenced foreign-key "created_by_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadSSOIdentities(ctx context.Context, query *SSOIdentityQuery, nodes []*User, init func(*User), assign func(*User, *SSOIdentity)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(ssoidentity.FieldUserID)
+	}
+	query.Where(predicate.SSOIdentity(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.SSOIdentitiesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
 		}
 		assign(node, n)
 	}
@@ -985,6 +1067,20 @@ func (_q *UserQuery) WithNamedAPIKeysCreated(name string, opts ...func(*APIKeyQu
 		_q.withNamedAPIKeysCreated = make(map[string]*APIKeyQuery)
 	}
 	_q.withNamedAPIKeysCreated[name] = query
+	return _q
+}
+
+// WithNamedSSOIdentities tells the query-builder to eager-load the nodes that are connected to the "sso_identities"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithNamedSSOIdentities(name string, opts ...func(*SSOIdentityQuery)) *UserQuery {
+	query := (&SSOIdentityClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedSSOIdentities == nil {
+		_q.withNamedSSOIdentities = make(map[string]*SSOIdentityQuery)
+	}
+	_q.withNamedSSOIdentities[name] = query
 	return _q
 }
 

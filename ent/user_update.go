@@ -19,6 +19,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/predicate"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/user"
 )
 
@@ -361,6 +362,21 @@ func (_u *UserUpdate) AddAPIKeysCreated(v ...*APIKey) *UserUpdate {
 	return _u.AddAPIKeysCreatedIDs(ids...)
 }
 
+// AddSSOIdentityIDs adds the "sso_identities" edge to the SSOIdentity entity by IDs.
+func (_u *UserUpdate) AddSSOIdentityIDs(ids ...uuid.UUID) *UserUpdate {
+	_u.mutation.AddSSOIdentityIDs(ids...)
+	return _u
+}
+
+// AddSSOIdentities adds the "sso_identities" edges to the SSOIdentity entity.
+func (_u *UserUpdate) AddSSOIdentities(v ...*SSOIdentity) *UserUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSSOIdentityIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdate) Mutation() *UserMutation {
 	return _u.mutation
@@ -469,6 +485,27 @@ func (_u *UserUpdate) RemoveAPIKeysCreated(v ...*APIKey) *UserUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveAPIKeysCreatedIDs(ids...)
+}
+
+// ClearSSOIdentities clears all "sso_identities" edges to the SSOIdentity entity.
+func (_u *UserUpdate) ClearSSOIdentities() *UserUpdate {
+	_u.mutation.ClearSSOIdentities()
+	return _u
+}
+
+// RemoveSSOIdentityIDs removes the "sso_identities" edge to SSOIdentity entities by IDs.
+func (_u *UserUpdate) RemoveSSOIdentityIDs(ids ...uuid.UUID) *UserUpdate {
+	_u.mutation.RemoveSSOIdentityIDs(ids...)
+	return _u
+}
+
+// RemoveSSOIdentities removes "sso_identities" edges to SSOIdentity entities.
+func (_u *UserUpdate) RemoveSSOIdentities(v ...*SSOIdentity) *UserUpdate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSSOIdentityIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -845,6 +882,51 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.SSOIdentitiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SSOIdentitiesTable,
+			Columns: []string{user.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSSOIdentitiesIDs(); len(nodes) > 0 && !_u.mutation.SSOIdentitiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SSOIdentitiesTable,
+			Columns: []string{user.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SSOIdentitiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SSOIdentitiesTable,
+			Columns: []string{user.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1192,6 +1274,21 @@ func (_u *UserUpdateOne) AddAPIKeysCreated(v ...*APIKey) *UserUpdateOne {
 	return _u.AddAPIKeysCreatedIDs(ids...)
 }
 
+// AddSSOIdentityIDs adds the "sso_identities" edge to the SSOIdentity entity by IDs.
+func (_u *UserUpdateOne) AddSSOIdentityIDs(ids ...uuid.UUID) *UserUpdateOne {
+	_u.mutation.AddSSOIdentityIDs(ids...)
+	return _u
+}
+
+// AddSSOIdentities adds the "sso_identities" edges to the SSOIdentity entity.
+func (_u *UserUpdateOne) AddSSOIdentities(v ...*SSOIdentity) *UserUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSSOIdentityIDs(ids...)
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdateOne) Mutation() *UserMutation {
 	return _u.mutation
@@ -1300,6 +1397,27 @@ func (_u *UserUpdateOne) RemoveAPIKeysCreated(v ...*APIKey) *UserUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveAPIKeysCreatedIDs(ids...)
+}
+
+// ClearSSOIdentities clears all "sso_identities" edges to the SSOIdentity entity.
+func (_u *UserUpdateOne) ClearSSOIdentities() *UserUpdateOne {
+	_u.mutation.ClearSSOIdentities()
+	return _u
+}
+
+// RemoveSSOIdentityIDs removes the "sso_identities" edge to SSOIdentity entities by IDs.
+func (_u *UserUpdateOne) RemoveSSOIdentityIDs(ids ...uuid.UUID) *UserUpdateOne {
+	_u.mutation.RemoveSSOIdentityIDs(ids...)
+	return _u
+}
+
+// RemoveSSOIdentities removes "sso_identities" edges to SSOIdentity entities.
+func (_u *UserUpdateOne) RemoveSSOIdentities(v ...*SSOIdentity) *UserUpdateOne {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSSOIdentityIDs(ids...)
 }
 
 // Where appends a list predicates to the UserUpdate builder.
@@ -1699,6 +1817,51 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(apikey.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.SSOIdentitiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SSOIdentitiesTable,
+			Columns: []string{user.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSSOIdentitiesIDs(); len(nodes) > 0 && !_u.mutation.SSOIdentitiesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SSOIdentitiesTable,
+			Columns: []string{user.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SSOIdentitiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   user.SSOIdentitiesTable,
+			Columns: []string{user.SSOIdentitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(ssoidentity.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

@@ -94,6 +94,7 @@ func (s *Service) loadAuth(ctx context.Context, sid uuid.UUID) (authEntry, error
 	q := b.Select(
 		st.C(session.FieldUserID), st.C(session.FieldOrganizationID), st.C(session.FieldExpiresAt),
 		st.C(session.FieldCreatedAt), st.C(session.FieldLastUsedAt), o.C(organization.FieldSecurityPolicy),
+		st.C(session.FieldSignInMethod), st.C(session.FieldSSOConnectionID), st.C(session.FieldIdpMfa),
 		u.C(user.FieldEmail), u.C(user.FieldIsSuperAdmin), u.C(user.FieldTwoFactorEnabled), u.C(user.FieldLastActiveAt),
 		m.C(membership.FieldID), m.C(membership.FieldLastActiveAt), r.C(role.FieldID), r.C(role.FieldName), r.C(role.FieldPermissions),
 	).From(st).
@@ -121,15 +122,20 @@ func (s *Service) loadAuth(ctx context.Context, sid uuid.UUID) (authEntry, error
 		e                = authEntry{viewer: auth.Viewer{SessionID: sid}}
 		v                = &e.viewer
 		userSeen         stdsql.NullTime
+		ssoConn          uuid.NullUUID
 		perms, rawPolicy []byte
 	)
 	if err := rows.Scan(&v.UserID, &v.OrgID, &e.expiresAt, &e.createdAt, &e.seen.session, &rawPolicy,
+		&v.SignInMethod, &ssoConn, &v.IdPMFA,
 		&v.Email, &v.SuperAdmin, &v.TwoFactorEnabled, &userSeen,
 		&v.MembershipID, &e.seen.member, &e.roleID, &v.Role, &perms); err != nil {
 		return authEntry{}, err
 	}
 	rows.Close()
 	e.seen.user = userSeen.Time
+	if ssoConn.Valid {
+		v.SSOConnectionID = &ssoConn.UUID
+	}
 	if err := json.Unmarshal(rawPolicy, &e.policy); err != nil {
 		return authEntry{}, err
 	}

@@ -88,7 +88,7 @@ var twoFactorExempt = map[string]bool{
 // checkTwoFactor refuses the current field when the active organization requires 2FA, the viewer
 // has none, and the field is not one of the exempt ones.
 func checkTwoFactor(ctx context.Context, v *auth.Viewer) error {
-	if !v.RequireTwoFactor || v.TwoFactorEnabled {
+	if !v.RequireTwoFactor || v.TwoFactorEnabled || v.IdPMFA {
 		return nil
 	}
 	if fc := graphql.GetFieldContext(ctx); fc != nil && twoFactorExempt[fc.Field.Name] {

@@ -55,16 +55,24 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 // Role returns generated.RoleResolver implementation.
 func (r *Resolver) Role() generated.RoleResolver { return &roleResolver{r} }
 
+// SSOConnection returns generated.SSOConnectionResolver implementation.
+func (r *Resolver) SSOConnection() generated.SSOConnectionResolver { return &sSOConnectionResolver{r} }
+
+// SSODomain returns generated.SSODomainResolver implementation.
+func (r *Resolver) SSODomain() generated.SSODomainResolver { return &sSODomainResolver{r} }
+
 // Session returns generated.SessionResolver implementation.
 func (r *Resolver) Session() generated.SessionResolver { return &sessionResolver{r} }
 
 type (
-	aPIKeyResolver       struct{ *Resolver }
-	auditLogResolver     struct{ *Resolver }
-	invitationResolver   struct{ *Resolver }
-	membershipResolver   struct{ *Resolver }
-	organizationResolver struct{ *Resolver }
-	queryResolver        struct{ *Resolver }
-	roleResolver         struct{ *Resolver }
-	sessionResolver      struct{ *Resolver }
+	aPIKeyResolver        struct{ *Resolver }
+	auditLogResolver      struct{ *Resolver }
+	invitationResolver    struct{ *Resolver }
+	membershipResolver    struct{ *Resolver }
+	organizationResolver  struct{ *Resolver }
+	queryResolver         struct{ *Resolver }
+	roleResolver          struct{ *Resolver }
+	sSOConnectionResolver struct{ *Resolver }
+	sSODomainResolver     struct{ *Resolver }
+	sessionResolver       struct{ *Resolver }
 )

@@ -37,6 +37,12 @@ func (s *Service) verifyPasswordForSignIn(ctx context.Context, password, hash st
 		return false, "", err
 	}
 	defer turn.Done()
+	if hash == "" {
+		// An account made through single sign-on has no password: refuse it in a check's time,
+		// so that the answer does not tell such an account from others.
+		turn.VerifyDummy(password)
+		return false, "", nil
+	}
 	ok, rehash, err = turn.VerifyAndRehash(password, hash)
 	if !ok || err != nil {
 		return false, "", nil

@@ -13,6 +13,7 @@ import (
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
 	"github.com/inferiallm/orgserver/graph/generated"
 	"github.com/inferiallm/orgserver/graph/model"
 )
@@ -202,6 +203,66 @@ func (r *mutationResolver) SendPasswordReset(ctx context.Context, userID uuid.UU
 	return r.sendPasswordReset(ctx, userID)
 }
 
+// CreateSsoConnection is the resolver for the createSsoConnection field.
+func (r *mutationResolver) CreateSsoConnection(ctx context.Context, input model.CreateSSOConnectionInput) (*ent.SSOConnection, error) {
+	return r.createSSOConnection(ctx, input)
+}
+
+// UpdateSsoConnection is the resolver for the updateSsoConnection field.
+func (r *mutationResolver) UpdateSsoConnection(ctx context.Context, id uuid.UUID, input model.UpdateSSOConnectionInput) (*ent.SSOConnection, error) {
+	return r.updateSSOConnection(ctx, id, input)
+}
+
+// BeginSsoTest is the resolver for the beginSsoTest field.
+func (r *mutationResolver) BeginSsoTest(ctx context.Context, id uuid.UUID) (*model.SSOTestStart, error) {
+	return r.beginSSOTest(ctx, id)
+}
+
+// ActivateSsoConnection is the resolver for the activateSsoConnection field.
+func (r *mutationResolver) ActivateSsoConnection(ctx context.Context, id uuid.UUID) (*ent.SSOConnection, error) {
+	return r.setSSOConnectionStatus(ctx, id, ssoconnection.StatusActive)
+}
+
+// DisableSsoConnection is the resolver for the disableSsoConnection field.
+func (r *mutationResolver) DisableSsoConnection(ctx context.Context, id uuid.UUID) (*ent.SSOConnection, error) {
+	return r.setSSOConnectionStatus(ctx, id, ssoconnection.StatusDisabled)
+}
+
+// AddSsoDomain is the resolver for the addSsoDomain field.
+func (r *mutationResolver) AddSsoDomain(ctx context.Context, input model.AddSSODomainInput) (*ent.SSODomain, error) {
+	return r.addSSODomain(ctx, input)
+}
+
+// VerifySsoDomain is the resolver for the verifySsoDomain field.
+func (r *mutationResolver) VerifySsoDomain(ctx context.Context, id uuid.UUID) (*ent.SSODomain, error) {
+	return r.verifySSODomain(ctx, id)
+}
+
+// RemoveSsoDomain is the resolver for the removeSsoDomain field.
+func (r *mutationResolver) RemoveSsoDomain(ctx context.Context, id uuid.UUID) (bool, error) {
+	return r.removeSSODomain(ctx, id)
+}
+
+// UpdateSsoEnforcement is the resolver for the updateSsoEnforcement field.
+func (r *mutationResolver) UpdateSsoEnforcement(ctx context.Context, input model.UpdateSSOEnforcementInput) (*model.SSOEnforcement, error) {
+	return r.updateSSOEnforcement(ctx, input)
+}
+
+// CompleteSsoSignIn is the resolver for the completeSsoSignIn field.
+func (r *mutationResolver) CompleteSsoSignIn(ctx context.Context, input model.CompleteSSOSignInInput) (*model.AuthPayload, error) {
+	return r.completeSSOSignIn(ctx, input)
+}
+
+// LinkSsoIdentity is the resolver for the linkSsoIdentity field.
+func (r *mutationResolver) LinkSsoIdentity(ctx context.Context, input model.LinkSSOIdentityInput) (*model.AuthPayload, error) {
+	return r.linkSSOIdentity(ctx, input)
+}
+
+// UnlinkSsoIdentity is the resolver for the unlinkSsoIdentity field.
+func (r *mutationResolver) UnlinkSsoIdentity(ctx context.Context, id uuid.UUID) (bool, error) {
+	return r.unlinkSSOIdentity(ctx, id)
+}
+
 // Billing is the resolver for the billing field.
 func (r *organizationResolver) Billing(ctx context.Context, obj *ent.Organization) (*schematype.BillingInfo, error) {
 	return organizationBilling(ctx, obj)
@@ -220,6 +281,21 @@ func (r *organizationResolver) Members(ctx context.Context, obj *ent.Organizatio
 // MemberList is the resolver for the memberList field.
 func (r *organizationResolver) MemberList(ctx context.Context, obj *ent.Organization, offset *int, limit *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) ([]*ent.Membership, error) {
 	return r.memberList(ctx, obj, offset, limit, where, orderBy)
+}
+
+// SsoConnections is the resolver for the ssoConnections field.
+func (r *organizationResolver) SsoConnections(ctx context.Context, obj *ent.Organization) ([]*ent.SSOConnection, error) {
+	return r.ssoConnections(ctx, obj)
+}
+
+// SsoDomains is the resolver for the ssoDomains field.
+func (r *organizationResolver) SsoDomains(ctx context.Context, obj *ent.Organization) ([]*ent.SSODomain, error) {
+	return r.ssoDomains(ctx, obj)
+}
+
+// SsoEnforcement is the resolver for the ssoEnforcement field.
+func (r *organizationResolver) SsoEnforcement(ctx context.Context, obj *ent.Organization) (*model.SSOEnforcement, error) {
+	return ssoEnforcementOf(obj), nil
 }
 
 // Invitations is the resolver for the invitations field.
@@ -292,6 +368,11 @@ func (r *queryResolver) InvitationPreview(ctx context.Context, token string) (*m
 	return r.invitationPreview(ctx, token)
 }
 
+// SsoDiscover is the resolver for the ssoDiscover field.
+func (r *queryResolver) SsoDiscover(ctx context.Context, email string) (*model.SSODiscovery, error) {
+	return r.ssoDiscover(ctx, email)
+}
+
 // PasswordResetPreview is the resolver for the passwordResetPreview field.
 func (r *queryResolver) PasswordResetPreview(ctx context.Context, token string) (*model.PasswordResetPreview, error) {
 	return r.passwordResetPreview(ctx, token)
@@ -300,6 +381,26 @@ func (r *queryResolver) PasswordResetPreview(ctx context.Context, token string) 
 // MemberCount is the resolver for the memberCount field.
 func (r *roleResolver) MemberCount(ctx context.Context, obj *ent.Role) (*int, error) {
 	return r.memberCount(ctx, obj.ID)
+}
+
+// RedirectURI is the resolver for the redirectUri field.
+func (r *sSOConnectionResolver) RedirectURI(ctx context.Context, obj *ent.SSOConnection) (*string, error) {
+	return r.ssoRedirectURI(obj.ID), nil
+}
+
+// LastTestClaims is the resolver for the lastTestClaims field.
+func (r *sSOConnectionResolver) LastTestClaims(ctx context.Context, obj *ent.SSOConnection) (map[string]any, error) {
+	return obj.TestClaims, nil
+}
+
+// TxtRecordName is the resolver for the txtRecordName field.
+func (r *sSODomainResolver) TxtRecordName(ctx context.Context, obj *ent.SSODomain) (string, error) {
+	return ssoRecordName(obj.Domain), nil
+}
+
+// TxtRecordValue is the resolver for the txtRecordValue field.
+func (r *sSODomainResolver) TxtRecordValue(ctx context.Context, obj *ent.SSODomain) (string, error) {
+	return ssoRecordValue(obj.VerificationToken), nil
 }
 
 // Current is the resolver for the current field.
@@ -340,6 +441,26 @@ func (r *viewerResolver) Sessions(ctx context.Context, obj *model.Viewer) ([]*en
 // APIKey is the resolver for the apiKey field.
 func (r *viewerResolver) APIKey(ctx context.Context, obj *model.Viewer) (*ent.APIKey, error) {
 	return r.viewerAPIKey(ctx, obj.Auth)
+}
+
+// SignInMethod is the resolver for the signInMethod field.
+func (r *viewerResolver) SignInMethod(ctx context.Context, obj *model.Viewer) (*model.SignInMethod, error) {
+	return signInMethodOf(obj.Auth), nil
+}
+
+// SsoConnectionID is the resolver for the ssoConnectionId field.
+func (r *viewerResolver) SsoConnectionID(ctx context.Context, obj *model.Viewer) (*uuid.UUID, error) {
+	return obj.Auth.SSOConnectionID, nil
+}
+
+// SsoRequired is the resolver for the ssoRequired field.
+func (r *viewerResolver) SsoRequired(ctx context.Context, obj *model.Viewer) (bool, error) {
+	return r.ssoRequired(ctx, obj.Auth)
+}
+
+// SsoIdentities is the resolver for the ssoIdentities field.
+func (r *viewerResolver) SsoIdentities(ctx context.Context, obj *model.Viewer) ([]*ent.SSOIdentity, error) {
+	return r.viewerSSOIdentities(ctx, obj.Auth)
 }
 
 // AuthPayload returns generated.AuthPayloadResolver implementation.

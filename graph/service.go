@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/inferiallm/orgserver/graph/generated"
 	"github.com/inferiallm/orgserver/server/auth"
 	"github.com/inferiallm/orgserver/server/database"
+	"github.com/inferiallm/orgserver/server/outbound"
 	"github.com/inferiallm/orgserver/server/telemetry"
 )
 
@@ -81,6 +83,16 @@ type Options struct {
 	// TrustedDocumentsOnly refuses every document that is not one of Documents, before any
 	// parsing work (GRAPHQL_TRUSTED_DOCUMENTS=on).
 	TrustedDocumentsOnly bool
+	// SSOClient fetches from identity providers (discovery, keys, tokens); nil: a guarded
+	// client that admits public https destinations only.
+	SSOClient *outbound.Client
+	// TXTResolver looks up domain verification records; nil: net.DefaultResolver.
+	TXTResolver TXTResolver
+	// SSOBaseURL is where browsers reach this server's /auth/sso/ endpoints: the base of the
+	// redirect URIs registered at identity providers. Empty: SSO sign-in cannot start.
+	SSOBaseURL string
+	// DashboardURL is where an SSO sign-in lands (PUBLIC_URL); empty: relative to this server.
+	DashboardURL string
 }
 
 // Service holds the dependencies of the workflows and resolvers.
@@ -112,6 +124,12 @@ func NewService(cfg Options) *Service {
 		key := make([]byte, 32)
 		_, _ = rand.Read(key)
 		cfg.APIKeys = auth.NewAPIKeyHasher(key)
+	}
+	if cfg.SSOClient == nil {
+		cfg.SSOClient = outbound.New(outbound.Options{})
+	}
+	if cfg.TXTResolver == nil {
+		cfg.TXTResolver = net.DefaultResolver
 	}
 	s := &Service{Options: cfg}
 	if s.Mailer == nil {

@@ -129,6 +129,12 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (_ *model.Auth
 		if err != nil {
 			return err
 		}
+		if m, err = passwordMembership(m, ms, u, in.OrganizationID != nil); err != nil {
+			s.auditFailure(ctx, auditEntry{Action: "auth.login", Category: categoryAuth, ActorEmail: email,
+				ActorID: &u.ID, OrgID: &m.OrganizationID, ResourceType: "user", ResourceID: u.ID.String(),
+				Details: map[string]any{"reason": "sso required"}})
+			return err
+		}
 		if payload, err = s.startSession(ctx, nil, u, m); err != nil {
 			return err
 		}
@@ -212,6 +218,20 @@ func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.
 	return pick, ms, nil
 }
 
+// passwordMembership is where a password sign-in starts: m, unless its organization requires
+// SSO of u; then, when no organization was asked for, the first other membership that does not.
+func passwordMembership(m *ent.Membership, ms []*ent.Membership, u *ent.User, asked bool) (*ent.Membership, error) {
+	if mayUsePassword(m.Edges.Organization, u.ID) {
+		return m, nil
+	}
+	if !asked {
+		if i := slices.IndexFunc(ms, func(o *ent.Membership) bool { return mayUsePassword(o.Edges.Organization, u.ID) }); i >= 0 {
+			return ms[i], nil
+		}
+	}
+	return m, errSSORequired
+}
+
 // startSession creates a session of u in m's organization and issues its tokens. m must have
 // its organization and role loaded.
 //
@@ -220,6 +240,20 @@ func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.
 // came from: no proof of identity was given again, so it must not outlive the original sign-in or
 // its maximum lifetime.
 func (s *Service) startSession(ctx context.Context, from *auth.Viewer, u *ent.User, m *ent.Membership) (*model.AuthPayload, error) {
+	return s.openSession(ctx, from, u, m, signIn{method: session.SignInMethodPassword})
+}
+
+// signIn is how a new session proved who its user is: a password, or an SSO connection (whose
+// provider's MFA may stand in for 2FA, and whose maximum may shorten the session).
+type signIn struct {
+	method     session.SignInMethod
+	connection *uuid.UUID
+	idpMFA     bool
+	maxLife    time.Duration
+}
+
+// openSession is startSession for a sign-in of the given kind.
+func (s *Service) openSession(ctx context.Context, from *auth.Viewer, u *ent.User, m *ent.Membership, how signIn) (*model.AuthPayload, error) {
 	cl := auth.ClientFromContext(ctx)
 	id := uuid.New()
 	refresh, err := auth.NewRefreshToken(id)
@@ -228,6 +262,9 @@ func (s *Service) startSession(ctx context.Context, from *auth.Viewer, u *ent.Us
 	}
 	now := s.now()
 	signedIn, expires := now, now.Add(s.RefreshTTL)
+	if how.maxLife > 0 && now.Add(how.maxLife).Before(expires) {
+		expires = now.Add(how.maxLife)
+	}
 	if from != nil && from.UserID == u.ID {
 		// Reading the session the new one comes from.
 		prev, err := s.db(ctx).Session.Get(privacy.DecisionContext(ctx, privacy.Allow), from.SessionID)
@@ -235,10 +272,11 @@ func (s *Service) startSession(ctx context.Context, from *auth.Viewer, u *ent.Us
 			return nil, err
 		}
 		signedIn, expires = prev.CreatedAt, prev.ExpiresAt
+		how = signIn{method: prev.SignInMethod, connection: prev.SSOConnectionID, idpMFA: prev.IdpMfa}
 	}
 	// Sessions are created by the sign-in workflows only, never by a viewer's own request.
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
-	if _, err := s.db(ctx).Session.Create().
+	sess, err := s.db(ctx).Session.Create().
 		SetID(id).
 		SetUserID(u.ID).
 		SetOrganizationID(m.OrganizationID).
@@ -248,15 +286,20 @@ func (s *Service) startSession(ctx context.Context, from *auth.Viewer, u *ent.Us
 		SetCreatedAt(signedIn).
 		SetLastUsedAt(now).
 		SetExpiresAt(expires).
-		Save(sys); err != nil {
+		SetSignInMethod(how.method).
+		SetNillableSSOConnectionID(how.connection).
+		SetIdpMfa(how.idpMFA).
+		Save(sys)
+	if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, u, m, id, refresh)
+	return s.issue(ctx, u, m, sess, refresh)
 }
 
 // issue signs an access token for the session and builds the payload, with the viewer the
 // token makes.
-func (s *Service) issue(ctx context.Context, u *ent.User, m *ent.Membership, sid uuid.UUID, refresh string) (*model.AuthPayload, error) {
+func (s *Service) issue(ctx context.Context, u *ent.User, m *ent.Membership, sess *ent.Session, refresh string) (*model.AuthPayload, error) {
+	sid := sess.ID
 	access, exp, err := s.Tokens.IssueAccess(u.ID, m.OrganizationID, sid)
 	if err != nil {
 		return nil, err
@@ -266,6 +309,7 @@ func (s *Service) issue(ctx context.Context, u *ent.User, m *ent.Membership, sid
 		UserID: u.ID, Email: u.Email, OrgID: m.OrganizationID, SessionID: sid, MembershipID: m.ID,
 		Role: r.Name, Permissions: r.Permissions, SuperAdmin: u.IsSuperAdmin, TwoFactorEnabled: u.TwoFactorEnabled,
 		RequireTwoFactor: m.Edges.Organization.SecurityPolicy.RequireTwoFactor,
+		SignInMethod:     sess.SignInMethod.String(), SSOConnectionID: sess.SSOConnectionID, IdPMFA: sess.IdpMfa,
 	}
 	auth.ClientFromContext(ctx).ActedAs = v
 	return &model.AuthPayload{
@@ -323,6 +367,10 @@ func (s *Service) refresh(ctx context.Context, token string) (*model.AuthPayload
 	if !sessionAlive(m.Edges.Organization.SecurityPolicy, sess.CreatedAt, sess.LastUsedAt, sess.ExpiresAt, now) {
 		return nil, ErrRefreshFailed
 	}
+	if sess.SignInMethod == session.SignInMethodPassword && !mayUsePassword(m.Edges.Organization, sess.UserID) {
+		// The organization has required SSO since this password sign-in.
+		return nil, ErrRefreshFailed
+	}
 	next, err := auth.NewRefreshToken(sid)
 	if err != nil {
 		return nil, err
@@ -345,7 +393,7 @@ func (s *Service) refresh(ctx context.Context, token string) (*model.AuthPayload
 		s.revokeForReuse(ctx, sess)
 		return nil, ErrRefreshFailed
 	}
-	return s.issue(ctx, sess.Edges.User, m, sid, next)
+	return s.issue(ctx, sess.Edges.User, m, sess, next)
 }
 
 // revokeForReuse revokes a session whose refresh token was presented after it had been
@@ -391,6 +439,9 @@ func (s *Service) switchOrganization(ctx context.Context, orgID uuid.UUID) (*mod
 		if ent.IsNotFound(err) {
 			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
 		}
+		return nil, err
+	}
+	if err := s.checkSwitchSSO(ctx, v, m.Edges.Organization); err != nil {
 		return nil, err
 	}
 	u, err := db.User.UpdateOneID(v.UserID).SetDefaultOrgID(orgID).Save(ctx)

@@ -36,6 +36,9 @@ import (
 var slowMutations = map[string]bool{
 	"login": true, "acceptInvitation": true, "changePassword": true, "disableTwoFactor": true,
 	"resetPassword": true,
+	// Network calls: the provider's discovery document, a domain's DNS record; and the
+	// password check of linking an SSO identity.
+	"createSsoConnection": true, "verifySsoDomain": true, "linkSsoIdentity": true,
 	// Not a hash, but a wait: its answer is held to a fixed time after the transaction (see
 	// requestPasswordReset), which must not hold the transaction open.
 	"requestPasswordReset": true,

@@ -49,7 +49,7 @@ func TestRESTRoles(t *testing.T) {
 				assert.Equal(t, []string{"api_key:list", "deployment:list", "model:access", "model:list", "organization:view"}, strs(m["permissions"]))
 			}
 			if m["name"] == "admin" {
-				assert.Len(t, m["permissions"], 25)
+				assert.Len(t, m["permissions"], 26)
 			}
 		}
 		globex := w.rest(t, "GET", "/admin/roles", w.tok["globex admin"], nil)
@@ -130,13 +130,13 @@ func TestRESTRoles(t *testing.T) {
 			"deployment:create", "deployment:list", "deployment:update", "deployment:delete", "model:access",
 			"model:list", "model:add", "model:delete", "member:invite", "member:delete", "member:list",
 			"role:create", "role:list", "role:update", "role:delete", "audit_log:list", "organization:view",
-			"organization:update", "security:view", "security:update", "billing:view", "billing:update"}
+			"organization:update", "security:view", "security:update", "billing:view", "billing:update", "sso:manage"}
 		r := w.rest(t, "GET", "/admin/roles/permissions/list", admin, nil)
 		require.Equal(t, http.StatusOK, r.Status)
 		got := strs(r.Body)
-		assert.Len(t, got, 25)
+		assert.Len(t, got, 26)
 		assert.Equal(t, "api_key:create", r.Str("0"))
-		assert.Equal(t, catalog, got, "rest.md's catalog order")
+		assert.Equal(t, catalog, got, "rest.md's catalog order, then sso:manage")
 		g := w.gql(t, "GET", "/admin/roles/permissions/list", admin, nil)
 		require.Empty(t, g.Errors)
 		var data struct{ PermissionCatalog []struct{ Name string } }

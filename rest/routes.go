@@ -14,7 +14,7 @@ import (
 // and so on.
 func table() []route {
 	return slices.Concat(authRoutes, securityRoutes, passwordResetRoutes, invitationRoutes, memberRoutes, organizationRoutes,
-		roleRoutes, auditRoutes, apiKeyRoutes, policyRoutes, usageRoutes)
+		roleRoutes, auditRoutes, apiKeyRoutes, policyRoutes, usageRoutes, ssoRoutes)
 }
 
 // route is one REST endpoint, a row of the table.

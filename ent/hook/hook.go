@@ -117,6 +117,54 @@ func (f RoleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RoleMutation", m)
 }
 
+// The SSOAttemptFunc type is an adapter to allow the use of ordinary
+// function as SSOAttempt mutator.
+type SSOAttemptFunc func(context.Context, *ent.SSOAttemptMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SSOAttemptFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SSOAttemptMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SSOAttemptMutation", m)
+}
+
+// The SSOConnectionFunc type is an adapter to allow the use of ordinary
+// function as SSOConnection mutator.
+type SSOConnectionFunc func(context.Context, *ent.SSOConnectionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SSOConnectionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SSOConnectionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SSOConnectionMutation", m)
+}
+
+// The SSODomainFunc type is an adapter to allow the use of ordinary
+// function as SSODomain mutator.
+type SSODomainFunc func(context.Context, *ent.SSODomainMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SSODomainFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SSODomainMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SSODomainMutation", m)
+}
+
+// The SSOIdentityFunc type is an adapter to allow the use of ordinary
+// function as SSOIdentity mutator.
+type SSOIdentityFunc func(context.Context, *ent.SSOIdentityMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SSOIdentityFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SSOIdentityMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SSOIdentityMutation", m)
+}
+
 // The ServerSettingFunc type is an adapter to allow the use of ordinary
 // function as ServerSetting mutator.
 type ServerSettingFunc func(context.Context, *ent.ServerSettingMutation) (ent.Value, error)

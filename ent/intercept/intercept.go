@@ -20,6 +20,10 @@ import (
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/serversetting"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoattempt"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
+	"github.com/inferiallm/orgserver/ent/ssodomain"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/usagerecord"
 	"github.com/inferiallm/orgserver/ent/user"
 )
@@ -323,6 +327,114 @@ func (f TraverseRole) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.RoleQuery", q)
 }
 
+// The SSOAttemptFunc type is an adapter to allow the use of ordinary function as a Querier.
+type SSOAttemptFunc func(context.Context, *ent.SSOAttemptQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f SSOAttemptFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.SSOAttemptQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.SSOAttemptQuery", q)
+}
+
+// The TraverseSSOAttempt type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseSSOAttempt func(context.Context, *ent.SSOAttemptQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseSSOAttempt) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseSSOAttempt) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SSOAttemptQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.SSOAttemptQuery", q)
+}
+
+// The SSOConnectionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type SSOConnectionFunc func(context.Context, *ent.SSOConnectionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f SSOConnectionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.SSOConnectionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.SSOConnectionQuery", q)
+}
+
+// The TraverseSSOConnection type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseSSOConnection func(context.Context, *ent.SSOConnectionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseSSOConnection) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseSSOConnection) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SSOConnectionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.SSOConnectionQuery", q)
+}
+
+// The SSODomainFunc type is an adapter to allow the use of ordinary function as a Querier.
+type SSODomainFunc func(context.Context, *ent.SSODomainQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f SSODomainFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.SSODomainQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.SSODomainQuery", q)
+}
+
+// The TraverseSSODomain type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseSSODomain func(context.Context, *ent.SSODomainQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseSSODomain) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseSSODomain) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SSODomainQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.SSODomainQuery", q)
+}
+
+// The SSOIdentityFunc type is an adapter to allow the use of ordinary function as a Querier.
+type SSOIdentityFunc func(context.Context, *ent.SSOIdentityQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f SSOIdentityFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.SSOIdentityQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.SSOIdentityQuery", q)
+}
+
+// The TraverseSSOIdentity type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseSSOIdentity func(context.Context, *ent.SSOIdentityQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseSSOIdentity) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseSSOIdentity) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SSOIdentityQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.SSOIdentityQuery", q)
+}
+
 // The ServerSettingFunc type is an adapter to allow the use of ordinary function as a Querier.
 type ServerSettingFunc func(context.Context, *ent.ServerSettingQuery) (ent.Value, error)
 
@@ -452,6 +564,14 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.RateLimitQuery, predicate.RateLimit, ratelimit.OrderOption]{typ: ent.TypeRateLimit, tq: q}, nil
 	case *ent.RoleQuery:
 		return &query[*ent.RoleQuery, predicate.Role, role.OrderOption]{typ: ent.TypeRole, tq: q}, nil
+	case *ent.SSOAttemptQuery:
+		return &query[*ent.SSOAttemptQuery, predicate.SSOAttempt, ssoattempt.OrderOption]{typ: ent.TypeSSOAttempt, tq: q}, nil
+	case *ent.SSOConnectionQuery:
+		return &query[*ent.SSOConnectionQuery, predicate.SSOConnection, ssoconnection.OrderOption]{typ: ent.TypeSSOConnection, tq: q}, nil
+	case *ent.SSODomainQuery:
+		return &query[*ent.SSODomainQuery, predicate.SSODomain, ssodomain.OrderOption]{typ: ent.TypeSSODomain, tq: q}, nil
+	case *ent.SSOIdentityQuery:
+		return &query[*ent.SSOIdentityQuery, predicate.SSOIdentity, ssoidentity.OrderOption]{typ: ent.TypeSSOIdentity, tq: q}, nil
 	case *ent.ServerSettingQuery:
 		return &query[*ent.ServerSettingQuery, predicate.ServerSetting, serversetting.OrderOption]{typ: ent.TypeServerSetting, tq: q}, nil
 	case *ent.SessionQuery:

@@ -304,6 +304,7 @@ var (
 		{Name: "settings", Type: field.TypeJSON},
 		{Name: "billing", Type: field.TypeJSON},
 		{Name: "security_policy", Type: field.TypeJSON},
+		{Name: "sso_policy", Type: field.TypeJSON, Nullable: true},
 		{Name: "member_count", Type: field.TypeInt, Default: 0},
 	}
 	// OrganizationsTable holds the schema information for the "organizations" table.
@@ -357,6 +358,205 @@ var (
 			},
 		},
 	}
+	// SSOAttemptsColumns holds the columns for the "sso_attempts" table.
+	SSOAttemptsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "purpose", Type: field.TypeEnum, Enums: []string{"signin", "test"}},
+		{Name: "ticket_hash", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "state_hash", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "browser_hash", Type: field.TypeString, Default: ""},
+		{Name: "nonce", Type: field.TypeString, Default: ""},
+		{Name: "code_verifier", Type: field.TypeString, Default: ""},
+		{Name: "return_to", Type: field.TypeString, Default: "/"},
+		{Name: "started_by_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "state_used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "handoff_hash", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "handoff_kind", Type: field.TypeEnum, Nullable: true, Enums: []string{"session", "link"}},
+		{Name: "handoff_expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "handoff_used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "issuer", Type: field.TypeString, Default: ""},
+		{Name: "subject", Type: field.TypeString, Default: ""},
+		{Name: "email", Type: field.TypeString, Default: ""},
+		{Name: "name", Type: field.TypeString, Default: ""},
+		{Name: "idp_mfa", Type: field.TypeBool, Default: false},
+		{Name: "organization_id", Type: field.TypeUUID},
+		{Name: "connection_id", Type: field.TypeUUID},
+	}
+	// SSOAttemptsTable holds the schema information for the "sso_attempts" table.
+	SSOAttemptsTable = &schema.Table{
+		Name:       "sso_attempts",
+		Columns:    SSOAttemptsColumns,
+		PrimaryKey: []*schema.Column{SSOAttemptsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "sso_attempts_organizations_sso_attempts",
+				Columns:    []*schema.Column{SSOAttemptsColumns[22]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "sso_attempts_sso_connections_attempts",
+				Columns:    []*schema.Column{SSOAttemptsColumns[23]},
+				RefColumns: []*schema.Column{SSOConnectionsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ssoattempt_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{SSOAttemptsColumns[10]},
+			},
+		},
+	}
+	// SSOConnectionsColumns holds the columns for the "sso_connections" table.
+	SSOConnectionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "issuer_url", Type: field.TypeString, Size: 2048},
+		{Name: "issuer", Type: field.TypeString, Size: 2048},
+		{Name: "client_id", Type: field.TypeString, Size: 512},
+		{Name: "client_secret", Type: field.TypeString},
+		{Name: "scopes", Type: field.TypeJSON},
+		{Name: "token_auth_method", Type: field.TypeEnum, Enums: []string{"client_secret_basic", "client_secret_post"}, Default: "client_secret_basic"},
+		{Name: "email_claim", Type: field.TypeString, Size: 100, Default: "email"},
+		{Name: "name_claim", Type: field.TypeString, Size: 100, Default: "name"},
+		{Name: "email_verified_claim", Type: field.TypeString, Size: 100, Default: "email_verified"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"draft", "tested", "active", "disabled"}, Default: "draft"},
+		{Name: "jit_enabled", Type: field.TypeBool, Default: false},
+		{Name: "default_role", Type: field.TypeString, Default: "member"},
+		{Name: "trust_idp_mfa", Type: field.TypeBool, Default: false},
+		{Name: "max_session_hours", Type: field.TypeInt, Default: 0},
+		{Name: "authorization_endpoint", Type: field.TypeString},
+		{Name: "token_endpoint", Type: field.TypeString},
+		{Name: "userinfo_endpoint", Type: field.TypeString, Default: ""},
+		{Name: "jwks_uri", Type: field.TypeString},
+		{Name: "signing_algs", Type: field.TypeJSON},
+		{Name: "tested_at", Type: field.TypeTime, Nullable: true},
+		{Name: "test_claims", Type: field.TypeJSON, Nullable: true},
+		{Name: "organization_id", Type: field.TypeUUID},
+	}
+	// SSOConnectionsTable holds the schema information for the "sso_connections" table.
+	SSOConnectionsTable = &schema.Table{
+		Name:       "sso_connections",
+		Columns:    SSOConnectionsColumns,
+		PrimaryKey: []*schema.Column{SSOConnectionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "sso_connections_organizations_sso_connections",
+				Columns:    []*schema.Column{SSOConnectionsColumns[25]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ssoconnection_organization_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{SSOConnectionsColumns[25], SSOConnectionsColumns[1]},
+			},
+		},
+	}
+	// SSODomainsColumns holds the columns for the "sso_domains" table.
+	SSODomainsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "domain", Type: field.TypeString, Size: 253},
+		{Name: "verification_token", Type: field.TypeString},
+		{Name: "verified_at", Type: field.TypeTime, Nullable: true},
+		{Name: "verified_domain", Type: field.TypeString, Unique: true, Nullable: true},
+		{Name: "organization_id", Type: field.TypeUUID},
+		{Name: "connection_id", Type: field.TypeUUID, Nullable: true},
+	}
+	// SSODomainsTable holds the schema information for the "sso_domains" table.
+	SSODomainsTable = &schema.Table{
+		Name:       "sso_domains",
+		Columns:    SSODomainsColumns,
+		PrimaryKey: []*schema.Column{SSODomainsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "sso_domains_organizations_sso_domains",
+				Columns:    []*schema.Column{SSODomainsColumns[7]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "sso_domains_sso_connections_domains",
+				Columns:    []*schema.Column{SSODomainsColumns[8]},
+				RefColumns: []*schema.Column{SSOConnectionsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ssodomain_organization_id_domain",
+				Unique:  true,
+				Columns: []*schema.Column{SSODomainsColumns[7], SSODomainsColumns[3]},
+			},
+			{
+				Name:    "ssodomain_connection_id",
+				Unique:  false,
+				Columns: []*schema.Column{SSODomainsColumns[8]},
+			},
+		},
+	}
+	// SSOIdentitiesColumns holds the columns for the "sso_identities" table.
+	SSOIdentitiesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "issuer", Type: field.TypeString},
+		{Name: "subject", Type: field.TypeString, Size: 255},
+		{Name: "email", Type: field.TypeString, Default: ""},
+		{Name: "last_sign_in_at", Type: field.TypeTime, Nullable: true},
+		{Name: "organization_id", Type: field.TypeUUID},
+		{Name: "connection_id", Type: field.TypeUUID},
+		{Name: "user_id", Type: field.TypeUUID},
+	}
+	// SSOIdentitiesTable holds the schema information for the "sso_identities" table.
+	SSOIdentitiesTable = &schema.Table{
+		Name:       "sso_identities",
+		Columns:    SSOIdentitiesColumns,
+		PrimaryKey: []*schema.Column{SSOIdentitiesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "sso_identities_organizations_sso_identities",
+				Columns:    []*schema.Column{SSOIdentitiesColumns[7]},
+				RefColumns: []*schema.Column{OrganizationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "sso_identities_sso_connections_identities",
+				Columns:    []*schema.Column{SSOIdentitiesColumns[8]},
+				RefColumns: []*schema.Column{SSOConnectionsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "sso_identities_users_sso_identities",
+				Columns:    []*schema.Column{SSOIdentitiesColumns[9]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "ssoidentity_connection_id_issuer_subject",
+				Unique:  true,
+				Columns: []*schema.Column{SSOIdentitiesColumns[8], SSOIdentitiesColumns[3], SSOIdentitiesColumns[4]},
+			},
+			{
+				Name:    "ssoidentity_user_id",
+				Unique:  false,
+				Columns: []*schema.Column{SSOIdentitiesColumns[9]},
+			},
+		},
+	}
 	// ServerSettingsColumns holds the columns for the "server_settings" table.
 	ServerSettingsColumns = []*schema.Column{
 		{Name: "key", Type: field.TypeString},
@@ -381,6 +581,9 @@ var (
 		{Name: "expires_at", Type: field.TypeTime},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "revoke_reason", Type: field.TypeString, Nullable: true},
+		{Name: "sign_in_method", Type: field.TypeEnum, Enums: []string{"password", "sso"}, Default: "password"},
+		{Name: "sso_connection_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "idp_mfa", Type: field.TypeBool, Default: false},
 		{Name: "organization_id", Type: field.TypeUUID},
 		{Name: "user_id", Type: field.TypeUUID},
 	}
@@ -392,13 +595,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "sessions_organizations_sessions",
-				Columns:    []*schema.Column{SessionsColumns[10]},
+				Columns:    []*schema.Column{SessionsColumns[13]},
 				RefColumns: []*schema.Column{OrganizationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "sessions_users_sessions",
-				Columns:    []*schema.Column{SessionsColumns[11]},
+				Columns:    []*schema.Column{SessionsColumns[14]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -407,12 +610,12 @@ var (
 			{
 				Name:    "session_user_id_organization_id",
 				Unique:  false,
-				Columns: []*schema.Column{SessionsColumns[11], SessionsColumns[10]},
+				Columns: []*schema.Column{SessionsColumns[14], SessionsColumns[13]},
 			},
 			{
 				Name:    "session_organization_id_last_used_at_id",
 				Unique:  false,
-				Columns: []*schema.Column{SessionsColumns[10], SessionsColumns[6], SessionsColumns[0]},
+				Columns: []*schema.Column{SessionsColumns[13], SessionsColumns[6], SessionsColumns[0]},
 			},
 		},
 	}
@@ -500,6 +703,10 @@ var (
 		OrganizationsTable,
 		RateLimitsTable,
 		RolesTable,
+		SSOAttemptsTable,
+		SSOConnectionsTable,
+		SSODomainsTable,
+		SSOIdentitiesTable,
 		ServerSettingsTable,
 		SessionsTable,
 		UsageRecordsTable,
@@ -521,6 +728,14 @@ func init() {
 	MembershipsTable.ForeignKeys[2].RefTable = UsersTable
 	OrgPoliciesTable.ForeignKeys[0].RefTable = OrganizationsTable
 	RolesTable.ForeignKeys[0].RefTable = OrganizationsTable
+	SSOAttemptsTable.ForeignKeys[0].RefTable = OrganizationsTable
+	SSOAttemptsTable.ForeignKeys[1].RefTable = SSOConnectionsTable
+	SSOConnectionsTable.ForeignKeys[0].RefTable = OrganizationsTable
+	SSODomainsTable.ForeignKeys[0].RefTable = OrganizationsTable
+	SSODomainsTable.ForeignKeys[1].RefTable = SSOConnectionsTable
+	SSOIdentitiesTable.ForeignKeys[0].RefTable = OrganizationsTable
+	SSOIdentitiesTable.ForeignKeys[1].RefTable = SSOConnectionsTable
+	SSOIdentitiesTable.ForeignKeys[2].RefTable = UsersTable
 	SessionsTable.ForeignKeys[0].RefTable = OrganizationsTable
 	SessionsTable.ForeignKeys[1].RefTable = UsersTable
 	UsageRecordsTable.ForeignKeys[0].RefTable = OrganizationsTable

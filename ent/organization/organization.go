@@ -29,6 +29,8 @@ const (
 	FieldBilling = "billing"
 	// FieldSecurityPolicy holds the string denoting the security_policy field in the database.
 	FieldSecurityPolicy = "security_policy"
+	// FieldSSOPolicy holds the string denoting the sso_policy field in the database.
+	FieldSSOPolicy = "sso_policy"
 	// FieldMemberCount holds the string denoting the member_count field in the database.
 	FieldMemberCount = "member_count"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
@@ -47,6 +49,14 @@ const (
 	EdgeUsageRecords = "usage_records"
 	// EdgeAPIKeys holds the string denoting the api_keys edge name in mutations.
 	EdgeAPIKeys = "api_keys"
+	// EdgeSSOConnections holds the string denoting the sso_connections edge name in mutations.
+	EdgeSSOConnections = "sso_connections"
+	// EdgeSSODomains holds the string denoting the sso_domains edge name in mutations.
+	EdgeSSODomains = "sso_domains"
+	// EdgeSSOIdentities holds the string denoting the sso_identities edge name in mutations.
+	EdgeSSOIdentities = "sso_identities"
+	// EdgeSSOAttempts holds the string denoting the sso_attempts edge name in mutations.
+	EdgeSSOAttempts = "sso_attempts"
 	// Table holds the table name of the organization in the database.
 	Table = "organizations"
 	// MembershipsTable is the table that holds the memberships relation/edge.
@@ -105,6 +115,34 @@ const (
 	APIKeysInverseTable = "api_keys"
 	// APIKeysColumn is the table column denoting the api_keys relation/edge.
 	APIKeysColumn = "organization_id"
+	// SSOConnectionsTable is the table that holds the sso_connections relation/edge.
+	SSOConnectionsTable = "sso_connections"
+	// SSOConnectionsInverseTable is the table name for the SSOConnection entity.
+	// It exists in this package in order to avoid circular dependency with the "ssoconnection" package.
+	SSOConnectionsInverseTable = "sso_connections"
+	// SSOConnectionsColumn is the table column denoting the sso_connections relation/edge.
+	SSOConnectionsColumn = "organization_id"
+	// SSODomainsTable is the table that holds the sso_domains relation/edge.
+	SSODomainsTable = "sso_domains"
+	// SSODomainsInverseTable is the table name for the SSODomain entity.
+	// It exists in this package in order to avoid circular dependency with the "ssodomain" package.
+	SSODomainsInverseTable = "sso_domains"
+	// SSODomainsColumn is the table column denoting the sso_domains relation/edge.
+	SSODomainsColumn = "organization_id"
+	// SSOIdentitiesTable is the table that holds the sso_identities relation/edge.
+	SSOIdentitiesTable = "sso_identities"
+	// SSOIdentitiesInverseTable is the table name for the SSOIdentity entity.
+	// It exists in this package in order to avoid circular dependency with the "ssoidentity" package.
+	SSOIdentitiesInverseTable = "sso_identities"
+	// SSOIdentitiesColumn is the table column denoting the sso_identities relation/edge.
+	SSOIdentitiesColumn = "organization_id"
+	// SSOAttemptsTable is the table that holds the sso_attempts relation/edge.
+	SSOAttemptsTable = "sso_attempts"
+	// SSOAttemptsInverseTable is the table name for the SSOAttempt entity.
+	// It exists in this package in order to avoid circular dependency with the "ssoattempt" package.
+	SSOAttemptsInverseTable = "sso_attempts"
+	// SSOAttemptsColumn is the table column denoting the sso_attempts relation/edge.
+	SSOAttemptsColumn = "organization_id"
 )
 
 // Columns holds all SQL columns for organization fields.
@@ -116,6 +154,7 @@ var Columns = []string{
 	FieldSettings,
 	FieldBilling,
 	FieldSecurityPolicy,
+	FieldSSOPolicy,
 	FieldMemberCount,
 }
 
@@ -298,6 +337,62 @@ func ByAPIKeys(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newAPIKeysStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// BySSOConnectionsCount orders the results by sso_connections count.
+func BySSOConnectionsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newSSOConnectionsStep(), opts...)
+	}
+}
+
+// BySSOConnections orders the results by sso_connections terms.
+func BySSOConnections(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newSSOConnectionsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// BySSODomainsCount orders the results by sso_domains count.
+func BySSODomainsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newSSODomainsStep(), opts...)
+	}
+}
+
+// BySSODomains orders the results by sso_domains terms.
+func BySSODomains(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newSSODomainsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// BySSOIdentitiesCount orders the results by sso_identities count.
+func BySSOIdentitiesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newSSOIdentitiesStep(), opts...)
+	}
+}
+
+// BySSOIdentities orders the results by sso_identities terms.
+func BySSOIdentities(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newSSOIdentitiesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// BySSOAttemptsCount orders the results by sso_attempts count.
+func BySSOAttemptsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newSSOAttemptsStep(), opts...)
+	}
+}
+
+// BySSOAttempts orders the results by sso_attempts terms.
+func BySSOAttempts(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newSSOAttemptsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newMembershipsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -352,5 +447,33 @@ func newAPIKeysStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(APIKeysInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, APIKeysTable, APIKeysColumn),
+	)
+}
+func newSSOConnectionsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(SSOConnectionsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, SSOConnectionsTable, SSOConnectionsColumn),
+	)
+}
+func newSSODomainsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(SSODomainsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, SSODomainsTable, SSODomainsColumn),
+	)
+}
+func newSSOIdentitiesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(SSOIdentitiesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, SSOIdentitiesTable, SSOIdentitiesColumn),
+	)
+}
+func newSSOAttemptsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(SSOAttemptsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, SSOAttemptsTable, SSOAttemptsColumn),
 	)
 }

@@ -221,6 +221,16 @@ func NameContainsFold(v string) predicate.Organization {
 	return predicate.Organization(sql.FieldContainsFold(FieldName, v))
 }
 
+// SSOPolicyIsNil applies the IsNil predicate on the "sso_policy" field.
+func SSOPolicyIsNil() predicate.Organization {
+	return predicate.Organization(sql.FieldIsNull(FieldSSOPolicy))
+}
+
+// SSOPolicyNotNil applies the NotNil predicate on the "sso_policy" field.
+func SSOPolicyNotNil() predicate.Organization {
+	return predicate.Organization(sql.FieldNotNull(FieldSSOPolicy))
+}
+
 // MemberCountEQ applies the EQ predicate on the "member_count" field.
 func MemberCountEQ(v int) predicate.Organization {
 	return predicate.Organization(sql.FieldEQ(FieldMemberCount, v))
@@ -437,6 +447,98 @@ func HasAPIKeys() predicate.Organization {
 func HasAPIKeysWith(preds ...predicate.APIKey) predicate.Organization {
 	return predicate.Organization(func(s *sql.Selector) {
 		step := newAPIKeysStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasSSOConnections applies the HasEdge predicate on the "sso_connections" edge.
+func HasSSOConnections() predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, SSOConnectionsTable, SSOConnectionsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasSSOConnectionsWith applies the HasEdge predicate on the "sso_connections" edge with a given conditions (other predicates).
+func HasSSOConnectionsWith(preds ...predicate.SSOConnection) predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := newSSOConnectionsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasSSODomains applies the HasEdge predicate on the "sso_domains" edge.
+func HasSSODomains() predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, SSODomainsTable, SSODomainsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasSSODomainsWith applies the HasEdge predicate on the "sso_domains" edge with a given conditions (other predicates).
+func HasSSODomainsWith(preds ...predicate.SSODomain) predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := newSSODomainsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasSSOIdentities applies the HasEdge predicate on the "sso_identities" edge.
+func HasSSOIdentities() predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, SSOIdentitiesTable, SSOIdentitiesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasSSOIdentitiesWith applies the HasEdge predicate on the "sso_identities" edge with a given conditions (other predicates).
+func HasSSOIdentitiesWith(preds ...predicate.SSOIdentity) predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := newSSOIdentitiesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasSSOAttempts applies the HasEdge predicate on the "sso_attempts" edge.
+func HasSSOAttempts() predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, SSOAttemptsTable, SSOAttemptsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasSSOAttemptsWith applies the HasEdge predicate on the "sso_attempts" edge with a given conditions (other predicates).
+func HasSSOAttemptsWith(preds ...predicate.SSOAttempt) predicate.Organization {
+	return predicate.Organization(func(s *sql.Selector) {
+		step := newSSOAttemptsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -33,6 +33,18 @@ type RateLimit func(*sql.Selector)
 // Role is the predicate function for role builders.
 type Role func(*sql.Selector)
 
+// SSOAttempt is the predicate function for ssoattempt builders.
+type SSOAttempt func(*sql.Selector)
+
+// SSOConnection is the predicate function for ssoconnection builders.
+type SSOConnection func(*sql.Selector)
+
+// SSODomain is the predicate function for ssodomain builders.
+type SSODomain func(*sql.Selector)
+
+// SSOIdentity is the predicate function for ssoidentity builders.
+type SSOIdentity func(*sql.Selector)
+
 // ServerSetting is the predicate function for serversetting builders.
 type ServerSetting func(*sql.Selector)
 

@@ -327,6 +327,102 @@ func (f RoleMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) 
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.RoleMutation", m)
 }
 
+// The SSOAttemptQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type SSOAttemptQueryRuleFunc func(context.Context, *ent.SSOAttemptQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f SSOAttemptQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SSOAttemptQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.SSOAttemptQuery", q)
+}
+
+// The SSOAttemptMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type SSOAttemptMutationRuleFunc func(context.Context, *ent.SSOAttemptMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f SSOAttemptMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.SSOAttemptMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SSOAttemptMutation", m)
+}
+
+// The SSOConnectionQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type SSOConnectionQueryRuleFunc func(context.Context, *ent.SSOConnectionQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f SSOConnectionQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SSOConnectionQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.SSOConnectionQuery", q)
+}
+
+// The SSOConnectionMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type SSOConnectionMutationRuleFunc func(context.Context, *ent.SSOConnectionMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f SSOConnectionMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.SSOConnectionMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SSOConnectionMutation", m)
+}
+
+// The SSODomainQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type SSODomainQueryRuleFunc func(context.Context, *ent.SSODomainQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f SSODomainQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SSODomainQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.SSODomainQuery", q)
+}
+
+// The SSODomainMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type SSODomainMutationRuleFunc func(context.Context, *ent.SSODomainMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f SSODomainMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.SSODomainMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SSODomainMutation", m)
+}
+
+// The SSOIdentityQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type SSOIdentityQueryRuleFunc func(context.Context, *ent.SSOIdentityQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f SSOIdentityQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SSOIdentityQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.SSOIdentityQuery", q)
+}
+
+// The SSOIdentityMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type SSOIdentityMutationRuleFunc func(context.Context, *ent.SSOIdentityMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f SSOIdentityMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.SSOIdentityMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.SSOIdentityMutation", m)
+}
+
 // The ServerSettingQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type ServerSettingQueryRuleFunc func(context.Context, *ent.ServerSettingQuery) error
@@ -476,6 +572,14 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.RoleQuery:
 		return q.Filter(), nil
+	case *ent.SSOAttemptQuery:
+		return q.Filter(), nil
+	case *ent.SSOConnectionQuery:
+		return q.Filter(), nil
+	case *ent.SSODomainQuery:
+		return q.Filter(), nil
+	case *ent.SSOIdentityQuery:
+		return q.Filter(), nil
 	case *ent.ServerSettingQuery:
 		return q.Filter(), nil
 	case *ent.SessionQuery:
@@ -508,6 +612,14 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.RateLimitMutation:
 		return m.Filter(), nil
 	case *ent.RoleMutation:
+		return m.Filter(), nil
+	case *ent.SSOAttemptMutation:
+		return m.Filter(), nil
+	case *ent.SSOConnectionMutation:
+		return m.Filter(), nil
+	case *ent.SSODomainMutation:
+		return m.Filter(), nil
+	case *ent.SSOIdentityMutation:
 		return m.Filter(), nil
 	case *ent.ServerSettingMutation:
 		return m.Filter(), nil

@@ -20,6 +20,10 @@ import (
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/serversetting"
 	"github.com/inferiallm/orgserver/ent/session"
+	"github.com/inferiallm/orgserver/ent/ssoattempt"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
+	"github.com/inferiallm/orgserver/ent/ssodomain"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/ent/usagerecord"
 	"github.com/inferiallm/orgserver/ent/user"
 
@@ -361,7 +365,7 @@ func init() {
 	// organization.DefaultSecurityPolicy holds the default value on creation for the security_policy field.
 	organization.DefaultSecurityPolicy = organizationDescSecurityPolicy.Default.(schematype.SecurityPolicy)
 	// organizationDescMemberCount is the schema descriptor for member_count field.
-	organizationDescMemberCount := organizationFields[4].Descriptor()
+	organizationDescMemberCount := organizationFields[5].Descriptor()
 	// organization.DefaultMemberCount holds the default value on creation for the member_count field.
 	organization.DefaultMemberCount = organizationDescMemberCount.Default.(int)
 	// organization.MemberCountValidator is a validator for the "member_count" field. It is called by the builders before save.
@@ -454,6 +458,322 @@ func init() {
 	roleDescID := roleMixinFields0[0].Descriptor()
 	// role.DefaultID holds the default value on creation for the id field.
 	role.DefaultID = roleDescID.Default.(func() uuid.UUID)
+	ssoattemptMixin := schema.SSOAttempt{}.Mixin()
+	ssoattempt.Policy = privacy.NewPolicies(schema.SSOAttempt{})
+	ssoattempt.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := ssoattempt.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	ssoattemptMixinFields0 := ssoattemptMixin[0].Fields()
+	_ = ssoattemptMixinFields0
+	ssoattemptFields := schema.SSOAttempt{}.Fields()
+	_ = ssoattemptFields
+	// ssoattemptDescBrowserHash is the schema descriptor for browser_hash field.
+	ssoattemptDescBrowserHash := ssoattemptFields[4].Descriptor()
+	// ssoattempt.DefaultBrowserHash holds the default value on creation for the browser_hash field.
+	ssoattempt.DefaultBrowserHash = ssoattemptDescBrowserHash.Default.(string)
+	// ssoattemptDescNonce is the schema descriptor for nonce field.
+	ssoattemptDescNonce := ssoattemptFields[5].Descriptor()
+	// ssoattempt.DefaultNonce holds the default value on creation for the nonce field.
+	ssoattempt.DefaultNonce = ssoattemptDescNonce.Default.(string)
+	// ssoattemptDescCodeVerifier is the schema descriptor for code_verifier field.
+	ssoattemptDescCodeVerifier := ssoattemptFields[6].Descriptor()
+	// ssoattempt.DefaultCodeVerifier holds the default value on creation for the code_verifier field.
+	ssoattempt.DefaultCodeVerifier = ssoattemptDescCodeVerifier.Default.(string)
+	// ssoattemptDescReturnTo is the schema descriptor for return_to field.
+	ssoattemptDescReturnTo := ssoattemptFields[7].Descriptor()
+	// ssoattempt.DefaultReturnTo holds the default value on creation for the return_to field.
+	ssoattempt.DefaultReturnTo = ssoattemptDescReturnTo.Default.(string)
+	// ssoattemptDescCreatedAt is the schema descriptor for created_at field.
+	ssoattemptDescCreatedAt := ssoattemptFields[9].Descriptor()
+	// ssoattempt.DefaultCreatedAt holds the default value on creation for the created_at field.
+	ssoattempt.DefaultCreatedAt = ssoattemptDescCreatedAt.Default.(func() time.Time)
+	// ssoattemptDescIssuer is the schema descriptor for issuer field.
+	ssoattemptDescIssuer := ssoattemptFields[17].Descriptor()
+	// ssoattempt.DefaultIssuer holds the default value on creation for the issuer field.
+	ssoattempt.DefaultIssuer = ssoattemptDescIssuer.Default.(string)
+	// ssoattemptDescSubject is the schema descriptor for subject field.
+	ssoattemptDescSubject := ssoattemptFields[18].Descriptor()
+	// ssoattempt.DefaultSubject holds the default value on creation for the subject field.
+	ssoattempt.DefaultSubject = ssoattemptDescSubject.Default.(string)
+	// ssoattemptDescEmail is the schema descriptor for email field.
+	ssoattemptDescEmail := ssoattemptFields[19].Descriptor()
+	// ssoattempt.DefaultEmail holds the default value on creation for the email field.
+	ssoattempt.DefaultEmail = ssoattemptDescEmail.Default.(string)
+	// ssoattemptDescName is the schema descriptor for name field.
+	ssoattemptDescName := ssoattemptFields[20].Descriptor()
+	// ssoattempt.DefaultName holds the default value on creation for the name field.
+	ssoattempt.DefaultName = ssoattemptDescName.Default.(string)
+	// ssoattemptDescIdpMfa is the schema descriptor for idp_mfa field.
+	ssoattemptDescIdpMfa := ssoattemptFields[21].Descriptor()
+	// ssoattempt.DefaultIdpMfa holds the default value on creation for the idp_mfa field.
+	ssoattempt.DefaultIdpMfa = ssoattemptDescIdpMfa.Default.(bool)
+	// ssoattemptDescID is the schema descriptor for id field.
+	ssoattemptDescID := ssoattemptMixinFields0[0].Descriptor()
+	// ssoattempt.DefaultID holds the default value on creation for the id field.
+	ssoattempt.DefaultID = ssoattemptDescID.Default.(func() uuid.UUID)
+	ssoconnectionMixin := schema.SSOConnection{}.Mixin()
+	ssoconnection.Policy = privacy.NewPolicies(schema.SSOConnection{})
+	ssoconnection.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := ssoconnection.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	ssoconnectionMixinFields0 := ssoconnectionMixin[0].Fields()
+	_ = ssoconnectionMixinFields0
+	ssoconnectionMixinFields1 := ssoconnectionMixin[1].Fields()
+	_ = ssoconnectionMixinFields1
+	ssoconnectionFields := schema.SSOConnection{}.Fields()
+	_ = ssoconnectionFields
+	// ssoconnectionDescCreatedAt is the schema descriptor for created_at field.
+	ssoconnectionDescCreatedAt := ssoconnectionMixinFields1[0].Descriptor()
+	// ssoconnection.DefaultCreatedAt holds the default value on creation for the created_at field.
+	ssoconnection.DefaultCreatedAt = ssoconnectionDescCreatedAt.Default.(func() time.Time)
+	// ssoconnectionDescUpdatedAt is the schema descriptor for updated_at field.
+	ssoconnectionDescUpdatedAt := ssoconnectionMixinFields1[1].Descriptor()
+	// ssoconnection.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	ssoconnection.DefaultUpdatedAt = ssoconnectionDescUpdatedAt.Default.(func() time.Time)
+	// ssoconnection.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	ssoconnection.UpdateDefaultUpdatedAt = ssoconnectionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// ssoconnectionDescName is the schema descriptor for name field.
+	ssoconnectionDescName := ssoconnectionFields[0].Descriptor()
+	// ssoconnection.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	ssoconnection.NameValidator = func() func(string) error {
+		validators := ssoconnectionDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// ssoconnectionDescIssuerURL is the schema descriptor for issuer_url field.
+	ssoconnectionDescIssuerURL := ssoconnectionFields[1].Descriptor()
+	// ssoconnection.IssuerURLValidator is a validator for the "issuer_url" field. It is called by the builders before save.
+	ssoconnection.IssuerURLValidator = func() func(string) error {
+		validators := ssoconnectionDescIssuerURL.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(issuer_url string) error {
+			for _, fn := range fns {
+				if err := fn(issuer_url); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// ssoconnectionDescIssuer is the schema descriptor for issuer field.
+	ssoconnectionDescIssuer := ssoconnectionFields[2].Descriptor()
+	// ssoconnection.IssuerValidator is a validator for the "issuer" field. It is called by the builders before save.
+	ssoconnection.IssuerValidator = func() func(string) error {
+		validators := ssoconnectionDescIssuer.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(issuer string) error {
+			for _, fn := range fns {
+				if err := fn(issuer); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// ssoconnectionDescClientID is the schema descriptor for client_id field.
+	ssoconnectionDescClientID := ssoconnectionFields[3].Descriptor()
+	// ssoconnection.ClientIDValidator is a validator for the "client_id" field. It is called by the builders before save.
+	ssoconnection.ClientIDValidator = func() func(string) error {
+		validators := ssoconnectionDescClientID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(client_id string) error {
+			for _, fn := range fns {
+				if err := fn(client_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// ssoconnectionDescScopes is the schema descriptor for scopes field.
+	ssoconnectionDescScopes := ssoconnectionFields[5].Descriptor()
+	// ssoconnection.DefaultScopes holds the default value on creation for the scopes field.
+	ssoconnection.DefaultScopes = ssoconnectionDescScopes.Default.([]string)
+	// ssoconnectionDescEmailClaim is the schema descriptor for email_claim field.
+	ssoconnectionDescEmailClaim := ssoconnectionFields[7].Descriptor()
+	// ssoconnection.DefaultEmailClaim holds the default value on creation for the email_claim field.
+	ssoconnection.DefaultEmailClaim = ssoconnectionDescEmailClaim.Default.(string)
+	// ssoconnection.EmailClaimValidator is a validator for the "email_claim" field. It is called by the builders before save.
+	ssoconnection.EmailClaimValidator = ssoconnectionDescEmailClaim.Validators[0].(func(string) error)
+	// ssoconnectionDescNameClaim is the schema descriptor for name_claim field.
+	ssoconnectionDescNameClaim := ssoconnectionFields[8].Descriptor()
+	// ssoconnection.DefaultNameClaim holds the default value on creation for the name_claim field.
+	ssoconnection.DefaultNameClaim = ssoconnectionDescNameClaim.Default.(string)
+	// ssoconnection.NameClaimValidator is a validator for the "name_claim" field. It is called by the builders before save.
+	ssoconnection.NameClaimValidator = ssoconnectionDescNameClaim.Validators[0].(func(string) error)
+	// ssoconnectionDescEmailVerifiedClaim is the schema descriptor for email_verified_claim field.
+	ssoconnectionDescEmailVerifiedClaim := ssoconnectionFields[9].Descriptor()
+	// ssoconnection.DefaultEmailVerifiedClaim holds the default value on creation for the email_verified_claim field.
+	ssoconnection.DefaultEmailVerifiedClaim = ssoconnectionDescEmailVerifiedClaim.Default.(string)
+	// ssoconnection.EmailVerifiedClaimValidator is a validator for the "email_verified_claim" field. It is called by the builders before save.
+	ssoconnection.EmailVerifiedClaimValidator = ssoconnectionDescEmailVerifiedClaim.Validators[0].(func(string) error)
+	// ssoconnectionDescJitEnabled is the schema descriptor for jit_enabled field.
+	ssoconnectionDescJitEnabled := ssoconnectionFields[11].Descriptor()
+	// ssoconnection.DefaultJitEnabled holds the default value on creation for the jit_enabled field.
+	ssoconnection.DefaultJitEnabled = ssoconnectionDescJitEnabled.Default.(bool)
+	// ssoconnectionDescDefaultRole is the schema descriptor for default_role field.
+	ssoconnectionDescDefaultRole := ssoconnectionFields[12].Descriptor()
+	// ssoconnection.DefaultDefaultRole holds the default value on creation for the default_role field.
+	ssoconnection.DefaultDefaultRole = ssoconnectionDescDefaultRole.Default.(string)
+	// ssoconnectionDescTrustIdpMfa is the schema descriptor for trust_idp_mfa field.
+	ssoconnectionDescTrustIdpMfa := ssoconnectionFields[13].Descriptor()
+	// ssoconnection.DefaultTrustIdpMfa holds the default value on creation for the trust_idp_mfa field.
+	ssoconnection.DefaultTrustIdpMfa = ssoconnectionDescTrustIdpMfa.Default.(bool)
+	// ssoconnectionDescMaxSessionHours is the schema descriptor for max_session_hours field.
+	ssoconnectionDescMaxSessionHours := ssoconnectionFields[14].Descriptor()
+	// ssoconnection.DefaultMaxSessionHours holds the default value on creation for the max_session_hours field.
+	ssoconnection.DefaultMaxSessionHours = ssoconnectionDescMaxSessionHours.Default.(int)
+	// ssoconnection.MaxSessionHoursValidator is a validator for the "max_session_hours" field. It is called by the builders before save.
+	ssoconnection.MaxSessionHoursValidator = ssoconnectionDescMaxSessionHours.Validators[0].(func(int) error)
+	// ssoconnectionDescUserinfoEndpoint is the schema descriptor for userinfo_endpoint field.
+	ssoconnectionDescUserinfoEndpoint := ssoconnectionFields[17].Descriptor()
+	// ssoconnection.DefaultUserinfoEndpoint holds the default value on creation for the userinfo_endpoint field.
+	ssoconnection.DefaultUserinfoEndpoint = ssoconnectionDescUserinfoEndpoint.Default.(string)
+	// ssoconnectionDescSigningAlgs is the schema descriptor for signing_algs field.
+	ssoconnectionDescSigningAlgs := ssoconnectionFields[19].Descriptor()
+	// ssoconnection.DefaultSigningAlgs holds the default value on creation for the signing_algs field.
+	ssoconnection.DefaultSigningAlgs = ssoconnectionDescSigningAlgs.Default.([]string)
+	// ssoconnectionDescID is the schema descriptor for id field.
+	ssoconnectionDescID := ssoconnectionMixinFields0[0].Descriptor()
+	// ssoconnection.DefaultID holds the default value on creation for the id field.
+	ssoconnection.DefaultID = ssoconnectionDescID.Default.(func() uuid.UUID)
+	ssodomainMixin := schema.SSODomain{}.Mixin()
+	ssodomain.Policy = privacy.NewPolicies(schema.SSODomain{})
+	ssodomain.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := ssodomain.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	ssodomainMixinFields0 := ssodomainMixin[0].Fields()
+	_ = ssodomainMixinFields0
+	ssodomainMixinFields1 := ssodomainMixin[1].Fields()
+	_ = ssodomainMixinFields1
+	ssodomainFields := schema.SSODomain{}.Fields()
+	_ = ssodomainFields
+	// ssodomainDescCreatedAt is the schema descriptor for created_at field.
+	ssodomainDescCreatedAt := ssodomainMixinFields1[0].Descriptor()
+	// ssodomain.DefaultCreatedAt holds the default value on creation for the created_at field.
+	ssodomain.DefaultCreatedAt = ssodomainDescCreatedAt.Default.(func() time.Time)
+	// ssodomainDescUpdatedAt is the schema descriptor for updated_at field.
+	ssodomainDescUpdatedAt := ssodomainMixinFields1[1].Descriptor()
+	// ssodomain.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	ssodomain.DefaultUpdatedAt = ssodomainDescUpdatedAt.Default.(func() time.Time)
+	// ssodomain.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	ssodomain.UpdateDefaultUpdatedAt = ssodomainDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// ssodomainDescDomain is the schema descriptor for domain field.
+	ssodomainDescDomain := ssodomainFields[0].Descriptor()
+	// ssodomain.DomainValidator is a validator for the "domain" field. It is called by the builders before save.
+	ssodomain.DomainValidator = func() func(string) error {
+		validators := ssodomainDescDomain.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(domain string) error {
+			for _, fn := range fns {
+				if err := fn(domain); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// ssodomainDescVerificationToken is the schema descriptor for verification_token field.
+	ssodomainDescVerificationToken := ssodomainFields[2].Descriptor()
+	// ssodomain.VerificationTokenValidator is a validator for the "verification_token" field. It is called by the builders before save.
+	ssodomain.VerificationTokenValidator = ssodomainDescVerificationToken.Validators[0].(func(string) error)
+	// ssodomainDescID is the schema descriptor for id field.
+	ssodomainDescID := ssodomainMixinFields0[0].Descriptor()
+	// ssodomain.DefaultID holds the default value on creation for the id field.
+	ssodomain.DefaultID = ssodomainDescID.Default.(func() uuid.UUID)
+	ssoidentityMixin := schema.SSOIdentity{}.Mixin()
+	ssoidentity.Policy = privacy.NewPolicies(schema.SSOIdentity{})
+	ssoidentity.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := ssoidentity.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	ssoidentityMixinFields0 := ssoidentityMixin[0].Fields()
+	_ = ssoidentityMixinFields0
+	ssoidentityMixinFields1 := ssoidentityMixin[1].Fields()
+	_ = ssoidentityMixinFields1
+	ssoidentityFields := schema.SSOIdentity{}.Fields()
+	_ = ssoidentityFields
+	// ssoidentityDescCreatedAt is the schema descriptor for created_at field.
+	ssoidentityDescCreatedAt := ssoidentityMixinFields1[0].Descriptor()
+	// ssoidentity.DefaultCreatedAt holds the default value on creation for the created_at field.
+	ssoidentity.DefaultCreatedAt = ssoidentityDescCreatedAt.Default.(func() time.Time)
+	// ssoidentityDescUpdatedAt is the schema descriptor for updated_at field.
+	ssoidentityDescUpdatedAt := ssoidentityMixinFields1[1].Descriptor()
+	// ssoidentity.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	ssoidentity.DefaultUpdatedAt = ssoidentityDescUpdatedAt.Default.(func() time.Time)
+	// ssoidentity.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	ssoidentity.UpdateDefaultUpdatedAt = ssoidentityDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// ssoidentityDescIssuer is the schema descriptor for issuer field.
+	ssoidentityDescIssuer := ssoidentityFields[2].Descriptor()
+	// ssoidentity.IssuerValidator is a validator for the "issuer" field. It is called by the builders before save.
+	ssoidentity.IssuerValidator = ssoidentityDescIssuer.Validators[0].(func(string) error)
+	// ssoidentityDescSubject is the schema descriptor for subject field.
+	ssoidentityDescSubject := ssoidentityFields[3].Descriptor()
+	// ssoidentity.SubjectValidator is a validator for the "subject" field. It is called by the builders before save.
+	ssoidentity.SubjectValidator = func() func(string) error {
+		validators := ssoidentityDescSubject.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(subject string) error {
+			for _, fn := range fns {
+				if err := fn(subject); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// ssoidentityDescEmail is the schema descriptor for email field.
+	ssoidentityDescEmail := ssoidentityFields[4].Descriptor()
+	// ssoidentity.DefaultEmail holds the default value on creation for the email field.
+	ssoidentity.DefaultEmail = ssoidentityDescEmail.Default.(string)
+	// ssoidentityDescID is the schema descriptor for id field.
+	ssoidentityDescID := ssoidentityMixinFields0[0].Descriptor()
+	// ssoidentity.DefaultID holds the default value on creation for the id field.
+	ssoidentity.DefaultID = ssoidentityDescID.Default.(func() uuid.UUID)
 	serversetting.Policy = privacy.NewPolicies(schema.ServerSetting{})
 	serversetting.Hooks[0] = func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
@@ -512,6 +832,10 @@ func init() {
 	sessionDescLastUsedAt := sessionFields[6].Descriptor()
 	// session.DefaultLastUsedAt holds the default value on creation for the last_used_at field.
 	session.DefaultLastUsedAt = sessionDescLastUsedAt.Default.(func() time.Time)
+	// sessionDescIdpMfa is the schema descriptor for idp_mfa field.
+	sessionDescIdpMfa := sessionFields[12].Descriptor()
+	// session.DefaultIdpMfa holds the default value on creation for the idp_mfa field.
+	session.DefaultIdpMfa = sessionDescIdpMfa.Default.(bool)
 	// sessionDescID is the schema descriptor for id field.
 	sessionDescID := sessionMixinFields0[0].Descriptor()
 	// session.DefaultID holds the default value on creation for the id field.

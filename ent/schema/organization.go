@@ -36,6 +36,9 @@ func (Organization) Fields() []ent.Field {
 		field.JSON("security_policy", schematype.SecurityPolicy{}).
 			Default(schematype.DefaultSecurityPolicy()).
 			Annotations(entgql.Type("SecurityPolicy"), entgql.Skip(entgql.SkipType)),
+		field.JSON("sso_policy", schematype.SSOPolicy{}).Optional().
+			Comment("Whether members must sign in through the organization's SSO connections, and who may still use a password; null: not required.").
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Int("member_count").Default(0).NonNegative().
 			Comment("How many memberships the organization has, kept by the hook countMembers in the transactions that add and remove them.").
 			Annotations(entgql.Skip(entgql.SkipAll)),
@@ -55,6 +58,10 @@ func (Organization) Edges() []ent.Edge {
 		edge.To("policies", OrgPolicy.Type).Annotations(skip),
 		edge.To("usage_records", UsageRecord.Type).Annotations(skip),
 		edge.To("api_keys", APIKey.Type).Annotations(skip),
+		edge.To("sso_connections", SSOConnection.Type).Annotations(skip),
+		edge.To("sso_domains", SSODomain.Type).Annotations(skip),
+		edge.To("sso_identities", SSOIdentity.Type).Annotations(skip),
+		edge.To("sso_attempts", SSOAttempt.Type).Annotations(skip),
 	}
 }
 
@@ -92,6 +99,6 @@ func (Organization) Policy() ent.Policy {
 // Hooks of the Organization.
 func (Organization) Hooks() []ent.Hook {
 	return []ent.Hook{validSecurityPolicy(),
-		announceAuthChange(authchange.KindOrganization, "security_policy", "name", "settings", "billing"),
+		announceAuthChange(authchange.KindOrganization, "security_policy", "sso_policy", "name", "settings", "billing"),
 		announceAuthChange(authchange.KindMembers, "member_count")}
 }

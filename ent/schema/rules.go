@@ -183,6 +183,7 @@ func orgOwnedPolicy(readFilter privacy.QueryRule) ent.Policy {
 var organizationFieldPermissions = map[string]auth.Permission{
 	"security_policy": auth.SecurityUpdate,
 	"billing":         auth.BillingUpdate,
+	"sso_policy":      auth.SSOManage,
 }
 
 // denyUpdateWithoutFieldPermissions refuses organization updates unless the viewer holds the

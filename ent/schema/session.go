@@ -40,6 +40,12 @@ func (Session) Fields() []ent.Field {
 		field.Time("expires_at"),
 		field.Time("revoked_at").Optional().Nillable().Annotations(hidden),
 		field.String("revoke_reason").Optional().Annotations(hidden),
+		field.Enum("sign_in_method").Values("password", "sso").Default("password").Immutable().Annotations(hidden).
+			Comment("How the session's user proved who they are: a session switched or refreshed from another keeps its method."),
+		field.UUID("sso_connection_id", uuid.UUID{}).Optional().Nillable().Immutable().Annotations(hidden).
+			Comment("The SSO connection the session signed in through."),
+		field.Bool("idp_mfa").Default(false).Immutable().Annotations(hidden).
+			Comment("The identity provider's MFA, trusted by the connection, stands in for 2FA in this session."),
 	}
 }
 

@@ -65,6 +65,7 @@ func (User) Edges() []ent.Edge {
 		edge.To("invitations_sent", Invitation.Type).Annotations(skip),
 		edge.To("audit_logs", AuditLog.Type).Annotations(skip),
 		edge.To("api_keys_created", APIKey.Type).Annotations(skip),
+		edge.To("sso_identities", SSOIdentity.Type).Annotations(skip),
 	}
 }
 

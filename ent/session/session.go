@@ -3,6 +3,9 @@
 package session
 
 import (
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"entgo.io/ent"
@@ -38,6 +41,12 @@ const (
 	FieldRevokedAt = "revoked_at"
 	// FieldRevokeReason holds the string denoting the revoke_reason field in the database.
 	FieldRevokeReason = "revoke_reason"
+	// FieldSignInMethod holds the string denoting the sign_in_method field in the database.
+	FieldSignInMethod = "sign_in_method"
+	// FieldSSOConnectionID holds the string denoting the sso_connection_id field in the database.
+	FieldSSOConnectionID = "sso_connection_id"
+	// FieldIdpMfa holds the string denoting the idp_mfa field in the database.
+	FieldIdpMfa = "idp_mfa"
 	// EdgeOrganization holds the string denoting the organization edge name in mutations.
 	EdgeOrganization = "organization"
 	// EdgeUser holds the string denoting the user edge name in mutations.
@@ -74,6 +83,9 @@ var Columns = []string{
 	FieldExpiresAt,
 	FieldRevokedAt,
 	FieldRevokeReason,
+	FieldSignInMethod,
+	FieldSSOConnectionID,
+	FieldIdpMfa,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -106,9 +118,37 @@ var (
 	DefaultCreatedAt func() time.Time
 	// DefaultLastUsedAt holds the default value on creation for the "last_used_at" field.
 	DefaultLastUsedAt func() time.Time
+	// DefaultIdpMfa holds the default value on creation for the "idp_mfa" field.
+	DefaultIdpMfa bool
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
+
+// SignInMethod defines the type for the "sign_in_method" enum field.
+type SignInMethod string
+
+// SignInMethodPassword is the default value of the SignInMethod enum.
+const DefaultSignInMethod = SignInMethodPassword
+
+// SignInMethod values.
+const (
+	SignInMethodPassword SignInMethod = "password"
+	SignInMethodSSO      SignInMethod = "sso"
+)
+
+func (sim SignInMethod) String() string {
+	return string(sim)
+}
+
+// SignInMethodValidator is a validator for the "sign_in_method" field enum values. It is called by the builders before save.
+func SignInMethodValidator(sim SignInMethod) error {
+	switch sim {
+	case SignInMethodPassword, SignInMethodSSO:
+		return nil
+	default:
+		return fmt.Errorf("session: invalid enum value for sign_in_method field: %q", sim)
+	}
+}
 
 // OrderOption defines the ordering options for the Session queries.
 type OrderOption func(*sql.Selector)
@@ -168,6 +208,21 @@ func ByRevokeReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRevokeReason, opts...).ToFunc()
 }
 
+// BySignInMethod orders the results by the sign_in_method field.
+func BySignInMethod(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSignInMethod, opts...).ToFunc()
+}
+
+// BySSOConnectionID orders the results by the sso_connection_id field.
+func BySSOConnectionID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSSOConnectionID, opts...).ToFunc()
+}
+
+// ByIdpMfa orders the results by the idp_mfa field.
+func ByIdpMfa(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldIdpMfa, opts...).ToFunc()
+}
+
 // ByOrganizationField orders the results by organization field.
 func ByOrganizationField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -194,4 +249,22 @@ func newUserStep() *sqlgraph.Step {
 		sqlgraph.To(UserInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, UserTable, UserColumn),
 	)
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e SignInMethod) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *SignInMethod) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = SignInMethod(str)
+	if err := SignInMethodValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid SignInMethod", str)
+	}
+	return nil
 }

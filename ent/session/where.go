@@ -106,6 +106,16 @@ func RevokeReason(v string) predicate.Session {
 	return predicate.Session(sql.FieldEQ(FieldRevokeReason, v))
 }
 
+// SSOConnectionID applies equality check predicate on the "sso_connection_id" field. It's identical to SSOConnectionIDEQ.
+func SSOConnectionID(v uuid.UUID) predicate.Session {
+	return predicate.Session(sql.FieldEQ(FieldSSOConnectionID, v))
+}
+
+// IdpMfa applies equality check predicate on the "idp_mfa" field. It's identical to IdpMfaEQ.
+func IdpMfa(v bool) predicate.Session {
+	return predicate.Session(sql.FieldEQ(FieldIdpMfa, v))
+}
+
 // OrganizationIDEQ applies the EQ predicate on the "organization_id" field.
 func OrganizationIDEQ(v uuid.UUID) predicate.Session {
 	return predicate.Session(sql.FieldEQ(FieldOrganizationID, v))
@@ -584,6 +594,86 @@ func RevokeReasonEqualFold(v string) predicate.Session {
 // RevokeReasonContainsFold applies the ContainsFold predicate on the "revoke_reason" field.
 func RevokeReasonContainsFold(v string) predicate.Session {
 	return predicate.Session(sql.FieldContainsFold(FieldRevokeReason, v))
+}
+
+// SignInMethodEQ applies the EQ predicate on the "sign_in_method" field.
+func SignInMethodEQ(v SignInMethod) predicate.Session {
+	return predicate.Session(sql.FieldEQ(FieldSignInMethod, v))
+}
+
+// SignInMethodNEQ applies the NEQ predicate on the "sign_in_method" field.
+func SignInMethodNEQ(v SignInMethod) predicate.Session {
+	return predicate.Session(sql.FieldNEQ(FieldSignInMethod, v))
+}
+
+// SignInMethodIn applies the In predicate on the "sign_in_method" field.
+func SignInMethodIn(vs ...SignInMethod) predicate.Session {
+	return predicate.Session(sql.FieldIn(FieldSignInMethod, vs...))
+}
+
+// SignInMethodNotIn applies the NotIn predicate on the "sign_in_method" field.
+func SignInMethodNotIn(vs ...SignInMethod) predicate.Session {
+	return predicate.Session(sql.FieldNotIn(FieldSignInMethod, vs...))
+}
+
+// SSOConnectionIDEQ applies the EQ predicate on the "sso_connection_id" field.
+func SSOConnectionIDEQ(v uuid.UUID) predicate.Session {
+	return predicate.Session(sql.FieldEQ(FieldSSOConnectionID, v))
+}
+
+// SSOConnectionIDNEQ applies the NEQ predicate on the "sso_connection_id" field.
+func SSOConnectionIDNEQ(v uuid.UUID) predicate.Session {
+	return predicate.Session(sql.FieldNEQ(FieldSSOConnectionID, v))
+}
+
+// SSOConnectionIDIn applies the In predicate on the "sso_connection_id" field.
+func SSOConnectionIDIn(vs ...uuid.UUID) predicate.Session {
+	return predicate.Session(sql.FieldIn(FieldSSOConnectionID, vs...))
+}
+
+// SSOConnectionIDNotIn applies the NotIn predicate on the "sso_connection_id" field.
+func SSOConnectionIDNotIn(vs ...uuid.UUID) predicate.Session {
+	return predicate.Session(sql.FieldNotIn(FieldSSOConnectionID, vs...))
+}
+
+// SSOConnectionIDGT applies the GT predicate on the "sso_connection_id" field.
+func SSOConnectionIDGT(v uuid.UUID) predicate.Session {
+	return predicate.Session(sql.FieldGT(FieldSSOConnectionID, v))
+}
+
+// SSOConnectionIDGTE applies the GTE predicate on the "sso_connection_id" field.
+func SSOConnectionIDGTE(v uuid.UUID) predicate.Session {
+	return predicate.Session(sql.FieldGTE(FieldSSOConnectionID, v))
+}
+
+// SSOConnectionIDLT applies the LT predicate on the "sso_connection_id" field.
+func SSOConnectionIDLT(v uuid.UUID) predicate.Session {
+	return predicate.Session(sql.FieldLT(FieldSSOConnectionID, v))
+}
+
+// SSOConnectionIDLTE applies the LTE predicate on the "sso_connection_id" field.
+func SSOConnectionIDLTE(v uuid.UUID) predicate.Session {
+	return predicate.Session(sql.FieldLTE(FieldSSOConnectionID, v))
+}
+
+// SSOConnectionIDIsNil applies the IsNil predicate on the "sso_connection_id" field.
+func SSOConnectionIDIsNil() predicate.Session {
+	return predicate.Session(sql.FieldIsNull(FieldSSOConnectionID))
+}
+
+// SSOConnectionIDNotNil applies the NotNil predicate on the "sso_connection_id" field.
+func SSOConnectionIDNotNil() predicate.Session {
+	return predicate.Session(sql.FieldNotNull(FieldSSOConnectionID))
+}
+
+// IdpMfaEQ applies the EQ predicate on the "idp_mfa" field.
+func IdpMfaEQ(v bool) predicate.Session {
+	return predicate.Session(sql.FieldEQ(FieldIdpMfa, v))
+}
+
+// IdpMfaNEQ applies the NEQ predicate on the "idp_mfa" field.
+func IdpMfaNEQ(v bool) predicate.Session {
+	return predicate.Session(sql.FieldNEQ(FieldIdpMfa, v))
 }
 
 // HasOrganization applies the HasEdge predicate on the "organization" edge.

@@ -58,6 +58,8 @@ const (
 	EdgeAuditLogs = "audit_logs"
 	// EdgeAPIKeysCreated holds the string denoting the api_keys_created edge name in mutations.
 	EdgeAPIKeysCreated = "api_keys_created"
+	// EdgeSSOIdentities holds the string denoting the sso_identities edge name in mutations.
+	EdgeSSOIdentities = "sso_identities"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 	// MembershipsTable is the table that holds the memberships relation/edge.
@@ -95,6 +97,13 @@ const (
 	APIKeysCreatedInverseTable = "api_keys"
 	// APIKeysCreatedColumn is the table column denoting the api_keys_created relation/edge.
 	APIKeysCreatedColumn = "created_by_id"
+	// SSOIdentitiesTable is the table that holds the sso_identities relation/edge.
+	SSOIdentitiesTable = "sso_identities"
+	// SSOIdentitiesInverseTable is the table name for the SSOIdentity entity.
+	// It exists in this package in order to avoid circular dependency with the "ssoidentity" package.
+	SSOIdentitiesInverseTable = "sso_identities"
+	// SSOIdentitiesColumn is the table column denoting the sso_identities relation/edge.
+	SSOIdentitiesColumn = "user_id"
 )
 
 // Columns holds all SQL columns for user fields.
@@ -314,6 +323,20 @@ func ByAPIKeysCreated(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newAPIKeysCreatedStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// BySSOIdentitiesCount orders the results by sso_identities count.
+func BySSOIdentitiesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newSSOIdentitiesStep(), opts...)
+	}
+}
+
+// BySSOIdentities orders the results by sso_identities terms.
+func BySSOIdentities(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newSSOIdentitiesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newMembershipsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -347,5 +370,12 @@ func newAPIKeysCreatedStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(APIKeysCreatedInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, APIKeysCreatedTable, APIKeysCreatedColumn),
+	)
+}
+func newSSOIdentitiesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(SSOIdentitiesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, SSOIdentitiesTable, SSOIdentitiesColumn),
 	)
 }

@@ -996,6 +996,29 @@ func HasAPIKeysCreatedWith(preds ...predicate.APIKey) predicate.User {
 	})
 }
 
+// HasSSOIdentities applies the HasEdge predicate on the "sso_identities" edge.
+func HasSSOIdentities() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, SSOIdentitiesTable, SSOIdentitiesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasSSOIdentitiesWith applies the HasEdge predicate on the "sso_identities" edge with a given conditions (other predicates).
+func HasSSOIdentitiesWith(preds ...predicate.SSOIdentity) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newSSOIdentitiesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.User) predicate.User {
 	return predicate.User(sql.AndPredicates(predicates...))

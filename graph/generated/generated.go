@@ -20,6 +20,7 @@ import (
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/invitation"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
+	"github.com/inferiallm/orgserver/ent/ssoconnection"
 	"github.com/inferiallm/orgserver/graph/model"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -44,6 +45,8 @@ type ResolverRoot interface {
 	Organization() OrganizationResolver
 	Query() QueryResolver
 	Role() RoleResolver
+	SSOConnection() SSOConnectionResolver
+	SSODomain() SSODomainResolver
 	Session() SessionResolver
 	Viewer() ViewerResolver
 }
@@ -210,20 +213,28 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AcceptInvitation      func(childComplexity int, input model.AcceptInvitationInput) int
+		ActivateSsoConnection func(childComplexity int, id uuid.UUID) int
+		AddSsoDomain          func(childComplexity int, input model.AddSSODomainInput) int
+		BeginSsoTest          func(childComplexity int, id uuid.UUID) int
 		BeginTwoFactorSetup   func(childComplexity int) int
 		ChangePassword        func(childComplexity int, currentPassword string, newPassword string) int
+		CompleteSsoSignIn     func(childComplexity int, input model.CompleteSSOSignInInput) int
 		ConfirmTwoFactorSetup func(childComplexity int, code string) int
 		CreateAPIKey          func(childComplexity int, input model.CreateAPIKeyInput) int
 		CreateOrganization    func(childComplexity int, input model.CreateOrganizationInput) int
 		CreateRole            func(childComplexity int, input model.CreateRoleInput) int
+		CreateSsoConnection   func(childComplexity int, input model.CreateSSOConnectionInput) int
 		DeleteRole            func(childComplexity int, name string) int
+		DisableSsoConnection  func(childComplexity int, id uuid.UUID) int
 		DisableTwoFactor      func(childComplexity int, code *string, password *string) int
 		InviteMember          func(childComplexity int, input model.InviteMemberInput) int
 		LeaveOrganization     func(childComplexity int) int
+		LinkSsoIdentity       func(childComplexity int, input model.LinkSSOIdentityInput) int
 		Login                 func(childComplexity int, input model.LoginInput) int
 		Logout                func(childComplexity int) int
 		RefreshToken          func(childComplexity int, refreshToken string) int
 		RemoveMember          func(childComplexity int, userID uuid.UUID) int
+		RemoveSsoDomain       func(childComplexity int, id uuid.UUID) int
 		RequestPasswordReset  func(childComplexity int, email string) int
 		ResendInvitation      func(childComplexity int, id uuid.UUID) int
 		ResetPassword         func(childComplexity int, input model.ResetPasswordInput) int
@@ -234,10 +245,14 @@ type ComplexityRoot struct {
 		SendPasswordReset     func(childComplexity int, userID uuid.UUID) int
 		SetOrganizationPolicy func(childComplexity int, input model.SetOrganizationPolicyInput) int
 		SwitchOrganization    func(childComplexity int, organizationID uuid.UUID) int
+		UnlinkSsoIdentity     func(childComplexity int, id uuid.UUID) int
 		UpdateMemberRole      func(childComplexity int, userID uuid.UUID, role string) int
 		UpdateOrganization    func(childComplexity int, input model.UpdateOrganizationInput) int
 		UpdateRole            func(childComplexity int, name string, input model.UpdateRoleInput) int
 		UpdateSecurityPolicy  func(childComplexity int, input schematype.UpdateSecurityPolicyInput) int
+		UpdateSsoConnection   func(childComplexity int, id uuid.UUID, input model.UpdateSSOConnectionInput) int
+		UpdateSsoEnforcement  func(childComplexity int, input model.UpdateSSOEnforcementInput) int
+		VerifySsoDomain       func(childComplexity int, id uuid.UUID) int
 	}
 
 	Organization struct {
@@ -258,6 +273,9 @@ type ComplexityRoot struct {
 		SecurityPolicy func(childComplexity int) int
 		Sessions       func(childComplexity int, after *entgql.Cursor[uuid.UUID], first *int) int
 		Settings       func(childComplexity int) int
+		SsoConnections func(childComplexity int) int
+		SsoDomains     func(childComplexity int) int
+		SsoEnforcement func(childComplexity int) int
 		UpdatedAt      func(childComplexity int) int
 		UsageToday     func(childComplexity int) int
 	}
@@ -311,6 +329,7 @@ type ComplexityRoot struct {
 		Organizations        func(childComplexity int, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, orderBy *ent.OrganizationOrder, where *ent.OrganizationWhereInput) int
 		PasswordResetPreview func(childComplexity int, token string) int
 		PermissionCatalog    func(childComplexity int) int
+		SsoDiscover          func(childComplexity int, email string) int
 		Viewer               func(childComplexity int) int
 	}
 
@@ -328,6 +347,68 @@ type ComplexityRoot struct {
 		Organization func(childComplexity int) int
 		Permissions  func(childComplexity int) int
 		UpdatedAt    func(childComplexity int) int
+	}
+
+	SSOConnection struct {
+		ClientID           func(childComplexity int) int
+		CreatedAt          func(childComplexity int) int
+		DefaultRole        func(childComplexity int) int
+		EmailClaim         func(childComplexity int) int
+		EmailVerifiedClaim func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		Issuer             func(childComplexity int) int
+		IssuerURL          func(childComplexity int) int
+		JitEnabled         func(childComplexity int) int
+		LastTestClaims     func(childComplexity int) int
+		MaxSessionHours    func(childComplexity int) int
+		Name               func(childComplexity int) int
+		NameClaim          func(childComplexity int) int
+		Organization       func(childComplexity int) int
+		RedirectURI        func(childComplexity int) int
+		Scopes             func(childComplexity int) int
+		SigningAlgs        func(childComplexity int) int
+		Status             func(childComplexity int) int
+		TestedAt           func(childComplexity int) int
+		TokenAuthMethod    func(childComplexity int) int
+		TrustIdpMfa        func(childComplexity int) int
+		UpdatedAt          func(childComplexity int) int
+	}
+
+	SSODiscovery struct {
+		Sso      func(childComplexity int) int
+		StartURL func(childComplexity int) int
+	}
+
+	SSODomain struct {
+		ConnectionID   func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		Domain         func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Organization   func(childComplexity int) int
+		TxtRecordName  func(childComplexity int) int
+		TxtRecordValue func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+		VerifiedAt     func(childComplexity int) int
+	}
+
+	SSOEnforcement struct {
+		BreakGlassUserIds func(childComplexity int) int
+		Required          func(childComplexity int) int
+	}
+
+	SSOIdentity struct {
+		CreatedAt    func(childComplexity int) int
+		Email        func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Issuer       func(childComplexity int) int
+		LastSignInAt func(childComplexity int) int
+		Organization func(childComplexity int) int
+		Subject      func(childComplexity int) int
+		UpdatedAt    func(childComplexity int) int
+	}
+
+	SSOTestStart struct {
+		URL func(childComplexity int) int
 	}
 
 	SecurityPolicy struct {
@@ -391,14 +472,18 @@ type ComplexityRoot struct {
 	}
 
 	Viewer struct {
-		APIKey       func(childComplexity int) int
-		Memberships  func(childComplexity int) int
-		Organization func(childComplexity int) int
-		Permissions  func(childComplexity int) int
-		Role         func(childComplexity int) int
-		Session      func(childComplexity int) int
-		Sessions     func(childComplexity int) int
-		User         func(childComplexity int) int
+		APIKey          func(childComplexity int) int
+		Memberships     func(childComplexity int) int
+		Organization    func(childComplexity int) int
+		Permissions     func(childComplexity int) int
+		Role            func(childComplexity int) int
+		Session         func(childComplexity int) int
+		Sessions        func(childComplexity int) int
+		SignInMethod    func(childComplexity int) int
+		SsoConnectionID func(childComplexity int) int
+		SsoIdentities   func(childComplexity int) int
+		SsoRequired     func(childComplexity int) int
+		User            func(childComplexity int) int
 	}
 }
 
@@ -455,12 +540,27 @@ type MutationResolver interface {
 	RequestPasswordReset(ctx context.Context, email string) (bool, error)
 	ResetPassword(ctx context.Context, input model.ResetPasswordInput) (bool, error)
 	SendPasswordReset(ctx context.Context, userID uuid.UUID) (bool, error)
+	CreateSsoConnection(ctx context.Context, input model.CreateSSOConnectionInput) (*ent.SSOConnection, error)
+	UpdateSsoConnection(ctx context.Context, id uuid.UUID, input model.UpdateSSOConnectionInput) (*ent.SSOConnection, error)
+	BeginSsoTest(ctx context.Context, id uuid.UUID) (*model.SSOTestStart, error)
+	ActivateSsoConnection(ctx context.Context, id uuid.UUID) (*ent.SSOConnection, error)
+	DisableSsoConnection(ctx context.Context, id uuid.UUID) (*ent.SSOConnection, error)
+	AddSsoDomain(ctx context.Context, input model.AddSSODomainInput) (*ent.SSODomain, error)
+	VerifySsoDomain(ctx context.Context, id uuid.UUID) (*ent.SSODomain, error)
+	RemoveSsoDomain(ctx context.Context, id uuid.UUID) (bool, error)
+	UpdateSsoEnforcement(ctx context.Context, input model.UpdateSSOEnforcementInput) (*model.SSOEnforcement, error)
+	CompleteSsoSignIn(ctx context.Context, input model.CompleteSSOSignInInput) (*model.AuthPayload, error)
+	LinkSsoIdentity(ctx context.Context, input model.LinkSSOIdentityInput) (*model.AuthPayload, error)
+	UnlinkSsoIdentity(ctx context.Context, id uuid.UUID) (bool, error)
 }
 type OrganizationResolver interface {
 	Billing(ctx context.Context, obj *ent.Organization) (*schematype.BillingInfo, error)
 	SecurityPolicy(ctx context.Context, obj *ent.Organization) (*schematype.SecurityPolicy, error)
 	Members(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) (*ent.MembershipConnection, error)
 	MemberList(ctx context.Context, obj *ent.Organization, offset *int, limit *int, where *model.MemberFilter, orderBy *ent.MembershipOrder) ([]*ent.Membership, error)
+	SsoConnections(ctx context.Context, obj *ent.Organization) ([]*ent.SSOConnection, error)
+	SsoDomains(ctx context.Context, obj *ent.Organization) ([]*ent.SSODomain, error)
+	SsoEnforcement(ctx context.Context, obj *ent.Organization) (*model.SSOEnforcement, error)
 	Invitations(ctx context.Context, obj *ent.Organization, status *invitation.Status, after *entgql.Cursor[uuid.UUID], first *int) (*ent.InvitationConnection, error)
 	APIKeys(ctx context.Context, obj *ent.Organization, after *entgql.Cursor[uuid.UUID], first *int) (*ent.APIKeyConnection, error)
 	APIKeyList(ctx context.Context, obj *ent.Organization, offset *int, limit *int) ([]*ent.APIKey, error)
@@ -480,10 +580,19 @@ type QueryResolver interface {
 	Organization(ctx context.Context) (*ent.Organization, error)
 	PermissionCatalog(ctx context.Context) ([]*model.PermissionInfo, error)
 	InvitationPreview(ctx context.Context, token string) (*model.InvitationPreview, error)
+	SsoDiscover(ctx context.Context, email string) (*model.SSODiscovery, error)
 	PasswordResetPreview(ctx context.Context, token string) (*model.PasswordResetPreview, error)
 }
 type RoleResolver interface {
 	MemberCount(ctx context.Context, obj *ent.Role) (*int, error)
+}
+type SSOConnectionResolver interface {
+	RedirectURI(ctx context.Context, obj *ent.SSOConnection) (*string, error)
+	LastTestClaims(ctx context.Context, obj *ent.SSOConnection) (map[string]any, error)
+}
+type SSODomainResolver interface {
+	TxtRecordName(ctx context.Context, obj *ent.SSODomain) (string, error)
+	TxtRecordValue(ctx context.Context, obj *ent.SSODomain) (string, error)
 }
 type SessionResolver interface {
 	Current(ctx context.Context, obj *ent.Session) (bool, error)
@@ -497,6 +606,10 @@ type ViewerResolver interface {
 	Session(ctx context.Context, obj *model.Viewer) (*ent.Session, error)
 	Sessions(ctx context.Context, obj *model.Viewer) ([]*ent.Session, error)
 	APIKey(ctx context.Context, obj *model.Viewer) (*ent.APIKey, error)
+	SignInMethod(ctx context.Context, obj *model.Viewer) (*model.SignInMethod, error)
+	SsoConnectionID(ctx context.Context, obj *model.Viewer) (*uuid.UUID, error)
+	SsoRequired(ctx context.Context, obj *model.Viewer) (bool, error)
+	SsoIdentities(ctx context.Context, obj *model.Viewer) ([]*ent.SSOIdentity, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1128,6 +1241,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AcceptInvitation(childComplexity, args["input"].(model.AcceptInvitationInput)), true
+	case "Mutation.activateSsoConnection":
+		if e.ComplexityRoot.Mutation.ActivateSsoConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_activateSsoConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ActivateSsoConnection(childComplexity, args["id"].(uuid.UUID)), true
+	case "Mutation.addSsoDomain":
+		if e.ComplexityRoot.Mutation.AddSsoDomain == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addSsoDomain_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddSsoDomain(childComplexity, args["input"].(model.AddSSODomainInput)), true
+	case "Mutation.beginSsoTest":
+		if e.ComplexityRoot.Mutation.BeginSsoTest == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_beginSsoTest_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.BeginSsoTest(childComplexity, args["id"].(uuid.UUID)), true
 	case "Mutation.beginTwoFactorSetup":
 		if e.ComplexityRoot.Mutation.BeginTwoFactorSetup == nil {
 			break
@@ -1145,6 +1291,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["currentPassword"].(string), args["newPassword"].(string)), true
+	case "Mutation.completeSsoSignIn":
+		if e.ComplexityRoot.Mutation.CompleteSsoSignIn == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_completeSsoSignIn_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CompleteSsoSignIn(childComplexity, args["input"].(model.CompleteSSOSignInInput)), true
 	case "Mutation.confirmTwoFactorSetup":
 		if e.ComplexityRoot.Mutation.ConfirmTwoFactorSetup == nil {
 			break
@@ -1189,6 +1346,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateRole(childComplexity, args["input"].(model.CreateRoleInput)), true
+	case "Mutation.createSsoConnection":
+		if e.ComplexityRoot.Mutation.CreateSsoConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSsoConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSsoConnection(childComplexity, args["input"].(model.CreateSSOConnectionInput)), true
 	case "Mutation.deleteRole":
 		if e.ComplexityRoot.Mutation.DeleteRole == nil {
 			break
@@ -1200,6 +1368,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteRole(childComplexity, args["name"].(string)), true
+	case "Mutation.disableSsoConnection":
+		if e.ComplexityRoot.Mutation.DisableSsoConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disableSsoConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DisableSsoConnection(childComplexity, args["id"].(uuid.UUID)), true
 	case "Mutation.disableTwoFactor":
 		if e.ComplexityRoot.Mutation.DisableTwoFactor == nil {
 			break
@@ -1228,6 +1407,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LeaveOrganization(childComplexity), true
+	case "Mutation.linkSsoIdentity":
+		if e.ComplexityRoot.Mutation.LinkSsoIdentity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_linkSsoIdentity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LinkSsoIdentity(childComplexity, args["input"].(model.LinkSSOIdentityInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -1267,6 +1457,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveMember(childComplexity, args["userId"].(uuid.UUID)), true
+	case "Mutation.removeSsoDomain":
+		if e.ComplexityRoot.Mutation.RemoveSsoDomain == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeSsoDomain_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveSsoDomain(childComplexity, args["id"].(uuid.UUID)), true
 	case "Mutation.requestPasswordReset":
 		if e.ComplexityRoot.Mutation.RequestPasswordReset == nil {
 			break
@@ -1372,6 +1573,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SwitchOrganization(childComplexity, args["organizationId"].(uuid.UUID)), true
+	case "Mutation.unlinkSsoIdentity":
+		if e.ComplexityRoot.Mutation.UnlinkSsoIdentity == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unlinkSsoIdentity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnlinkSsoIdentity(childComplexity, args["id"].(uuid.UUID)), true
 	case "Mutation.updateMemberRole":
 		if e.ComplexityRoot.Mutation.UpdateMemberRole == nil {
 			break
@@ -1416,6 +1628,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateSecurityPolicy(childComplexity, args["input"].(schematype.UpdateSecurityPolicyInput)), true
+	case "Mutation.updateSsoConnection":
+		if e.ComplexityRoot.Mutation.UpdateSsoConnection == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateSsoConnection_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateSsoConnection(childComplexity, args["id"].(uuid.UUID), args["input"].(model.UpdateSSOConnectionInput)), true
+	case "Mutation.updateSsoEnforcement":
+		if e.ComplexityRoot.Mutation.UpdateSsoEnforcement == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateSsoEnforcement_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateSsoEnforcement(childComplexity, args["input"].(model.UpdateSSOEnforcementInput)), true
+	case "Mutation.verifySsoDomain":
+		if e.ComplexityRoot.Mutation.VerifySsoDomain == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifySsoDomain_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifySsoDomain(childComplexity, args["id"].(uuid.UUID)), true
 
 	case "Organization.apiKeyList":
 		if e.ComplexityRoot.Organization.APIKeyList == nil {
@@ -1564,6 +1809,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organization.Settings(childComplexity), true
+	case "Organization.ssoConnections":
+		if e.ComplexityRoot.Organization.SsoConnections == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.SsoConnections(childComplexity), true
+	case "Organization.ssoDomains":
+		if e.ComplexityRoot.Organization.SsoDomains == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.SsoDomains(childComplexity), true
+	case "Organization.ssoEnforcement":
+		if e.ComplexityRoot.Organization.SsoEnforcement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Organization.SsoEnforcement(childComplexity), true
 	case "Organization.updatedAt":
 		if e.ComplexityRoot.Organization.UpdatedAt == nil {
 			break
@@ -1771,6 +2034,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PermissionCatalog(childComplexity), true
+	case "Query.ssoDiscover":
+		if e.ComplexityRoot.Query.SsoDiscover == nil {
+			break
+		}
+
+		args, err := ec.field_Query_ssoDiscover_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.SsoDiscover(childComplexity, args["email"].(string)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -1839,6 +2113,276 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Role.UpdatedAt(childComplexity), true
+
+	case "SSOConnection.clientID":
+		if e.ComplexityRoot.SSOConnection.ClientID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.ClientID(childComplexity), true
+	case "SSOConnection.createdAt":
+		if e.ComplexityRoot.SSOConnection.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.CreatedAt(childComplexity), true
+	case "SSOConnection.defaultRole":
+		if e.ComplexityRoot.SSOConnection.DefaultRole == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.DefaultRole(childComplexity), true
+	case "SSOConnection.emailClaim":
+		if e.ComplexityRoot.SSOConnection.EmailClaim == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.EmailClaim(childComplexity), true
+	case "SSOConnection.emailVerifiedClaim":
+		if e.ComplexityRoot.SSOConnection.EmailVerifiedClaim == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.EmailVerifiedClaim(childComplexity), true
+	case "SSOConnection.id":
+		if e.ComplexityRoot.SSOConnection.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.ID(childComplexity), true
+	case "SSOConnection.issuer":
+		if e.ComplexityRoot.SSOConnection.Issuer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.Issuer(childComplexity), true
+	case "SSOConnection.issuerURL":
+		if e.ComplexityRoot.SSOConnection.IssuerURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.IssuerURL(childComplexity), true
+	case "SSOConnection.jitEnabled":
+		if e.ComplexityRoot.SSOConnection.JitEnabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.JitEnabled(childComplexity), true
+	case "SSOConnection.lastTestClaims":
+		if e.ComplexityRoot.SSOConnection.LastTestClaims == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.LastTestClaims(childComplexity), true
+	case "SSOConnection.maxSessionHours":
+		if e.ComplexityRoot.SSOConnection.MaxSessionHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.MaxSessionHours(childComplexity), true
+	case "SSOConnection.name":
+		if e.ComplexityRoot.SSOConnection.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.Name(childComplexity), true
+	case "SSOConnection.nameClaim":
+		if e.ComplexityRoot.SSOConnection.NameClaim == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.NameClaim(childComplexity), true
+	case "SSOConnection.organization":
+		if e.ComplexityRoot.SSOConnection.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.Organization(childComplexity), true
+	case "SSOConnection.redirectUri":
+		if e.ComplexityRoot.SSOConnection.RedirectURI == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.RedirectURI(childComplexity), true
+	case "SSOConnection.scopes":
+		if e.ComplexityRoot.SSOConnection.Scopes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.Scopes(childComplexity), true
+	case "SSOConnection.signingAlgs":
+		if e.ComplexityRoot.SSOConnection.SigningAlgs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.SigningAlgs(childComplexity), true
+	case "SSOConnection.status":
+		if e.ComplexityRoot.SSOConnection.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.Status(childComplexity), true
+	case "SSOConnection.testedAt":
+		if e.ComplexityRoot.SSOConnection.TestedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.TestedAt(childComplexity), true
+	case "SSOConnection.tokenAuthMethod":
+		if e.ComplexityRoot.SSOConnection.TokenAuthMethod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.TokenAuthMethod(childComplexity), true
+	case "SSOConnection.trustIdpMfa":
+		if e.ComplexityRoot.SSOConnection.TrustIdpMfa == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.TrustIdpMfa(childComplexity), true
+	case "SSOConnection.updatedAt":
+		if e.ComplexityRoot.SSOConnection.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOConnection.UpdatedAt(childComplexity), true
+
+	case "SSODiscovery.sso":
+		if e.ComplexityRoot.SSODiscovery.Sso == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSODiscovery.Sso(childComplexity), true
+	case "SSODiscovery.startUrl":
+		if e.ComplexityRoot.SSODiscovery.StartURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSODiscovery.StartURL(childComplexity), true
+
+	case "SSODomain.connectionId":
+		if e.ComplexityRoot.SSODomain.ConnectionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSODomain.ConnectionID(childComplexity), true
+	case "SSODomain.createdAt":
+		if e.ComplexityRoot.SSODomain.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSODomain.CreatedAt(childComplexity), true
+	case "SSODomain.domain":
+		if e.ComplexityRoot.SSODomain.Domain == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSODomain.Domain(childComplexity), true
+	case "SSODomain.id":
+		if e.ComplexityRoot.SSODomain.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSODomain.ID(childComplexity), true
+	case "SSODomain.organization":
+		if e.ComplexityRoot.SSODomain.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSODomain.Organization(childComplexity), true
+	case "SSODomain.txtRecordName":
+		if e.ComplexityRoot.SSODomain.TxtRecordName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSODomain.TxtRecordName(childComplexity), true
+	case "SSODomain.txtRecordValue":
+		if e.ComplexityRoot.SSODomain.TxtRecordValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSODomain.TxtRecordValue(childComplexity), true
+	case "SSODomain.updatedAt":
+		if e.ComplexityRoot.SSODomain.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSODomain.UpdatedAt(childComplexity), true
+	case "SSODomain.verifiedAt":
+		if e.ComplexityRoot.SSODomain.VerifiedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSODomain.VerifiedAt(childComplexity), true
+
+	case "SSOEnforcement.breakGlassUserIds":
+		if e.ComplexityRoot.SSOEnforcement.BreakGlassUserIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOEnforcement.BreakGlassUserIds(childComplexity), true
+	case "SSOEnforcement.required":
+		if e.ComplexityRoot.SSOEnforcement.Required == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOEnforcement.Required(childComplexity), true
+
+	case "SSOIdentity.createdAt":
+		if e.ComplexityRoot.SSOIdentity.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOIdentity.CreatedAt(childComplexity), true
+	case "SSOIdentity.email":
+		if e.ComplexityRoot.SSOIdentity.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOIdentity.Email(childComplexity), true
+	case "SSOIdentity.id":
+		if e.ComplexityRoot.SSOIdentity.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOIdentity.ID(childComplexity), true
+	case "SSOIdentity.issuer":
+		if e.ComplexityRoot.SSOIdentity.Issuer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOIdentity.Issuer(childComplexity), true
+	case "SSOIdentity.lastSignInAt":
+		if e.ComplexityRoot.SSOIdentity.LastSignInAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOIdentity.LastSignInAt(childComplexity), true
+	case "SSOIdentity.organization":
+		if e.ComplexityRoot.SSOIdentity.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOIdentity.Organization(childComplexity), true
+	case "SSOIdentity.subject":
+		if e.ComplexityRoot.SSOIdentity.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOIdentity.Subject(childComplexity), true
+	case "SSOIdentity.updatedAt":
+		if e.ComplexityRoot.SSOIdentity.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOIdentity.UpdatedAt(childComplexity), true
+
+	case "SSOTestStart.url":
+		if e.ComplexityRoot.SSOTestStart.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SSOTestStart.URL(childComplexity), true
 
 	case "SecurityPolicy.allowedEmailDomains":
 		if e.ComplexityRoot.SecurityPolicy.AllowedEmailDomains == nil {
@@ -2106,6 +2650,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Viewer.Sessions(childComplexity), true
+	case "Viewer.signInMethod":
+		if e.ComplexityRoot.Viewer.SignInMethod == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.SignInMethod(childComplexity), true
+	case "Viewer.ssoConnectionId":
+		if e.ComplexityRoot.Viewer.SsoConnectionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.SsoConnectionID(childComplexity), true
+	case "Viewer.ssoIdentities":
+		if e.ComplexityRoot.Viewer.SsoIdentities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.SsoIdentities(childComplexity), true
+	case "Viewer.ssoRequired":
+		if e.ComplexityRoot.Viewer.SsoRequired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Viewer.SsoRequired(childComplexity), true
 	case "Viewer.user":
 		if e.ComplexityRoot.Viewer.User == nil {
 			break
@@ -2124,14 +2692,18 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("APIKeyOrder", ec.unmarshalInputAPIKeyOrder),
 			graphql.NewInputUnmarshaler("AcceptInvitationInput", ec.unmarshalInputAcceptInvitationInput),
+			graphql.NewInputUnmarshaler("AddSSODomainInput", ec.unmarshalInputAddSSODomainInput),
 			graphql.NewInputUnmarshaler("AuditLogFilterInput", ec.unmarshalInputAuditLogFilterInput),
 			graphql.NewInputUnmarshaler("AuditLogOrder", ec.unmarshalInputAuditLogOrder),
 			graphql.NewInputUnmarshaler("BillingInfoInput", ec.unmarshalInputBillingInfoInput),
+			graphql.NewInputUnmarshaler("CompleteSSOSignInInput", ec.unmarshalInputCompleteSSOSignInInput),
 			graphql.NewInputUnmarshaler("CreateAPIKeyInput", ec.unmarshalInputCreateAPIKeyInput),
 			graphql.NewInputUnmarshaler("CreateOrganizationInput", ec.unmarshalInputCreateOrganizationInput),
 			graphql.NewInputUnmarshaler("CreateRoleInput", ec.unmarshalInputCreateRoleInput),
+			graphql.NewInputUnmarshaler("CreateSSOConnectionInput", ec.unmarshalInputCreateSSOConnectionInput),
 			graphql.NewInputUnmarshaler("InvitationOrder", ec.unmarshalInputInvitationOrder),
 			graphql.NewInputUnmarshaler("InviteMemberInput", ec.unmarshalInputInviteMemberInput),
+			graphql.NewInputUnmarshaler("LinkSSOIdentityInput", ec.unmarshalInputLinkSSOIdentityInput),
 			graphql.NewInputUnmarshaler("LoginInput", ec.unmarshalInputLoginInput),
 			graphql.NewInputUnmarshaler("MemberFilter", ec.unmarshalInputMemberFilter),
 			graphql.NewInputUnmarshaler("MembershipOrder", ec.unmarshalInputMembershipOrder),
@@ -2140,10 +2712,15 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("OrganizationWhereInput", ec.unmarshalInputOrganizationWhereInput),
 			graphql.NewInputUnmarshaler("ResetPasswordInput", ec.unmarshalInputResetPasswordInput),
 			graphql.NewInputUnmarshaler("RoleOrder", ec.unmarshalInputRoleOrder),
+			graphql.NewInputUnmarshaler("SSOConnectionOrder", ec.unmarshalInputSSOConnectionOrder),
+			graphql.NewInputUnmarshaler("SSODomainOrder", ec.unmarshalInputSSODomainOrder),
+			graphql.NewInputUnmarshaler("SSOIdentityOrder", ec.unmarshalInputSSOIdentityOrder),
 			graphql.NewInputUnmarshaler("SessionOrder", ec.unmarshalInputSessionOrder),
 			graphql.NewInputUnmarshaler("SetOrganizationPolicyInput", ec.unmarshalInputSetOrganizationPolicyInput),
 			graphql.NewInputUnmarshaler("UpdateOrganizationInput", ec.unmarshalInputUpdateOrganizationInput),
 			graphql.NewInputUnmarshaler("UpdateRoleInput", ec.unmarshalInputUpdateRoleInput),
+			graphql.NewInputUnmarshaler("UpdateSSOConnectionInput", ec.unmarshalInputUpdateSSOConnectionInput),
+			graphql.NewInputUnmarshaler("UpdateSSOEnforcementInput", ec.unmarshalInputUpdateSSOEnforcementInput),
 			graphql.NewInputUnmarshaler("UpdateSecurityPolicyInput", ec.unmarshalInputUpdateSecurityPolicyInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserWhereInput", ec.unmarshalInputUserWhereInput),
@@ -2272,6 +2849,20 @@ type Viewer {
   sessions: [Session!]! @authenticated @person
   "The organization API key of the request, when the caller is a key rather than a person."
   apiKey: APIKey
+  "How the session signed in: PASSWORD or SSO; null for an API key."
+  signInMethod: SignInMethod
+  "The SSO connection the session signed in through, if it did."
+  ssoConnectionId: ID
+  "Whether the active organization requires its members to sign in through single sign-on."
+  ssoRequired: Boolean!
+  "The viewer's linked single sign-on identities, in every organization."
+  ssoIdentities: [SSOIdentity!]! @authenticated @person
+}
+
+"""How a session signed in."""
+enum SignInMethod {
+  PASSWORD
+  SSO
 }
 
 """A permission of the catalog."""
@@ -2361,6 +2952,12 @@ extend type Organization {
   "The same members as a plain list with offset paging, for clients that page by skip and limit."
   memberList(offset: Int = 0, limit: Int = 50, where: MemberFilter, orderBy: MembershipOrder): [Membership!]!
     @activeOrganization @hasPermission(permission: "member:list")
+  "The single sign-on connections of the active organization, oldest first."
+  ssoConnections: [SSOConnection!]! @activeOrganization @hasPermission(permission: "sso:manage")
+  "The e-mail domains the active organization claims for single sign-on, oldest first."
+  ssoDomains: [SSODomain!]! @activeOrganization @hasPermission(permission: "sso:manage")
+  "Whether members must sign in through single sign-on, and the break-glass accounts."
+  ssoEnforcement: SSOEnforcement! @activeOrganization @hasPermission(permission: "sso:manage")
   "Invitations, newest first; pending ones by default."
   invitations(status: InvitationStatus = PENDING, after: Cursor, first: Int): InvitationConnection!
     @activeOrganization @hasPermission(permission: "member:list")
@@ -2528,6 +3125,115 @@ input CreateAPIKeyInput {
   daysValid: Int
 }
 
+extend type SSOConnection {
+  "The redirect URI to register at the identity provider; null while PUBLIC_URL (or SSO_BASE_URL) is unset."
+  redirectUri: String
+  "The mapped claims of the last test sign-in."
+  lastTestClaims: Map
+}
+
+extend type SSODomain {
+  "The connection whose sign-ins may use the domain."
+  connectionId: ID
+  "Where to publish the TXT record that proves the organization holds the domain."
+  txtRecordName: String!
+  "The TXT record's value."
+  txtRecordValue: String!
+}
+
+"""Single sign-on enforcement of an organization."""
+type SSOEnforcement {
+  "Members sign in only through the organization's SSO connections (but the break-glass accounts)."
+  required: Boolean!
+  "Members who keep their password sign-in when SSO is required: for when the identity provider is down."
+  breakGlassUserIds: [ID!]!
+}
+
+"""Where an e-mail address signs in. The same shape for every address."""
+type SSODiscovery {
+  "Whether the address signs in through single sign-on."
+  sso: Boolean!
+  "Where the browser goes to sign in through SSO; null when sso is false."
+  startUrl: String
+}
+
+"""A test sign-in to run in the browser: it shows the mapped claims and starts no session."""
+type SSOTestStart {
+  "Open it in the browser within ten minutes; it works once."
+  url: String!
+}
+
+input CreateSSOConnectionInput {
+  name: String!
+  "The issuer URL; discovery runs at <issuerUrl>/.well-known/openid-configuration."
+  issuerUrl: String!
+  clientId: String!
+  clientSecret: String!
+  "Default: openid email profile. openid is always added."
+  scopes: [String!]
+  tokenAuthMethod: SSOConnectionTokenAuthMethod
+  "The claim holding the e-mail address (default email)."
+  emailClaim: String
+  "The claim holding the display name (default name)."
+  nameClaim: String
+  "The claim that must be literally true at a first sign-in (default email_verified; Entra ID: xms_edov)."
+  emailVerifiedClaim: String
+  "Create the account and membership at a first sign-in (default false)."
+  jitEnabled: Boolean
+  "Role of members created just in time (default member); never admin."
+  defaultRole: String
+  "Let the provider's MFA stand in for 2FA, on amr/acr evidence with a recent auth_time (default false)."
+  trustIdpMfa: Boolean
+  "The longest a session signed in through the connection lasts, in hours (0: no limit of its own)."
+  maxSessionHours: Int
+}
+
+"""Changes to a connection; a change of client or claims makes it a draft again, to be tested."""
+input UpdateSSOConnectionInput {
+  name: String
+  clientId: String
+  clientSecret: String
+  scopes: [String!]
+  tokenAuthMethod: SSOConnectionTokenAuthMethod
+  emailClaim: String
+  nameClaim: String
+  emailVerifiedClaim: String
+  jitEnabled: Boolean
+  defaultRole: String
+  trustIdpMfa: Boolean
+  maxSessionHours: Int
+}
+
+input AddSSODomainInput {
+  "The domain, e.g. example.com or an internationalised name; stored in its ASCII form."
+  domain: String!
+  "The connection whose sign-ins may use it."
+  connectionId: ID
+}
+
+input UpdateSSOEnforcementInput {
+  required: Boolean!
+  "One to five members who keep their password sign-in; at least one of them an admin."
+  breakGlassUserIds: [ID!]!
+}
+
+input CompleteSSOSignInInput {
+  "The code the sign-in redirect handed to the dashboard (sso_code)."
+  code: String!
+  "Current code of the user's authenticator app, when 2FA applies."
+  totpCode: String
+  recoveryCode: String
+}
+
+input LinkSSOIdentityInput {
+  "The code the sign-in redirect handed to the dashboard (sso_link)."
+  code: String!
+  "The existing account's password: linking needs proof that the account is yours."
+  password: String!
+  totpCode: String
+  recoveryCode: String
+}
+
 extend type Session {
   "Whether this is the session of the access token in use."
   current: Boolean!
@@ -2542,6 +3248,8 @@ extend type Query {
   permissionCatalog: [PermissionInfo!]! @authenticated
   "What an invitation link leads to; null for an unknown token."
   invitationPreview(token: String!): InvitationPreview
+  "Whether an e-mail address signs in through single sign-on; the same shape for every address."
+  ssoDiscover(email: String!): SSODiscovery!
   "What a password reset link leads to; null for an unknown, used or expired token."
   passwordResetPreview(token: String!): PasswordResetPreview
 }
@@ -2688,6 +3396,31 @@ type Mutation {
   role:update and that the caller may manage the member, like changing their role; an API key may.
   """
   sendPasswordReset(userId: ID!): Boolean! @hasPermission(permission: "role:update")
+
+  "Creates a draft SSO connection from the issuer's discovery document."
+  createSsoConnection(input: CreateSSOConnectionInput!): SSOConnection! @hasPermission(permission: "sso:manage")
+  "Changes an SSO connection."
+  updateSsoConnection(id: ID!, input: UpdateSSOConnectionInput!): SSOConnection! @hasPermission(permission: "sso:manage")
+  "Starts a test sign-in through the real provider: open the URL; it shows the mapped claims."
+  beginSsoTest(id: ID!): SSOTestStart! @hasPermission(permission: "sso:manage")
+  "Lets members sign in through a tested connection."
+  activateSsoConnection(id: ID!): SSOConnection! @hasPermission(permission: "sso:manage")
+  "Stops sign-ins through a connection."
+  disableSsoConnection(id: ID!): SSOConnection! @hasPermission(permission: "sso:manage")
+  "Claims an e-mail domain; publish its TXT record, then verify it."
+  addSsoDomain(input: AddSSODomainInput!): SSODomain! @hasPermission(permission: "sso:manage")
+  "Looks the domain's TXT record up and marks the domain verified."
+  verifySsoDomain(id: ID!): SSODomain! @hasPermission(permission: "sso:manage")
+  "Gives a domain up."
+  removeSsoDomain(id: ID!): Boolean! @hasPermission(permission: "sso:manage")
+  "Requires single sign-on, or stops requiring it."
+  updateSsoEnforcement(input: UpdateSSOEnforcementInput!): SSOEnforcement! @hasPermission(permission: "sso:manage")
+  "Exchanges the code of an SSO sign-in for tokens (with a 2FA code when 2FA applies)."
+  completeSsoSignIn(input: CompleteSSOSignInInput!): AuthPayload!
+  "Links an SSO identity to the existing account of its e-mail address, with that account's proof, and signs in."
+  linkSsoIdentity(input: LinkSSOIdentityInput!): AuthPayload!
+  "Unlinks one of the viewer's SSO identities."
+  unlinkSsoIdentity(id: ID!): Boolean! @authenticated @person
 }
 `, BuiltIn: false},
 	{Name: "../ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -3196,6 +3929,149 @@ input RoleOrder {
 Properties by which Role connections can be ordered.
 """
 enum RoleOrderField {
+  CREATED_AT
+}
+type SSOConnection implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  name: String!
+  """
+  The issuer URL the admin gave, where discovery was run.
+  """
+  issuerURL: String!
+  """
+  The issuer the discovery document names: ID tokens must carry exactly this iss.
+  """
+  issuer: String!
+  clientID: String!
+  scopes: [String!]!
+  tokenAuthMethod: SSOConnectionTokenAuthMethod!
+  emailClaim: String!
+  nameClaim: String!
+  """
+  The claim that must be literally true at a first sign-in (Entra ID: xms_edov).
+  """
+  emailVerifiedClaim: String!
+  status: SSOConnectionStatus!
+  """
+  Whether a first sign-in without an account creates the account and membership.
+  """
+  jitEnabled: Boolean!
+  """
+  Role of members created just in time; never admin.
+  """
+  defaultRole: String!
+  """
+  Whether the provider's MFA (amr/acr evidence with a recent auth_time) stands in for this server's 2FA.
+  """
+  trustIdpMfa: Boolean!
+  """
+  The longest a session signed in through the connection lasts; 0: the server's and policy's limits only.
+  """
+  maxSessionHours: Int!
+  """
+  The asymmetric ID token signing algorithms discovery announced; no other is accepted.
+  """
+  signingAlgs: [String!]!
+  testedAt: Time
+  organization: Organization!
+}
+"""
+Ordering options for SSOConnection connections
+"""
+input SSOConnectionOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order SSOConnections.
+  """
+  field: SSOConnectionOrderField!
+}
+"""
+Properties by which SSOConnection connections can be ordered.
+"""
+enum SSOConnectionOrderField {
+  CREATED_AT
+}
+"""
+SSOConnectionStatus is enum for the field status
+"""
+enum SSOConnectionStatus @goModel(model: "github.com/inferiallm/orgserver/ent/ssoconnection.Status") {
+  draft
+  tested
+  active
+  disabled
+}
+"""
+SSOConnectionTokenAuthMethod is enum for the field token_auth_method
+"""
+enum SSOConnectionTokenAuthMethod @goModel(model: "github.com/inferiallm/orgserver/ent/ssoconnection.TokenAuthMethod") {
+  client_secret_basic
+  client_secret_post
+}
+type SSODomain implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  """
+  IDNA-normalised (A-label), lower-case.
+  """
+  domain: String!
+  verifiedAt: Time
+  organization: Organization!
+}
+"""
+Ordering options for SSODomain connections
+"""
+input SSODomainOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order SSODomains.
+  """
+  field: SSODomainOrderField!
+}
+"""
+Properties by which SSODomain connections can be ordered.
+"""
+enum SSODomainOrderField {
+  CREATED_AT
+}
+type SSOIdentity implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  issuer: String!
+  subject: String!
+  """
+  The e-mail address the provider gave at the last sign-in.
+  """
+  email: String!
+  lastSignInAt: Time
+  organization: Organization!
+}
+"""
+Ordering options for SSOIdentity connections
+"""
+input SSOIdentityOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order SSOIdentities.
+  """
+  field: SSOIdentityOrderField!
+}
+"""
+Properties by which SSOIdentity connections can be ordered.
+"""
+enum SSOIdentityOrderField {
   CREATED_AT
 }
 type Session implements Node {
@@ -3717,6 +4593,12 @@ func (ec *executionContext) childFields_Organization(ctx context.Context, field 
 		return ec.fieldContext_Organization_members(ctx, field)
 	case "memberList":
 		return ec.fieldContext_Organization_memberList(ctx, field)
+	case "ssoConnections":
+		return ec.fieldContext_Organization_ssoConnections(ctx, field)
+	case "ssoDomains":
+		return ec.fieldContext_Organization_ssoDomains(ctx, field)
+	case "ssoEnforcement":
+		return ec.fieldContext_Organization_ssoEnforcement(ctx, field)
 	case "invitations":
 		return ec.fieldContext_Organization_invitations(ctx, field)
 	case "apiKeys":
@@ -3855,6 +4737,130 @@ func (ec *executionContext) childFields_Role(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type Role", field.Name)
 }
 
+func (ec *executionContext) childFields_SSOConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SSOConnection_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SSOConnection_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_SSOConnection_updatedAt(ctx, field)
+	case "name":
+		return ec.fieldContext_SSOConnection_name(ctx, field)
+	case "issuerURL":
+		return ec.fieldContext_SSOConnection_issuerURL(ctx, field)
+	case "issuer":
+		return ec.fieldContext_SSOConnection_issuer(ctx, field)
+	case "clientID":
+		return ec.fieldContext_SSOConnection_clientID(ctx, field)
+	case "scopes":
+		return ec.fieldContext_SSOConnection_scopes(ctx, field)
+	case "tokenAuthMethod":
+		return ec.fieldContext_SSOConnection_tokenAuthMethod(ctx, field)
+	case "emailClaim":
+		return ec.fieldContext_SSOConnection_emailClaim(ctx, field)
+	case "nameClaim":
+		return ec.fieldContext_SSOConnection_nameClaim(ctx, field)
+	case "emailVerifiedClaim":
+		return ec.fieldContext_SSOConnection_emailVerifiedClaim(ctx, field)
+	case "status":
+		return ec.fieldContext_SSOConnection_status(ctx, field)
+	case "jitEnabled":
+		return ec.fieldContext_SSOConnection_jitEnabled(ctx, field)
+	case "defaultRole":
+		return ec.fieldContext_SSOConnection_defaultRole(ctx, field)
+	case "trustIdpMfa":
+		return ec.fieldContext_SSOConnection_trustIdpMfa(ctx, field)
+	case "maxSessionHours":
+		return ec.fieldContext_SSOConnection_maxSessionHours(ctx, field)
+	case "signingAlgs":
+		return ec.fieldContext_SSOConnection_signingAlgs(ctx, field)
+	case "testedAt":
+		return ec.fieldContext_SSOConnection_testedAt(ctx, field)
+	case "organization":
+		return ec.fieldContext_SSOConnection_organization(ctx, field)
+	case "redirectUri":
+		return ec.fieldContext_SSOConnection_redirectUri(ctx, field)
+	case "lastTestClaims":
+		return ec.fieldContext_SSOConnection_lastTestClaims(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SSOConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SSODiscovery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sso":
+		return ec.fieldContext_SSODiscovery_sso(ctx, field)
+	case "startUrl":
+		return ec.fieldContext_SSODiscovery_startUrl(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SSODiscovery", field.Name)
+}
+
+func (ec *executionContext) childFields_SSODomain(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SSODomain_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SSODomain_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_SSODomain_updatedAt(ctx, field)
+	case "domain":
+		return ec.fieldContext_SSODomain_domain(ctx, field)
+	case "verifiedAt":
+		return ec.fieldContext_SSODomain_verifiedAt(ctx, field)
+	case "organization":
+		return ec.fieldContext_SSODomain_organization(ctx, field)
+	case "connectionId":
+		return ec.fieldContext_SSODomain_connectionId(ctx, field)
+	case "txtRecordName":
+		return ec.fieldContext_SSODomain_txtRecordName(ctx, field)
+	case "txtRecordValue":
+		return ec.fieldContext_SSODomain_txtRecordValue(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SSODomain", field.Name)
+}
+
+func (ec *executionContext) childFields_SSOEnforcement(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "required":
+		return ec.fieldContext_SSOEnforcement_required(ctx, field)
+	case "breakGlassUserIds":
+		return ec.fieldContext_SSOEnforcement_breakGlassUserIds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SSOEnforcement", field.Name)
+}
+
+func (ec *executionContext) childFields_SSOIdentity(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SSOIdentity_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SSOIdentity_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_SSOIdentity_updatedAt(ctx, field)
+	case "issuer":
+		return ec.fieldContext_SSOIdentity_issuer(ctx, field)
+	case "subject":
+		return ec.fieldContext_SSOIdentity_subject(ctx, field)
+	case "email":
+		return ec.fieldContext_SSOIdentity_email(ctx, field)
+	case "lastSignInAt":
+		return ec.fieldContext_SSOIdentity_lastSignInAt(ctx, field)
+	case "organization":
+		return ec.fieldContext_SSOIdentity_organization(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SSOIdentity", field.Name)
+}
+
+func (ec *executionContext) childFields_SSOTestStart(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "url":
+		return ec.fieldContext_SSOTestStart_url(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SSOTestStart", field.Name)
+}
+
 func (ec *executionContext) childFields_SecurityPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "requireTwoFactor":
@@ -3981,6 +4987,14 @@ func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphq
 		return ec.fieldContext_Viewer_sessions(ctx, field)
 	case "apiKey":
 		return ec.fieldContext_Viewer_apiKey(ctx, field)
+	case "signInMethod":
+		return ec.fieldContext_Viewer_signInMethod(ctx, field)
+	case "ssoConnectionId":
+		return ec.fieldContext_Viewer_ssoConnectionId(ctx, field)
+	case "ssoRequired":
+		return ec.fieldContext_Viewer_ssoRequired(ctx, field)
+	case "ssoIdentities":
+		return ec.fieldContext_Viewer_ssoIdentities(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
 }
@@ -4129,6 +5143,48 @@ func (ec *executionContext) field_Mutation_acceptInvitation_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_activateSsoConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_addSsoDomain_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AddSSODomainInput, error) {
+			return ec.unmarshalNAddSSODomainInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐAddSSODomainInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_beginSsoTest_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4148,6 +5204,20 @@ func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Conte
 		return nil, err
 	}
 	args["newPassword"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_completeSsoSignIn_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CompleteSSOSignInInput, error) {
+			return ec.unmarshalNCompleteSSOSignInInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐCompleteSSOSignInInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -4207,6 +5277,20 @@ func (ec *executionContext) field_Mutation_createRole_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createSsoConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateSSOConnectionInput, error) {
+			return ec.unmarshalNCreateSSOConnectionInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐCreateSSOConnectionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4218,6 +5302,20 @@ func (ec *executionContext) field_Mutation_deleteRole_args(ctx context.Context, 
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_disableSsoConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -4249,6 +5347,20 @@ func (ec *executionContext) field_Mutation_inviteMember_args(ctx context.Context
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.InviteMemberInput, error) {
 			return ec.unmarshalNInviteMemberInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐInviteMemberInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_linkSsoIdentity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.LinkSSOIdentityInput, error) {
+			return ec.unmarshalNLinkSSOIdentityInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐLinkSSOIdentityInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4296,6 +5408,20 @@ func (ec *executionContext) field_Mutation_removeMember_args(ctx context.Context
 		return nil, err
 	}
 	args["userId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_removeSsoDomain_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -4425,6 +5551,20 @@ func (ec *executionContext) field_Mutation_switchOrganization_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_unlinkSsoIdentity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateMemberRole_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4494,6 +5634,56 @@ func (ec *executionContext) field_Mutation_updateSecurityPolicy_args(ctx context
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateSsoConnection_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateSSOConnectionInput, error) {
+			return ec.unmarshalNUpdateSSOConnectionInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐUpdateSSOConnectionInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateSsoEnforcement_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateSSOEnforcementInput, error) {
+			return ec.unmarshalNUpdateSSOEnforcementInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐUpdateSSOEnforcementInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_verifySsoDomain_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -4880,6 +6070,20 @@ func (ec *executionContext) field_Query_passwordResetPreview_args(ctx context.Co
 		return nil, err
 	}
 	args["token"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_ssoDiscover_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "email",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["email"] = arg0
 	return args, nil
 }
 
@@ -8473,6 +9677,716 @@ func (ec *executionContext) fieldContext_Mutation_sendPasswordReset(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createSsoConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSsoConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSsoConnection(ctx, fc.Args["input"].(model.CreateSSOConnectionInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "sso:manage")
+				if err != nil {
+					var zeroVal *ent.SSOConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *ent.SSOConnection
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SSOConnection) graphql.Marshaler {
+			return ec.marshalNSSOConnection2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSsoConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SSOConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSsoConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateSsoConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateSsoConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateSsoConnection(ctx, fc.Args["id"].(uuid.UUID), fc.Args["input"].(model.UpdateSSOConnectionInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "sso:manage")
+				if err != nil {
+					var zeroVal *ent.SSOConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *ent.SSOConnection
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SSOConnection) graphql.Marshaler {
+			return ec.marshalNSSOConnection2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateSsoConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SSOConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateSsoConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_beginSsoTest(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_beginSsoTest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().BeginSsoTest(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "sso:manage")
+				if err != nil {
+					var zeroVal *model.SSOTestStart
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.SSOTestStart
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SSOTestStart) graphql.Marshaler {
+			return ec.marshalNSSOTestStart2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐSSOTestStart(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_beginSsoTest(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SSOTestStart(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_beginSsoTest_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_activateSsoConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_activateSsoConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ActivateSsoConnection(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "sso:manage")
+				if err != nil {
+					var zeroVal *ent.SSOConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *ent.SSOConnection
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SSOConnection) graphql.Marshaler {
+			return ec.marshalNSSOConnection2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_activateSsoConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SSOConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_activateSsoConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_disableSsoConnection(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_disableSsoConnection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DisableSsoConnection(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "sso:manage")
+				if err != nil {
+					var zeroVal *ent.SSOConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *ent.SSOConnection
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SSOConnection) graphql.Marshaler {
+			return ec.marshalNSSOConnection2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_disableSsoConnection(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SSOConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_disableSsoConnection_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addSsoDomain(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addSsoDomain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddSsoDomain(ctx, fc.Args["input"].(model.AddSSODomainInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "sso:manage")
+				if err != nil {
+					var zeroVal *ent.SSODomain
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *ent.SSODomain
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SSODomain) graphql.Marshaler {
+			return ec.marshalNSSODomain2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSODomain(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addSsoDomain(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SSODomain(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addSsoDomain_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_verifySsoDomain(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifySsoDomain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifySsoDomain(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "sso:manage")
+				if err != nil {
+					var zeroVal *ent.SSODomain
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *ent.SSODomain
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SSODomain) graphql.Marshaler {
+			return ec.marshalNSSODomain2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSODomain(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifySsoDomain(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SSODomain(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifySsoDomain_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeSsoDomain(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeSsoDomain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveSsoDomain(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "sso:manage")
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeSsoDomain(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeSsoDomain_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateSsoEnforcement(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateSsoEnforcement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateSsoEnforcement(ctx, fc.Args["input"].(model.UpdateSSOEnforcementInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "sso:manage")
+				if err != nil {
+					var zeroVal *model.SSOEnforcement
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.SSOEnforcement
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, nil, directive0, permission)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SSOEnforcement) graphql.Marshaler {
+			return ec.marshalNSSOEnforcement2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐSSOEnforcement(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateSsoEnforcement(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SSOEnforcement(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateSsoEnforcement_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_completeSsoSignIn(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_completeSsoSignIn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CompleteSsoSignIn(ctx, fc.Args["input"].(model.CompleteSSOSignInInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
+			return ec.marshalNAuthPayload2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐAuthPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_completeSsoSignIn(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_completeSsoSignIn_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_linkSsoIdentity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_linkSsoIdentity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().LinkSsoIdentity(ctx, fc.Args["input"].(model.LinkSSOIdentityInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuthPayload) graphql.Marshaler {
+			return ec.marshalNAuthPayload2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐAuthPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_linkSsoIdentity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuthPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_linkSsoIdentity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unlinkSsoIdentity(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unlinkSsoIdentity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnlinkSsoIdentity(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, nil, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Person == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive person is not implemented")
+				}
+				return ec.Directives.Person(ctx, nil, directive1)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unlinkSsoIdentity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unlinkSsoIdentity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Organization_id(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
 	if v := obj.ID; v != uuid.Nil {
 		return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, field.Selections, v)
@@ -8827,6 +10741,177 @@ func (ec *executionContext) fieldContext_Organization_memberList(ctx context.Con
 	if fc.Args, err = ec.field_Organization_memberList_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_ssoConnections(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_ssoConnections(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Organization().SsoConnections(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal []*ent.SSOConnection
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "sso:manage")
+				if err != nil {
+					var zeroVal []*ent.SSOConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal []*ent.SSOConnection
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.SSOConnection) graphql.Marshaler {
+			return ec.marshalNSSOConnection2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOConnectionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_ssoConnections(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SSOConnection(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_ssoDomains(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_ssoDomains(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Organization().SsoDomains(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal []*ent.SSODomain
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "sso:manage")
+				if err != nil {
+					var zeroVal []*ent.SSODomain
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal []*ent.SSODomain
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.SSODomain) graphql.Marshaler {
+			return ec.marshalNSSODomain2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSODomainᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_ssoDomains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SSODomain(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Organization_ssoEnforcement(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Organization_ssoEnforcement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Organization().SsoEnforcement(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.ActiveOrganization == nil {
+					var zeroVal *model.SSOEnforcement
+					return zeroVal, errors.New("directive activeOrganization is not implemented")
+				}
+				return ec.Directives.ActiveOrganization(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				permission, err := ec.unmarshalNString2string(ctx, "sso:manage")
+				if err != nil {
+					var zeroVal *model.SSOEnforcement
+					return zeroVal, err
+				}
+				if ec.Directives.HasPermission == nil {
+					var zeroVal *model.SSOEnforcement
+					return zeroVal, errors.New("directive hasPermission is not implemented")
+				}
+				return ec.Directives.HasPermission(ctx, obj, directive1, permission)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SSOEnforcement) graphql.Marshaler {
+			return ec.marshalNSSOEnforcement2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐSSOEnforcement(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Organization_ssoEnforcement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Organization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SSOEnforcement(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -10099,6 +12184,50 @@ func (ec *executionContext) fieldContext_Query_invitationPreview(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_ssoDiscover(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_ssoDiscover(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().SsoDiscover(ctx, fc.Args["email"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SSODiscovery) graphql.Marshaler {
+			return ec.marshalNSSODiscovery2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐSSODiscovery(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_ssoDiscover(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SSODiscovery(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_ssoDiscover_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_passwordResetPreview(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10438,6 +12567,697 @@ func (ec *executionContext) _Role_memberCount(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Role_memberCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Role", field, true, true, "Int")
+}
+
+func (ec *executionContext) _SSOConnection_id(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	if v := obj.ID; v != uuid.Nil {
+		return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, field.Selections, v)
+	}
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSOConnection_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSOConnection_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SSOConnection_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	if v := obj.CreatedAt; !v.IsZero() {
+		return ec.marshalNTime2timeᚐTime(ctx, field.Selections, v)
+	}
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSOConnection_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSOConnection_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SSOConnection_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	if v := obj.UpdatedAt; !v.IsZero() {
+		return ec.marshalNTime2timeᚐTime(ctx, field.Selections, v)
+	}
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSOConnection_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSOConnection_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SSOConnection_name(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.Name)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSOConnection_issuerURL(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.IssuerURL)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_issuerURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSOConnection_issuer(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.Issuer)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_issuer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSOConnection_clientID(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.ClientID)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_clientID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSOConnection_scopes(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSOConnection_scopes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scopes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSOConnection_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSOConnection_tokenAuthMethod(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalNSSOConnectionTokenAuthMethod2githubᚗcomᚋinferiallmᚋorgserverᚋentᚋssoconnectionᚐTokenAuthMethod(ctx, field.Selections, obj.TokenAuthMethod)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_tokenAuthMethod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "SSOConnectionTokenAuthMethod")
+}
+
+func (ec *executionContext) _SSOConnection_emailClaim(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.EmailClaim)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_emailClaim(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSOConnection_nameClaim(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.NameClaim)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_nameClaim(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSOConnection_emailVerifiedClaim(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.EmailVerifiedClaim)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_emailVerifiedClaim(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSOConnection_status(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalNSSOConnectionStatus2githubᚗcomᚋinferiallmᚋorgserverᚋentᚋssoconnectionᚐStatus(ctx, field.Selections, obj.Status)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "SSOConnectionStatus")
+}
+
+func (ec *executionContext) _SSOConnection_jitEnabled(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.JitEnabled)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_jitEnabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SSOConnection_defaultRole(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.DefaultRole)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_defaultRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSOConnection_trustIdpMfa(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.TrustIdpMfa)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_trustIdpMfa(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SSOConnection_maxSessionHours(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalNInt2int(ctx, field.Selections, obj.MaxSessionHours)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_maxSessionHours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SSOConnection_signingAlgs(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSOConnection_signingAlgs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SigningAlgs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSOConnection_signingAlgs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSOConnection_testedAt(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.TestedAt)
+
+}
+func (ec *executionContext) fieldContext_SSOConnection_testedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SSOConnection_organization(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSOConnection_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Organization(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Organization) graphql.Marshaler {
+			return ec.marshalNOrganization2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐOrganization(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSOConnection_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SSOConnection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SSOConnection_redirectUri(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSOConnection_redirectUri(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SSOConnection().RedirectURI(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SSOConnection_redirectUri(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, true, true, "String")
+}
+
+func (ec *executionContext) _SSOConnection_lastTestClaims(ctx context.Context, field graphql.CollectedField, obj *ent.SSOConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSOConnection_lastTestClaims(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SSOConnection().LastTestClaims(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOMap2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SSOConnection_lastTestClaims(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOConnection", field, true, true, "Map")
+}
+
+func (ec *executionContext) _SSODiscovery_sso(ctx context.Context, field graphql.CollectedField, obj *model.SSODiscovery) (ret graphql.Marshaler) {
+	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.Sso)
+
+}
+func (ec *executionContext) fieldContext_SSODiscovery_sso(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSODiscovery", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SSODiscovery_startUrl(ctx context.Context, field graphql.CollectedField, obj *model.SSODiscovery) (ret graphql.Marshaler) {
+	return ec.marshalOString2ᚖstring(ctx, field.Selections, obj.StartURL)
+
+}
+func (ec *executionContext) fieldContext_SSODiscovery_startUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSODiscovery", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSODomain_id(ctx context.Context, field graphql.CollectedField, obj *ent.SSODomain) (ret graphql.Marshaler) {
+	if v := obj.ID; v != uuid.Nil {
+		return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, field.Selections, v)
+	}
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSODomain_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSODomain_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSODomain", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SSODomain_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.SSODomain) (ret graphql.Marshaler) {
+	if v := obj.CreatedAt; !v.IsZero() {
+		return ec.marshalNTime2timeᚐTime(ctx, field.Selections, v)
+	}
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSODomain_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSODomain_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSODomain", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SSODomain_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.SSODomain) (ret graphql.Marshaler) {
+	if v := obj.UpdatedAt; !v.IsZero() {
+		return ec.marshalNTime2timeᚐTime(ctx, field.Selections, v)
+	}
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSODomain_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSODomain_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSODomain", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SSODomain_domain(ctx context.Context, field graphql.CollectedField, obj *ent.SSODomain) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.Domain)
+
+}
+func (ec *executionContext) fieldContext_SSODomain_domain(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSODomain", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSODomain_verifiedAt(ctx context.Context, field graphql.CollectedField, obj *ent.SSODomain) (ret graphql.Marshaler) {
+	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.VerifiedAt)
+
+}
+func (ec *executionContext) fieldContext_SSODomain_verifiedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSODomain", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SSODomain_organization(ctx context.Context, field graphql.CollectedField, obj *ent.SSODomain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSODomain_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Organization(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Organization) graphql.Marshaler {
+			return ec.marshalNOrganization2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐOrganization(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSODomain_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SSODomain",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SSODomain_connectionId(ctx context.Context, field graphql.CollectedField, obj *ent.SSODomain) (ret graphql.Marshaler) {
+	return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, field.Selections, obj.ConnectionID)
+
+}
+func (ec *executionContext) fieldContext_SSODomain_connectionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSODomain", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SSODomain_txtRecordName(ctx context.Context, field graphql.CollectedField, obj *ent.SSODomain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSODomain_txtRecordName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SSODomain().TxtRecordName(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSODomain_txtRecordName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSODomain", field, true, true, "String")
+}
+
+func (ec *executionContext) _SSODomain_txtRecordValue(ctx context.Context, field graphql.CollectedField, obj *ent.SSODomain) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSODomain_txtRecordValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SSODomain().TxtRecordValue(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSODomain_txtRecordValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSODomain", field, true, true, "String")
+}
+
+func (ec *executionContext) _SSOEnforcement_required(ctx context.Context, field graphql.CollectedField, obj *model.SSOEnforcement) (ret graphql.Marshaler) {
+	return ec.marshalNBoolean2bool(ctx, field.Selections, obj.Required)
+
+}
+func (ec *executionContext) fieldContext_SSOEnforcement_required(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOEnforcement", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _SSOEnforcement_breakGlassUserIds(ctx context.Context, field graphql.CollectedField, obj *model.SSOEnforcement) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSOEnforcement_breakGlassUserIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BreakGlassUserIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSOEnforcement_breakGlassUserIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOEnforcement", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SSOIdentity_id(ctx context.Context, field graphql.CollectedField, obj *ent.SSOIdentity) (ret graphql.Marshaler) {
+	if v := obj.ID; v != uuid.Nil {
+		return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, field.Selections, v)
+	}
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSOIdentity_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSOIdentity_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOIdentity", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SSOIdentity_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.SSOIdentity) (ret graphql.Marshaler) {
+	if v := obj.CreatedAt; !v.IsZero() {
+		return ec.marshalNTime2timeᚐTime(ctx, field.Selections, v)
+	}
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSOIdentity_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSOIdentity_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOIdentity", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SSOIdentity_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.SSOIdentity) (ret graphql.Marshaler) {
+	if v := obj.UpdatedAt; !v.IsZero() {
+		return ec.marshalNTime2timeᚐTime(ctx, field.Selections, v)
+	}
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSOIdentity_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSOIdentity_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOIdentity", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SSOIdentity_issuer(ctx context.Context, field graphql.CollectedField, obj *ent.SSOIdentity) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.Issuer)
+
+}
+func (ec *executionContext) fieldContext_SSOIdentity_issuer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOIdentity", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSOIdentity_subject(ctx context.Context, field graphql.CollectedField, obj *ent.SSOIdentity) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.Subject)
+
+}
+func (ec *executionContext) fieldContext_SSOIdentity_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOIdentity", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSOIdentity_email(ctx context.Context, field graphql.CollectedField, obj *ent.SSOIdentity) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.Email)
+
+}
+func (ec *executionContext) fieldContext_SSOIdentity_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOIdentity", field, false, false, "String")
+}
+
+func (ec *executionContext) _SSOIdentity_lastSignInAt(ctx context.Context, field graphql.CollectedField, obj *ent.SSOIdentity) (ret graphql.Marshaler) {
+	return ec.marshalOTime2ᚖtimeᚐTime(ctx, field.Selections, obj.LastSignInAt)
+
+}
+func (ec *executionContext) fieldContext_SSOIdentity_lastSignInAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOIdentity", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SSOIdentity_organization(ctx context.Context, field graphql.CollectedField, obj *ent.SSOIdentity) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SSOIdentity_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Organization(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Organization) graphql.Marshaler {
+			return ec.marshalNOrganization2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐOrganization(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SSOIdentity_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SSOIdentity",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Organization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SSOTestStart_url(ctx context.Context, field graphql.CollectedField, obj *model.SSOTestStart) (ret graphql.Marshaler) {
+	return ec.marshalNString2string(ctx, field.Selections, obj.URL)
+
+}
+func (ec *executionContext) fieldContext_SSOTestStart_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SSOTestStart", field, false, false, "String")
 }
 
 func (ec *executionContext) _SecurityPolicy_requireTwoFactor(ctx context.Context, field graphql.CollectedField, obj *schematype.SecurityPolicy) (ret graphql.Marshaler) {
@@ -11407,6 +14227,127 @@ func (ec *executionContext) fieldContext_Viewer_apiKey(_ context.Context, field 
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_APIKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Viewer_signInMethod(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Viewer_signInMethod(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Viewer().SignInMethod(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SignInMethod) graphql.Marshaler {
+			return ec.marshalOSignInMethod2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐSignInMethod(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Viewer_signInMethod(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Viewer", field, true, true, "SignInMethod")
+}
+
+func (ec *executionContext) _Viewer_ssoConnectionId(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Viewer_ssoConnectionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Viewer().SsoConnectionID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Viewer_ssoConnectionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Viewer", field, true, true, "ID")
+}
+
+func (ec *executionContext) _Viewer_ssoRequired(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Viewer_ssoRequired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Viewer().SsoRequired(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Viewer_ssoRequired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Viewer", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _Viewer_ssoIdentities(ctx context.Context, field graphql.CollectedField, obj *model.Viewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Viewer_ssoIdentities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Viewer().SsoIdentities(ctx, obj)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Authenticated == nil {
+					var zeroVal []*ent.SSOIdentity
+					return zeroVal, errors.New("directive authenticated is not implemented")
+				}
+				return ec.Directives.Authenticated(ctx, obj, directive0)
+			}
+			directive2 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Person == nil {
+					var zeroVal []*ent.SSOIdentity
+					return zeroVal, errors.New("directive person is not implemented")
+				}
+				return ec.Directives.Person(ctx, obj, directive1)
+			}
+
+			next = directive2
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.SSOIdentity) graphql.Marshaler {
+			return ec.marshalNSSOIdentity2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOIdentityᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Viewer_ssoIdentities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Viewer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SSOIdentity(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12587,6 +15528,55 @@ func UnmarshalAcceptInvitationInput(ctx context.Context, raw any) (model.AcceptI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAddSSODomainInput(ctx context.Context, obj any) (model.AddSSODomainInput, error) {
+	var it model.AddSSODomainInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"domain", "connectionId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "domain":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("domain"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Domain = data
+		case "connectionId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("connectionId"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConnectionID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAddSSODomainInput unmarshals raw into the AddSSODomainInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAddSSODomainInput(ctx context.Context, raw any) (model.AddSSODomainInput, error) {
+	var out model.AddSSODomainInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AddSSODomainInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAuditLogFilterInput(ctx context.Context, obj any) (model.AuditLogFilterInput, error) {
 	var it model.AuditLogFilterInput
 	if obj == nil {
@@ -12780,6 +15770,62 @@ func UnmarshalBillingInfoInput(ctx context.Context, raw any) (model.BillingInfoI
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCompleteSSOSignInInput(ctx context.Context, obj any) (model.CompleteSSOSignInInput, error) {
+	var it model.CompleteSSOSignInInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"code", "totpCode", "recoveryCode"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "totpCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("totpCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TotpCode = data
+		case "recoveryCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recoveryCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecoveryCode = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCompleteSSOSignInInput unmarshals raw into the CompleteSSOSignInInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCompleteSSOSignInInput(ctx context.Context, raw any) (model.CompleteSSOSignInInput, error) {
+	var out model.CompleteSSOSignInInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CompleteSSOSignInInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateAPIKeyInput(ctx context.Context, obj any) (model.CreateAPIKeyInput, error) {
 	var it model.CreateAPIKeyInput
 	if obj == nil {
@@ -12955,6 +16001,132 @@ func UnmarshalCreateRoleInput(ctx context.Context, raw any) (model.CreateRoleInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateSSOConnectionInput(ctx context.Context, obj any) (model.CreateSSOConnectionInput, error) {
+	var it model.CreateSSOConnectionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "issuerUrl", "clientId", "clientSecret", "scopes", "tokenAuthMethod", "emailClaim", "nameClaim", "emailVerifiedClaim", "jitEnabled", "defaultRole", "trustIdpMfa", "maxSessionHours"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "issuerUrl":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("issuerUrl"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IssuerURL = data
+		case "clientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientID = data
+		case "clientSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientSecret"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientSecret = data
+		case "scopes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scopes"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scopes = data
+		case "tokenAuthMethod":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tokenAuthMethod"))
+			data, err := ec.unmarshalOSSOConnectionTokenAuthMethod2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚋssoconnectionᚐTokenAuthMethod(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TokenAuthMethod = data
+		case "emailClaim":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailClaim"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmailClaim = data
+		case "nameClaim":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameClaim"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameClaim = data
+		case "emailVerifiedClaim":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailVerifiedClaim"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmailVerifiedClaim = data
+		case "jitEnabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("jitEnabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JitEnabled = data
+		case "defaultRole":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultRole"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultRole = data
+		case "trustIdpMfa":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trustIdpMfa"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TrustIdpMfa = data
+		case "maxSessionHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxSessionHours"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxSessionHours = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateSSOConnectionInput unmarshals raw into the CreateSSOConnectionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateSSOConnectionInput(ctx context.Context, raw any) (model.CreateSSOConnectionInput, error) {
+	var out model.CreateSSOConnectionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateSSOConnectionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputInvitationOrder(ctx context.Context, obj any) (ent.InvitationOrder, error) {
 	var it ent.InvitationOrder
 	if obj == nil {
@@ -13054,6 +16226,69 @@ func (ec *executionContext) unmarshalInputInviteMemberInput(ctx context.Context,
 func UnmarshalInviteMemberInput(ctx context.Context, raw any) (model.InviteMemberInput, error) {
 	var out model.InviteMemberInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "InviteMemberInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputLinkSSOIdentityInput(ctx context.Context, obj any) (model.LinkSSOIdentityInput, error) {
+	var it model.LinkSSOIdentityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"code", "password", "totpCode", "recoveryCode"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "password":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("password"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Password = data
+		case "totpCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("totpCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TotpCode = data
+		case "recoveryCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recoveryCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecoveryCode = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalLinkSSOIdentityInput unmarshals raw into the LinkSSOIdentityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalLinkSSOIdentityInput(ctx context.Context, raw any) (model.LinkSSOIdentityInput, error) {
+	var out model.LinkSSOIdentityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "LinkSSOIdentityInput", raw, &out)
 	return out, err
 }
 
@@ -13692,6 +16927,165 @@ func UnmarshalRoleOrder(ctx context.Context, raw any) (ent.RoleOrder, error) {
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputSSOConnectionOrder(ctx context.Context, obj any) (ent.SSOConnectionOrder, error) {
+	var it ent.SSOConnectionOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNSSOConnectionOrderField2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOConnectionOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSSOConnectionOrder unmarshals raw into the SSOConnectionOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSSOConnectionOrder(ctx context.Context, raw any) (ent.SSOConnectionOrder, error) {
+	var out ent.SSOConnectionOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SSOConnectionOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSSODomainOrder(ctx context.Context, obj any) (ent.SSODomainOrder, error) {
+	var it ent.SSODomainOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNSSODomainOrderField2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSODomainOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSSODomainOrder unmarshals raw into the SSODomainOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSSODomainOrder(ctx context.Context, raw any) (ent.SSODomainOrder, error) {
+	var out ent.SSODomainOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SSODomainOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSSOIdentityOrder(ctx context.Context, obj any) (ent.SSOIdentityOrder, error) {
+	var it ent.SSOIdentityOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNSSOIdentityOrderField2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOIdentityOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSSOIdentityOrder unmarshals raw into the SSOIdentityOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSSOIdentityOrder(ctx context.Context, raw any) (ent.SSOIdentityOrder, error) {
+	var out ent.SSOIdentityOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SSOIdentityOrder", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputSessionOrder(ctx context.Context, obj any) (ent.SessionOrder, error) {
 	var it ent.SessionOrder
 	if obj == nil {
@@ -13896,6 +17290,174 @@ func (ec *executionContext) unmarshalInputUpdateRoleInput(ctx context.Context, o
 func UnmarshalUpdateRoleInput(ctx context.Context, raw any) (model.UpdateRoleInput, error) {
 	var out model.UpdateRoleInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateRoleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateSSOConnectionInput(ctx context.Context, obj any) (model.UpdateSSOConnectionInput, error) {
+	var it model.UpdateSSOConnectionInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "clientId", "clientSecret", "scopes", "tokenAuthMethod", "emailClaim", "nameClaim", "emailVerifiedClaim", "jitEnabled", "defaultRole", "trustIdpMfa", "maxSessionHours"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "clientId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientID = data
+		case "clientSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientSecret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientSecret = data
+		case "scopes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scopes"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scopes = data
+		case "tokenAuthMethod":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tokenAuthMethod"))
+			data, err := ec.unmarshalOSSOConnectionTokenAuthMethod2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚋssoconnectionᚐTokenAuthMethod(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TokenAuthMethod = data
+		case "emailClaim":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailClaim"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmailClaim = data
+		case "nameClaim":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nameClaim"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NameClaim = data
+		case "emailVerifiedClaim":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emailVerifiedClaim"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EmailVerifiedClaim = data
+		case "jitEnabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("jitEnabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JitEnabled = data
+		case "defaultRole":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultRole"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultRole = data
+		case "trustIdpMfa":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trustIdpMfa"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TrustIdpMfa = data
+		case "maxSessionHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("maxSessionHours"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MaxSessionHours = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateSSOConnectionInput unmarshals raw into the UpdateSSOConnectionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateSSOConnectionInput(ctx context.Context, raw any) (model.UpdateSSOConnectionInput, error) {
+	var out model.UpdateSSOConnectionInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateSSOConnectionInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateSSOEnforcementInput(ctx context.Context, obj any) (model.UpdateSSOEnforcementInput, error) {
+	var it model.UpdateSSOEnforcementInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"required", "breakGlassUserIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "required":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("required"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Required = data
+		case "breakGlassUserIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("breakGlassUserIds"))
+			data, err := ec.unmarshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BreakGlassUserIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateSSOEnforcementInput unmarshals raw into the UpdateSSOEnforcementInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateSSOEnforcementInput(ctx context.Context, raw any) (model.UpdateSSOEnforcementInput, error) {
+	var out model.UpdateSSOEnforcementInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateSSOEnforcementInput", raw, &out)
 	return out, err
 }
 
@@ -14397,6 +17959,21 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Session(ctx, sel, obj)
+	case *ent.SSOIdentity:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._SSOIdentity(ctx, sel, obj)
+	case *ent.SSODomain:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._SSODomain(ctx, sel, obj)
+	case *ent.SSOConnection:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._SSOConnection(ctx, sel, obj)
 	case *ent.Role:
 		if obj == nil {
 			return graphql.Null
@@ -15651,6 +19228,90 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createSsoConnection":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSsoConnection(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateSsoConnection":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateSsoConnection(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "beginSsoTest":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_beginSsoTest(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "activateSsoConnection":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_activateSsoConnection(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disableSsoConnection":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_disableSsoConnection(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addSsoDomain":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addSsoDomain(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifySsoDomain":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifySsoDomain(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeSsoDomain":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeSsoDomain(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateSsoEnforcement":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateSsoEnforcement(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completeSsoSignIn":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_completeSsoSignIn(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "linkSsoIdentity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_linkSsoIdentity(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unlinkSsoIdentity":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unlinkSsoIdentity(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15721,6 +19382,21 @@ func (ec *executionContext) _Organization(ctx context.Context, sel ast.Selection
 			}
 		case "memberList":
 			out.Values[i] = ec._Organization_memberList(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ssoConnections":
+			out.Values[i] = ec._Organization_ssoConnections(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ssoDomains":
+			out.Values[i] = ec._Organization_ssoDomains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ssoEnforcement":
+			out.Values[i] = ec._Organization_ssoEnforcement(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -16155,6 +19831,13 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "ssoDiscover":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Query_ssoDiscover(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "passwordResetPreview":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query_passwordResetPreview(ctx, field)
@@ -16280,6 +19963,394 @@ func (ec *executionContext) _Role(ctx context.Context, sel ast.SelectionSet, obj
 		case "memberCount":
 			out.Values[i] = ec._Role_memberCount(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sSOConnectionImplementors = []string{"SSOConnection", "Node"}
+
+func (ec *executionContext) _SSOConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.SSOConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sSOConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	var deferred graphql.DeferredGroup
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SSOConnection")
+		case "id":
+			out.Values[i] = ec._SSOConnection_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._SSOConnection_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._SSOConnection_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._SSOConnection_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "issuerURL":
+			out.Values[i] = ec._SSOConnection_issuerURL(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "issuer":
+			out.Values[i] = ec._SSOConnection_issuer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientID":
+			out.Values[i] = ec._SSOConnection_clientID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scopes":
+			out.Values[i] = ec._SSOConnection_scopes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tokenAuthMethod":
+			out.Values[i] = ec._SSOConnection_tokenAuthMethod(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "emailClaim":
+			out.Values[i] = ec._SSOConnection_emailClaim(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nameClaim":
+			out.Values[i] = ec._SSOConnection_nameClaim(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "emailVerifiedClaim":
+			out.Values[i] = ec._SSOConnection_emailVerifiedClaim(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._SSOConnection_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "jitEnabled":
+			out.Values[i] = ec._SSOConnection_jitEnabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "defaultRole":
+			out.Values[i] = ec._SSOConnection_defaultRole(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trustIdpMfa":
+			out.Values[i] = ec._SSOConnection_trustIdpMfa(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "maxSessionHours":
+			out.Values[i] = ec._SSOConnection_maxSessionHours(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signingAlgs":
+			out.Values[i] = ec._SSOConnection_signingAlgs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "testedAt":
+			out.Values[i] = ec._SSOConnection_testedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "organization":
+			out.Values[i] = ec._SSOConnection_organization(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "redirectUri":
+			out.Values[i] = ec._SSOConnection_redirectUri(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastTestClaims":
+			out.Values[i] = ec._SSOConnection_lastTestClaims(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sSODiscoveryImplementors = []string{"SSODiscovery"}
+
+func (ec *executionContext) _SSODiscovery(ctx context.Context, sel ast.SelectionSet, obj *model.SSODiscovery) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sSODiscoveryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	var deferred graphql.DeferredGroup
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SSODiscovery")
+		case "sso":
+			out.Values[i] = ec._SSODiscovery_sso(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startUrl":
+			out.Values[i] = ec._SSODiscovery_startUrl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sSODomainImplementors = []string{"SSODomain", "Node"}
+
+func (ec *executionContext) _SSODomain(ctx context.Context, sel ast.SelectionSet, obj *ent.SSODomain) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sSODomainImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	var deferred graphql.DeferredGroup
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SSODomain")
+		case "id":
+			out.Values[i] = ec._SSODomain_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._SSODomain_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._SSODomain_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "domain":
+			out.Values[i] = ec._SSODomain_domain(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifiedAt":
+			out.Values[i] = ec._SSODomain_verifiedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "organization":
+			out.Values[i] = ec._SSODomain_organization(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "connectionId":
+			out.Values[i] = ec._SSODomain_connectionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "txtRecordName":
+			out.Values[i] = ec._SSODomain_txtRecordName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "txtRecordValue":
+			out.Values[i] = ec._SSODomain_txtRecordValue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sSOEnforcementImplementors = []string{"SSOEnforcement"}
+
+func (ec *executionContext) _SSOEnforcement(ctx context.Context, sel ast.SelectionSet, obj *model.SSOEnforcement) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sSOEnforcementImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	var deferred graphql.DeferredGroup
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SSOEnforcement")
+		case "required":
+			out.Values[i] = ec._SSOEnforcement_required(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "breakGlassUserIds":
+			out.Values[i] = ec._SSOEnforcement_breakGlassUserIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sSOIdentityImplementors = []string{"SSOIdentity", "Node"}
+
+func (ec *executionContext) _SSOIdentity(ctx context.Context, sel ast.SelectionSet, obj *ent.SSOIdentity) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sSOIdentityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	var deferred graphql.DeferredGroup
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SSOIdentity")
+		case "id":
+			out.Values[i] = ec._SSOIdentity_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._SSOIdentity_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._SSOIdentity_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "issuer":
+			out.Values[i] = ec._SSOIdentity_issuer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subject":
+			out.Values[i] = ec._SSOIdentity_subject(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "email":
+			out.Values[i] = ec._SSOIdentity_email(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastSignInAt":
+			out.Values[i] = ec._SSOIdentity_lastSignInAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "organization":
+			out.Values[i] = ec._SSOIdentity_organization(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sSOTestStartImplementors = []string{"SSOTestStart"}
+
+func (ec *executionContext) _SSOTestStart(ctx context.Context, sel ast.SelectionSet, obj *model.SSOTestStart) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sSOTestStartImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	var deferred graphql.DeferredGroup
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SSOTestStart")
+		case "url":
+			out.Values[i] = ec._SSOTestStart_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -16754,6 +20825,26 @@ func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
+		case "signInMethod":
+			out.Values[i] = ec._Viewer_signInMethod(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "ssoConnectionId":
+			out.Values[i] = ec._Viewer_ssoConnectionId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "ssoRequired":
+			out.Values[i] = ec._Viewer_ssoRequired(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ssoIdentities":
+			out.Values[i] = ec._Viewer_ssoIdentities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17192,6 +21283,11 @@ func (ec *executionContext) unmarshalNAcceptInvitationInput2githubᚗcomᚋinfer
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNAddSSODomainInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐAddSSODomainInput(ctx context.Context, v any) (model.AddSSODomainInput, error) {
+	res, err := ec.unmarshalInputAddSSODomainInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNApiKeyUsage2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐAPIKeyUsageᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.APIKeyUsage) graphql.Marshaler {
 	ret := inturn.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -17284,6 +21380,11 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalNCompleteSSOSignInInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐCompleteSSOSignInInput(ctx context.Context, v any) (model.CompleteSSOSignInInput, error) {
+	res, err := ec.unmarshalInputCompleteSSOSignInInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateAPIKeyInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐCreateAPIKeyInput(ctx context.Context, v any) (model.CreateAPIKeyInput, error) {
 	res, err := ec.unmarshalInputCreateAPIKeyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -17296,6 +21397,11 @@ func (ec *executionContext) unmarshalNCreateOrganizationInput2githubᚗcomᚋinf
 
 func (ec *executionContext) unmarshalNCreateRoleInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐCreateRoleInput(ctx context.Context, v any) (model.CreateRoleInput, error) {
 	res, err := ec.unmarshalInputCreateRoleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateSSOConnectionInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐCreateSSOConnectionInput(ctx context.Context, v any) (model.CreateSSOConnectionInput, error) {
+	res, err := ec.unmarshalInputCreateSSOConnectionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -17416,6 +21522,11 @@ func (ec *executionContext) marshalNInvitationStatus2githubᚗcomᚋinferiallm�
 
 func (ec *executionContext) unmarshalNInviteMemberInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐInviteMemberInput(ctx context.Context, v any) (model.InviteMemberInput, error) {
 	res, err := ec.unmarshalInputInviteMemberInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNLinkSSOIdentityInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐLinkSSOIdentityInput(ctx context.Context, v any) (model.LinkSSOIdentityInput, error) {
+	res, err := ec.unmarshalInputLinkSSOIdentityInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -17650,6 +21761,164 @@ func (ec *executionContext) marshalNRoleOrderField2ᚖgithubᚗcomᚋinferiallm�
 	return v
 }
 
+func (ec *executionContext) marshalNSSOConnection2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOConnectionᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.SSOConnection) graphql.Marshaler {
+	ret := inturn.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSSOConnection2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOConnection(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSSOConnection2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOConnection(ctx context.Context, sel ast.SelectionSet, v *ent.SSOConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SSOConnection!")
+		return graphql.Null
+	}
+	return ec._SSOConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSSOConnectionOrderField2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOConnectionOrderField(ctx context.Context, v any) (*ent.SSOConnectionOrderField, error) {
+	var res = new(ent.SSOConnectionOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSSOConnectionOrderField2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOConnectionOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.SSOConnectionOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SSOConnectionOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNSSOConnectionStatus2githubᚗcomᚋinferiallmᚋorgserverᚋentᚋssoconnectionᚐStatus(ctx context.Context, v any) (ssoconnection.Status, error) {
+	var res ssoconnection.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSSOConnectionStatus2githubᚗcomᚋinferiallmᚋorgserverᚋentᚋssoconnectionᚐStatus(ctx context.Context, sel ast.SelectionSet, v ssoconnection.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNSSOConnectionTokenAuthMethod2githubᚗcomᚋinferiallmᚋorgserverᚋentᚋssoconnectionᚐTokenAuthMethod(ctx context.Context, v any) (ssoconnection.TokenAuthMethod, error) {
+	var res ssoconnection.TokenAuthMethod
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSSOConnectionTokenAuthMethod2githubᚗcomᚋinferiallmᚋorgserverᚋentᚋssoconnectionᚐTokenAuthMethod(ctx context.Context, sel ast.SelectionSet, v ssoconnection.TokenAuthMethod) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSSODiscovery2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐSSODiscovery(ctx context.Context, sel ast.SelectionSet, v *model.SSODiscovery) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SSODiscovery!")
+		return graphql.Null
+	}
+	return ec._SSODiscovery(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSSODomain2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSODomainᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.SSODomain) graphql.Marshaler {
+	ret := inturn.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSSODomain2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSODomain(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSSODomain2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSODomain(ctx context.Context, sel ast.SelectionSet, v *ent.SSODomain) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SSODomain!")
+		return graphql.Null
+	}
+	return ec._SSODomain(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSSODomainOrderField2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSODomainOrderField(ctx context.Context, v any) (*ent.SSODomainOrderField, error) {
+	var res = new(ent.SSODomainOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSSODomainOrderField2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSODomainOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.SSODomainOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SSODomainOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalNSSOEnforcement2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐSSOEnforcement(ctx context.Context, sel ast.SelectionSet, v *model.SSOEnforcement) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SSOEnforcement!")
+		return graphql.Null
+	}
+	return ec._SSOEnforcement(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSSOIdentity2ᚕᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOIdentityᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.SSOIdentity) graphql.Marshaler {
+	ret := inturn.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSSOIdentity2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOIdentity(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSSOIdentity2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOIdentity(ctx context.Context, sel ast.SelectionSet, v *ent.SSOIdentity) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SSOIdentity!")
+		return graphql.Null
+	}
+	return ec._SSOIdentity(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSSOIdentityOrderField2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOIdentityOrderField(ctx context.Context, v any) (*ent.SSOIdentityOrderField, error) {
+	var res = new(ent.SSOIdentityOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSSOIdentityOrderField2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSSOIdentityOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.SSOIdentityOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SSOIdentityOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalNSSOTestStart2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐSSOTestStart(ctx context.Context, sel ast.SelectionSet, v *model.SSOTestStart) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SSOTestStart!")
+		return graphql.Null
+	}
+	return ec._SSOTestStart(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNSecurityPolicy2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚋschemaᚋschematypeᚐSecurityPolicy(ctx context.Context, sel ast.SelectionSet, v *schematype.SecurityPolicy) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SecurityPolicy!")
@@ -17781,6 +22050,16 @@ func (ec *executionContext) unmarshalNUpdateOrganizationInput2githubᚗcomᚋinf
 
 func (ec *executionContext) unmarshalNUpdateRoleInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐUpdateRoleInput(ctx context.Context, v any) (model.UpdateRoleInput, error) {
 	res, err := ec.unmarshalInputUpdateRoleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateSSOConnectionInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐUpdateSSOConnectionInput(ctx context.Context, v any) (model.UpdateSSOConnectionInput, error) {
+	res, err := ec.unmarshalInputUpdateSSOConnectionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateSSOEnforcementInput2githubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐUpdateSSOEnforcementInput(ctx context.Context, v any) (model.UpdateSSOEnforcementInput, error) {
+	res, err := ec.unmarshalInputUpdateSSOEnforcementInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -18345,6 +22624,22 @@ func (ec *executionContext) marshalOPasswordResetPreview2ᚖgithubᚗcomᚋinfer
 	return ec._PasswordResetPreview(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOSSOConnectionTokenAuthMethod2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚋssoconnectionᚐTokenAuthMethod(ctx context.Context, v any) (*ssoconnection.TokenAuthMethod, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(ssoconnection.TokenAuthMethod)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSSOConnectionTokenAuthMethod2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚋssoconnectionᚐTokenAuthMethod(ctx context.Context, sel ast.SelectionSet, v *ssoconnection.TokenAuthMethod) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) marshalOSession2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋentᚐSession(ctx context.Context, sel ast.SelectionSet, v *ent.Session) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -18370,6 +22665,22 @@ func (ec *executionContext) marshalOSessionEdge2ᚖgithubᚗcomᚋinferiallmᚋo
 		return graphql.Null
 	}
 	return ec._SessionEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOSignInMethod2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐSignInMethod(ctx context.Context, v any) (*model.SignInMethod, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.SignInMethod)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSignInMethod2ᚖgithubᚗcomᚋinferiallmᚋorgserverᚋgraphᚋmodelᚐSignInMethod(ctx context.Context, sel ast.SelectionSet, v *model.SignInMethod) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"github.com/inferiallm/orgserver/rest"
 	"github.com/inferiallm/orgserver/server/auth"
 	"github.com/inferiallm/orgserver/server/database"
+	"github.com/inferiallm/orgserver/server/outbound"
 	"github.com/inferiallm/orgserver/server/playground"
 	"github.com/inferiallm/orgserver/server/telemetry"
 )
@@ -51,6 +53,8 @@ type App struct {
 	// out is where Serve prints banner (the first start's generated password) once it listens.
 	out    io.Writer
 	banner string
+	// txtResolver looks up SSO domain verification records (nil: DNS).
+	txtResolver graph.TXTResolver
 }
 
 // Options are the parts of New that only tests change.
@@ -62,6 +66,8 @@ type Options struct {
 	Out io.Writer
 	// WrapDriver wraps the database driver, e.g. to count statements.
 	WrapDriver func(dialect.Driver) dialect.Driver
+	// TXTResolver, when set, looks up SSO domain verification records instead of DNS (tests).
+	TXTResolver graph.TXTResolver
 	// TracerProvider, when set, turns tracing on with it (tests pass one with an in-memory
 	// exporter) instead of an OTLP exporter configured from OTEL_EXPORTER_OTLP_*.
 	TracerProvider trace.TracerProvider
@@ -82,7 +88,7 @@ func New(ctx context.Context, cfg Config, opts Options) (*App, error) {
 		opts.Out = os.Stdout
 	}
 	log := newLogger(cfg, opts.Logs)
-	a := &App{cfg: cfg, log: log, out: opts.Out}
+	a := &App{cfg: cfg, log: log, out: opts.Out, txtResolver: opts.TXTResolver}
 	if cfg.ManagementAddr != "" {
 		ln, err := net.Listen("tcp", cfg.ManagementAddr)
 		if err != nil {
@@ -251,6 +257,10 @@ func (a *App) start(ctx context.Context) error {
 		Tracer:               a.tracer,
 		Documents:            docs,
 		TrustedDocumentsOnly: a.cfg.TrustedDocuments == "on",
+		SSOClient:            outbound.New(outbound.Options{AllowLoopback: a.cfg.SSOAllowLoopback}),
+		TXTResolver:          a.txtResolver,
+		SSOBaseURL:           cmp.Or(a.cfg.SSOBaseURL, a.cfg.PublicURL),
+		DashboardURL:         a.cfg.PublicURL,
 	})
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.background = cancel
@@ -286,6 +296,10 @@ func (a *App) routes() (http.Handler, error) {
 		return nil, err
 	}
 	api.Mount(mux)
+	for _, prefix := range []string{"", "/api"} {
+		mux.HandleFunc("GET "+prefix+"/auth/sso/{connection}/start", a.ssoStart)
+		mux.HandleFunc("GET "+prefix+"/auth/sso/{connection}/callback", a.ssoCallback)
+	}
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", a.readyz)
 	if a.cfg.Playground {
@@ -484,6 +498,9 @@ func (a *App) pruneAuthChanges(ctx context.Context) {
 	for {
 		if err := a.svc.PruneAuthChanges(ctx, max(time.Hour, 2*a.cfg.AuthCacheTTL)); err != nil && ctx.Err() == nil {
 			a.log.Warn("pruning auth_changes", "err", err)
+		}
+		if err := a.svc.PruneSSOAttempts(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("pruning sso_attempts", "err", err)
 		}
 		select {
 		case <-ctx.Done():

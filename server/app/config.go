@@ -77,6 +77,12 @@ type Config struct {
 	AllowedOrigins []string
 	// PublicURL is where users reach the dashboard (invitation links point there).
 	PublicURL string
+	// SSOBaseURL is where browsers reach this server's /auth/sso/ endpoints, the base of the
+	// redirect URIs registered at identity providers; empty: PublicURL.
+	SSOBaseURL string
+	// SSOAllowLoopback lets SSO fetches reach loopback addresses over plain http: for tests,
+	// whose identity provider runs in-process. No environment variable sets it.
+	SSOAllowLoopback bool
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	// SMTPURL, when set, sends invitation e-mails (smtp://user:pass@host:port?from=...).
@@ -248,6 +254,7 @@ var envVars = []envVar{
 		return err
 	}},
 	{"PUBLIC_URL", "URL of the dashboard, for invitation links", str(func(c *Config) *string { return &c.PublicURL })},
+	{"SSO_BASE_URL", "URL at which browsers reach this server's /auth/sso/ endpoints, the base of SSO redirect URIs (default: PUBLIC_URL)", str(func(c *Config) *string { return &c.SSOBaseURL })},
 	{"TRUSTED_PROXIES", "comma-separated IPs or CIDRs whose X-Forwarded-For is trusted", func(c *Config, v string) (err error) {
 		c.TrustedProxies, err = parsePrefixes(splitList(v))
 		return err
@@ -352,6 +359,11 @@ func (c *Config) Validate() error {
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || u.Scheme == "" || u.Host == "" {
 			errs = append(errs, errors.New("PUBLIC_URL must be an absolute URL"))
+		}
+	}
+	if c.SSOBaseURL != "" {
+		if u, err := url.Parse(c.SSOBaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, errors.New("SSO_BASE_URL must be an absolute http(s) URL without query or fragment"))
 		}
 	}
 	if c.EncryptionKey != "" && len(c.EncryptionKey) < 32 {

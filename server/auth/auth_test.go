@@ -156,7 +156,7 @@ func TestBuiltInRolesMatchTheContract(t *testing.T) {
 	for _, r := range BuiltInRoles() {
 		roles[r.Name] = r.Permissions
 	}
-	assert.Len(t, roles["admin"], 25)
+	assert.Len(t, roles["admin"], 26)
 	assert.Len(t, roles["member"], 12)
 	assert.Equal(t, append(append([]string{}, roles["member"][:11]...), "member:list", "organization:view"), roles["developer"])
 	assert.Equal(t, []string{"api_key:list", "deployment:list", "model:access", "model:list", "organization:view"}, roles["viewer"])

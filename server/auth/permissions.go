@@ -46,6 +46,7 @@ const (
 	SecurityUpdate     Permission = "security:update"
 	BillingView        Permission = "billing:view"
 	BillingUpdate      Permission = "billing:update"
+	SSOManage          Permission = "sso:manage"
 )
 
 // Catalog lists every permission in the order the dashboard shows them: the 21 strings the
@@ -76,6 +77,7 @@ var Catalog = []PermissionInfo{
 	{SecurityUpdate, "Change the security policy and revoke members' sessions", "security"},
 	{BillingView, "View billing information", "billing"},
 	{BillingUpdate, "Change billing information", "billing"},
+	{SSOManage, "Manage single sign-on: connections, domains and enforcement", "sso"},
 }
 
 // Built-in role names.

@@ -25,6 +25,12 @@ type Viewer struct {
 	SuperAdmin       bool
 	TwoFactorEnabled bool
 	RequireTwoFactor bool
+	// SignInMethod is how the session signed in: "password" or "sso" (empty for an API key);
+	// SSOConnectionID the SSO connection it signed in through, and IdPMFA whether that
+	// connection's provider showed trusted MFA, which then stands in for 2FA.
+	SignInMethod    string
+	SSOConnectionID *uuid.UUID
+	IdPMFA          bool
 	// APIKeyID is the organization API key the request authenticated with; zero for a person.
 	// Email is then the key's label for audit entries, Role its role.
 	APIKeyID uuid.UUID

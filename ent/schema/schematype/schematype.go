@@ -40,6 +40,14 @@ type SecurityPolicy struct {
 	AllowedEmailDomains       []string `json:"allowed_email_domains"`
 }
 
+// SSOPolicy is an organization's single sign-on enforcement: when Required, members sign in
+// only through the organization's SSO connections, except the break-glass accounts (user IDs),
+// which keep their password for when the identity provider is down.
+type SSOPolicy struct {
+	Required          bool     `json:"required"`
+	BreakGlassUserIDs []string `json:"break_glass_user_ids"`
+}
+
 // UpdateSecurityPolicyInput is a change to a security policy: the settings it names, the others
 // left as they are. (gqlgen binds the GraphQL input of the same name to it.)
 type UpdateSecurityPolicyInput struct {
