@@ -317,6 +317,11 @@ func (s *Service) acceptInvitation(ctx context.Context, in model.AcceptInvitatio
 			return err
 		}
 		org := inv.Edges.Organization
+		if !mayUsePassword(org, u.ID) {
+			// Accepting starts a session, and one that did not come through the organization's
+			// identity provider may not start there.
+			return errSSORequiredToJoin
+		}
 		already, err := db.Membership.Query().Where(membership.UserID(u.ID), membership.OrganizationID(org.ID)).Exist(sys)
 		if err != nil {
 			return err

@@ -663,3 +663,8 @@ func (s *Service) checkSwitchSSO(ctx context.Context, v *auth.Viewer, org *ent.O
 
 // errSSORequired refuses a password sign-in into an organization that requires SSO.
 var errSSORequired = &Error{Code: CodeForbidden, Message: "This organization requires single sign-on"}
+
+// errSSORequiredToJoin refuses accepting an invitation into an organization that requires SSO:
+// its people join by signing in through its identity provider (just-in-time membership).
+var errSSORequiredToJoin = &Error{Code: CodeForbidden,
+	Message: "This organization requires single sign-on: join it by signing in through its identity provider"}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferiallm/orgserver/ent/auditlog"
+	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/session"
 	"github.com/inferiallm/orgserver/ent/user"
 	"github.com/inferiallm/orgserver/server/apptest"
@@ -370,6 +371,26 @@ func TestRequiringSSOKeepsBreakGlassAdminsAndEndsPasswordSessions(t *testing.T) 
 
 	// The break-glass admin still signs in with a password: the provider may be down.
 	root := s.Login(t, apptest.RootEmail, apptest.RootPassword)
+
+	// An invitation cannot open a password session in it either, for a new account or an
+	// existing one (which stays out of the organization).
+	for _, email := range []string{"invitee@example.com", bob.Email} {
+		if email == bob.Email {
+			_, err := s.App.Client().Membership.Delete().Where(membership.UserID(bob.ID), membership.OrganizationID(acme.ID)).Exec(apptest.SystemContext())
+			require.NoError(t, err)
+		}
+		inv := s.Do(t, root.Access, `mutation($e: String!) { inviteMember(input: {email: $e, role: "member"}) { token } }`, map[string]any{"e": email})
+		require.Empty(t, inv.Errors)
+		in := map[string]any{"token": inv.Str("inviteMember.token"), "password": "a long password", "name": "Invitee"}
+		if email == bob.Email {
+			in = map[string]any{"token": inv.Str("inviteMember.token"), "password": apptest.Password(bob.Email)}
+		}
+		r = s.Do(t, "", `mutation($in: AcceptInvitationInput!) { acceptInvitation(input: $in) { accessToken } }`, map[string]any{"in": in})
+		assertError(t, r, "FORBIDDEN", "This organization requires single sign-on: join it by signing in through its identity provider")
+		n, err := s.App.Client().Membership.Query().Where(membership.Email(email), membership.OrganizationID(acme.ID)).Count(apptest.SystemContext())
+		require.NoError(t, err)
+		assert.Zero(t, n, "%s did not join", email)
+	}
 	r = s.Do(t, root.Access, ssoViewer, nil)
 	require.Empty(t, r.Errors)
 	assert.Equal(t, true, r.Get("viewer.ssoRequired"))
