@@ -16,6 +16,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/session"
 	"github.com/inferiallm/orgserver/ent/user"
+	"github.com/inferiallm/orgserver/graph"
 	"github.com/inferiallm/orgserver/server/apptest"
 )
 
@@ -492,4 +493,32 @@ func TestAConnectionCanNameTheClaimThatVerifiesTheEmail(t *testing.T) {
 	f := e.signIn(t, apptest.Person{Subject: "e-2", Email: "e2@acme.test"}, func(c map[string]any) { c["xms_edov"] = true })
 	require.Equal(t, http.StatusSeeOther, f.Status, f.Body)
 	assert.NotEmpty(t, f.Fragment("sso_code"))
+}
+
+// Every start stores an attempt for whoever asks, so starts are counted per address: past the
+// limit the start answers 429 with Retry-After, and stores nothing.
+func TestSSOStartsAreLimitedPerAddress(t *testing.T) {
+	limits := graph.DefaultLimits
+	limits.SSOStartPerIP = 3
+	e := startSSO(t, nil, apptest.WithLimits(limits)) // its test sign-in started one
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	attempts := func() int {
+		n, err := e.s.App.Client().SSOAttempt.Query().Count(apptest.SystemContext())
+		require.NoError(t, err)
+		return n
+	}
+	started := attempts()
+	var statuses []int
+	for range 5 {
+		resp, err := client.Get(e.start())
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		statuses = append(statuses, resp.StatusCode)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			assert.NotEmpty(t, resp.Header.Get("Retry-After"))
+		}
+	}
+	// Three starts from the address (the setup's and two more), then refusals.
+	assert.Equal(t, []int{http.StatusFound, http.StatusFound, http.StatusTooManyRequests, http.StatusTooManyRequests, http.StatusTooManyRequests}, statuses)
+	assert.Equal(t, started+2, attempts(), "a refused start stores no attempt")
 }

@@ -53,6 +53,8 @@ type SSOFailure struct {
 	Status  int
 	Message string
 	Reason  string
+	// RetryAfter is the seconds a rate-limited client should wait; 0 when not limited.
+	RetryAfter int
 }
 
 func (f *SSOFailure) Error() string { return f.Message }
@@ -139,6 +141,19 @@ func (s *Service) StartSSO(ctx context.Context, connID uuid.UUID, ticket, return
 	if s.SSOBaseURL == "" {
 		return nil, &SSOFailure{Status: 503, Message: "Single sign-on is not configured on this server.", Reason: "no base URL"}
 	}
+	// Every start stores an attempt, for anyone who asks: so they are counted per address.
+	keys := s.ipKey(ctx, "sso_start", s.Limits.SSOStartPerIP)
+	if err := s.checkLimits(ctx, keys); err != nil {
+		f := &SSOFailure{Status: 429, Message: "Too many sign-in attempts from this address. Try again later.", Reason: "rate limited"}
+		var e *Error
+		if errors.As(err, &e) {
+			f.RetryAfter, _ = e.Extensions["retryAfter"].(int)
+		} else {
+			return nil, err
+		}
+		return nil, f
+	}
+	s.recordFailures(ctx, keys)
 	// Starting a sign-in: there is no viewer yet.
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	c, err := s.Client.SSOConnection.Get(sys, connID)

@@ -288,6 +288,7 @@ var envVars = []envVar{
 	{"RATE_LIMIT_RESET_REQUEST_PER_ACCOUNT", "password reset requests for one e-mail address, known or not (default 3)", integer(func(c *Config) *int { return &c.Limits.ResetRequestPerAccount })},
 	{"RATE_LIMIT_RESET_REQUEST_PER_IP", "password reset requests from one address (default 20)", integer(func(c *Config) *int { return &c.Limits.ResetRequestPerIP })},
 	{"RATE_LIMIT_RESET_PER_IP", "password resets with a bad or expired link from one address (default 20)", integer(func(c *Config) *int { return &c.Limits.ResetPerIP })},
+	{"RATE_LIMIT_SSO_START_PER_IP", "single sign-ons started from one address (default 30)", integer(func(c *Config) *int { return &c.Limits.SSOStartPerIP })},
 	{"RATE_LIMIT_WINDOW_MINUTES", "how long failures are remembered (default 15)", duration(time.Minute, func(c *Config) *time.Duration { return &c.Limits.Window })},
 	{"RATE_LIMIT_MAX_DELAY_MINUTES", "longest block (default 15); blocks start at 15 s and double", duration(time.Minute, func(c *Config) *time.Duration { return &c.Limits.MaxDelay })},
 	{"LOG_LEVEL", "debug, info, warn or error (default info)", func(c *Config, v string) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -89,6 +90,9 @@ func (a *App) ssoFail(w http.ResponseWriter, r *http.Request, err error) {
 	if !errors.As(err, &f) {
 		a.log.ErrorContext(r.Context(), "single sign-on", "err", err)
 		f = &graph.SSOFailure{Status: http.StatusInternalServerError, Message: "Internal server error"}
+	}
+	if f.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
 	}
 	a.ssoPage(w, f.Status, "Single sign-on failed", f.Message, "")
 }

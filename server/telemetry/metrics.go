@@ -46,10 +46,12 @@ const (
 	LimitResetRequestAccount = "reset_request_account"
 	LimitResetRequestIP      = "reset_request_ip"
 	LimitResetIP             = "reset_ip"
+	// Single sign-on attempts started from one address.
+	LimitSSOStartIP = "sso_start_ip"
 )
 
 var limits = []string{LimitLoginAccount, LimitLoginIP, LimitAcceptIP, LimitTwoFactorIP,
-	LimitResetRequestAccount, LimitResetRequestIP, LimitResetIP}
+	LimitResetRequestAccount, LimitResetRequestIP, LimitResetIP, LimitSSOStartIP}
 
 // Metrics are the server's Prometheus metrics, in a registry of their own (each App has one,
 // so servers started side by side in tests do not mix their numbers). A nil *Metrics drops
