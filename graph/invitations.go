@@ -286,6 +286,12 @@ func (s *Service) acceptInvitation(ctx context.Context, in model.AcceptInvitatio
 	if err := invitationUsable(inv, s.now()); err != nil {
 		return nil, err
 	}
+	if inv.Edges.Organization.SSOPolicy.Required {
+		// Accepting starts a session, and one that did not come through the organization's
+		// identity provider may not start there (the invitee is no member, so not on its
+		// break-glass list). Refused before any password is checked or hashed.
+		return nil, errSSORequiredToJoin
+	}
 	j, err := s.joiner(ctx, auth.FromContext(ctx), inv, in)
 	if err != nil {
 		return nil, err
@@ -317,11 +323,6 @@ func (s *Service) acceptInvitation(ctx context.Context, in model.AcceptInvitatio
 			return err
 		}
 		org := inv.Edges.Organization
-		if !mayUsePassword(org, u.ID) {
-			// Accepting starts a session, and one that did not come through the organization's
-			// identity provider may not start there.
-			return errSSORequiredToJoin
-		}
 		already, err := db.Membership.Query().Where(membership.UserID(u.ID), membership.OrganizationID(org.ID)).Exist(sys)
 		if err != nil {
 			return err
