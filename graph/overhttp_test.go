@@ -78,6 +78,7 @@ func TestGraphQLOverHTTPStatusesFollowTheSpecification(t *testing.T) {
 		{"variables that are not an object answer 400", "POST", "", jsonMedia, "", `{"query":"{ __typename }","variables":"x"}`, 400, jsonMedia, false, "INVALID_REQUEST"},
 		{"a batch answers 400", "POST", "", jsonMedia, "", `[{"query":"{ __typename }"},{"query":"{ __typename }"}]`, 400, jsonMedia, false, "INVALID_REQUEST"},
 		{"two JSON values answer 400", "POST", "", jsonMedia, "", `{"query":"{ __typename }"} {"query":"{ __typename }"}`, 400, jsonMedia, false, "INVALID_REQUEST"},
+		{"GET variables with a second JSON value answer 400, as on POST", "GET", get("{ __typename }", `{"a":1} {"b":2}`), "", "", ``, 400, jsonMedia, false, "INVALID_REQUEST"},
 		{"null parameters are absent ones", "POST", "", jsonMedia, "", `{"query":"{ __typename }","variables":null,"operationName":null,"extensions":null}`, 200, jsonMedia, true, ""},
 		{"GET runs a query with variables", "GET", get(`query($n: String!) { __type(name: $n) { name } }`, `{"n":"Query"}`), "", "", "", 200, jsonMedia, true, ""},
 		{"GET with variables that are not JSON answers 400", "GET", get(`{ __typename }`, `{`), "", "", "", 400, jsonMedia, false, "INVALID_REQUEST"},

@@ -103,6 +103,10 @@ func (t getQuery) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphE
 				badRequest(w, "The %s parameter is not a JSON object: %v", v.name, err)
 				return
 			}
+			if dec.More() {
+				badRequest(w, "The %s parameter holds more than one JSON value", v.name)
+				return
+			}
 		}
 	}
 	serve(w, r, exec, t.docs, media, &p, graphql.TraceTiming{Start: start, End: graphql.Now()}, true)

@@ -183,6 +183,13 @@ func TestTrustedDocumentsOffRunsAnyDocumentAndDocumentIDs(t *testing.T) {
 	assert.Equal(t, 200, status, "%v", body)
 	assert.NotEmpty(t, apptest.Dig(body, "data.permissionCatalog"))
 
+	// The APQ form of a shipped document, its hash in capitals: resolved from the manifest, not
+	// hashed again by gqlgen's APQ (which would compare it with the hash as sent).
+	apq := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": strings.ToUpper(graph.DocumentHash(dashboardPage(t, "roles")))}}
+	status, body = postGraphQL(t, s, tok, map[string]any{"extensions": apq})
+	assert.Equal(t, 200, status, "%v", body)
+	assert.NotEmpty(t, apptest.Dig(body, "data.permissionCatalog"), "%v", body)
+
 	_, body = postGraphQL(t, s, tok, map[string]any{"documentId": "sha256:" + graph.DocumentHash("{ nothing }")})
 	assert.Equal(t, "PERSISTED_DOCUMENT_NOT_FOUND", apptest.Dig(body["errors"].([]any)[0], "extensions.reason"))
 }

@@ -27,6 +27,13 @@ func writeManifest(t *testing.T, m map[string]string) string {
 	return file
 }
 
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "documents.json")
+	require.NoError(t, os.WriteFile(file, []byte(text), 0o600))
+	return file
+}
+
 // runEnv runs the binary with args and the environment env, and returns what it printed.
 func runEnv(env map[string]string, args ...string) (string, error) {
 	var out bytes.Buffer
@@ -64,7 +71,8 @@ func TestAManifestFileThatCannotBeTrustedStopsTheStart(t *testing.T) {
 		{"a key that is not the document's SHA-256", writeManifest(t, map[string]string{graph.DocumentHash(doc + " "): doc}), "is not the SHA-256 of its document"},
 		{"a key that is no SHA-256 at all", writeManifest(t, map[string]string{"Extra": doc}), `key "Extra" is not a SHA-256`},
 		{"a document the schema refuses", writeManifest(t, map[string]string{graph.DocumentHash(`{ nope }`): `{ nope }`}), `Cannot query field "nope"`},
-		{"a file that is not a manifest", writeManifest(t, map[string]string{}) + ".missing", "no such file"},
+		{"a file that is not there", writeManifest(t, map[string]string{}) + ".missing", "no such file"},
+		{"a file that is not a manifest", writeFile(t, `[1, 2]`), "not a JSON object"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := runEnv(map[string]string{"GRAPHQL_TRUSTED_DOCUMENTS_FILE": c.file}, "documents")

@@ -12,9 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vektah/gqlparser/v2/formatter"
-
 	"github.com/inferiallm/orgserver/graph/generated"
+	"github.com/inferiallm/orgserver/graph/schemacheck"
 )
 
 // versionCommand prints what the binary was built from, as the Go toolchain recorded it.
@@ -49,8 +48,8 @@ func versionCommand(_ context.Context, _ Config, p Process) error {
 
 // schemaCommand prints the GraphQL schema the server executes, as SDL.
 func schemaCommand(_ context.Context, _ Config, p Process) error {
-	formatter.NewFormatter(p.Stdout, formatter.WithIndent("  ")).FormatSchema(generated.NewExecutableSchema(generated.Config{}).Schema())
-	return nil
+	_, err := io.WriteString(p.Stdout, schemacheck.Print(generated.NewExecutableSchema(generated.Config{}).Schema()))
+	return err
 }
 
 // healthcheckTimeout bounds the whole health check.
