@@ -171,9 +171,11 @@ func (s *Service) requestPasswordReset(ctx context.Context, raw string) (_ bool,
 	// The work differs a little between known and unknown addresses (an account's audit entries
 	// are written, an unknown address's are not): about a millisecond, which many requests would
 	// tell apart. So the answer waits until a fixed time after the request began, once the
-	// transaction has ended (requestPasswordReset is a deferred-transaction mutation: inTx below
-	// commits by itself), holding no connection. A refusal (bad input, rate limited) waits too.
-	defer holdUntil(ctx, time.Now().Add(resetRequestFloor))
+	// transaction has ended (inTx below joins the operation's transaction, which ends after this
+	// returns: afterTx waits then), holding no connection. A refusal (bad input, rate limited),
+	// which began no transaction, waits too.
+	deadline := time.Now().Add(resetRequestFloor)
+	defer s.afterTx(ctx, func(ctx context.Context, _ *ent.Client) error { holdUntil(ctx, deadline); return nil })
 	email, err := normalizeEmail(raw)
 	if err != nil {
 		return false, err
@@ -258,7 +260,7 @@ func (s *Service) sendPasswordReset(ctx context.Context, userID uuid.UUID) (bool
 	}
 	by := v.Email
 	if v.IsAPIKey() {
-		org, err := s.db(ctx).Organization.Get(ctx, v.OrgID)
+		org, err := s.viewerOrganization(ctx, v)
 		if err != nil {
 			return false, err
 		}
