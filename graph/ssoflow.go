@@ -519,18 +519,30 @@ func (s *Service) domainVerifiedFor(ctx context.Context, c *ent.SSOConnection, e
 		ssodomain.ConnectionID(c.ID)).Exist(privacy.DecisionContext(ctx, privacy.Allow))
 }
 
+// jitRole is the role a just-in-time member of c's organization gets: the connection's default
+// role, read now, and refused if it has become one that manages the organization or its SSO
+// (a custom role may gain permissions after the connection named it).
+func (s *Service) jitRole(ctx context.Context, c *ent.SSOConnection) (*ent.Role, error) {
+	r, err := s.db(ctx).Role.Query().Where(role.Name(c.DefaultRole), role.Or(role.OrganizationIDIsNil(), role.OrganizationID(c.OrganizationID))).
+		Only(privacy.DecisionContext(ctx, privacy.Allow))
+	if err != nil {
+		return nil, err
+	}
+	if r.Name == auth.RoleAdmin || slices.Contains(r.Permissions, auth.SSOManage) {
+		return nil, errors.New("sso: a connection's default role may not be admin or manage SSO")
+	}
+	return r, nil
+}
+
 // createJITAccount creates the account of a first SSO sign-in, its membership with the
 // connection's default role (never admin) and its identity, and audits it. The account has no
 // password: it signs in through SSO, or sets one with a reset link.
 func (s *Service) createJITAccount(ctx context.Context, c *ent.SSOConnection, claims ssoClaims) (uuid.UUID, error) {
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	db := s.db(ctx)
-	r, err := db.Role.Query().Where(role.Name(c.DefaultRole), role.Or(role.OrganizationIDIsNil(), role.OrganizationID(c.OrganizationID))).Only(sys)
+	r, err := s.jitRole(ctx, c)
 	if err != nil {
 		return uuid.Nil, err
-	}
-	if r.Name == auth.RoleAdmin || slices.Contains(r.Permissions, auth.SSOManage) {
-		return uuid.Nil, errors.New("sso: a connection's default role may not be admin")
 	}
 	name := truncate(claims.Name, 200)
 	if schematype.UserName(name) != nil {
@@ -721,7 +733,7 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 			if !c.JitEnabled {
 				return Errorf(CodeForbidden, "User is not a member of this organization")
 			}
-			r, err := db.Role.Query().Where(role.Name(c.DefaultRole), role.Or(role.OrganizationIDIsNil(), role.OrganizationID(c.OrganizationID))).Only(sys)
+			r, err := s.jitRole(ctx, c)
 			if err != nil {
 				return err
 			}
