@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 )
 
 // DocumentStore holds the trusted documents by the hex SHA-256 of their text: the manifest
@@ -116,7 +117,7 @@ func (s *DocumentStore) Validate(schema *ast.Schema) error {
 	}
 	var errs []error
 	for _, hash := range slices.Sorted(maps.Keys(s.byHash)) {
-		if _, list := gqlparser.LoadQuery(schema, s.byHash[hash]); len(list) > 0 {
+		if _, list := gqlparser.LoadQueryWithRules(schema, s.byHash[hash], rules.NewDefaultRules()); len(list) > 0 {
 			errs = append(errs, fmt.Errorf("trusted document %s (from %s): %w", hash, s.from[hash], list))
 		}
 	}
