@@ -3,7 +3,9 @@ package graph
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/inferiallm/orgserver/server/auth"
@@ -31,20 +33,55 @@ func (s *Service) verifyPassword(ctx context.Context, password, hash string, key
 // verifyPasswordForSignIn is verifyPassword for a sign-in: when the password matches a hash
 // made with other parameters than the current ones, it also returns a hash of it with the
 // current ones, made in the same turn (so before any transaction), for the sign-in to store.
-func (s *Service) verifyPasswordForSignIn(ctx context.Context, password, hash string, keys []limitKey) (ok bool, rehash string, err error) {
-	turn, err := s.hashingTurn(ctx, keys)
+//
+// alongside (may be nil) runs on another goroutine while the hash is computed: database work
+// the sign-in needs if the password is right, so that its round trips hide behind the hash
+// instead of following it. The hash uses no connection, so the request still holds one at most.
+// When the earlier check found nothing stored for any key (the common case: no recent failures),
+// the turn's re-check of the limits runs there too, before alongside; a refusal then still
+// discards the password's verdict, at the price of a hash computed for nothing. With failures on
+// record it runs first, so that a burst of guesses at an account under attack costs no hashes.
+func (s *Service) verifyPasswordForSignIn(ctx context.Context, password, hash string, keys []limitKey, alongside func()) (ok bool, rehash string, err error) {
+	early := slices.ContainsFunc(keys, func(k limitKey) bool { return k.stored })
+	var turn *auth.Turn
+	if early {
+		turn, err = s.hashingTurn(ctx, keys)
+	} else {
+		turn, err = s.hashingTurn(ctx, nil)
+	}
 	if err != nil {
 		return false, "", err
 	}
 	defer turn.Done()
+	side := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				side <- fmt.Errorf("graph: sign-in work beside the hash panicked: %v", p)
+			}
+		}()
+		if !early {
+			if err := s.checkLimits(ctx, keys); err != nil {
+				side <- err
+				return
+			}
+		}
+		if alongside != nil {
+			alongside()
+		}
+		side <- nil
+	}()
 	if hash == "" {
 		// An account made through single sign-on has no password: refuse it in a check's time,
 		// so that the answer does not tell such an account from others.
 		turn.VerifyDummy(password)
-		return false, "", nil
+	} else {
+		ok, rehash, err = turn.VerifyAndRehash(password, hash)
 	}
-	ok, rehash, err = turn.VerifyAndRehash(password, hash)
-	if !ok || err != nil {
+	if err := <-side; err != nil {
+		return false, "", err
+	}
+	if hash == "" || !ok || err != nil {
 		return false, "", nil
 	}
 	return true, rehash, nil

@@ -13,6 +13,8 @@ import (
 
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/membership"
+	"github.com/inferiallm/orgserver/ent/organization"
+	"github.com/inferiallm/orgserver/ent/predicate"
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
@@ -32,13 +34,16 @@ const maxRotatedHashes = 50
 //  1. Refuse while the account or the client address is rate limited.
 //  2. Before any transaction: find the account and check the password in the hashing queue. For
 //     an unknown e-mail spend a check's time in the same queue anyway, so that neither the
-//     answer, its timing nor a busy refusal tells whether the account exists.
+//     answer, its timing nor a busy refusal tells whether the account exists. While the hash is
+//     computed, read the memberships, organizations and roles and pick the organization (the
+//     one asked for, else the default, else the oldest membership, skipping those that require
+//     SSO when none was asked for): their round trips hide behind the hash.
 //  3. An account with 2FA needs a code (asked for only once the password is right).
-//  4. In one transaction: re-read the account, which must still have the password just checked;
-//     check and use up the second factor; store the password's new hash if it was made with
-//     other parameters (computed in step 2's turn); forget the account's failures if there are
-//     any; pick the organization (the one asked for, else the default, else the oldest
-//     membership); start the session; audit.
+//  4. In one transaction: re-read the account, which must still have the password just checked,
+//     and, in the same statement, the picked membership with the same role in an organization
+//     not updated since (else read and pick again here); check and use up the second factor;
+//     store the password's new hash if it was made with other parameters (computed in step 2's
+//     turn); forget the account's failures if there are any; start the session; audit.
 //  5. Failures, their audit entries and the rate limiter's counts survive the rollback.
 func (s *Service) login(ctx context.Context, in model.LoginInput) (_ *model.AuthPayload, err error) {
 	if s.Metrics != nil {
@@ -73,23 +78,37 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (_ *model.Auth
 	if err != nil {
 		return nil, err
 	}
-	ok, rehash, err := s.verifyPasswordForSignIn(ctx, in.Password, u.PasswordHash, keys)
+	code := strings.TrimSpace(ptr(in.TotpCode))
+	if code == "" {
+		code = strings.TrimSpace(ptr(in.RecoveryCode))
+	}
+	// While the password is checked, read where the session would start (for an account that
+	// can start one now): the transaction then only confirms the read, in the statement that
+	// re-reads the account, instead of making it after the hash.
+	var pre *signInLoad
+	var beside func()
+	if u.PasswordHash != "" && (code != "" || !u.TwoFactorEnabled) {
+		beside = func() { pre = s.preloadSignIn(ctx, u, in.OrganizationID) }
+	}
+	ok, rehash, err := s.verifyPasswordForSignIn(ctx, in.Password, u.PasswordHash, keys, beside)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, fail(ctx, "wrong password", u, ErrBadCredentials)
 	}
-	code := strings.TrimSpace(ptr(in.TotpCode))
-	if code == "" {
-		code = strings.TrimSpace(ptr(in.RecoveryCode))
-	}
 	var payload *model.AuthPayload
 	err = s.inTx(ctx, func(ctx context.Context) error {
 		sys := privacy.DecisionContext(ctx, privacy.Allow)
 		// The password checked above must still be the account's.
 		checked := u
-		u, err := s.db(ctx).User.Query().Where(user.ID(checked.ID), user.PasswordHash(checked.PasswordHash)).Only(sys)
+		account := s.db(ctx).User.Query().Where(user.ID(checked.ID), user.PasswordHash(checked.PasswordHash))
+		u, err := account.Clone().Where(pre.unchanged()...).Only(sys)
+		if ent.IsNotFound(err) && pre != nil {
+			// The membership read beside the hash has changed since: read again here.
+			pre = nil
+			u, err = account.Only(sys)
+		}
 		if ent.IsNotFound(err) {
 			return fail(ctx, "password changed meanwhile", checked, ErrBadCredentials)
 		}
@@ -125,15 +144,21 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (_ *model.Auth
 		if err := s.clearLimits(ctx, keys[0]); err != nil {
 			return err
 		}
-		m, ms, err := s.signInMembership(sys, u, in.OrganizationID)
-		if err != nil {
-			return err
-		}
-		if m, err = passwordMembership(m, ms, u, in.OrganizationID != nil); err != nil {
-			s.auditFailure(ctx, auditEntry{Action: "auth.login", Category: categoryAuth, ActorEmail: email,
-				ActorID: &u.ID, OrgID: &m.OrganizationID, ResourceType: "user", ResourceID: u.ID.String(),
-				Details: map[string]any{"reason": "sso required"}})
-			return err
+		var m *ent.Membership
+		var ms []*ent.Membership
+		if pre != nil {
+			m, ms = pre.m, pre.ms
+			pre.primeLoaders(sys)
+		} else {
+			if m, ms, err = s.signInMembership(sys, u, in.OrganizationID); err != nil {
+				return err
+			}
+			if m, err = passwordMembership(m, ms, u, in.OrganizationID != nil); err != nil {
+				s.auditFailure(ctx, auditEntry{Action: "auth.login", Category: categoryAuth, ActorEmail: email,
+					ActorID: &u.ID, OrgID: &m.OrganizationID, ResourceType: "user", ResourceID: u.ID.String(),
+					Details: map[string]any{"reason": "sso required"}})
+				return err
+			}
 		}
 		if payload, err = s.startSession(ctx, nil, u, m); err != nil {
 			return err
@@ -150,21 +175,40 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (_ *model.Auth
 
 // signInMembership picks the membership a sign-in starts in, and loads at once what the token
 // and the payload need: all of u's memberships, oldest first, with their organizations and
-// roles, which it returns too for the payload's memberships. Three statements: the memberships, their organizations, and the roles of those
-// organizations (built-in and custom), which also serve this operation's later role lookups
-// (a payload's memberships { role }) without loading them again.
+// roles, which it returns too for the payload's memberships. Three statements (loadSignIn);
+// the roles also serve this operation's later role lookups (a payload's memberships { role })
+// without loading them again.
 func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.UUID) (*ent.Membership, []*ent.Membership, error) {
+	l, err := s.loadSignIn(sys, u, want)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.primeLoaders(sys)
+	return l.m, l.ms, nil
+}
+
+// signInLoad is what a sign-in reads about where its session starts.
+type signInLoad struct {
+	m     *ent.Membership   // where the session starts
+	ms    []*ent.Membership // all of the user's, with organization and role
+	roles map[uuid.UUID][]*ent.Role
+}
+
+// loadSignIn reads u's memberships with their organizations, and the roles of those
+// organizations (built-in and custom), and picks the membership asked for (want), else the
+// default organization's, else the oldest. Three statements.
+func (s *Service) loadSignIn(sys context.Context, u *ent.User, want *uuid.UUID) (*signInLoad, error) {
 	db := s.db(sys)
 	ms, err := db.Membership.Query().Where(membership.UserID(u.ID)).WithOrganization().
 		Order(ent.Asc(membership.FieldJoinedAt), ent.Asc(membership.FieldID)).All(sys)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(ms) == 0 {
 		if want != nil {
-			return nil, nil, Errorf(CodeForbidden, "User is not a member of this organization")
+			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
 		}
-		return nil, nil, Errorf(CodeForbidden, "User is not a member of any organization")
+		return nil, Errorf(CodeForbidden, "User is not a member of any organization")
 	}
 	orgs := make([]uuid.UUID, len(ms))
 	for i, m := range ms {
@@ -174,7 +218,7 @@ func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.
 	roles, err := db.Role.Query().Where(role.Or(role.OrganizationIDIsNil(), role.OrganizationIDIn(orgs...))).
 		Order(ent.Desc(role.FieldBuiltIn), ent.Asc(role.FieldCreatedAt), ent.Asc(role.FieldName)).All(sys)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	byOrg := make(map[uuid.UUID][]*ent.Role, len(orgs))
 	for _, org := range orgs {
@@ -188,9 +232,6 @@ func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.
 			}
 		}
 		byOrg[org] = list
-		if l := loadersFrom(sys); l != nil {
-			_, _ = l.once(org, func() ([]*ent.Role, error) { return list, nil })
-		}
 	}
 	for _, m := range ms {
 		for _, r := range byOrg[m.OrganizationID] {
@@ -199,7 +240,7 @@ func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.
 			}
 		}
 		if m.Edges.Role == nil {
-			return nil, nil, fmt.Errorf("membership %s: role %s not found", m.ID, m.RoleID)
+			return nil, fmt.Errorf("membership %s: role %s not found", m.ID, m.RoleID)
 		}
 	}
 	pick := ms[0]
@@ -207,7 +248,7 @@ func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.
 	case want != nil:
 		i := slices.IndexFunc(ms, func(m *ent.Membership) bool { return m.OrganizationID == *want })
 		if i < 0 {
-			return nil, nil, Errorf(CodeForbidden, "User is not a member of this organization")
+			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
 		}
 		pick = ms[i]
 	case u.DefaultOrgID != nil:
@@ -215,7 +256,45 @@ func (s *Service) signInMembership(sys context.Context, u *ent.User, want *uuid.
 			pick = ms[i]
 		}
 	}
-	return pick, ms, nil
+	return &signInLoad{m: pick, ms: ms, roles: byOrg}, nil
+}
+
+// primeLoaders hands the organizations' roles to the operation's loaders, so that the payload's
+// memberships { role } read none again.
+func (l *signInLoad) primeLoaders(ctx context.Context) {
+	ld := loadersFrom(ctx)
+	if ld == nil {
+		return
+	}
+	for org, list := range l.roles {
+		_, _ = ld.once(org, func() ([]*ent.Role, error) { return list, nil })
+	}
+}
+
+// preloadSignIn is loadSignIn for a password sign-in, outside any transaction while the
+// password is being checked, with the membership passwordMembership picks; nil when either
+// refuses (the transaction then reads again, to refuse in its place and order).
+func (s *Service) preloadSignIn(ctx context.Context, u *ent.User, want *uuid.UUID) *signInLoad {
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	l, err := s.loadSignIn(sys, u, want)
+	if err != nil {
+		return nil
+	}
+	if l.m, err = passwordMembership(l.m, l.ms, u, want != nil); err != nil {
+		return nil
+	}
+	return l
+}
+
+// unchanged is the condition under which a sign-in's transaction may use l, read before it
+// began: the membership is still there with the same role, and its organization (whose policy
+// decided that a password may sign in there) has not been updated since. None for no l.
+func (l *signInLoad) unchanged() []predicate.User {
+	if l == nil {
+		return nil
+	}
+	return []predicate.User{user.HasMembershipsWith(membership.ID(l.m.ID), membership.RoleID(l.m.RoleID),
+		membership.HasOrganizationWith(organization.UpdatedAt(l.m.Edges.Organization.UpdatedAt)))}
 }
 
 // passwordMembership is where a password sign-in starts: m, unless its organization requires

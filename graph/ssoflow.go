@@ -696,7 +696,7 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 	if len(in.Password) > schematype.MaxPasswordLength {
 		return nil, ErrBadCredentials
 	}
-	ok, _, err := s.verifyPasswordForSignIn(ctx, in.Password, u.PasswordHash, keys)
+	ok, _, err := s.verifyPasswordForSignIn(ctx, in.Password, u.PasswordHash, keys, nil)
 	if err != nil {
 		return nil, err
 	}
