@@ -13,7 +13,9 @@ import (
 	"github.com/inferiallm/orgserver/ent"
 	"github.com/inferiallm/orgserver/ent/apikey"
 	"github.com/inferiallm/orgserver/ent/authchange"
+	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/user"
 	"github.com/inferiallm/orgserver/graph/model"
 	"github.com/inferiallm/orgserver/server/auth"
 )
@@ -25,7 +27,8 @@ import (
 // When the member who created a key leaves or is removed, their unrevoked keys in that
 // organization are revoked in the same transaction, each with an audit entry: a key must not
 // outlive, unseen, the person answerable for it. So is a key whose role holds permissions its
-// creator's new role lacks, when the creator's role changes. Only a person creates keys
+// creator's new role lacks, when the creator's role changes, or when a custom role's permissions
+// change (the creator's role losing them, or the key's role gaining them). Only a person creates keys
 // (createApiKey is @person): a key that could mint keys would let a leaked one outlive its
 // revocation. An admin who wants a longer-lived key creates it themself.
 
@@ -187,6 +190,71 @@ func (s *Service) revokeKeysOfCreator(ctx context.Context, m *ent.Membership, re
 		if err := s.audit(ctx, auditEntry{Action: "api_key.revoke", Category: categoryAPIKey,
 			ResourceType: "api_key", ResourceID: k.ID.String(),
 			Details: map[string]any{"name": k.Name, "prefix": k.Prefix, "reason": reason, "creator_id": m.UserID.String()}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// revokeKeysBeyondCreators revokes, once role r's permissions have changed, the organization's
+// unrevoked keys that now hold a permission their creator's role lacks: keys of role r made by
+// members of another role (r gained what they lack), and keys made by members holding r (r lost
+// what the key holds). Each gets an audit entry, in the transaction of the change. A key whose
+// creator is no longer a member was revoked when they left, and is revoked here if not.
+func (s *Service) revokeKeysBeyondCreators(ctx context.Context, r *ent.Role) error {
+	if r.OrganizationID == nil {
+		return nil // built-in roles do not change
+	}
+	org := *r.OrganizationID
+	db := s.db(ctx)
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	keys, err := db.APIKey.Query().
+		Where(apikey.OrganizationID(org), apikey.RevokedAtIsNil(), apikey.Or(
+			apikey.RoleID(r.ID),
+			apikey.HasCreatedByWith(user.HasMembershipsWith(membership.OrganizationID(org), membership.RoleID(r.ID))),
+		)).
+		WithRole().All(sys)
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	creators := make([]uuid.UUID, 0, len(keys))
+	for _, k := range keys {
+		if k.CreatedByID != nil {
+			creators = append(creators, *k.CreatedByID)
+		}
+	}
+	ms, err := db.Membership.Query().
+		Where(membership.OrganizationID(org), membership.UserIDIn(creators...)).WithRole().All(sys)
+	if err != nil {
+		return err
+	}
+	held := make(map[uuid.UUID][]string, len(ms))
+	for _, m := range ms {
+		held[m.UserID] = m.Edges.Role.Permissions
+	}
+	reason := "role " + r.Name + " changed: the key holds permissions its creator's role lacks"
+	now := s.now()
+	for _, k := range keys {
+		perms, member := []string(nil), false
+		if k.CreatedByID != nil {
+			perms, member = held[*k.CreatedByID]
+		}
+		if member && len(auth.MissingPermissions(perms, k.Edges.Role.Permissions)) == 0 {
+			continue
+		}
+		n, err := db.APIKey.Update().Where(apikey.ID(k.ID), apikey.RevokedAtIsNil()).SetRevokedAt(now).Save(sys)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			continue
+		}
+		details := map[string]any{"name": k.Name, "prefix": k.Prefix, "reason": reason}
+		if k.CreatedByID != nil {
+			details["creator_id"] = k.CreatedByID.String()
+		}
+		if err := s.audit(ctx, auditEntry{Action: "api_key.revoke", Category: categoryAPIKey,
+			ResourceType: "api_key", ResourceID: k.ID.String(), Details: details}); err != nil {
 			return err
 		}
 	}

@@ -262,22 +262,31 @@ func TestAKeysRoleChangeReachesItAtOnce(t *testing.T) {
 	assertError(t, s.Do(t, admin.Access, `mutation { deleteRole(name: "reader") }`, nil), "CONFLICT", "Role is in use by 1 API key(s); revoke them first")
 }
 
+// A malformed key (a typo the checksum catches, a truncated one, junk) is refused before any
+// statement; a well-formed key that was never issued costs the one lookup that finds nothing.
+// Both read alike to the client.
 func TestMalformedAndForgedAPIKeysAreRefusedSafely(t *testing.T) {
-	s := apptest.Start(t)
+	var counter apptest.StatementCounter
+	s := apptest.Start(t, apptest.CountStatements(&counter))
 	admin := s.Login(t, apptest.RootEmail, apptest.RootPassword)
 	secret, _ := createKey(t, s, admin.Access, map[string]any{"name": "bot"})
 	forged, err := auth.NewAPIKeySecret() // well-formed, never issued
 	require.NoError(t, err)
 	typo := secret[:20] + flip(secret[20]) + secret[21:]
-	for name, bad := range map[string]string{
-		"a typo fails the checksum": typo,
-		"a truncated key":           secret[:len(secret)-1],
-		"a key with junk":           secret + "!",
-		"just the prefix":           "iorg_",
-		"a forged key":              forged,
+	for _, c := range []struct {
+		name, key  string
+		statements int64
+	}{
+		{"a typo fails the checksum", typo, 0},
+		{"a truncated key", secret[:len(secret)-1], 0},
+		{"a key with junk", secret + "!", 0},
+		{"just the prefix", "iorg_", 0},
+		{"a forged key", forged, 1},
 	} {
-		t.Run(name, func(t *testing.T) {
-			assertError(t, s.Do(t, bad, keyViewerQuery, nil), "UNAUTHENTICATED", "Invalid or expired token")
+		t.Run(c.name, func(t *testing.T) {
+			before := counter.Count()
+			assertError(t, s.Do(t, c.key, keyViewerQuery, nil), "UNAUTHENTICATED", "Invalid or expired token")
+			assert.Equal(t, c.statements, counter.Count()-before, "statements")
 		})
 	}
 }
@@ -367,4 +376,61 @@ func TestTwoRevocationsOfOneKeyAuditOnce(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 1, n, "one revocation, one entry")
 	}
+}
+
+// A custom role's permission edit revokes, with it, the keys that would then hold more than
+// their creator's role: those made by its members whose roles it no longer covers, and those of
+// its own that its gains put beyond a creator of another role. The others stay.
+func TestKeysBeyondTheirCreatorsRoleAreRevokedWithARolesPermissionEdit(t *testing.T) {
+	s := apptest.Start(t)
+	acme := s.Org(t, apptest.RootOrg)
+	admin := s.Login(t, apptest.RootEmail, apptest.RootPassword)
+	for name, perms := range map[string][]string{
+		"ops":     {"api_key:create", "member:list", "model:list"},
+		"lister":  {"member:list"},
+		"modeler": {"model:list"},
+	} {
+		require.Empty(t, s.Do(t, admin.Access, `mutation($n: String!, $p: [String!]!) { createRole(input: {name: $n, permissions: $p}) { name } }`,
+			map[string]any{"n": name, "p": perms}).Errors)
+	}
+	ops := s.AddUser(t, "ops@acme.test", acme, "ops")
+	opsTok := s.Login(t, ops.Email, apptest.Password(ops.Email))
+	own, _ := createKey(t, s, opsTok.Access, map[string]any{"name": "own role", "role": "ops"})
+	listing, listingID := createKey(t, s, opsTok.Access, map[string]any{"name": "lists", "role": "lister"})
+	modeling, modelingID := createKey(t, s, opsTok.Access, map[string]any{"name": "models", "role": "modeler"})
+	adminModeling, _ := createKey(t, s, admin.Access, map[string]any{"name": "admin's models", "role": "modeler"})
+	works := func(secret string) bool { return len(s.Do(t, secret, keyViewerQuery, nil).Errors) == 0 }
+	reason := func(id string) any {
+		entry, err := s.App.Client().AuditLog.Query().
+			Where(auditlog.Action("api_key.revoke"), auditlog.ResourceID(id)).Only(apptest.SystemContext())
+		require.NoError(t, err)
+		return entry.Details["reason"]
+	}
+	edit := func(role string, perms ...string) {
+		t.Helper()
+		require.Empty(t, s.Do(t, admin.Access, `mutation($n: String!, $p: [String!]) { updateRole(name: $n, input: {permissions: $p}) { name } }`,
+			map[string]any{"n": role, "p": perms}).Errors)
+	}
+
+	// A description edit, or permissions that take nothing a key needs, revoke nothing.
+	require.Empty(t, s.Do(t, admin.Access, `mutation { updateRole(name: "ops", input: {description: "Operations"}) { name } }`, nil).Errors)
+	edit("ops", "api_key:create", "member:list", "model:list", "audit_log:list")
+	for _, k := range []string{own, listing, modeling, adminModeling} {
+		require.True(t, works(k))
+	}
+
+	// ops loses member:list: the lister key its member made holds it, so it goes.
+	edit("ops", "api_key:create", "model:list", "audit_log:list")
+	assert.False(t, works(listing))
+	assert.Equal(t, "role ops changed: the key holds permissions its creator's role lacks", reason(listingID))
+	assert.True(t, works(own), "a key of the creator's own role holds nothing beyond it")
+	assert.True(t, works(modeling))
+
+	// modeler gains organization:update, which ops lacks: the ops member's modeler key goes, the
+	// admin's stays.
+	edit("modeler", "model:list", "organization:update")
+	assert.False(t, works(modeling))
+	assert.Equal(t, "role modeler changed: the key holds permissions its creator's role lacks", reason(modelingID))
+	assert.True(t, works(adminModeling), "the admin holds every permission")
+	assert.True(t, works(own))
 }

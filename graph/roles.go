@@ -154,7 +154,8 @@ func (s *Service) customRole(ctx context.Context, v *auth.Viewer, name string, b
 }
 
 // updateRole changes a custom role's description or permissions. Members holding it get the
-// new permissions on their next request.
+// new permissions on their next request; keys that would then hold more than their creator's
+// role are revoked with it (revokeKeysBeyondCreators).
 func (s *Service) updateRole(ctx context.Context, name string, in model.UpdateRoleInput) (*ent.Role, error) {
 	v := auth.FromContext(ctx)
 	r, err := s.customRole(ctx, v, name, "Built-in roles cannot be changed")
@@ -183,8 +184,15 @@ func (s *Service) updateRole(ctx context.Context, name string, in model.UpdateRo
 	if err != nil {
 		return nil, err
 	}
-	return r, s.audit(ctx, auditEntry{Action: "role.update", Category: categoryUserManagement, ResourceType: "role",
-		ResourceID: r.ID.String(), Details: details})
+	if err := s.audit(ctx, auditEntry{Action: "role.update", Category: categoryUserManagement, ResourceType: "role",
+		ResourceID: r.ID.String(), Details: details}); err != nil {
+		return nil, err
+	}
+	if in.Permissions == nil {
+		return r, nil
+	}
+	// Nobody keeps, through a key, permissions their role no longer gives them.
+	return r, s.revokeKeysBeyondCreators(ctx, r)
 }
 
 // deleteRole deletes a custom role that no member holds and no pending invitation offers.

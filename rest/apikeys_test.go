@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/inferiallm/orgserver/ent/auditlog"
 	"github.com/inferiallm/orgserver/server/apptest"
 	"github.com/inferiallm/orgserver/server/auth"
 )
@@ -180,4 +181,40 @@ func TestRESTAuditLogNamesTheKeyThatActed(t *testing.T) {
 	for _, e := range w.rest(t, "GET", "/audit/logs?action=api_key.create", admin, nil).List("") {
 		assert.Nil(t, e.(map[string]any)["api_key_id"], "a person's actions name no key")
 	}
+}
+
+// PUT /admin/roles/{name} revokes, as updateRole does, the keys its change puts beyond their
+// creator's role, and says so in the audit log.
+func TestRESTRoleEditRevokesKeysBeyondTheirCreator(t *testing.T) {
+	w := newWorld(t)
+	admin := w.tok["admin"]
+	r := w.rest(t, "POST", "/admin/roles", admin, map[string]any{"name": "ops", "permissions": []string{"api_key:create", "member:list", "model:list"}})
+	require.Equal(t, http.StatusOK, r.Status, "body %s", r.Raw)
+	r = w.rest(t, "POST", "/admin/roles", admin, map[string]any{"name": "lister", "permissions": []string{"member:list"}})
+	require.Equal(t, http.StatusOK, r.Status, "body %s", r.Raw)
+	ops := w.s.AddUser(t, "ops@acme.test", w.acme, "ops")
+	opsTok := w.login(t, ops.Email).Access
+	listing := newKey(t, w, opsTok, map[string]any{"name": "lists", "role": "lister"})
+	own := newKey(t, w, opsTok, map[string]any{"name": "own", "role": "ops"})
+	status := func(k map[string]any) int {
+		return w.rest(t, "GET", "/admin/users", k["secret_key"].(string), nil).Status
+	}
+	require.Equal(t, http.StatusOK, status(listing))
+
+	r = w.rest(t, "PUT", "/admin/roles/ops", admin, map[string]any{"permissions": []string{"api_key:create", "model:list"}})
+	require.Equal(t, http.StatusOK, r.Status, "body %s", r.Raw)
+	assert.Equal(t, http.StatusUnauthorized, status(listing), "the lister key is revoked")
+	assert.Equal(t, http.StatusForbidden, status(own), "the ops key stays, with ops's permissions: no member:list")
+	r = w.rest(t, "GET", "/management/api-keys", admin, nil)
+	require.Equal(t, http.StatusOK, r.Status, "body %s", r.Raw)
+	active := map[string]any{}
+	for _, k := range r.List("") {
+		m := k.(map[string]any)
+		active[m["name"].(string)] = m["is_active"]
+	}
+	assert.Equal(t, map[string]any{"lists": false, "own": true}, active)
+	entry, err := w.s.App.Client().AuditLog.Query().
+		Where(auditlog.Action("api_key.revoke"), auditlog.ResourceID(listing["id"].(string))).Only(apptest.SystemContext())
+	require.NoError(t, err)
+	assert.Equal(t, "role ops changed: the key holds permissions its creator's role lacks", entry.Details["reason"])
 }
