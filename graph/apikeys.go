@@ -18,6 +18,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/user"
 	"github.com/inferiallm/orgserver/graph/model"
 	"github.com/inferiallm/orgserver/server/auth"
+	"github.com/inferiallm/orgserver/server/telemetry"
 )
 
 // Organization API keys: service credentials of an organization. A key acts, as
@@ -330,7 +331,8 @@ type keyEntry struct {
 // authenticateKey resolves a bearer API key to the viewer of a request: a well-formed key (its
 // checksum is checked before any lookup), found by its keyed hash, not revoked, not expired,
 // with its role's current permissions. What it reads comes from the authentication cache when
-// that has it; a revocation, or a change of the role, drops it there on every replica.
+// that has it; a revocation, or a change of the role, drops it there on every replica. An address
+// that sent too many unknown keys is refused lookups for a while (keyMisses).
 func (s *Service) authenticateKey(ctx context.Context, secret string) (*auth.Viewer, error) {
 	if err := auth.CheckAPIKey(secret); err != nil {
 		s.debugKeyAuth(ctx, "API key refused: malformed or wrong checksum", uuid.Nil, false)
@@ -340,10 +342,19 @@ func (s *Service) authenticateKey(ctx context.Context, secret string) (*auth.Vie
 	now := s.now()
 	e, cached := s.authCache.key(ctx, hash)
 	if !cached {
+		addr := auth.ClientFromContext(ctx).IP
+		if wait := s.keyMisses.wait(addr, now); wait > 0 {
+			s.Metrics.RateLimitRefusal(telemetry.LimitAPIKeyIP)
+			s.debugKeyAuth(ctx, "API key refused unread: too many unknown keys from the address", uuid.Nil, false)
+			return nil, errKeyLookupsLimited(wait)
+		}
 		gen := s.authCache.generation(ctx)
 		var err error
 		if e, err = s.loadKeyAuth(ctx, hash); err != nil {
 			if errors.Is(err, auth.ErrInvalidToken) {
+				if s.keyMisses.miss(addr, now) {
+					s.Metrics.RateLimitBlock(telemetry.LimitAPIKeyIP)
+				}
 				s.debugKeyAuth(ctx, "API key refused: unknown or revoked", uuid.Nil, false)
 			}
 			return nil, err

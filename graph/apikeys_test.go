@@ -3,6 +3,7 @@ package graph_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -433,4 +434,44 @@ func TestKeysBeyondTheirCreatorsRoleAreRevokedWithARolesPermissionEdit(t *testin
 	assert.Equal(t, "role modeler changed: the key holds permissions its creator's role lacks", reason(modelingID))
 	assert.True(t, works(adminModeling), "the admin holds every permission")
 	assert.True(t, works(own))
+}
+
+// An address that sent more unknown (well-formed, never issued) keys in a minute than the limit
+// is refused, with RATE_LIMITED and a retry time, before any lookup, until the minute ends. Keys
+// the authentication cache holds still work from it; other addresses are not affected.
+func TestAnAddressSendingUnknownKeysIsRefusedLookupsForAMinute(t *testing.T) {
+	var counter apptest.StatementCounter
+	clock := apptest.NewWholeSecondClock()
+	limits := apptest.RoomyLimits
+	limits.APIKeyMissesPerIP = 3
+	s := apptest.Start(t, apptest.CountStatements(&counter), apptest.WithClock(clock), apptest.WithLimits(limits))
+	admin := s.Login(t, apptest.RootEmail, apptest.RootPassword)
+	good, _ := createKey(t, s, admin.Access, map[string]any{"name": "script"})
+	// Once the cache serves, the good key's first use leaves it there.
+	require.Eventually(t, s.App.Service().AuthCacheServing, 10*time.Second, 10*time.Millisecond)
+	require.Empty(t, s.Do(t, good, keyViewerQuery, nil).Errors)
+	forge := func() string {
+		k, err := auth.NewAPIKeySecret()
+		require.NoError(t, err)
+		return k
+	}
+	for range 3 {
+		before := counter.Count()
+		assertError(t, s.Do(t, forge(), keyViewerQuery, nil), "UNAUTHENTICATED", "Invalid or expired token")
+		require.Equal(t, int64(1), counter.Count()-before, "an unknown key costs its lookup")
+	}
+	before := counter.Count()
+	r := s.Do(t, forge(), keyViewerQuery, nil)
+	assert.Equal(t, http.StatusTooManyRequests, r.Status)
+	assertError(t, r, "RATE_LIMITED", "Too many unknown API keys from this address. Try again later.")
+	assert.EqualValues(t, 60, r.Errors[0].Extensions["retryAfter"])
+	assert.Zero(t, counter.Count()-before, "refused before any lookup")
+	require.Eventually(t, s.App.Service().AuthCacheServing, 10*time.Second, 10*time.Millisecond)
+	require.Empty(t, s.Do(t, good, keyViewerQuery, nil).Errors, "a cached key still works")
+
+	clock.Advance(59 * time.Second)
+	assertError(t, s.Do(t, forge(), keyViewerQuery, nil), "RATE_LIMITED", "")
+	clock.Advance(time.Second)
+	assertError(t, s.Do(t, forge(), keyViewerQuery, nil), "UNAUTHENTICATED", "Invalid or expired token")
+	require.Empty(t, s.Do(t, good, keyViewerQuery, nil).Errors)
 }

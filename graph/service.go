@@ -100,6 +100,7 @@ type Service struct {
 	Options
 	outbox    *outbox
 	authCache *authCache
+	keyMisses *keyMisses
 	// busyRefusals and busyReported throttle the log of a full hashing queue.
 	busyRefusals, busyReported atomic.Int64
 	// operationNames are the names that label operations in metrics and spans.
@@ -136,6 +137,7 @@ func NewService(cfg Options) *Service {
 		s.Mailer = logMailer{s}
 	}
 	s.outbox = newOutbox(s)
+	s.keyMisses = newKeyMisses(s.Limits.APIKeyMissesPerIP)
 	if s.Dialect != dialect.SQLite || s.AuthWatcher != nil {
 		s.authCache = newAuthCache(s.AuthCacheTTL, s.AuthWatcher, s.now)
 	}

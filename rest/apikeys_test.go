@@ -218,3 +218,27 @@ func TestRESTRoleEditRevokesKeysBeyondTheirCreator(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "role ops changed: the key holds permissions its creator's role lacks", entry.Details["reason"])
 }
+
+// REST routes refuse an address that sent too many unknown keys like GraphQL does: 429 with
+// Retry-After and the same message, before any lookup.
+func TestRESTRefusesAnAddressSendingUnknownKeys(t *testing.T) {
+	limits := apptest.RoomyLimits
+	limits.APIKeyMissesPerIP = 2
+	w := newWorld(t, apptest.WithLimits(limits))
+	forge := func() string {
+		k, err := auth.NewAPIKeySecret()
+		require.NoError(t, err)
+		return k
+	}
+	for range 2 {
+		r := w.rest(t, "GET", "/auth/permissions", forge(), nil)
+		require.Equal(t, http.StatusUnauthorized, r.Status, "body %s", r.Raw)
+	}
+	r := w.rest(t, "GET", "/auth/permissions", forge(), nil)
+	require.Equal(t, http.StatusTooManyRequests, r.Status, "body %s", r.Raw)
+	assert.Equal(t, "Too many unknown API keys from this address. Try again later.", r.Detail())
+	assert.Equal(t, "60", r.Header.Get("Retry-After"))
+	w.clock.Advance(time.Minute)
+	r = w.rest(t, "GET", "/auth/permissions", forge(), nil)
+	assert.Equal(t, http.StatusUnauthorized, r.Status, "the minute has ended: body %s", r.Raw)
+}

@@ -271,12 +271,17 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		c := auth.ClientFromContext(ctx)
 		c.BearerToken = token
 		v, err := a.svc.Authenticate(ctx, token)
+		var limited *graph.Error
 		switch {
 		case err == nil:
 			c.ActedAs = v
 			ctx = auth.NewContext(ctx, v)
 		case errors.Is(err, auth.ErrInvalidToken):
 			c.AuthError = err
+		case errors.As(err, &limited) && limited.Code == graph.CodeRateLimited:
+			w.Header().Set("Retry-After", strconv.Itoa(limited.Extensions["retryAfter"].(int)))
+			a.writeError(w, r, http.StatusTooManyRequests, graph.CodeRateLimited, limited.Message)
+			return
 		case errors.Is(r.Context().Err(), context.Canceled):
 			return // the client has gone
 		case database.IsUnavailable(err), r.Context().Err() != nil: // or the request's deadline passed
