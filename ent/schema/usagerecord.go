@@ -24,7 +24,9 @@ func (UsageRecord) Mixin() []ent.Mixin {
 // Fields of the UsageRecord.
 func (UsageRecord) Fields() []ent.Field {
 	return []ent.Field{
-		// A plain column for now: the API key entity arrives separately, and its edge with it.
+		// A plain column, not an edge to the key: usage is history and outlives its key (the revoked
+		// keys of a deleted role are deleted with it), which is why the key's prefix and name are
+		// kept beside it.
 		field.UUID("api_key_id", uuid.UUID{}).Immutable(),
 		field.String("key_prefix").NotEmpty().MaxLen(64),
 		field.String("key_name").Default("").MaxLen(200),
