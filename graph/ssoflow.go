@@ -97,7 +97,7 @@ func (s *Service) oauthConfig(c *ent.SSOConnection, secret string) *oauth2.Confi
 		style = oauth2.AuthStyleInParams
 	}
 	return &oauth2.Config{
-		ClientID: c.ClientID, ClientSecret: secret, Scopes: c.Scopes, RedirectURL: ptr(s.ssoRedirectURI(c.ID)),
+		ClientID: c.ClientID, ClientSecret: secret, Scopes: c.Scopes, RedirectURL: s.ssoURL(c.ID, ssoCallbackStep),
 		Endpoint: oauth2.Endpoint{AuthURL: c.AuthorizationEndpoint, TokenURL: c.TokenEndpoint, AuthStyle: style},
 	}
 }
@@ -129,8 +129,7 @@ func (s *Service) beginSSOTest(ctx context.Context, id uuid.UUID) (*model.SSOTes
 	if err := create.Exec(sys); err != nil {
 		return nil, err
 	}
-	u := strings.TrimSuffix(s.SSOBaseURL, "/") + "/auth/sso/" + c.ID.String() + "/start?test=" + url.QueryEscape(ticket)
-	return &model.SSOTestStart{URL: u}, nil
+	return &model.SSOTestStart{URL: s.ssoURL(c.ID, ssoStartStep) + "?test=" + url.QueryEscape(ticket)}, nil
 }
 
 // StartSSO starts an attempt through connection connID: a sign-in (the connection must be
@@ -809,8 +808,7 @@ func (s *Service) ssoDiscover(ctx context.Context, email string) (*model.SSODisc
 		return nil, err
 	}
 	out.Sso = true
-	if s.SSOBaseURL != "" {
-		u := strings.TrimSuffix(s.SSOBaseURL, "/") + "/auth/sso/" + d.ConnectionID.String() + "/start"
+	if u := s.ssoURL(*d.ConnectionID, ssoStartStep); u != "" {
 		out.StartURL = &u
 	}
 	return out, nil
