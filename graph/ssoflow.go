@@ -259,15 +259,12 @@ func (s *Service) FinishSSO(ctx context.Context, connID uuid.UUID, q url.Values,
 	}
 	var a *ent.SSOAttempt
 	fail := func(reason string) error {
-		e := auditEntry{Action: "sso.signin", Category: categoryAuth, OrgID: &c.OrganizationID,
-			ResourceType: "sso_connection", ResourceID: c.ID.String(), Failed: true,
-			Details: map[string]any{"reason": reason}}
+		action := "sso.signin"
 		if a != nil && a.Purpose == ssoattempt.PurposeTest {
-			e.Action = "sso.connection_test"
+			action = "sso.connection_test"
 		}
-		if err := e.create(ctx, s.Client).Exec(sys); err != nil {
-			s.Logger.ErrorContext(ctx, "audit", "err", err)
-		}
+		s.auditFailure(ctx, auditEntry{Action: action, Category: categoryAuth, OrgID: &c.OrganizationID,
+			ResourceType: "sso_connection", ResourceID: c.ID.String(), Details: map[string]any{"reason": reason}})
 		return ssoRefused(reason)
 	}
 	state := q.Get("state")
@@ -701,12 +698,9 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 	}
 	if !ok {
 		s.recordFailures(ctx, keys)
-		s.afterTx(ctx, func(ctx context.Context, cl *ent.Client) error {
-			return auditEntry{Action: "sso.link", Category: categoryAuth, OrgID: &c.OrganizationID, ActorID: &u.ID,
-				ActorEmail: u.Email, ResourceType: "user", ResourceID: u.ID.String(), Failed: true,
-				Details: map[string]any{"reason": "wrong password", "connection_id": c.ID.String()}}.
-				create(ctx, cl).Exec(privacy.DecisionContext(ctx, privacy.Allow))
-		})
+		s.auditFailure(ctx, auditEntry{Action: "sso.link", Category: categoryAuth, OrgID: &c.OrganizationID, ActorID: &u.ID,
+			ActorEmail: u.Email, ResourceType: "user", ResourceID: u.ID.String(),
+			Details: map[string]any{"reason": "wrong password", "connection_id": c.ID.String()}})
 		return nil, ErrBadCredentials
 	}
 	var payload *model.AuthPayload
