@@ -154,3 +154,40 @@ func TestRESTSingleSignOnFromSetupToEnforcement(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, r.Status)
 	assert.Equal(t, "Permission denied: sso:manage required", r.Detail())
 }
+
+// A PATCH that sends a connection's name, client_id or client_secret empty is refused, as
+// updateSsoConnection refuses it: the same status and detail as its GraphQL twin and as the
+// mutation written by hand, and the connection is left as it was.
+func TestRESTRefusesAnEmptyNameClientIDOrSecretOfAConnectionAsGraphQLDoes(t *testing.T) {
+	dns := &apptest.FakeDNS{}
+	s := apptest.Start(t, apptest.WithSSO(dns))
+	idp := apptest.StartIdP(t)
+	root := s.Login(t, apptest.RootEmail, apptest.RootPassword)
+	id := s.SetUpSSO(t, root.Access, idp, dns, "", nil)
+	path := "/management/organizations/me/sso/connections/" + id
+	const update = `mutation($id: ID!, $in: UpdateSSOConnectionInput!) { updateSsoConnection(id: $id, input: $in) { status } }`
+
+	for _, c := range []struct{ field, input, detail string }{
+		{"name", "name", "name cannot be empty"},
+		{"client_id", "clientId", "clientId cannot be empty"},
+		{"client_secret", "clientSecret", "clientSecret cannot be empty"},
+	} {
+		for _, empty := range []string{"", "  "} {
+			if empty != "" && c.field == "client_secret" {
+				continue // a secret is taken as sent: blanks are a secret
+			}
+			rq := apptest.RESTRequest{Method: "PATCH", Path: path, Bearer: root.Access, Body: map[string]any{c.field: empty}}
+			r := s.REST(t, rq)
+			apptest.SameAnswer(t, r, s.Twin(t, rq), http.StatusBadRequest, c.detail)
+			byHand := s.Do(t, root.Access, update, map[string]any{"id": id, "in": map[string]any{c.input: empty}})
+			apptest.SameAnswer(t, r, byHand, http.StatusBadRequest, c.detail)
+		}
+	}
+
+	// Nothing changed: the connection is still active (a new client or secret would have made
+	// it a draft) and keeps its name; a field left out or null changes nothing either.
+	r := s.REST(t, apptest.RESTRequest{Method: "PATCH", Path: path, Bearer: root.Access, Body: map[string]any{"name": nil, "jit_enabled": true}})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Raw)
+	assert.Equal(t, "active", r.Str("status"))
+	assert.Equal(t, "Corp IdP", r.Str("name"))
+}
