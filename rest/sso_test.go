@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -64,18 +65,33 @@ func TestRESTSingleSignOnFromSetupToEnforcement(t *testing.T) {
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Raw)
 	domain := r.Str("id")
 	assert.Equal(t, "acme.test", r.Str("domain"))
-	assert.Equal(t, "_orgserver-challenge.acme.test", r.Str("txt_record_name"))
+	recordName, recordValue := r.Str("txt_record_name"), r.Str("txt_record_value")
+	assert.Equal(t, "_orgserver-challenge.acme.test", recordName)
+	// The value is the one the server keeps for the domain, read from the database rather than
+	// from the answers under test.
+	stored, err := s.App.Client().SSODomain.Get(apptest.SystemContext(), uuid.MustParse(domain))
+	require.NoError(t, err)
+	require.NotEmpty(t, stored.VerificationToken)
+	assert.Equal(t, "orgserver-domain-verification="+stored.VerificationToken, recordValue)
 	discover := func(email string) *apptest.RESTResponse {
 		r := call("POST", "/auth/sso/discover", "", map[string]any{"email": email})
 		require.Equal(t, http.StatusOK, r.Status)
 		return r
 	}
 	assert.Equal(t, map[string]any{"sso": false, "start_url": nil}, discover("pat@acme.test").Body, "not verified yet")
+	// Unpublished, or published with another value: refused, and told what to publish.
+	notFound := "No TXT record " + recordName + " with the value " + recordValue + " was found; DNS changes can take a while to show"
 	r = call("POST", "/management/organizations/me/domains/"+domain+"/verify", root.Access, nil)
 	assert.Equal(t, http.StatusBadRequest, r.Status)
-	dns.Set(r.Str("txt_record_name"), "")
+	assert.Equal(t, notFound, r.Detail())
+	dns.Set(recordName, "orgserver-domain-verification=someone-elses-token")
+	r = call("POST", "/management/organizations/me/domains/"+domain+"/verify", root.Access, nil)
+	assert.Equal(t, http.StatusBadRequest, r.Status)
+	assert.Equal(t, notFound, r.Detail())
 	r = call("GET", "/management/organizations/me/domains", root.Access, nil)
-	dns.Set(r.Str("0.txt_record_name"), r.Str("0.txt_record_value"))
+	assert.Equal(t, []string{recordName}, column(r.Body, "txt_record_name"), "the list names the record issued")
+	assert.Equal(t, []string{recordValue}, column(r.Body, "txt_record_value"))
+	dns.Set(recordName, recordValue)
 	r = call("POST", "/management/organizations/me/domains/"+domain+"/verify", root.Access, nil)
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Raw)
 	assert.NotEmpty(t, r.Str("verified_at"))
