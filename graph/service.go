@@ -100,6 +100,8 @@ type Service struct {
 	Options
 	outbox    *outbox
 	authCache *authCache
+	// ssoKeys are the identity providers' signing keys, by connection (ssokeys.go).
+	ssoKeys ssoKeySets
 	// busyRefusals and busyReported throttle the log of a full hashing queue.
 	busyRefusals, busyReported atomic.Int64
 	// operationNames are the names that label operations in metrics and spans.
@@ -141,6 +143,9 @@ func NewService(cfg Options) *Service {
 	}
 	if s.authCache != nil && s.Client != nil {
 		s.Client.Use(s.dropOnCommit)
+	}
+	if s.Client != nil {
+		s.Client.SSOConnection.Use(s.forgetSSOKeysOnChange)
 	}
 	return s
 }

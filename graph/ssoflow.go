@@ -345,9 +345,9 @@ func (s *Service) redeem(ctx context.Context, c *ent.SSOConnection, a *ent.SSOAt
 	if raw == "" {
 		return out, "no ID token", nil
 	}
-	provider := (&oidc.ProviderConfig{IssuerURL: c.Issuer, AuthURL: c.AuthorizationEndpoint, TokenURL: c.TokenEndpoint,
-		UserInfoURL: c.UserinfoEndpoint, JWKSURL: c.JwksURI, Algorithms: c.SigningAlgs}).NewProvider(hctx)
-	idt, err := provider.Verifier(&oidc.Config{ClientID: c.ClientID, SupportedSigningAlgs: c.SigningAlgs, Now: s.now}).Verify(hctx, raw)
+	// The connection's key set, kept between sign-ins (ssokeys.go).
+	idVerifier := oidc.NewVerifier(c.Issuer, s.ssoKeySet(c), &oidc.Config{ClientID: c.ClientID, SupportedSigningAlgs: c.SigningAlgs, Now: s.now})
+	idt, err := idVerifier.Verify(hctx, raw)
 	if err != nil {
 		return out, "ID token refused: " + truncate(err.Error(), 200), nil
 	}
