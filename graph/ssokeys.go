@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 
@@ -61,6 +62,8 @@ type ssoKeySet struct {
 	tried   time.Time // the last fetch, whatever came of it
 	failure error     // of the last fetch, when it failed
 }
+
+var _ oidc.KeySet = (*ssoKeySet)(nil)
 
 // ssoKeySet returns the key set of c, the one kept for it while what it depends on is the same.
 func (s *Service) ssoKeySet(c *ent.SSOConnection) *ssoKeySet {
