@@ -100,12 +100,12 @@ type Service struct {
 	Options
 	outbox    *outbox
 	authCache *authCache
-	// ssoKeys are the identity providers' signing keys, by connection (ssokeys.go).
-	ssoKeys ssoKeySets
 	// busyRefusals and busyReported throttle the log of a full hashing queue.
 	busyRefusals, busyReported atomic.Int64
 	// operationNames are the names that label operations in metrics and spans.
 	operationNames telemetry.OperationNames
+	// ssoKeys are the identity providers' signing keys, by connection (ssokeys.go).
+	ssoKeys ssoKeySets
 }
 
 // NewService returns a Service with cfg, filling in defaults.
