@@ -11,6 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/inferiallm/orgserver/ent/auditlog"
+	"github.com/inferiallm/orgserver/ent/ssoattempt"
+	"github.com/inferiallm/orgserver/ent/ssodomain"
+	"github.com/inferiallm/orgserver/ent/ssoidentity"
 	"github.com/inferiallm/orgserver/server/apptest"
 )
 
@@ -114,4 +117,34 @@ func TestTokensNamingAnUnknownKeyFetchTheKeysAtMostOncePer30Seconds(t *testing.T
 	f := e.signIn(t, person("u-1", "u1@acme.test"), onTime(clock))
 	require.Equal(t, http.StatusSeeOther, f.Status, f.Body)
 	assert.Equal(t, 3, e.idp.KeyRequests())
+}
+
+func TestAConnectionsKeysAreForgottenWhenItsKeysMoveOrItIsDeleted(t *testing.T) {
+	e := startSSO(t, map[string]any{"jitEnabled": true})
+	ctx := apptest.SystemContext()
+	client, svc := e.s.App.Client(), e.s.App.Service()
+	id := uuid.MustParse(e.conn)
+	require.Equal(t, 1, svc.SSOKeySetsKept(), "the setup's test sign-in kept the keys")
+
+	// In a transaction, a new jwks_uri forgets the keys when it commits, not before.
+	tx, err := client.Tx(ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.SSOConnection.UpdateOneID(id).SetJwksURI(e.idp.URL+"/jwks?moved").Exec(ctx))
+	assert.Equal(t, 1, svc.SSOKeySetsKept(), "not yet committed")
+	require.NoError(t, tx.Commit())
+	assert.Equal(t, 0, svc.SSOKeySetsKept(), "forgotten at the commit")
+
+	f := e.signIn(t, person("f-1", "f1@acme.test"), nil)
+	require.Equal(t, http.StatusSeeOther, f.Status, f.Body)
+	require.Equal(t, 1, svc.SSOKeySetsKept())
+
+	// Deleted (with what refers to it), the connection's keys go too.
+	_, err = client.SSOAttempt.Delete().Where(ssoattempt.ConnectionID(id)).Exec(ctx)
+	require.NoError(t, err)
+	_, err = client.SSOIdentity.Delete().Where(ssoidentity.ConnectionID(id)).Exec(ctx)
+	require.NoError(t, err)
+	_, err = client.SSODomain.Delete().Where(ssodomain.ConnectionID(id)).Exec(ctx)
+	require.NoError(t, err)
+	require.NoError(t, client.SSOConnection.DeleteOneID(id).Exec(ctx))
+	assert.Equal(t, 0, svc.SSOKeySetsKept(), "forgotten with the connection")
 }
