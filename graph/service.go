@@ -105,6 +105,8 @@ type Service struct {
 	busyRefusals, busyReported atomic.Int64
 	// operationNames are the names that label operations in metrics and spans.
 	operationNames telemetry.OperationNames
+	// ssoKeys are the identity providers' signing keys, by connection (ssokeys.go).
+	ssoKeys ssoKeySets
 }
 
 // NewService returns a Service with cfg, filling in defaults.
@@ -143,6 +145,9 @@ func NewService(cfg Options) *Service {
 	}
 	if s.authCache != nil && s.Client != nil {
 		s.Client.Use(s.dropOnCommit)
+	}
+	if s.Client != nil {
+		s.Client.SSOConnection.Use(s.forgetSSOKeysOnChange)
 	}
 	return s
 }

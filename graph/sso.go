@@ -54,14 +54,29 @@ func ssoEnforcementOf(o *ent.Organization) *model.SSOEnforcement {
 	return &model.SSOEnforcement{Required: o.SSOPolicy.Required, BreakGlassUserIds: ids}
 }
 
-// ssoRedirectURI is a connection's callback URL, to register at the provider; nil without a
-// base URL, which the server then cannot know.
-func (s *Service) ssoRedirectURI(id uuid.UUID) *string {
+// The browser's endpoints of a connection, as server/app routes them under SSO_BASE_URL.
+const (
+	ssoStartStep    = "start"
+	ssoCallbackStep = "callback"
+)
+
+// ssoURL is the URL of a connection's browser endpoint (ssoStartStep or ssoCallbackStep):
+// the one place that spells <SSO_BASE_URL>/auth/sso/<id>/<step>. It is "" without a base URL,
+// which the server then cannot know.
+func (s *Service) ssoURL(id uuid.UUID, step string) string {
 	if s.SSOBaseURL == "" {
-		return nil
+		return ""
 	}
-	u := strings.TrimSuffix(s.SSOBaseURL, "/") + "/auth/sso/" + id.String() + "/callback"
-	return &u
+	return strings.TrimSuffix(s.SSOBaseURL, "/") + "/auth/sso/" + id.String() + "/" + step
+}
+
+// ssoRedirectURI is a connection's callback URL, to register at the provider; nil without a
+// base URL.
+func (s *Service) ssoRedirectURI(id uuid.UUID) *string {
+	if u := s.ssoURL(id, ssoCallbackStep); u != "" {
+		return &u
+	}
+	return nil
 }
 
 // discovery is the part of an OpenID provider's discovery document the server uses.

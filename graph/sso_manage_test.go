@@ -220,12 +220,18 @@ func TestTheServerFetchesNothingInsideItsOwnNetwork(t *testing.T) {
 		assertError(t, create(idp.URL), "BAD_USER_INPUT", message)
 	}
 
-	// Without the tests' allowance, loopback is refused too.
+	// Without the tests' allowance, loopback is refused too, before anything is sent: the
+	// provider hears nothing from that server, where the same request from the tests' server
+	// (loopback allowed) reaches its discovery document.
+	idp.ChangeDiscovery(nil)
+	discoveries := idp.DiscoveryRequests()
+	require.Empty(t, create(idp.URL).Errors)
+	require.Equal(t, discoveries+1, idp.DiscoveryRequests(), "the counter counts the tests' server's discovery")
 	cfg := apptest.Config(apptest.DatabaseURL(t))
 	cfg.SSOBaseURL = "https://orgserver.example"
 	prod := apptest.StartWith(t, cfg, app.Options{})
 	tok := prod.Login(t, apptest.RootEmail, apptest.RootPassword)
 	r = prod.Do(t, tok.Access, createConnMutation, map[string]any{"in": connInput(idp, idp.URL)})
 	assertError(t, r, "BAD_USER_INPUT", "Issuer URL refused: the destination is not allowed (only https URLs are fetched)")
-	assert.Zero(t, idp.TokenRequests())
+	assert.Equal(t, discoveries+1, idp.DiscoveryRequests(), "nothing reached the provider")
 }

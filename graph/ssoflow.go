@@ -97,7 +97,7 @@ func (s *Service) oauthConfig(c *ent.SSOConnection, secret string) *oauth2.Confi
 		style = oauth2.AuthStyleInParams
 	}
 	return &oauth2.Config{
-		ClientID: c.ClientID, ClientSecret: secret, Scopes: c.Scopes, RedirectURL: ptr(s.ssoRedirectURI(c.ID)),
+		ClientID: c.ClientID, ClientSecret: secret, Scopes: c.Scopes, RedirectURL: s.ssoURL(c.ID, ssoCallbackStep),
 		Endpoint: oauth2.Endpoint{AuthURL: c.AuthorizationEndpoint, TokenURL: c.TokenEndpoint, AuthStyle: style},
 	}
 }
@@ -129,8 +129,7 @@ func (s *Service) beginSSOTest(ctx context.Context, id uuid.UUID) (*model.SSOTes
 	if err := create.Exec(sys); err != nil {
 		return nil, err
 	}
-	u := strings.TrimSuffix(s.SSOBaseURL, "/") + "/auth/sso/" + c.ID.String() + "/start?test=" + url.QueryEscape(ticket)
-	return &model.SSOTestStart{URL: u}, nil
+	return &model.SSOTestStart{URL: s.ssoURL(c.ID, ssoStartStep) + "?test=" + url.QueryEscape(ticket)}, nil
 }
 
 // StartSSO starts an attempt through connection connID: a sign-in (the connection must be
@@ -260,15 +259,12 @@ func (s *Service) FinishSSO(ctx context.Context, connID uuid.UUID, q url.Values,
 	}
 	var a *ent.SSOAttempt
 	fail := func(reason string) error {
-		e := auditEntry{Action: "sso.signin", Category: categoryAuth, OrgID: &c.OrganizationID,
-			ResourceType: "sso_connection", ResourceID: c.ID.String(), Failed: true,
-			Details: map[string]any{"reason": reason}}
+		action := "sso.signin"
 		if a != nil && a.Purpose == ssoattempt.PurposeTest {
-			e.Action = "sso.connection_test"
+			action = "sso.connection_test"
 		}
-		if err := e.create(ctx, s.Client).Exec(sys); err != nil {
-			s.Logger.ErrorContext(ctx, "audit", "err", err)
-		}
+		s.auditFailure(ctx, auditEntry{Action: action, Category: categoryAuth, OrgID: &c.OrganizationID,
+			ResourceType: "sso_connection", ResourceID: c.ID.String(), Details: map[string]any{"reason": reason}})
 		return ssoRefused(reason)
 	}
 	state := q.Get("state")
@@ -349,9 +345,9 @@ func (s *Service) redeem(ctx context.Context, c *ent.SSOConnection, a *ent.SSOAt
 	if raw == "" {
 		return out, "no ID token", nil
 	}
-	provider := (&oidc.ProviderConfig{IssuerURL: c.Issuer, AuthURL: c.AuthorizationEndpoint, TokenURL: c.TokenEndpoint,
-		UserInfoURL: c.UserinfoEndpoint, JWKSURL: c.JwksURI, Algorithms: c.SigningAlgs}).NewProvider(hctx)
-	idt, err := provider.Verifier(&oidc.Config{ClientID: c.ClientID, SupportedSigningAlgs: c.SigningAlgs, Now: s.now}).Verify(hctx, raw)
+	// The connection's key set, kept between sign-ins (ssokeys.go).
+	idVerifier := oidc.NewVerifier(c.Issuer, s.ssoKeySet(c), &oidc.Config{ClientID: c.ClientID, SupportedSigningAlgs: c.SigningAlgs, Now: s.now})
+	idt, err := idVerifier.Verify(hctx, raw)
 	if err != nil {
 		return out, "ID token refused: " + truncate(err.Error(), 200), nil
 	}
@@ -702,12 +698,9 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 	}
 	if !ok {
 		s.recordFailures(ctx, keys)
-		s.afterTx(ctx, func(ctx context.Context, cl *ent.Client) error {
-			return auditEntry{Action: "sso.link", Category: categoryAuth, OrgID: &c.OrganizationID, ActorID: &u.ID,
-				ActorEmail: u.Email, ResourceType: "user", ResourceID: u.ID.String(), Failed: true,
-				Details: map[string]any{"reason": "wrong password", "connection_id": c.ID.String()}}.
-				create(ctx, cl).Exec(privacy.DecisionContext(ctx, privacy.Allow))
-		})
+		s.auditFailure(ctx, auditEntry{Action: "sso.link", Category: categoryAuth, OrgID: &c.OrganizationID, ActorID: &u.ID,
+			ActorEmail: u.Email, ResourceType: "user", ResourceID: u.ID.String(),
+			Details: map[string]any{"reason": "wrong password", "connection_id": c.ID.String()}})
 		return nil, ErrBadCredentials
 	}
 	var payload *model.AuthPayload
@@ -809,8 +802,7 @@ func (s *Service) ssoDiscover(ctx context.Context, email string) (*model.SSODisc
 		return nil, err
 	}
 	out.Sso = true
-	if s.SSOBaseURL != "" {
-		u := strings.TrimSuffix(s.SSOBaseURL, "/") + "/auth/sso/" + d.ConnectionID.String() + "/start"
+	if u := s.ssoURL(*d.ConnectionID, ssoStartStep); u != "" {
 		out.StartURL = &u
 	}
 	return out, nil

@@ -103,19 +103,13 @@ type ssoConnectionBody struct {
 	MaxSessionHours *int      `json:"max_session_hours,omitempty"`
 }
 
-func (b ssoConnectionBody) input(create bool) map[string]any {
+// options are the fields a connection's create and update share: those sent.
+func (b ssoConnectionBody) options() map[string]any {
 	in := map[string]any{}
 	set := func(k string, v any, ok bool) {
 		if ok {
 			in[k] = v
 		}
-	}
-	if create {
-		in["name"], in["issuerUrl"], in["clientId"], in["clientSecret"] = b.Name, b.IssuerURL, b.ClientID, b.ClientSecret
-	} else {
-		set("name", b.Name, b.Name != "")
-		set("clientId", b.ClientID, b.ClientID != "")
-		set("clientSecret", b.ClientSecret, b.ClientSecret != "")
 	}
 	set("scopes", b.Scopes, b.Scopes != nil)
 	set("tokenAuthMethod", b.TokenAuthMethod, b.TokenAuthMethod != nil)
@@ -130,14 +124,18 @@ func (b ssoConnectionBody) input(create bool) map[string]any {
 }
 
 func createSSOConnectionVars(_ *call, b ssoConnectionBody) (map[string]any, error) {
-	return map[string]any{"input": b.input(true)}, nil
+	in := b.options()
+	in["name"], in["issuerUrl"], in["clientId"], in["clientSecret"] = b.Name, b.IssuerURL, b.ClientID, b.ClientSecret
+	return map[string]any{"input": in}, nil
 }
 
-// ssoConnectionPatch is ssoConnectionBody with every field optional.
+// ssoConnectionPatch is the body of a connection's PATCH: a field left out (or null) stays as
+// it is; a field sent is passed on as sent, even empty, so that the mutation refuses an empty
+// name, client_id or client_secret here as it does on GraphQL.
 type ssoConnectionPatch struct {
-	Name            string    `json:"name,omitempty"`
-	ClientID        string    `json:"client_id,omitempty"`
-	ClientSecret    string    `json:"client_secret,omitempty"`
+	Name            *string   `json:"name,omitempty"`
+	ClientID        *string   `json:"client_id,omitempty"`
+	ClientSecret    *string   `json:"client_secret,omitempty"`
 	Scopes          *[]string `json:"scopes,omitempty"`
 	TokenAuthMethod *string   `json:"token_auth_method,omitempty"`
 	EmailClaim      *string   `json:"email_claim,omitempty"`
@@ -150,9 +148,14 @@ type ssoConnectionPatch struct {
 }
 
 func updateSSOConnectionVars(c *call, b ssoConnectionPatch) (map[string]any, error) {
-	in := ssoConnectionBody{Name: b.Name, ClientID: b.ClientID, ClientSecret: b.ClientSecret, Scopes: b.Scopes,
-		TokenAuthMethod: b.TokenAuthMethod, EmailClaim: b.EmailClaim, NameClaim: b.NameClaim, EmailVerified: b.EmailVerified, JITEnabled: b.JITEnabled,
-		DefaultRole: b.DefaultRole, TrustIdPMFA: b.TrustIdPMFA, MaxSessionHours: b.MaxSessionHours}.input(false)
+	in := ssoConnectionBody{Scopes: b.Scopes, TokenAuthMethod: b.TokenAuthMethod, EmailClaim: b.EmailClaim,
+		NameClaim: b.NameClaim, EmailVerified: b.EmailVerified, JITEnabled: b.JITEnabled, DefaultRole: b.DefaultRole,
+		TrustIdPMFA: b.TrustIdPMFA, MaxSessionHours: b.MaxSessionHours}.options()
+	for k, v := range map[string]*string{"name": b.Name, "clientId": b.ClientID, "clientSecret": b.ClientSecret} {
+		if v != nil {
+			in[k] = *v
+		}
+	}
 	return map[string]any{"id": c.path("id"), "input": in}, nil
 }
 

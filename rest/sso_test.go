@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -64,18 +65,33 @@ func TestRESTSingleSignOnFromSetupToEnforcement(t *testing.T) {
 	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Raw)
 	domain := r.Str("id")
 	assert.Equal(t, "acme.test", r.Str("domain"))
-	assert.Equal(t, "_orgserver-challenge.acme.test", r.Str("txt_record_name"))
+	recordName, recordValue := r.Str("txt_record_name"), r.Str("txt_record_value")
+	assert.Equal(t, "_orgserver-challenge.acme.test", recordName)
+	// The value is the one the server keeps for the domain, read from the database rather than
+	// from the answers under test.
+	stored, err := s.App.Client().SSODomain.Get(apptest.SystemContext(), uuid.MustParse(domain))
+	require.NoError(t, err)
+	require.NotEmpty(t, stored.VerificationToken)
+	assert.Equal(t, "orgserver-domain-verification="+stored.VerificationToken, recordValue)
 	discover := func(email string) *apptest.RESTResponse {
 		r := call("POST", "/auth/sso/discover", "", map[string]any{"email": email})
 		require.Equal(t, http.StatusOK, r.Status)
 		return r
 	}
 	assert.Equal(t, map[string]any{"sso": false, "start_url": nil}, discover("pat@acme.test").Body, "not verified yet")
+	// Unpublished, or published with another value: refused, and told what to publish.
+	notFound := "No TXT record " + recordName + " with the value " + recordValue + " was found; DNS changes can take a while to show"
 	r = call("POST", "/management/organizations/me/domains/"+domain+"/verify", root.Access, nil)
 	assert.Equal(t, http.StatusBadRequest, r.Status)
-	dns.Set(r.Str("txt_record_name"), "")
+	assert.Equal(t, notFound, r.Detail())
+	dns.Set(recordName, "orgserver-domain-verification=someone-elses-token")
+	r = call("POST", "/management/organizations/me/domains/"+domain+"/verify", root.Access, nil)
+	assert.Equal(t, http.StatusBadRequest, r.Status)
+	assert.Equal(t, notFound, r.Detail())
 	r = call("GET", "/management/organizations/me/domains", root.Access, nil)
-	dns.Set(r.Str("0.txt_record_name"), r.Str("0.txt_record_value"))
+	assert.Equal(t, []string{recordName}, column(r.Body, "txt_record_name"), "the list names the record issued")
+	assert.Equal(t, []string{recordValue}, column(r.Body, "txt_record_value"))
+	dns.Set(recordName, recordValue)
 	r = call("POST", "/management/organizations/me/domains/"+domain+"/verify", root.Access, nil)
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Raw)
 	assert.NotEmpty(t, r.Str("verified_at"))
@@ -153,4 +169,41 @@ func TestRESTSingleSignOnFromSetupToEnforcement(t *testing.T) {
 	r = call("GET", conns, dev.Access, nil)
 	assert.Equal(t, http.StatusForbidden, r.Status)
 	assert.Equal(t, "Permission denied: sso:manage required", r.Detail())
+}
+
+// A PATCH that sends a connection's name, client_id or client_secret empty is refused, as
+// updateSsoConnection refuses it: the same status and detail as its GraphQL twin and as the
+// mutation written by hand, and the connection is left as it was.
+func TestRESTRefusesAnEmptyNameClientIDOrSecretOfAConnectionAsGraphQLDoes(t *testing.T) {
+	dns := &apptest.FakeDNS{}
+	s := apptest.Start(t, apptest.WithSSO(dns))
+	idp := apptest.StartIdP(t)
+	root := s.Login(t, apptest.RootEmail, apptest.RootPassword)
+	id := s.SetUpSSO(t, root.Access, idp, dns, "", nil)
+	path := "/management/organizations/me/sso/connections/" + id
+	const update = `mutation($id: ID!, $in: UpdateSSOConnectionInput!) { updateSsoConnection(id: $id, input: $in) { status } }`
+
+	for _, c := range []struct{ field, input, detail string }{
+		{"name", "name", "name cannot be empty"},
+		{"client_id", "clientId", "clientId cannot be empty"},
+		{"client_secret", "clientSecret", "clientSecret cannot be empty"},
+	} {
+		for _, empty := range []string{"", "  "} {
+			if empty != "" && c.field == "client_secret" {
+				continue // a secret is taken as sent: blanks are a secret
+			}
+			rq := apptest.RESTRequest{Method: "PATCH", Path: path, Bearer: root.Access, Body: map[string]any{c.field: empty}}
+			r := s.REST(t, rq)
+			apptest.SameAnswer(t, r, s.Twin(t, rq), http.StatusBadRequest, c.detail)
+			byHand := s.Do(t, root.Access, update, map[string]any{"id": id, "in": map[string]any{c.input: empty}})
+			apptest.SameAnswer(t, r, byHand, http.StatusBadRequest, c.detail)
+		}
+	}
+
+	// Nothing changed: the connection is still active (a new client or secret would have made
+	// it a draft) and keeps its name; a field left out or null changes nothing either.
+	r := s.REST(t, apptest.RESTRequest{Method: "PATCH", Path: path, Bearer: root.Access, Body: map[string]any{"name": nil, "jit_enabled": true}})
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Raw)
+	assert.Equal(t, "active", r.Str("status"))
+	assert.Equal(t, "Corp IdP", r.Str("name"))
 }

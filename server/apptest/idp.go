@@ -23,7 +23,8 @@ import (
 // exactly, PKCE S256 is required and checked, a code works once and only with its client's
 // secret. It signs people in without a page: the next authorization request signs in Person.
 // Tamper changes an ID token's claims before signing, to make the tokens a hostile or broken
-// provider would send.
+// provider would send. It counts the requests of each endpoint, so that tests can tell what the
+// server fetched, and it can rotate its signing key.
 type IdP struct {
 	URL          string
 	ClientID     string
@@ -36,12 +37,15 @@ type IdP struct {
 	person       Person
 	tamper       func(claims map[string]any)
 	codes        map[string]*idpCode
-	key          *rsa.PrivateKey
+	// key signs ID tokens and is published under kid; tokenKID, when set, is the kid ID
+	// tokens name instead.
+	key           *rsa.PrivateKey
+	kid, tokenKID string
 	// Discovery changes the discovery document before it is served.
 	discovery func(map[string]any)
-	// Requests counts the token endpoint's requests.
-	tokenRequests int
-	server        *httptest.Server
+	// requests counts each endpoint's requests, by path.
+	requests map[string]int
+	server   *httptest.Server
 }
 
 // Person is who the provider signs in.
@@ -70,13 +74,14 @@ func StartIdP(t testing.TB) *IdP {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &IdP{ClientID: "orgserver-client", ClientSecret: "s3cret-" + randomHex(8), codes: map[string]*idpCode{}, key: key}
+	p := &IdP{ClientID: "orgserver-client", ClientSecret: "s3cret-" + randomHex(8), codes: map[string]*idpCode{},
+		key: key, kid: "k1", requests: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", p.serveDiscovery)
 	mux.HandleFunc("GET /jwks", p.serveKeys)
 	mux.HandleFunc("GET /authorize", p.authorize)
 	mux.HandleFunc("POST /token", p.token)
-	p.server = httptest.NewServer(mux)
+	p.server = httptest.NewServer(p.counted(mux))
 	t.Cleanup(p.server.Close)
 	p.URL = p.server.URL
 	p.Issuer = p.URL
@@ -115,10 +120,49 @@ func (p *IdP) ChangeDiscovery(f func(map[string]any)) {
 }
 
 // TokenRequests is how many requests the token endpoint has had.
-func (p *IdP) TokenRequests() int {
+func (p *IdP) TokenRequests() int { return p.Requests("/token") }
+
+// KeyRequests is how many requests the key set (jwks_uri) has had.
+func (p *IdP) KeyRequests() int { return p.Requests("/jwks") }
+
+// DiscoveryRequests is how many requests the discovery document has had.
+func (p *IdP) DiscoveryRequests() int { return p.Requests("/.well-known/openid-configuration") }
+
+// Requests is how many requests the provider has had for path, whatever it answered.
+func (p *IdP) Requests(path string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.tokenRequests
+	return p.requests[path]
+}
+
+func (p *IdP) counted(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.requests[r.URL.Path]++
+		p.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RotateKey replaces the signing key by a new one under a new kid; the key set publishes only
+// the new key from now on.
+func (p *IdP) RotateKey(t testing.TB) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.key, p.kid = key, "k"+randomHex(4)
+}
+
+// NameUnknownKey makes the next ID tokens name kid in their header, a key the key set does not
+// publish (they are still signed with the provider's key); "" goes back to the real kid.
+func (p *IdP) NameUnknownKey(kid string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tokenKID = kid
 }
 
 func (p *IdP) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
@@ -141,7 +185,9 @@ func (p *IdP) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (p *IdP) serveKeys(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: "k1", Algorithm: "RS256", Use: "sig"}}})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &p.key.PublicKey, KeyID: p.kid, Algorithm: "RS256", Use: "sig"}}})
 }
 
 // authorize checks the request and sends the browser straight back with a code.
@@ -186,7 +232,6 @@ func (p *IdP) authorize(w http.ResponseWriter, r *http.Request) {
 func (p *IdP) token(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.tokenRequests++
 	if err := r.ParseForm(); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
 		return
@@ -233,7 +278,11 @@ func (p *IdP) token(w http.ResponseWriter, r *http.Request) {
 	if p.tamper != nil {
 		p.tamper(claims)
 	}
-	idToken, err := p.Sign(claims, jose.RS256, p.key)
+	kid := p.kid
+	if p.tokenKID != "" {
+		kid = p.tokenKID
+	}
+	idToken, err := sign(claims, jose.RS256, p.key, kid)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
 		return
@@ -242,9 +291,17 @@ func (p *IdP) token(w http.ResponseWriter, r *http.Request) {
 		"expires_in": 300, "id_token": idToken})
 }
 
-// Sign signs claims as a JWT with key (the provider's own key, or another for forgeries).
+// Sign signs claims as a JWT with key (the provider's own key, or another for forgeries), under
+// the kid the provider publishes.
 func (p *IdP) Sign(claims map[string]any, alg jose.SignatureAlgorithm, key any) (string, error) {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}},
+	p.mu.Lock()
+	kid := p.kid
+	p.mu.Unlock()
+	return sign(claims, alg, key, kid)
+}
+
+func sign(claims map[string]any, alg jose.SignatureAlgorithm, key any, kid string) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: key, KeyID: kid}},
 		(&jose.SignerOptions{}).WithType("JWT"))
 	if err != nil {
 		return "", err
