@@ -16,6 +16,7 @@ import (
 type StatementCounter struct {
 	n         atomic.Int64
 	txs       atomic.Int64
+	inTx      atomic.Int64
 	mu        sync.Mutex
 	recording bool
 	log       []string
@@ -34,6 +35,9 @@ func (c *StatementCounter) Count() int64 { return c.n.Load() }
 // Transactions returns how many transactions were asked to begin so far (begun or still
 // waiting to).
 func (c *StatementCounter) Transactions() int64 { return c.txs.Load() }
+
+// InTransactions returns how many of the statements so far ran inside a transaction.
+func (c *StatementCounter) InTransactions() int64 { return c.inTx.Load() }
 
 // Record starts keeping the text of statements, forgetting earlier ones.
 func (c *StatementCounter) Record() {
@@ -103,10 +107,12 @@ type countingTx struct {
 
 func (t *countingTx) Exec(ctx context.Context, query string, args, v any) error {
 	t.c.add(query)
+	t.c.inTx.Add(1)
 	return t.Tx.Exec(ctx, query, args, v)
 }
 
 func (t *countingTx) Query(ctx context.Context, query string, args, v any) error {
 	t.c.add(query)
+	t.c.inTx.Add(1)
 	return t.Tx.Query(ctx, query, args, v)
 }
