@@ -109,11 +109,12 @@ func TestASignInSeesWhatChangedWhileItsPasswordWasChecked(t *testing.T) {
 				require.Len(t, got.Login.Memberships, 1)
 				assert.Equal(t, tc.role, got.Login.Memberships[0].Role.Name)
 			}
-			want := 2
+			// The answers above show a change was seen; the read is not repeated without one. (With
+			// a change, the count could take in the sign-in's second read as the change's own when
+			// the hash ends just as the change returns.)
 			if tc.change == nil {
-				want = 1
+				assert.Equal(t, 1, membershipReads()-changes, "memberships read beside the hash, not again")
 			}
-			assert.Equal(t, want, membershipReads()-changes, "memberships read beside the hash, and again only after a change")
 		})
 	}
 }
