@@ -176,21 +176,30 @@ func (s *Service) revokeKeysOfCreator(ctx context.Context, m *ent.Membership, re
 			keys = append(keys, k)
 		}
 	}
+	return s.revokeKeys(ctx, keys, reason)
+}
+
+// revokeKeys revokes keys, read unrevoked in the current transaction, with an api_key.revoke
+// audit entry each giving reason and the key's creator.
+func (s *Service) revokeKeys(ctx context.Context, keys []*ent.APIKey, reason string) error {
 	if len(keys) == 0 {
 		return nil
 	}
-	now := s.now()
 	ids := make([]uuid.UUID, len(keys))
 	for i, k := range keys {
 		ids[i] = k.ID
 	}
-	if err := db.APIKey.Update().Where(apikey.IDIn(ids...)).SetRevokedAt(now).Exec(sys); err != nil {
+	if err := s.db(ctx).APIKey.Update().Where(apikey.IDIn(ids...)).SetRevokedAt(s.now()).
+		Exec(privacy.DecisionContext(ctx, privacy.Allow)); err != nil {
 		return err
 	}
 	for _, k := range keys {
+		details := map[string]any{"name": k.Name, "prefix": k.Prefix, "reason": reason}
+		if k.CreatedByID != nil {
+			details["creator_id"] = k.CreatedByID.String()
+		}
 		if err := s.audit(ctx, auditEntry{Action: "api_key.revoke", Category: categoryAPIKey,
-			ResourceType: "api_key", ResourceID: k.ID.String(),
-			Details: map[string]any{"name": k.Name, "prefix": k.Prefix, "reason": reason, "creator_id": m.UserID.String()}}); err != nil {
+			ResourceType: "api_key", ResourceID: k.ID.String(), Details: details}); err != nil {
 			return err
 		}
 	}
@@ -233,33 +242,17 @@ func (s *Service) revokeKeysBeyondCreators(ctx context.Context, r *ent.Role) err
 	for _, m := range ms {
 		held[m.UserID] = m.Edges.Role.Permissions
 	}
-	reason := "role " + r.Name + " changed: the key holds permissions its creator's role lacks"
-	now := s.now()
+	beyond := keys[:0]
 	for _, k := range keys {
 		perms, member := []string(nil), false
 		if k.CreatedByID != nil {
 			perms, member = held[*k.CreatedByID]
 		}
-		if member && len(auth.MissingPermissions(perms, k.Edges.Role.Permissions)) == 0 {
-			continue
-		}
-		n, err := db.APIKey.Update().Where(apikey.ID(k.ID), apikey.RevokedAtIsNil()).SetRevokedAt(now).Save(sys)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			continue
-		}
-		details := map[string]any{"name": k.Name, "prefix": k.Prefix, "reason": reason}
-		if k.CreatedByID != nil {
-			details["creator_id"] = k.CreatedByID.String()
-		}
-		if err := s.audit(ctx, auditEntry{Action: "api_key.revoke", Category: categoryAPIKey,
-			ResourceType: "api_key", ResourceID: k.ID.String(), Details: details}); err != nil {
-			return err
+		if !member || len(auth.MissingPermissions(perms, k.Edges.Role.Permissions)) > 0 {
+			beyond = append(beyond, k)
 		}
 	}
-	return nil
+	return s.revokeKeys(ctx, beyond, "role "+r.Name+" changed: the key holds permissions its creator's role lacks")
 }
 
 // apiKeyOrder lists keys newest first.

@@ -43,12 +43,11 @@ func (s *Service) verifyPassword(ctx context.Context, password, hash string, key
 // record it runs first, so that a burst of guesses at an account under attack costs no hashes.
 func (s *Service) verifyPasswordForSignIn(ctx context.Context, password, hash string, keys []limitKey, alongside func()) (ok bool, rehash string, err error) {
 	early := slices.ContainsFunc(keys, func(k limitKey) bool { return k.stored })
-	var turn *auth.Turn
+	var first []limitKey // the keys the turn checks before the hash
 	if early {
-		turn, err = s.hashingTurn(ctx, keys)
-	} else {
-		turn, err = s.hashingTurn(ctx, nil)
+		first = keys
 	}
+	turn, err := s.hashingTurn(ctx, first)
 	if err != nil {
 		return false, "", err
 	}

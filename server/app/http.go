@@ -278,8 +278,10 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 			ctx = auth.NewContext(ctx, v)
 		case errors.Is(err, auth.ErrInvalidToken):
 			c.AuthError = err
-		case errors.As(err, &limited) && limited.Code == graph.CodeRateLimited:
-			w.Header().Set("Retry-After", strconv.Itoa(limited.Extensions["retryAfter"].(int)))
+		case errors.As(err, &limited) && limited.Code == graph.CodeRateLimited: // too many unknown API keys
+			if secs, ok := limited.Extensions["retryAfter"].(int); ok {
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+			}
 			a.writeError(w, r, http.StatusTooManyRequests, graph.CodeRateLimited, limited.Message)
 			return
 		case errors.Is(r.Context().Err(), context.Canceled):
