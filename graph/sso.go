@@ -170,7 +170,7 @@ func fetchFailure(err error) string {
 
 // createSSOConnection creates a draft connection of the active organization.
 //  1. Check the input; the default role must exist here, may not be admin, and the caller must
-//     hold its permissions.
+//     hold its permissions (read before the transaction, and before discovery).
 //  2. Before any statement opens the transaction: run discovery (a network call).
 //  3. Seal the secret, create the connection, audit.
 func (s *Service) createSSOConnection(ctx context.Context, in model.CreateSSOConnectionInput) (*ent.SSOConnection, error) {
@@ -186,20 +186,23 @@ func (s *Service) createSSOConnection(ctx context.Context, in model.CreateSSOCon
 	if err := checkSessionHours(in.MaxSessionHours); err != nil {
 		return nil, err
 	}
+	// Read before the transaction (it is deferred until discovery is done), so that a refused
+	// role costs no call to the provider. The connection stores the role's name, which sign-ins
+	// look up again.
+	roleName := auth.RoleMember
+	if in.DefaultRole != nil {
+		roleName = *in.DefaultRole
+	}
+	r, err := s.ssoDefaultRole(ctx, v, roleName)
+	if err != nil {
+		return nil, err
+	}
 	d, err := s.discover(ctx, in.IssuerURL)
 	if err != nil {
 		return nil, err
 	}
 	var conn *ent.SSOConnection
 	err = s.inTx(ctx, func(ctx context.Context) error {
-		roleName := auth.RoleMember
-		if in.DefaultRole != nil {
-			roleName = *in.DefaultRole
-		}
-		r, err := s.ssoDefaultRole(ctx, v, roleName)
-		if err != nil {
-			return err
-		}
 		id := uuid.New()
 		secret, err := s.Sealer.Seal(in.ClientSecret, ssoSecretContext(id))
 		if err != nil {

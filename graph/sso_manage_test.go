@@ -74,8 +74,11 @@ func TestAConnectionIsADraftUntilATestSignInThroughTheProvider(t *testing.T) {
 	assertError(t, r, "BAD_USER_INPUT", "The default role of a connection cannot be admin or hold sso:manage")
 	in := connInput(idp, idp.URL)
 	in["defaultRole"] = "admin"
+	discoveries := idp.DiscoveryRequests()
 	r = s.Do(t, root.Access, createConnMutation, map[string]any{"in": in})
 	assertError(t, r, "BAD_USER_INPUT", "The default role of a connection cannot be admin or hold sso:manage")
+	assert.Equal(t, discoveries, idp.DiscoveryRequests(), "a refused role is refused before the provider is asked")
+	require.Greater(t, discoveries, 0, "creating the connection above asked it")
 }
 
 func TestOnlySSOManagersOfTheOrganizationSeeAndChangeItsConnections(t *testing.T) {

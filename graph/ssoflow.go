@@ -48,7 +48,7 @@ const (
 )
 
 // SSOFailure is a refused step of the flow: Status and Message are for the browser, Reason for
-// the audit log (it may say more than the browser is told).
+// the server's log and audit log (it may say more than the browser is told).
 type SSOFailure struct {
 	Status  int
 	Message string
@@ -685,12 +685,12 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 		return nil, err
 	}
 	claims := ssoClaims{Issuer: a.Issuer, Subject: a.Subject, Email: a.Email}
+	if len(in.Password) > schematype.MaxPasswordLength {
+		return nil, ErrBadCredentials
+	}
 	keys := s.loginKeys(ctx, u.Email)
 	if err := s.checkLimits(ctx, keys); err != nil {
 		return nil, err
-	}
-	if len(in.Password) > schematype.MaxPasswordLength {
-		return nil, ErrBadCredentials
 	}
 	ok, _, err := s.verifyPasswordForSignIn(ctx, in.Password, u.PasswordHash, keys, nil)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/inferiallm/orgserver/graph"
+	"github.com/inferiallm/orgserver/server/auth"
 )
 
 // The browser's side of single sign-on: two plain HTTP endpoints around the provider's pages.
@@ -31,12 +32,8 @@ func ssoCookiePath(r *http.Request) string {
 // ssoCookie is the state cookie: HttpOnly, and SameSite=Lax so that the top-level navigation
 // back from the provider carries it (Strict would drop it there).
 func (a *App) ssoCookie(r *http.Request, value string, maxAge int) *http.Cookie {
-	base := a.cfg.SSOBaseURL
-	if base == "" {
-		base = a.cfg.PublicURL
-	}
 	return &http.Cookie{Name: graph.SSOCookie, Value: value, Path: ssoCookiePath(r), MaxAge: maxAge,
-		HttpOnly: true, Secure: strings.HasPrefix(base, "https://"), SameSite: http.SameSiteLaxMode}
+		HttpOnly: true, Secure: strings.HasPrefix(a.svc.SSOBaseURL, "https://"), SameSite: http.SameSiteLaxMode}
 }
 
 func (a *App) ssoStart(w http.ResponseWriter, r *http.Request) {
@@ -84,12 +81,16 @@ func (a *App) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, fin.Redirect, http.StatusSeeOther)
 }
 
-// ssoFail shows a refusal: its safe message, never the reason (which the audit log has).
+// ssoFail shows a refusal: its safe message, never the reason, which goes to the log (and, for
+// refusals of a callback, to the audit log).
 func (a *App) ssoFail(w http.ResponseWriter, r *http.Request, err error) {
 	var f *graph.SSOFailure
 	if !errors.As(err, &f) {
 		a.log.ErrorContext(r.Context(), "single sign-on", "err", err)
 		f = &graph.SSOFailure{Status: http.StatusInternalServerError, Message: "Internal server error"}
+	} else {
+		a.log.InfoContext(r.Context(), "single sign-on refused", "status", f.Status, "reason", f.Reason,
+			"connection", r.PathValue("connection"), "request_id", auth.ClientFromContext(r.Context()).RequestID)
 	}
 	if f.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
