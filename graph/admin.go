@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/inferiallm/orgserver/ent"
-	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/organization"
 	"github.com/inferiallm/orgserver/ent/privacy"
 	"github.com/inferiallm/orgserver/ent/role"
@@ -69,9 +68,6 @@ func generatePassword(n int) string {
 // passwordFor returns the password to set under the policies: given, it must satisfy each of them;
 // empty, one is generated, long enough for the strictest. generated says which.
 func passwordFor(given string, policies []schematype.SecurityPolicy) (password string, generated bool, err error) {
-	if len(policies) == 0 {
-		policies = []schematype.SecurityPolicy{schematype.DefaultSecurityPolicy()}
-	}
 	if given != "" {
 		if err := checkPasswordPolicies(given, policies); err != nil {
 			return "", false, err
@@ -108,16 +104,11 @@ func (s *Service) ResetPassword(ctx context.Context, email, password string) (*P
 	if err != nil {
 		return nil, err
 	}
-	orgs, err := s.db(ctx).Organization.Query().
-		Where(organization.HasMembershipsWith(membership.UserID(u.ID))).All(ctx)
+	orgs, err := s.accountOrganizations(ctx, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	policies := make([]schematype.SecurityPolicy, len(orgs))
-	for i, o := range orgs {
-		policies[i] = o.SecurityPolicy
-	}
-	password, generated, err := passwordFor(password, policies)
+	password, generated, err := passwordFor(password, policiesOf(orgs))
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +189,7 @@ func (s *Service) CreateOrganization(ctx context.Context, name, adminEmail, pass
 	}
 	if existing == nil {
 		var generated bool
-		if password, generated, err = passwordFor(password, nil); err != nil {
+		if password, generated, err = passwordFor(password, policiesOf(nil)); err != nil {
 			return nil, err
 		}
 		if hash, err = s.hashPassword(ctx, password); err != nil {

@@ -79,25 +79,35 @@ func (s *Service) resetRequestKeys(ctx context.Context, email string) []limitKey
 	}
 }
 
-// accountPolicies returns the security policies of every organization of the account; the
-// default policy when it has none.
-func (s *Service) accountPolicies(ctx context.Context, userID uuid.UUID) ([]schematype.SecurityPolicy, error) {
+// accountOrganizations returns every organization of the account.
+func (s *Service) accountOrganizations(ctx context.Context, userID uuid.UUID) ([]*ent.Organization, error) {
 	// Which organizations an account belongs to is the system's business here: the caller may be
 	// a member of one of them only, or nobody yet (a reset link).
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
-	orgs, err := s.db(ctx).Organization.Query().
+	return s.db(ctx).Organization.Query().
 		Where(organization.HasMembershipsWith(membership.UserID(userID))).All(sys)
-	if err != nil {
-		return nil, err
-	}
+}
+
+// policiesOf returns the security policies of orgs; the default policy when there are none.
+func policiesOf(orgs []*ent.Organization) []schematype.SecurityPolicy {
 	if len(orgs) == 0 {
-		return []schematype.SecurityPolicy{schematype.DefaultSecurityPolicy()}, nil
+		return []schematype.SecurityPolicy{schematype.DefaultSecurityPolicy()}
 	}
 	policies := make([]schematype.SecurityPolicy, len(orgs))
 	for i, o := range orgs {
 		policies[i] = o.SecurityPolicy
 	}
-	return policies, nil
+	return policies
+}
+
+// accountPolicies returns the security policies of every organization of the account; the
+// default policy when it has none.
+func (s *Service) accountPolicies(ctx context.Context, userID uuid.UUID) ([]schematype.SecurityPolicy, error) {
+	orgs, err := s.accountOrganizations(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return policiesOf(orgs), nil
 }
 
 // checkPasswordPolicies refuses a password that some policy refuses: the strictest rules of
