@@ -246,7 +246,7 @@ func queryOf(t *testing.T, raw, key string) string {
 
 func TestWithoutJustInTimeMembershipAnUnknownPersonIsRefused(t *testing.T) {
 	e := startSSO(t, nil)
-	e.refusedWith(t, e.signIn(t, person("n-1", "new@acme.test"), nil), "no account, and just-in-time membership is off")
+	e.refusedWith(t, e.signIn(t, person("n-1", "new@acme.test"), nil), "not a member of the organization, no pending invitation, and just-in-time membership is off")
 }
 
 func TestAnExistingAccountIsLinkedOnlyWithItsOwnProof(t *testing.T) {

@@ -15,9 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/inferiallm/orgserver/ent"
-	"github.com/inferiallm/orgserver/ent/membership"
 	"github.com/inferiallm/orgserver/ent/privacy"
-	"github.com/inferiallm/orgserver/ent/role"
 	"github.com/inferiallm/orgserver/ent/schema/schematype"
 	"github.com/inferiallm/orgserver/ent/session"
 	"github.com/inferiallm/orgserver/ent/ssoattempt"
@@ -437,13 +435,9 @@ func (s *Service) finishSignIn(ctx context.Context, c *ent.SSOConnection, a *ent
 			ssoidentity.Subject(claims.Subject)).Only(sys)
 		switch {
 		case err == nil:
-			member, err := db.Membership.Query().Where(membership.UserID(ident.UserID), membership.OrganizationID(c.OrganizationID)).Exist(sys)
-			if err != nil {
+			// A linked account that left comes back by invitation only, not just in time.
+			if err := s.ssoJoin(ctx, c, ident.UserID, false); err != nil {
 				return err
-			}
-			if !member {
-				refused = errors.New("linked account is not a member")
-				return nil
 			}
 			if err := db.SSOIdentity.UpdateOne(ident).SetEmail(claims.Email).SetLastSignInAt(s.now()).Exec(sys); err != nil {
 				return err
@@ -470,11 +464,11 @@ func (s *Service) finishSignIn(ctx context.Context, c *ent.SSOConnection, a *ent
 					return err
 				}
 			case ent.IsNotFound(err):
-				if !c.JitEnabled {
-					refused = errors.New("no account, and just-in-time membership is off")
-					return nil
+				admission, err := s.ssoAdmit(ctx, c, claims.Email, true)
+				if err != nil {
+					return err
 				}
-				if userID, err = s.createJITAccount(ctx, c, claims); err != nil {
+				if userID, err = s.createSSOAccount(ctx, c, claims, admission); err != nil {
 					return err
 				}
 				kind = ssoattempt.HandoffKindSession
@@ -488,7 +482,11 @@ func (s *Service) finishSignIn(ctx context.Context, c *ent.SSOConnection, a *ent
 			SetHandoffExpiresAt(s.now().Add(ssoHandoffTTL)).SetUserID(userID).SetIssuer(claims.Issuer).
 			SetSubject(claims.Subject).SetEmail(claims.Email).SetName(claims.Name).SetIdpMfa(idpMFA).Exec(sys)
 	})
-	if err != nil {
+	if errors.Is(err, errSSONotAdmitted) {
+		// Refused after the transaction rolled back: an account created for a join that then
+		// lost its invitation is gone with it.
+		refused = err
+	} else if err != nil {
 		return nil, err
 	}
 	if refused != nil {
@@ -515,31 +513,12 @@ func (s *Service) domainVerifiedFor(ctx context.Context, c *ent.SSOConnection, e
 		ssodomain.ConnectionID(c.ID)).Exist(privacy.DecisionContext(ctx, privacy.Allow))
 }
 
-// jitRole is the role a just-in-time member of c's organization gets: the connection's default
-// role, read now, and refused if it has become one that manages the organization or its SSO
-// (a custom role may gain permissions after the connection named it).
-func (s *Service) jitRole(ctx context.Context, c *ent.SSOConnection) (*ent.Role, error) {
-	r, err := s.db(ctx).Role.Query().Where(role.Name(c.DefaultRole), role.Or(role.OrganizationIDIsNil(), role.OrganizationID(c.OrganizationID))).
-		Only(privacy.DecisionContext(ctx, privacy.Allow))
-	if err != nil {
-		return nil, err
-	}
-	if r.Name == auth.RoleAdmin || slices.Contains(r.Permissions, auth.SSOManage) {
-		return nil, errors.New("sso: a connection's default role may not be admin or manage SSO")
-	}
-	return r, nil
-}
-
-// createJITAccount creates the account of a first SSO sign-in, its membership with the
-// connection's default role (never admin) and its identity, and audits it. The account has no
-// password: it signs in through SSO, or sets one with a reset link.
-func (s *Service) createJITAccount(ctx context.Context, c *ent.SSOConnection, claims ssoClaims) (uuid.UUID, error) {
+// createSSOAccount creates the account of a first SSO sign-in, its membership (by invitation, or
+// just in time with the connection's default role, never admin) and its identity, and audits
+// it. The account has no password: it signs in through SSO, or sets one with a reset link.
+func (s *Service) createSSOAccount(ctx context.Context, c *ent.SSOConnection, claims ssoClaims, admission *ssoAdmission) (uuid.UUID, error) {
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	db := s.db(ctx)
-	r, err := s.jitRole(ctx, c)
-	if err != nil {
-		return uuid.Nil, err
-	}
 	name := truncate(claims.Name, 200)
 	if schematype.UserName(name) != nil {
 		name = ""
@@ -549,15 +528,19 @@ func (s *Service) createJITAccount(ctx context.Context, c *ent.SSOConnection, cl
 	if err != nil {
 		return uuid.Nil, err
 	}
-	if err := db.Membership.Create().SetUserID(u.ID).SetOrganizationID(c.OrganizationID).SetRoleID(r.ID).
-		SetEmail(u.Email).Exec(sys); err != nil {
+	roleName, err := admission.join(ctx, s, c, u.ID, u.Email)
+	if err != nil {
 		return uuid.Nil, err
 	}
 	if err := db.SSOIdentity.Create().SetUserID(u.ID).SetOrganizationID(c.OrganizationID).SetConnectionID(c.ID).
 		SetIssuer(claims.Issuer).SetSubject(claims.Subject).SetEmail(claims.Email).SetLastSignInAt(s.now()).Exec(sys); err != nil {
 		return uuid.Nil, err
 	}
-	return u.ID, s.ssoAudit(ctx, c, &u.ID, u.Email, "sso.jit_create", claims, false, "role", r.Name)
+	kv := []string{"role", roleName}
+	if admission.inv != nil {
+		kv = append(kv, "invitation_id", admission.inv.ID.String())
+	}
+	return u.ID, s.ssoAudit(ctx, c, &u.ID, u.Email, "sso.jit_create", claims, false, kv...)
 }
 
 // ssoAudit records an SSO event of the connection's organization.
@@ -718,21 +701,10 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 		if err := s.ssoSecondFactor(ctx, u, a, in.TotpCode, in.RecoveryCode, true); err != nil {
 			return err
 		}
-		member, err := db.Membership.Query().Where(membership.UserID(u.ID), membership.OrganizationID(a.OrganizationID)).Exist(sys)
-		if err != nil {
+		if err := s.ssoJoin(ctx, c, u.ID, true); errors.Is(err, errSSONotAdmitted) {
+			return Errorf(CodeForbidden, "User is not a member of this organization")
+		} else if err != nil {
 			return err
-		}
-		if !member {
-			if !c.JitEnabled {
-				return Errorf(CodeForbidden, "User is not a member of this organization")
-			}
-			r, err := s.jitRole(ctx, c)
-			if err != nil {
-				return err
-			}
-			if err := db.Membership.Create().SetUserID(u.ID).SetOrganizationID(a.OrganizationID).SetRoleID(r.ID).SetEmail(u.Email).Exec(sys); err != nil {
-				return err
-			}
 		}
 		err = db.SSOIdentity.Create().SetUserID(u.ID).SetOrganizationID(a.OrganizationID).SetConnectionID(c.ID).
 			SetIssuer(a.Issuer).SetSubject(a.Subject).SetEmail(a.Email).SetLastSignInAt(s.now()).Exec(sys)
