@@ -26,7 +26,8 @@
 // authentication cache answers without SQL, the statements of a cache miss), writes it as a
 // pgbench script with each argument a -D variable, and after the endpoints runs pgbench with
 // as many clients for as long, -M prepared and -M extended, against the same scratch schema
-// (PGOPTIONS=-c search_path=...). A last table puts server req/s and pgbench tps side by side.
+// (PGOPTIONS=-c search_path=...). A last table puts server req/s and pgbench tps side by side;
+// for an endpoint that sends statements when warm, a bare Go floor follows (see floor.go).
 // -only takes endpoint keys: users (the Users page of graph/users_bench_test.go), admin-users,
 // member-list, admin-users-deep, viewer, me (GET /auth/me), login.
 //
@@ -109,7 +110,15 @@ func main() {
 	flag.BoolVar(&o.process, "process", false, "drive a separate server process (built from ./server unless -server-bin) instead of an in-process one")
 	flag.StringVar(&o.serverBin, "server-bin", "", "server binary for -process (default: go build ./server into a temp dir)")
 	flag.BoolVar(&o.pgbench, "pgbench", false, "after the endpoints, run pgbench for as long with as many clients on the SQL each endpoint sends (PostgreSQL only)")
+	floor := flag.String("floor-serve", "", "(used by -pgbench) serve the statements of this spec file as the bare Go floor, until killed")
 	flag.Parse()
+	if *floor != "" {
+		if err := serveFloor(*floor); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	o.scenarios = strings.Split(*scenario, ",")
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)

@@ -138,6 +138,8 @@ type script struct {
 	// warm is how many statements a warm request sends: when none (the authentication cache
 	// answers), the script holds those of a request the cache does not answer.
 	warm int
+	// sent are the statements as recorded, for the floor.
+	sent []statement
 }
 
 // stmts reads "2", or "0/2" when a warm request sends none and pgbench runs a cold one's.
@@ -218,7 +220,7 @@ func captureSQL(ctx context.Context, f *fixture, o options, a *app.App, cfg app.
 			}
 		}
 		s := makeScript(stmts, map[string]string{f.org: "org", f.adminID: "user"})
-		s.warm = warm
+		s.warm, s.sent = warm, stmts
 		scripts[e.key] = s
 		how := ""
 		if warm == 0 {
@@ -337,6 +339,35 @@ func compare(f *fixture, o options, results []endpointResult, scripts map[string
 	}
 	fmt.Println("stmt: statements per request (0/2: none when the authentication cache answers, pgbench runs a miss's 2); µsCPU: server process CPU per request (-process only); µsPG: PostgreSQL " +
 		"backend CPU per request or transaction; /prep, /ext: server req/s ÷ pgbench tps")
+
+	// The floor, for the endpoints that send statements when warm.
+	header := false
+	for _, r := range results {
+		s := scripts[r.key]
+		if s == nil || s.warm == 0 {
+			continue
+		}
+		if !header {
+			fmt.Printf("\nbare Go floor (a separate process: net/http, database/sql, lib/pq prepared, the same statements, rows as JSON; "+
+				"no authentication, no GraphQL), %d clients, %s each\n", o.concurrency, o.duration)
+			fmt.Printf("%-16s | %8s %8s %6s %6s | %10s %12s %12s\n", "endpoint", "req/s", "p50", "µsCPU", "µsPG", "floor/prep", "server/floor", "server/prep")
+			header = true
+		}
+		fl := runFloor(f, o, s.sent, dir)
+		if fl.err != nil {
+			fmt.Printf("!! floor %s: %v\n", r.key, fl.err)
+			continue
+		}
+		if fl.bad > 0 {
+			fmt.Printf("!! floor %s: %d requests failed\n", r.key, fl.bad)
+		}
+		p := bench[r.key]["prepared"]
+		fmt.Printf("%-16s | %8.1f %8s %6s %6s | %10s %12s %12s\n", r.key, fl.rate, fl.took.at(0.5), fl.perRequest(fl.cpu),
+			fl.perRequest(fl.backendCPU), ratio(fl.rate, p.tps), ratio(r.rate, fl.rate), ratio(r.rate, p.tps))
+	}
+	if header {
+		fmt.Println("floor/prep: the most a Go server on lib/pq reaches here, against pgbench; server/floor: the server against that floor")
+	}
 	return nil
 }
 
