@@ -61,6 +61,18 @@ func ssoRefused(reason string) *SSOFailure {
 	return &SSOFailure{Status: 400, Message: "Single sign-on failed. Start again from the sign-in page.", Reason: reason}
 }
 
+// ssoLimited is the browser's answer to a refusal of checkLimits: 429 with its Retry-After.
+// Any other error (the limiter's read failed) goes back as it is.
+func ssoLimited(err error) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeRateLimited {
+		return err
+	}
+	f := &SSOFailure{Status: 429, Message: "Too many sign-in attempts from this address. Try again later.", Reason: "rate limited"}
+	f.RetryAfter, _ = e.Extensions["retryAfter"].(int)
+	return f
+}
+
 // SSOStart is where the start endpoint sends the browser, and the secret of the cookie that
 // binds the attempt to it.
 type SSOStart struct {
@@ -141,14 +153,7 @@ func (s *Service) StartSSO(ctx context.Context, connID uuid.UUID, ticket, return
 	// Every start stores an attempt, for anyone who asks: so they are counted per address.
 	keys := s.ipKey(ctx, "sso_start", s.Limits.SSOStartPerIP)
 	if err := s.checkLimits(ctx, keys); err != nil {
-		f := &SSOFailure{Status: 429, Message: "Too many sign-in attempts from this address. Try again later.", Reason: "rate limited"}
-		var e *Error
-		if errors.As(err, &e) {
-			f.RetryAfter, _ = e.Extensions["retryAfter"].(int)
-		} else {
-			return nil, err
-		}
-		return nil, f
+		return nil, ssoLimited(err)
 	}
 	s.recordFailures(ctx, keys)
 	// Starting a sign-in: there is no viewer yet.
@@ -245,7 +250,23 @@ func (c ssoClaims) showsMFA(now time.Time) bool {
 
 // FinishSSO is the callback: it checks the state, the browser, the provider's answer and the ID
 // token, then signs the person in (or, for a test, shows the claims). Every refusal is audited.
+// Anyone can send a callback, and each refusal costs reads and an audit entry: refusals are
+// counted per address, and past the limit the callback is refused before any other work.
 func (s *Service) FinishSSO(ctx context.Context, connID uuid.UUID, q url.Values, browserSecret string) (*SSOFinish, error) {
+	keys := s.ipKey(ctx, "sso_callback", s.Limits.SSOCallbackFailuresPerIP)
+	if err := s.checkLimits(ctx, keys); err != nil {
+		return nil, ssoLimited(err)
+	}
+	fin, err := s.finishSSO(ctx, connID, q, browserSecret)
+	var refused *SSOFailure
+	if errors.As(err, &refused) {
+		s.recordFailures(ctx, keys)
+	}
+	return fin, err
+}
+
+// finishSSO is FinishSSO's work, under its limit.
+func (s *Service) finishSSO(ctx context.Context, connID uuid.UUID, q url.Values, browserSecret string) (*SSOFinish, error) {
 	// The callback is the sign-in itself: there is no viewer.
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	c, err := s.Client.SSOConnection.Get(sys, connID)
