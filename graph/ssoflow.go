@@ -674,7 +674,8 @@ func (s *Service) startSSOSession(ctx context.Context, u *ent.User, a *ent.SSOAt
 //  1. Before any transaction: find the attempt by its link code; under the sign-in limits,
 //     check the account's password (the slow part).
 //  2. In one transaction: the password must still be the account's; its 2FA, if on, must be
-//     given (the provider's MFA does not prove the account); use the code up; link; the
+//     given (the provider's MFA does not prove the account); a password hashed with other
+//     parameters than the current ones is stored hashed with them; use the code up; link; the
 //     account must be a member of the organization, or become one when the connection admits
 //     members just in time; start the session; audit.
 func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityInput) (*model.AuthPayload, error) {
@@ -696,7 +697,7 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 	if err := s.checkLimits(ctx, keys); err != nil {
 		return nil, err
 	}
-	ok, _, err := s.verifyPasswordForSignIn(ctx, in.Password, u.PasswordHash, keys, nil)
+	ok, rehash, err := s.verifyPasswordForSignIn(ctx, in.Password, u.PasswordHash, keys, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -721,6 +722,19 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 		}
 		if err := s.ssoSecondFactor(ctx, u, a, in.TotpCode, in.RecoveryCode, true); err != nil {
 			return err
+		}
+		if rehash != "" {
+			// As at a password sign-in: the hash made with the current parameters replaces the
+			// one just verified, and only that one; kept only if the link is.
+			n, err := db.User.Update().Where(user.ID(u.ID), user.PasswordHash(checked.PasswordHash)).
+				SetPasswordHash(rehash).Save(sys)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return ErrBadCredentials
+			}
+			u.PasswordHash = rehash
 		}
 		if err := s.ssoJoin(ctx, c, u.ID, true); errors.Is(err, errSSONotAdmitted) {
 			return Errorf(CodeForbidden, "User is not a member of this organization")
