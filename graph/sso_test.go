@@ -606,3 +606,29 @@ func TestSuccessfulSSOCallbacksDoNotCountAgainstTheAddress(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, refuse(), "the third refusal is served")
 	assert.Equal(t, http.StatusTooManyRequests, refuse(), "the fourth is limited")
 }
+
+// Linking reads the account's memberships once in its transaction: the read that decides
+// whether the account is a member is the one the session starts from.
+func TestLinkingReadsTheMembershipsOnce(t *testing.T) {
+	var counter apptest.StatementCounter
+	e := startSSO(t, nil, apptest.CountStatements(&counter))
+	u := e.s.AddUser(t, "member@acme.test", e.s.Org(t, apptest.RootOrg), "member")
+	f := e.signIn(t, person("m-1", u.Email), nil)
+	require.NotEmpty(t, f.Fragment("sso_link"), f.Location)
+
+	counter.Record()
+	before := counter.InTransactions()
+	r := e.s.Do(t, "", linkSSO, map[string]any{"code": f.Fragment("sso_link"), "pw": apptest.Password(u.Email)})
+	require.Empty(t, r.Errors)
+	inTx := counter.InTransactions() - before
+	var memberships int
+	for _, st := range counter.Statements() {
+		if strings.Contains(strings.ReplaceAll(st, `"`, "`"), "FROM `memberships`") {
+			memberships++
+		}
+	}
+	assert.Equal(t, 1, memberships, "%v", counter.Statements())
+	// The account's re-read; the memberships, their organizations and roles; the identity, its
+	// audit entry, the code used up, the session and the sign-in's audit entry.
+	assert.Equal(t, int64(9), inTx, "%v", counter.Statements())
+}

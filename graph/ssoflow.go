@@ -623,7 +623,7 @@ func (s *Service) completeSSOSignIn(ctx context.Context, in model.CompleteSSOSig
 	if err := s.ssoSecondFactor(ctx, u, a, in.TotpCode, in.RecoveryCode, !a.IdpMfa); err != nil {
 		return nil, err
 	}
-	return s.startSSOSession(ctx, u, a, "auth.login")
+	return s.startSSOSession(ctx, u, a, nil, "auth.login")
 }
 
 // ssoSecondFactor asks an account with 2FA for its code, when required.
@@ -649,21 +649,26 @@ func (s *Service) ssoSecondFactor(ctx context.Context, u *ent.User, a *ent.SSOAt
 	return nil
 }
 
-// startSSOSession uses up the attempt's code and starts the session, audited as action.
-func (s *Service) startSSOSession(ctx context.Context, u *ent.User, a *ent.SSOAttempt, action string) (*model.AuthPayload, error) {
+// startSSOSession uses up the attempt's code and starts the session in the connection's
+// organization, audited as action. l is the sign-in's load (loadSignIn) if the caller has read
+// it in this transaction already; nil: read it here.
+func (s *Service) startSSOSession(ctx context.Context, u *ent.User, a *ent.SSOAttempt, l *signInLoad, action string) (*model.AuthPayload, error) {
 	if err := s.useHandoff(ctx, a); err != nil {
 		return nil, err
 	}
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
-	m, ms, err := s.signInMembership(sys, u, &a.OrganizationID)
+	if l == nil {
+		var err error
+		if l, err = s.loadSignIn(sys, u, &a.OrganizationID); err != nil {
+			return nil, err
+		}
+	}
+	l.primeLoaders(sys)
+	payload, err := s.openSession(ctx, nil, u, l.m, ssoSignIn(a))
 	if err != nil {
 		return nil, err
 	}
-	payload, err := s.openSession(ctx, nil, u, m, ssoSignIn(a))
-	if err != nil {
-		return nil, err
-	}
-	payload.Loaded = ms
+	payload.Loaded = l.ms
 	return payload, s.audit(auth.NewContext(ctx, payload.Viewer), auditEntry{Action: action, Category: categoryAuth,
 		ResourceType: "user", ResourceID: u.ID.String(),
 		Details: map[string]any{"method": "sso", "connection_id": a.ConnectionID.String(), "idp_mfa": a.IdpMfa}})
@@ -736,9 +741,18 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 			}
 			u.PasswordHash = rehash
 		}
-		if err := s.ssoJoin(ctx, c, u.ID, true); errors.Is(err, errSSONotAdmitted) {
-			return Errorf(CodeForbidden, "User is not a member of this organization")
-		} else if err != nil {
+		// The memberships the session starts from also say whether the account is a member.
+		l, err := s.loadSignIn(sys, u, &a.OrganizationID)
+		if errors.Is(err, errNotMember) {
+			if err := s.ssoJoinNonMember(ctx, c, u.ID, u.Email, true); errors.Is(err, errSSONotAdmitted) {
+				return errNotMember
+			} else if err != nil {
+				return err
+			}
+			// Read again, the new membership with them.
+			l, err = s.loadSignIn(sys, u, &a.OrganizationID)
+		}
+		if err != nil {
 			return err
 		}
 		err = db.SSOIdentity.Create().SetUserID(u.ID).SetOrganizationID(a.OrganizationID).SetConnectionID(c.ID).
@@ -755,7 +769,7 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 		if err := s.ssoAudit(ctx, c, &u.ID, u.Email, "sso.link", claims, false, "proof", "password"); err != nil {
 			return err
 		}
-		payload, err = s.startSSOSession(ctx, u, a, "auth.login")
+		payload, err = s.startSSOSession(ctx, u, a, l, "auth.login")
 		return err
 	})
 	if err != nil {
