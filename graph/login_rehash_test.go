@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -64,6 +65,50 @@ func TestASignInRehashesAPasswordStoredWithOtherParameters(t *testing.T) {
 	require.Empty(t, r.Errors, "the earlier session still refreshes")
 
 	// Signed in again with the current parameters, the hash stays.
+	s.Login(t, u.Email, pw)
+	assert.Equal(t, now, stored())
+}
+
+// Linking an SSO identity proves the account with its password as a sign-in does, and re-hashes
+// it the same way: only when the link succeeds, in the transaction that links.
+func TestLinkingAnSSOIdentityRehashesAPasswordStoredWithOtherParameters(t *testing.T) {
+	e := startSSO(t, nil) // no members just in time
+	s := e.s
+	ctx := apptest.SystemContext()
+	c := s.App.Client()
+	// An account of acme.test's domain, not yet a member of acme.
+	u := s.AddUser(t, "old@acme.test", s.CreateOrg(t, "Elsewhere"), "member")
+	pw := apptest.Password(u.Email)
+	old := auth.NewPasswordHasher(auth.Argon2Params{Memory: 2048, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}, auth.HashLimits{})
+	oldHash, err := old.Hash(context.Background(), pw)
+	require.NoError(t, err)
+	require.NoError(t, c.User.UpdateOneID(u.ID).SetPasswordHash(oldHash).Exec(ctx))
+	stored := func() string { return c.User.Query().Where(user.ID(u.ID)).OnlyX(ctx).PasswordHash }
+	current := "$argon2id$v=19$m=1024,t=1,p=1$" // apptest's parameters
+	link := func(pw string) *apptest.Response {
+		f := e.signIn(t, person("old", u.Email), nil)
+		require.NotEmpty(t, f.Fragment("sso_link"), f.Location)
+		return s.Do(t, "", linkSSO, map[string]any{"code": f.Fragment("sso_link"), "pw": pw})
+	}
+
+	// A wrong password, and the right one refused later in the transaction, re-hash nothing.
+	assertError(t, link("wrong password"), "UNAUTHENTICATED", "Incorrect username or password")
+	assert.Equal(t, oldHash, stored())
+	assertError(t, link(pw), "FORBIDDEN", "User is not a member of this organization")
+	assert.Equal(t, oldHash, stored(), "the refused link's transaction took its re-hash with it")
+
+	require.NoError(t, c.SSOConnection.UpdateOneID(uuid.MustParse(e.conn)).SetJitEnabled(true).Exec(ctx))
+	r := link(pw)
+	require.Empty(t, r.Errors)
+	assert.Equal(t, u.Email, r.Str("linkSsoIdentity.user.email"))
+	now := stored()
+	assert.True(t, strings.HasPrefix(now, current), now)
+	ok, err := old.Verify(context.Background(), pw, now)
+	require.NoError(t, err)
+	assert.True(t, ok, "the new hash is of the same password")
+	assert.Zero(t, c.AuditLog.Query().Where(auditlog.ActionContains("password")).CountX(ctx), "no password change")
+
+	// The password signs in as before, and is not hashed again.
 	s.Login(t, u.Email, pw)
 	assert.Equal(t, now, stored())
 }

@@ -29,6 +29,9 @@ type Limits struct {
 	// SSOStartPerIP counts every single sign-on started from one address: each start stores an
 	// attempt until it expires.
 	SSOStartPerIP int
+	// SSOCallbackFailuresPerIP counts refused single sign-on callbacks from one address: anyone
+	// can send one, and each costs reads and an audit entry.
+	SSOCallbackFailuresPerIP int
 	// APIKeyMissesPerIP counts well-formed but unknown API keys from one address in a minute, in
 	// each replica's memory (see keyMisses); 0: no limit.
 	APIKeyMissesPerIP int
@@ -40,8 +43,9 @@ type Limits struct {
 // DefaultLimits are the limits of a default configuration.
 var DefaultLimits = Limits{
 	LoginPerAccount: 5, LoginPerIP: 30, AcceptPerIP: 20, TwoFactorPerIP: 10,
-	ResetRequestPerAccount: 3, ResetRequestPerIP: 20, ResetPerIP: 20, SSOStartPerIP: 30, APIKeyMissesPerIP: 60,
-	Window: 15 * time.Minute, BaseDelay: 15 * time.Second, MaxDelay: 15 * time.Minute,
+	ResetRequestPerAccount: 3, ResetRequestPerIP: 20, ResetPerIP: 20, SSOStartPerIP: 30, SSOCallbackFailuresPerIP: 30,
+	APIKeyMissesPerIP: 60,
+	Window:            15 * time.Minute, BaseDelay: 15 * time.Second, MaxDelay: 15 * time.Minute,
 }
 
 // limitKey names one counter.

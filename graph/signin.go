@@ -194,6 +194,9 @@ type signInLoad struct {
 	roles map[uuid.UUID][]*ent.Role
 }
 
+// errNotMember is loadSignIn's refusal of an organization the user is not a member of.
+var errNotMember = &Error{Code: CodeForbidden, Message: "User is not a member of this organization"}
+
 // loadSignIn reads u's memberships with their organizations, and the roles of those
 // organizations (built-in and custom), and picks the membership asked for (want), else the
 // default organization's, else the oldest. Three statements.
@@ -206,7 +209,7 @@ func (s *Service) loadSignIn(sys context.Context, u *ent.User, want *uuid.UUID) 
 	}
 	if len(ms) == 0 {
 		if want != nil {
-			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
+			return nil, errNotMember
 		}
 		return nil, Errorf(CodeForbidden, "User is not a member of any organization")
 	}
@@ -248,7 +251,7 @@ func (s *Service) loadSignIn(sys context.Context, u *ent.User, want *uuid.UUID) 
 	case want != nil:
 		i := slices.IndexFunc(ms, func(m *ent.Membership) bool { return m.OrganizationID == *want })
 		if i < 0 {
-			return nil, Errorf(CodeForbidden, "User is not a member of this organization")
+			return nil, errNotMember
 		}
 		pick = ms[i]
 	case u.DefaultOrgID != nil:

@@ -2,7 +2,9 @@ package graph_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"github.com/inferiallm/orgserver/ent/session"
 	"github.com/inferiallm/orgserver/ent/user"
 	"github.com/inferiallm/orgserver/graph"
+	"github.com/inferiallm/orgserver/server/app"
 	"github.com/inferiallm/orgserver/server/apptest"
 )
 
@@ -519,4 +522,113 @@ func TestSSOStartsAreLimitedPerAddress(t *testing.T) {
 	// Three starts from the address (the setup's and two more), then refusals.
 	assert.Equal(t, []int{http.StatusFound, http.StatusFound, http.StatusTooManyRequests, http.StatusTooManyRequests, http.StatusTooManyRequests}, statuses)
 	assert.Equal(t, started+2, attempts(), "a refused start stores no attempt")
+}
+
+// ssoCallbackFrom sends a bare callback, as anyone can, from the address from (through the
+// trusted proxy at 127.0.0.1; none: from the proxy itself), with query.
+func ssoCallbackFrom(t *testing.T, e *ssoSetup, from, query string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.s.Config.SSOBaseURL+"/auth/sso/"+e.conn+"/callback"+query, nil)
+	require.NoError(t, err)
+	if from != "" {
+		req.Header.Set("X-Forwarded-For", from)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	return resp
+}
+
+// ssoCallbackLimits limit refused callbacks to 3 per address, and trust the loopback proxy so
+// that tests can speak from several addresses.
+func ssoCallbackLimits() apptest.Option {
+	limits := graph.DefaultLimits
+	limits.SSOCallbackFailuresPerIP = 3
+	return func(c *app.Config, o *app.Options) {
+		apptest.WithLimits(limits)(c, o)
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	}
+}
+
+// Anyone can send a callback, and each refusal reads the connection and the attempts and
+// writes an audit entry: refusals are counted per address, and past the limit the callback
+// answers 429 with Retry-After having read only the limiter's row. Other addresses are served.
+func TestRefusedSSOCallbacksAreLimitedPerAddress(t *testing.T) {
+	var counter apptest.StatementCounter
+	e := startSSO(t, map[string]any{"jitEnabled": true}, ssoCallbackLimits(), apptest.CountStatements(&counter))
+	audits := func() int {
+		n, err := e.s.App.Client().AuditLog.Query().Count(apptest.SystemContext())
+		require.NoError(t, err)
+		return n
+	}
+	const attacker, neighbour = "203.0.113.7", "198.51.100.9"
+	for i, query := range []string{"", "?state=forged&code=x", "?error=access_denied"} {
+		before := audits()
+		resp := ssoCallbackFrom(t, e, attacker, query)
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "refusal %d", i+1)
+		require.Equal(t, before+1, audits(), "refusal %d is audited", i+1)
+	}
+
+	auditsBefore := audits() // through the counted driver too: read before counting
+	counter.Record()
+	before := counter.Count()
+	resp := ssoCallbackFrom(t, e, attacker, "?state=forged&code=x")
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	assert.NotEmpty(t, resp.Header.Get("Retry-After"))
+	assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+	statements := counter.Statements()
+	assert.Equal(t, int64(1), counter.Count()-before, "only the limiter's row is read: %v", statements)
+	for _, st := range statements {
+		assert.Contains(t, st, "rate_limits")
+	}
+	assert.Equal(t, auditsBefore, audits(), "a limited callback writes no audit entry")
+
+	resp = ssoCallbackFrom(t, e, neighbour, "")
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "another address is refused for its own reason, not limited")
+	f := e.signIn(t, person("n-1", "n1@acme.test"), nil) // from the proxy's own address
+	assert.Equal(t, http.StatusSeeOther, f.Status, "and signs in: %s", f.Body)
+}
+
+// Only refusals count: an address whose people sign in successfully all day is never limited
+// for it, while its refusals still are.
+func TestSuccessfulSSOCallbacksDoNotCountAgainstTheAddress(t *testing.T) {
+	e := startSSO(t, map[string]any{"jitEnabled": true}, ssoCallbackLimits())
+	refuse := func() int { return ssoCallbackFrom(t, e, "", "").StatusCode }
+	require.Equal(t, http.StatusBadRequest, refuse())
+	require.Equal(t, http.StatusBadRequest, refuse())
+	for i := range 5 {
+		f := e.signIn(t, person(fmt.Sprintf("ok-%d", i), fmt.Sprintf("ok%d@acme.test", i)), nil)
+		require.Equal(t, http.StatusSeeOther, f.Status, f.Body)
+	}
+	row, err := e.s.App.Client().RateLimit.Get(apptest.SystemContext(), "sso_callback:ip:127.0.0.1")
+	require.NoError(t, err)
+	assert.Equal(t, 2, row.Failures, "the sign-ins counted nothing")
+	assert.Equal(t, http.StatusBadRequest, refuse(), "the third refusal is served")
+	assert.Equal(t, http.StatusTooManyRequests, refuse(), "the fourth is limited")
+}
+
+// Linking reads the account's memberships once in its transaction: the read that decides
+// whether the account is a member is the one the session starts from.
+func TestLinkingReadsTheMembershipsOnce(t *testing.T) {
+	var counter apptest.StatementCounter
+	e := startSSO(t, nil, apptest.CountStatements(&counter))
+	u := e.s.AddUser(t, "member@acme.test", e.s.Org(t, apptest.RootOrg), "member")
+	f := e.signIn(t, person("m-1", u.Email), nil)
+	require.NotEmpty(t, f.Fragment("sso_link"), f.Location)
+
+	counter.Record()
+	before := counter.InTransactions()
+	r := e.s.Do(t, "", linkSSO, map[string]any{"code": f.Fragment("sso_link"), "pw": apptest.Password(u.Email)})
+	require.Empty(t, r.Errors)
+	inTx := counter.InTransactions() - before
+	var memberships int
+	for _, st := range counter.Statements() {
+		if strings.Contains(strings.ReplaceAll(st, `"`, "`"), "FROM `memberships`") {
+			memberships++
+		}
+	}
+	assert.Equal(t, 1, memberships, "%v", counter.Statements())
+	// The account's re-read; the memberships, their organizations and roles; the identity, its
+	// audit entry, the code used up, the session and the sign-in's audit entry.
+	assert.Equal(t, int64(9), inTx, "%v", counter.Statements())
 }

@@ -61,6 +61,18 @@ func ssoRefused(reason string) *SSOFailure {
 	return &SSOFailure{Status: 400, Message: "Single sign-on failed. Start again from the sign-in page.", Reason: reason}
 }
 
+// ssoLimited is the browser's answer to a refusal of checkLimits: 429 with its Retry-After.
+// Any other error (the limiter's read failed) goes back as it is.
+func ssoLimited(err error) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeRateLimited {
+		return err
+	}
+	f := &SSOFailure{Status: 429, Message: "Too many sign-in attempts from this address. Try again later.", Reason: "rate limited"}
+	f.RetryAfter, _ = e.Extensions["retryAfter"].(int)
+	return f
+}
+
 // SSOStart is where the start endpoint sends the browser, and the secret of the cookie that
 // binds the attempt to it.
 type SSOStart struct {
@@ -141,14 +153,7 @@ func (s *Service) StartSSO(ctx context.Context, connID uuid.UUID, ticket, return
 	// Every start stores an attempt, for anyone who asks: so they are counted per address.
 	keys := s.ipKey(ctx, "sso_start", s.Limits.SSOStartPerIP)
 	if err := s.checkLimits(ctx, keys); err != nil {
-		f := &SSOFailure{Status: 429, Message: "Too many sign-in attempts from this address. Try again later.", Reason: "rate limited"}
-		var e *Error
-		if errors.As(err, &e) {
-			f.RetryAfter, _ = e.Extensions["retryAfter"].(int)
-		} else {
-			return nil, err
-		}
-		return nil, f
+		return nil, ssoLimited(err)
 	}
 	s.recordFailures(ctx, keys)
 	// Starting a sign-in: there is no viewer yet.
@@ -245,7 +250,23 @@ func (c ssoClaims) showsMFA(now time.Time) bool {
 
 // FinishSSO is the callback: it checks the state, the browser, the provider's answer and the ID
 // token, then signs the person in (or, for a test, shows the claims). Every refusal is audited.
+// Anyone can send a callback, and each refusal costs reads and an audit entry: refusals are
+// counted per address, and past the limit the callback is refused before any other work.
 func (s *Service) FinishSSO(ctx context.Context, connID uuid.UUID, q url.Values, browserSecret string) (*SSOFinish, error) {
+	keys := s.ipKey(ctx, "sso_callback", s.Limits.SSOCallbackFailuresPerIP)
+	if err := s.checkLimits(ctx, keys); err != nil {
+		return nil, ssoLimited(err)
+	}
+	fin, err := s.finishSSO(ctx, connID, q, browserSecret)
+	var refused *SSOFailure
+	if errors.As(err, &refused) {
+		s.recordFailures(ctx, keys)
+	}
+	return fin, err
+}
+
+// finishSSO is FinishSSO's work, under its limit.
+func (s *Service) finishSSO(ctx context.Context, connID uuid.UUID, q url.Values, browserSecret string) (*SSOFinish, error) {
 	// The callback is the sign-in itself: there is no viewer.
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	c, err := s.Client.SSOConnection.Get(sys, connID)
@@ -602,7 +623,7 @@ func (s *Service) completeSSOSignIn(ctx context.Context, in model.CompleteSSOSig
 	if err := s.ssoSecondFactor(ctx, u, a, in.TotpCode, in.RecoveryCode, !a.IdpMfa); err != nil {
 		return nil, err
 	}
-	return s.startSSOSession(ctx, u, a, "auth.login")
+	return s.startSSOSession(ctx, u, a, nil, "auth.login")
 }
 
 // ssoSecondFactor asks an account with 2FA for its code, when required.
@@ -628,21 +649,26 @@ func (s *Service) ssoSecondFactor(ctx context.Context, u *ent.User, a *ent.SSOAt
 	return nil
 }
 
-// startSSOSession uses up the attempt's code and starts the session, audited as action.
-func (s *Service) startSSOSession(ctx context.Context, u *ent.User, a *ent.SSOAttempt, action string) (*model.AuthPayload, error) {
+// startSSOSession uses up the attempt's code and starts the session in the connection's
+// organization, audited as action. l is the sign-in's load (loadSignIn) if the caller has read
+// it in this transaction already; nil: read it here.
+func (s *Service) startSSOSession(ctx context.Context, u *ent.User, a *ent.SSOAttempt, l *signInLoad, action string) (*model.AuthPayload, error) {
 	if err := s.useHandoff(ctx, a); err != nil {
 		return nil, err
 	}
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
-	m, ms, err := s.signInMembership(sys, u, &a.OrganizationID)
+	if l == nil {
+		var err error
+		if l, err = s.loadSignIn(sys, u, &a.OrganizationID); err != nil {
+			return nil, err
+		}
+	}
+	l.primeLoaders(sys)
+	payload, err := s.openSession(ctx, nil, u, l.m, ssoSignIn(a))
 	if err != nil {
 		return nil, err
 	}
-	payload, err := s.openSession(ctx, nil, u, m, ssoSignIn(a))
-	if err != nil {
-		return nil, err
-	}
-	payload.Loaded = ms
+	payload.Loaded = l.ms
 	return payload, s.audit(auth.NewContext(ctx, payload.Viewer), auditEntry{Action: action, Category: categoryAuth,
 		ResourceType: "user", ResourceID: u.ID.String(),
 		Details: map[string]any{"method": "sso", "connection_id": a.ConnectionID.String(), "idp_mfa": a.IdpMfa}})
@@ -653,7 +679,8 @@ func (s *Service) startSSOSession(ctx context.Context, u *ent.User, a *ent.SSOAt
 //  1. Before any transaction: find the attempt by its link code; under the sign-in limits,
 //     check the account's password (the slow part).
 //  2. In one transaction: the password must still be the account's; its 2FA, if on, must be
-//     given (the provider's MFA does not prove the account); use the code up; link; the
+//     given (the provider's MFA does not prove the account); a password hashed with other
+//     parameters than the current ones is stored hashed with them; use the code up; link; the
 //     account must be a member of the organization, or become one when the connection admits
 //     members just in time; start the session; audit.
 func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityInput) (*model.AuthPayload, error) {
@@ -675,7 +702,7 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 	if err := s.checkLimits(ctx, keys); err != nil {
 		return nil, err
 	}
-	ok, _, err := s.verifyPasswordForSignIn(ctx, in.Password, u.PasswordHash, keys, nil)
+	ok, rehash, err := s.verifyPasswordForSignIn(ctx, in.Password, u.PasswordHash, keys, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -701,9 +728,31 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 		if err := s.ssoSecondFactor(ctx, u, a, in.TotpCode, in.RecoveryCode, true); err != nil {
 			return err
 		}
-		if err := s.ssoJoin(ctx, c, u.ID, true); errors.Is(err, errSSONotAdmitted) {
-			return Errorf(CodeForbidden, "User is not a member of this organization")
-		} else if err != nil {
+		if rehash != "" {
+			// As at a password sign-in: the hash made with the current parameters replaces the
+			// one just verified, and only that one; kept only if the link is.
+			n, err := db.User.Update().Where(user.ID(u.ID), user.PasswordHash(checked.PasswordHash)).
+				SetPasswordHash(rehash).Save(sys)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return ErrBadCredentials
+			}
+			u.PasswordHash = rehash
+		}
+		// The memberships the session starts from also say whether the account is a member.
+		l, err := s.loadSignIn(sys, u, &a.OrganizationID)
+		if errors.Is(err, errNotMember) {
+			if err := s.ssoJoinNonMember(ctx, c, u.ID, u.Email, true); errors.Is(err, errSSONotAdmitted) {
+				return errNotMember
+			} else if err != nil {
+				return err
+			}
+			// Read again, the new membership with them.
+			l, err = s.loadSignIn(sys, u, &a.OrganizationID)
+		}
+		if err != nil {
 			return err
 		}
 		err = db.SSOIdentity.Create().SetUserID(u.ID).SetOrganizationID(a.OrganizationID).SetConnectionID(c.ID).
@@ -720,7 +769,7 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 		if err := s.ssoAudit(ctx, c, &u.ID, u.Email, "sso.link", claims, false, "proof", "password"); err != nil {
 			return err
 		}
-		payload, err = s.startSSOSession(ctx, u, a, "auth.login")
+		payload, err = s.startSSOSession(ctx, u, a, l, "auth.login")
 		return err
 	})
 	if err != nil {

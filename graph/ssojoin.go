@@ -106,17 +106,22 @@ func (s *Service) ssoJoin(ctx context.Context, c *ent.SSOConnection, userID uuid
 	if err != nil || member {
 		return err
 	}
-	// Not a member: the invitation is to the account's address (not the provider's, which may
-	// differ for a linked identity), as when a signed-in account accepts one.
 	u, err := db.User.Get(sys, userID)
 	if err != nil {
 		return err
 	}
-	a, err := s.ssoAdmit(ctx, c, u.Email, jit)
+	return s.ssoJoinNonMember(ctx, c, userID, u.Email, jit)
+}
+
+// ssoJoinNonMember is ssoJoin for an account known not to be a member, whose address is email.
+func (s *Service) ssoJoinNonMember(ctx context.Context, c *ent.SSOConnection, userID uuid.UUID, email string, jit bool) error {
+	// The invitation is to the account's address (not the provider's, which may differ for a
+	// linked identity), as when a signed-in account accepts one.
+	a, err := s.ssoAdmit(ctx, c, email, jit)
 	if err != nil {
 		return err
 	}
-	_, err = a.join(ctx, s, c, userID, u.Email)
+	_, err = a.join(ctx, s, c, userID, email)
 	return err
 }
 

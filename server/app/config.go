@@ -289,6 +289,7 @@ var envVars = []envVar{
 	{"RATE_LIMIT_RESET_REQUEST_PER_IP", "password reset requests from one address (default 20)", integer(func(c *Config) *int { return &c.Limits.ResetRequestPerIP })},
 	{"RATE_LIMIT_RESET_PER_IP", "password resets with a bad or expired link from one address (default 20)", integer(func(c *Config) *int { return &c.Limits.ResetPerIP })},
 	{"RATE_LIMIT_SSO_START_PER_IP", "single sign-ons started from one address (default 30)", integer(func(c *Config) *int { return &c.Limits.SSOStartPerIP })},
+	{"RATE_LIMIT_SSO_CALLBACK_FAILURES_PER_IP", "refused single sign-on callbacks from one address (default 30; 0: off)", integer(func(c *Config) *int { return &c.Limits.SSOCallbackFailuresPerIP })},
 	{"RATE_LIMIT_API_KEY_MISSES_PER_IP", "well-formed but unknown API keys from one address in a minute, counted in each replica's memory, before its uncached keys are refused for the rest of the minute (default 60; 0: off)", integer(func(c *Config) *int { return &c.Limits.APIKeyMissesPerIP })},
 	{"RATE_LIMIT_WINDOW_MINUTES", "how long failures are remembered (default 15)", duration(time.Minute, func(c *Config) *time.Duration { return &c.Limits.Window })},
 	{"RATE_LIMIT_MAX_DELAY_MINUTES", "longest block (default 15); blocks start at 15 s and double", duration(time.Minute, func(c *Config) *time.Duration { return &c.Limits.MaxDelay })},

@@ -48,12 +48,14 @@ const (
 	LimitResetIP             = "reset_ip"
 	// Single sign-on attempts started from one address.
 	LimitSSOStartIP = "sso_start_ip"
+	// Refused single sign-on callbacks from one address.
+	LimitSSOCallbackIP = "sso_callback_ip"
 	// Well-formed but unknown API keys from one address, counted in each replica's memory.
 	LimitAPIKeyIP = "api_key_ip"
 )
 
 var limits = []string{LimitLoginAccount, LimitLoginIP, LimitAcceptIP, LimitTwoFactorIP,
-	LimitResetRequestAccount, LimitResetRequestIP, LimitResetIP, LimitSSOStartIP, LimitAPIKeyIP}
+	LimitResetRequestAccount, LimitResetRequestIP, LimitResetIP, LimitSSOStartIP, LimitSSOCallbackIP, LimitAPIKeyIP}
 
 // Metrics are the server's Prometheus metrics, in a registry of their own (each App has one,
 // so servers started side by side in tests do not mix their numbers). A nil *Metrics drops
