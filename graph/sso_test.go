@@ -632,3 +632,38 @@ func TestLinkingReadsTheMembershipsOnce(t *testing.T) {
 	// audit entry, the code used up, the session and the sign-in's audit entry.
 	assert.Equal(t, int64(9), inTx, "%v", counter.Statements())
 }
+
+// The state cookie that binds an attempt to its browser: out of scripts' reach, sent on the
+// provider's top-level redirect back (Lax, not Strict), only to the SSO paths, for as long as
+// the attempt lives, and cleared by the callback that uses it.
+func TestTheStateCookieIsHttpOnlyLaxScopedAndLivesAsLongAsTheAttempt(t *testing.T) {
+	e := startSSO(t, map[string]any{"jitEnabled": true})
+	noRedirects := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	stateCookie := func(resp *http.Response) *http.Cookie {
+		t.Helper()
+		for _, c := range resp.Cookies() {
+			if c.Name == graph.SSOCookie {
+				return c
+			}
+		}
+		t.Fatalf("no %s cookie in %v", graph.SSOCookie, resp.Header["Set-Cookie"])
+		return nil
+	}
+	resp, err := noRedirects.Get(e.start())
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusFound, resp.StatusCode)
+	c := stateCookie(resp)
+	assert.NotEmpty(t, c.Value)
+	assert.True(t, c.HttpOnly)
+	assert.Equal(t, http.SameSiteLaxMode, c.SameSite)
+	assert.Equal(t, "/auth/sso/", c.Path)
+	assert.Equal(t, int(graph.SSOAttemptTTL/time.Second), c.MaxAge)
+	assert.False(t, c.Secure, "the test server's SSO base URL is plain http")
+
+	resp, err = noRedirects.Get(e.s.Config.SSOBaseURL + "/auth/sso/" + e.conn + "/callback?state=unknown")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Negative(t, stateCookie(resp).MaxAge, "the callback clears it, used or not")
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -35,8 +36,9 @@ import (
 // account's proof (linkSsoIdentity).
 
 const (
-	// ssoAttemptTTL is how long the provider may take: from start to callback.
-	ssoAttemptTTL = 10 * time.Minute
+	// SSOAttemptTTL is how long the provider may take: from start to callback (and so how long
+	// the browser keeps the state cookie).
+	SSOAttemptTTL = 10 * time.Minute
 	// ssoHandoffTTL is how long the dashboard may take to exchange the callback's code.
 	ssoHandoffTTL = 2 * time.Minute
 	// ssoMFAMaxAge is how recent the provider's authentication must be for its MFA to count.
@@ -87,6 +89,12 @@ type SSOFinish struct {
 	TestClaims map[string]any
 }
 
+// UnknownSSOConnection refuses a step for a connection that does not exist or may not be used
+// (reason says which, to the log only): the browser is told the same either way.
+func UnknownSSOConnection(reason string) *SSOFailure {
+	return &SSOFailure{Status: http.StatusNotFound, Message: "Unknown single sign-on connection.", Reason: reason}
+}
+
 // safeReturnTo keeps a return path only if it is a plain path of this site: one leading slash
 // (not "//host", not "/\host"), no scheme, no control characters. Anything else is "/".
 func safeReturnTo(p string) string {
@@ -132,7 +140,7 @@ func (s *Service) beginSSOTest(ctx context.Context, id uuid.UUID) (*model.SSOTes
 	// Attempts are the sign-in workflow's own records; no viewer reads them.
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	create := s.db(ctx).SSOAttempt.Create().SetOrganizationID(c.OrganizationID).SetConnectionID(c.ID).
-		SetPurpose(ssoattempt.PurposeTest).SetTicketHash(auth.HashToken(ticket)).SetExpiresAt(s.now().Add(ssoAttemptTTL))
+		SetPurpose(ssoattempt.PurposeTest).SetTicketHash(auth.HashToken(ticket)).SetExpiresAt(s.now().Add(SSOAttemptTTL))
 	if !v.IsAPIKey() {
 		create.SetStartedByID(v.UserID)
 	}
@@ -160,7 +168,7 @@ func (s *Service) StartSSO(ctx context.Context, connID uuid.UUID, ticket, return
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	c, err := s.Client.SSOConnection.Get(sys, connID)
 	if ent.IsNotFound(err) {
-		return nil, &SSOFailure{Status: 404, Message: "Unknown single sign-on connection.", Reason: "unknown connection"}
+		return nil, UnknownSSOConnection("unknown connection")
 	}
 	if err != nil {
 		return nil, err
@@ -183,7 +191,7 @@ func (s *Service) StartSSO(ctx context.Context, connID uuid.UUID, ticket, return
 			ssoattempt.ConnectionID(c.ID), ssoattempt.PurposeEQ(ssoattempt.PurposeTest),
 			ssoattempt.StateHashIsNil(), ssoattempt.ExpiresAtGT(now)).
 			SetStateHash(stateHash).SetBrowserHash(auth.HashToken(browser)).SetNonce(nonce).
-			SetCodeVerifier(sealed).SetExpiresAt(now.Add(ssoAttemptTTL)).Save(sys)
+			SetCodeVerifier(sealed).SetExpiresAt(now.Add(SSOAttemptTTL)).Save(sys)
 		if err != nil {
 			return nil, err
 		}
@@ -192,12 +200,12 @@ func (s *Service) StartSSO(ctx context.Context, connID uuid.UUID, ticket, return
 		}
 	} else {
 		if c.Status != ssoconnection.StatusActive {
-			return nil, &SSOFailure{Status: 404, Message: "Unknown single sign-on connection.", Reason: "connection not active"}
+			return nil, UnknownSSOConnection("connection not active")
 		}
 		if err := s.Client.SSOAttempt.Create().SetOrganizationID(c.OrganizationID).SetConnectionID(c.ID).
 			SetPurpose(ssoattempt.PurposeSignin).SetStateHash(stateHash).SetBrowserHash(auth.HashToken(browser)).
 			SetNonce(nonce).SetCodeVerifier(sealed).SetReturnTo(safeReturnTo(returnTo)).
-			SetExpiresAt(now.Add(ssoAttemptTTL)).Exec(sys); err != nil {
+			SetExpiresAt(now.Add(SSOAttemptTTL)).Exec(sys); err != nil {
 			return nil, err
 		}
 	}
@@ -271,7 +279,7 @@ func (s *Service) finishSSO(ctx context.Context, connID uuid.UUID, q url.Values,
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	c, err := s.Client.SSOConnection.Get(sys, connID)
 	if ent.IsNotFound(err) {
-		return nil, &SSOFailure{Status: 404, Message: "Unknown single sign-on connection.", Reason: "unknown connection"}
+		return nil, UnknownSSOConnection("unknown connection")
 	}
 	if err != nil {
 		return nil, err

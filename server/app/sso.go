@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -40,7 +41,7 @@ func (a *App) ssoStart(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	id, err := uuid.Parse(r.PathValue("connection"))
 	if err != nil {
-		a.ssoFail(w, r, &graph.SSOFailure{Status: http.StatusNotFound, Message: "Unknown single sign-on connection."})
+		a.ssoFail(w, r, graph.UnknownSSOConnection("malformed connection id"))
 		return
 	}
 	q := r.URL.Query()
@@ -49,7 +50,7 @@ func (a *App) ssoStart(w http.ResponseWriter, r *http.Request) {
 		a.ssoFail(w, r, err)
 		return
 	}
-	http.SetCookie(w, a.ssoCookie(r, st.BrowserSecret, 600))
+	http.SetCookie(w, a.ssoCookie(r, st.BrowserSecret, int(graph.SSOAttemptTTL/time.Second)))
 	http.Redirect(w, r, st.Redirect, http.StatusFound)
 }
 
@@ -57,7 +58,7 @@ func (a *App) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	id, err := uuid.Parse(r.PathValue("connection"))
 	if err != nil {
-		a.ssoFail(w, r, &graph.SSOFailure{Status: http.StatusNotFound, Message: "Unknown single sign-on connection."})
+		a.ssoFail(w, r, graph.UnknownSSOConnection("malformed connection id"))
 		return
 	}
 	var secret string
