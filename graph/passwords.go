@@ -8,6 +8,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/inferiallm/orgserver/ent"
+	"github.com/inferiallm/orgserver/ent/privacy"
+	"github.com/inferiallm/orgserver/ent/user"
 	"github.com/inferiallm/orgserver/server/auth"
 )
 
@@ -149,3 +152,20 @@ func (s *Service) reportBusyHashing(ctx context.Context) {
 
 // busyReportInterval is how often a full hashing queue is logged.
 const busyReportInterval = 10 * time.Second
+
+// storeRehash stores rehash, the password hashed again with the current parameters
+// (VerifyAndRehash), in place of verified, the hash just verified, and only in its place; u
+// then holds it. No rehash: nothing to do. false: the password changed meanwhile. Not a password
+// change: the password is the same, so sessions stay and nothing is audited.
+func (s *Service) storeRehash(ctx context.Context, u *ent.User, verified, rehash string) (bool, error) {
+	if rehash == "" {
+		return true, nil
+	}
+	n, err := s.db(ctx).User.Update().Where(user.ID(u.ID), user.PasswordHash(verified)).
+		SetPasswordHash(rehash).Save(privacy.DecisionContext(ctx, privacy.Allow))
+	if err != nil || n == 0 {
+		return false, err
+	}
+	u.PasswordHash = rehash
+	return true, nil
+}

@@ -127,19 +127,10 @@ func (s *Service) login(ctx context.Context, in model.LoginInput) (_ *model.Auth
 				return err
 			}
 		}
-		if rehash != "" {
-			// Hashed with other parameters: store the hash made with the current ones, only in
-			// place of the one just verified. Not a password change: the password is the same,
-			// so sessions stay and nothing is audited.
-			n, err := s.db(ctx).User.Update().Where(user.ID(u.ID), user.PasswordHash(checked.PasswordHash)).
-				SetPasswordHash(rehash).Save(sys)
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				return fail(ctx, "password changed meanwhile", checked, ErrBadCredentials)
-			}
-			u.PasswordHash = rehash
+		if stored, err := s.storeRehash(ctx, u, checked.PasswordHash, rehash); err != nil {
+			return err
+		} else if !stored {
+			return fail(ctx, "password changed meanwhile", checked, ErrBadCredentials)
 		}
 		if err := s.clearLimits(ctx, keys[0]); err != nil {
 			return err

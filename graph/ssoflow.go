@@ -736,18 +736,11 @@ func (s *Service) linkSSOIdentity(ctx context.Context, in model.LinkSSOIdentityI
 		if err := s.ssoSecondFactor(ctx, u, a, in.TotpCode, in.RecoveryCode, true); err != nil {
 			return err
 		}
-		if rehash != "" {
-			// As at a password sign-in: the hash made with the current parameters replaces the
-			// one just verified, and only that one; kept only if the link is.
-			n, err := db.User.Update().Where(user.ID(u.ID), user.PasswordHash(checked.PasswordHash)).
-				SetPasswordHash(rehash).Save(sys)
-			if err != nil {
-				return err
-			}
-			if n == 0 {
-				return ErrBadCredentials
-			}
-			u.PasswordHash = rehash
+		// As at a password sign-in; kept only if the link is.
+		if stored, err := s.storeRehash(ctx, u, checked.PasswordHash, rehash); err != nil {
+			return err
+		} else if !stored {
+			return ErrBadCredentials
 		}
 		// The memberships the session starts from also say whether the account is a member.
 		l, err := s.loadSignIn(sys, u, &a.OrganizationID)
