@@ -96,6 +96,12 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
+// RetryAfter is the seconds e asks a client to wait before trying again, if it asks.
+func (e *Error) RetryAfter() (int, bool) {
+	secs, ok := e.Extensions["retryAfter"].(int)
+	return secs, ok
+}
+
 // gqlError is e as a GraphQL error, code and extensions set.
 func (e *Error) gqlError() *gqlerror.Error {
 	ext := map[string]any{"code": string(e.Code)}
@@ -244,7 +250,7 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		for k, v := range e.Extensions {
 			gerr.Extensions[k] = v
 		}
-		if secs, ok := e.Extensions["retryAfter"].(int); ok {
+		if secs, ok := e.RetryAfter(); ok {
 			setRetryAfter(ctx, secs)
 		}
 		return gerr
@@ -284,7 +290,7 @@ func answerLateOperations(ctx context.Context, next graphql.OperationHandler) gr
 		resp := responses(ctx)
 		if resp == nil && first && ctx.Err() != nil {
 			e, _ := classify(ctx, ctx.Err())
-			if secs, ok := e.Extensions["retryAfter"].(int); ok {
+			if secs, ok := e.RetryAfter(); ok {
 				setRetryAfter(ctx, secs)
 			}
 			resp = &graphql.Response{Errors: gqlerror.List{e.gqlError()}}

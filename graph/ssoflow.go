@@ -71,7 +71,7 @@ func ssoLimited(err error) error {
 		return err
 	}
 	f := &SSOFailure{Status: 429, Message: "Too many sign-in attempts from this address. Try again later.", Reason: "rate limited"}
-	f.RetryAfter, _ = e.Extensions["retryAfter"].(int)
+	f.RetryAfter, _ = e.RetryAfter()
 	return f
 }
 

@@ -279,7 +279,7 @@ func (a *App) authenticate(next http.Handler) http.Handler {
 		case errors.Is(err, auth.ErrInvalidToken):
 			c.AuthError = err
 		case errors.As(err, &limited) && limited.Code == graph.CodeRateLimited: // too many unknown API keys
-			if secs, ok := limited.Extensions["retryAfter"].(int); ok {
+			if secs, ok := limited.RetryAfter(); ok {
 				w.Header().Set("Retry-After", strconv.Itoa(secs))
 			}
 			a.writeError(w, r, http.StatusTooManyRequests, graph.CodeRateLimited, limited.Message)
