@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -103,26 +104,9 @@ func (s *Service) discover(ctx context.Context, issuerURL string) (*discovery, e
 		return nil, Errorf(CodeBadUserInput, "Issuer URL refused: it may not have a query or fragment")
 	}
 	wellKnown := strings.TrimSuffix(issuerURL, "/") + "/.well-known/openid-configuration"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, wellKnown, nil)
-	if err != nil {
-		return nil, Errorf(CodeBadUserInput, "Issuer URL refused")
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.SSOClient.Do(req)
-	if err != nil {
-		return nil, Errorf(CodeBadUserInput, "Discovery failed: %s", fetchFailure(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, Errorf(CodeBadUserInput, "Discovery failed: the provider answered %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, Errorf(CodeBadUserInput, "Discovery failed: %s", fetchFailure(err))
-	}
 	var d discovery
-	if err := json.Unmarshal(body, &d); err != nil {
-		return nil, Errorf(CodeBadUserInput, "Discovery failed: not a discovery document")
+	if failure := fetchJSON(ctx, s.SSOClient, wellKnown, &d); failure != "" {
+		return nil, Errorf(CodeBadUserInput, "Discovery failed: %s", failure)
 	}
 	if strings.TrimSuffix(d.Issuer, "/") != strings.TrimSuffix(issuerURL, "/") {
 		return nil, Errorf(CodeBadUserInput, "Discovery failed: the document names another issuer (%q)", truncate(d.Issuer, 200))
@@ -148,6 +132,32 @@ func (s *Service) discover(ctx context.Context, issuerURL string) (*discovery, e
 		return nil, Errorf(CodeBadUserInput, "Discovery failed: the provider offers no asymmetric ID token signing algorithm")
 	}
 	return &d, nil
+}
+
+// fetchJSON GETs url with the guarded client and reads its JSON answer into v; it returns why
+// it could not, in words safe to show (see fetchFailure), or "".
+func fetchJSON(ctx context.Context, c *outbound.Client, url string, v any) (failure string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "the URL is not one"
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return fetchFailure(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Sprintf("the provider answered %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(resp.Body) // bounded by the guarded client
+	if err != nil {
+		return fetchFailure(err)
+	}
+	if json.Unmarshal(body, v) != nil {
+		return "the answer is not the JSON expected"
+	}
+	return ""
 }
 
 // fetchFailure is the safe text of a fetch's failure: why a destination was refused, else a generic

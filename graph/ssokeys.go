@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -226,28 +224,11 @@ func (ks *ssoKeySet) refresh(ctx context.Context) ([]jose.JSONWebKey, error) {
 // algorithm go-jose does not know are skipped, as RFC 7517 asks, and so are private keys and
 // keys for another use than signing.
 func (ks *ssoKeySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ks.uri, nil)
-	if err != nil {
-		return nil, errors.New("the key set's URL is not one")
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := ks.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetching the key set failed: %s", fetchFailure(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching the key set failed: the provider answered %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("fetching the key set failed: %s", fetchFailure(err))
-	}
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
-	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, errors.New("fetching the key set failed: not a key set")
+	if failure := fetchJSON(ctx, ks.client, ks.uri, &set); failure != "" {
+		return nil, errors.New("fetching the key set failed: " + failure)
 	}
 	var keys []jose.JSONWebKey
 	for _, raw := range set.Keys {
