@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -169,12 +167,7 @@ type floorResult struct {
 	err        error
 }
 
-func (r floorResult) perRequest(cpu time.Duration) string {
-	if cpu < 0 || len(r.took) == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.0f", float64(cpu.Microseconds())/float64(len(r.took)))
-}
+func (r floorResult) perRequest(cpu time.Duration) string { return perRequest(cpu, len(r.took)) }
 
 // runFloor starts a floor process for stmts, drives it like the server was driven, and stops it.
 func runFloor(f *fixture, o options, stmts []statement, dir string) floorResult {
@@ -216,48 +209,22 @@ func runFloor(f *fixture, o options, stmts []statement, dir string) floorResult 
 		return floorResult{err: err}
 	}
 	cmd := exec.Command(self, "-floor-serve", file)
-	cmd.Env = os.Environ()
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	setParentDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
+	floorProc, err := startChild(cmd, "http://"+addr, "/")
+	if err != nil {
 		return floorResult{err: err}
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }() //nolint:errcheck // reported by exited
-	defer func() {
-		cmd.Process.Kill() //nolint:errcheck // it may be gone already
-		<-exited
-	}()
-	base := "http://" + addr
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	for {
-		resp, err := http.Get(base + "/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-			return floorResult{err: fmt.Errorf("the floor answered %s", resp.Status)}
-		}
-		select {
-		case <-exited:
-			return floorResult{err: errors.New("the floor process exited before it was ready")}
-		case <-ctx.Done():
-			return floorResult{err: errors.New("the floor process did not get ready within a minute")}
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	defer floorProc.stop()
 	backends, err := newBackendCPU(o.database, floorAppName)
 	if err != nil {
 		return floorResult{err: err}
 	}
 	defer backends.close()
 	floor := *f
-	floor.base = base
+	floor.base = floorProc.base
 	r := floorResult{cpu: -1}
 	var mu sync.Mutex
-	cpu0, cpuErr := processCPU(cmd.Process.Pid)
+	cpu0 := floorProc.cpu()
 	backends.start()
 	elapsed := drive(&floor, o.concurrency, o.duration, func(int, int) (request, func(answer)) {
 		return request{method: "GET", path: "/"}, func(a answer) {
@@ -270,7 +237,7 @@ func runFloor(f *fixture, o options, stmts []statement, dir string) floorResult 
 		}
 	})
 	r.backendCPU = backends.stop()
-	if cpu1, err := processCPU(cmd.Process.Pid); err == nil && cpuErr == nil {
+	if cpu1 := floorProc.cpu(); cpu0 >= 0 && cpu1 >= 0 {
 		r.cpu = cpu1 - cpu0
 	}
 	r.rate = float64(len(r.took)) / elapsed.Seconds()

@@ -643,11 +643,14 @@ type endpointResult struct {
 }
 
 // perRequest reads a CPU time per request in microseconds, or "-".
-func (r endpointResult) perRequest(cpu time.Duration) string {
-	if cpu < 0 || len(r.took) == 0 {
+func (r endpointResult) perRequest(cpu time.Duration) string { return perRequest(cpu, len(r.took)) }
+
+// perRequest reads cpu over n requests in microseconds, or "-" when unmeasured.
+func perRequest(cpu time.Duration, n int) string {
+	if cpu < 0 || n == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.0f", float64(cpu.Microseconds())/float64(len(r.took)))
+	return fmt.Sprintf("%.0f", float64(cpu.Microseconds())/float64(n))
 }
 
 func endpoints(f *fixture, o options) []endpointResult {

@@ -379,10 +379,10 @@ func ratio(a, b float64) string {
 }
 
 func (b benchResult) perTx() string {
-	if b.backendCPU < 0 || b.tps <= 0 || len(b.took) == 0 {
+	if b.tps <= 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.0f", float64(b.backendCPU.Microseconds())/float64(len(b.took)))
+	return perRequest(b.backendCPU, len(b.took))
 }
 
 var tpsLine = regexp.MustCompile(`(?m)^tps = ([0-9.]+) \(without initial connection time\)`)

@@ -98,11 +98,17 @@ func startServer(bin string, cfg app.Config, o options, logs io.Writer) (*child,
 	}
 	cmd := exec.Command(bin)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, io.Discard, logs
+	return startChild(cmd, "http://"+addr, "/readyz")
+}
+
+// startChild starts cmd, a server at base, and waits (a minute at most) until a GET of
+// readyPath answers 200.
+func startChild(cmd *exec.Cmd, base, readyPath string) (*child, error) {
 	setParentDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &child{cmd: cmd, base: "http://" + addr, exited: make(chan struct{})}
+	c := &child{cmd: cmd, base: base, exited: make(chan struct{})}
 	go func() {
 		cmd.Wait() //nolint:errcheck // the exit is reported by exited and ProcessState
 		close(c.exited)
@@ -111,10 +117,10 @@ func startServer(bin string, cfg app.Config, o options, logs io.Writer) (*child,
 	for {
 		select {
 		case <-c.exited:
-			return nil, fmt.Errorf("the server exited before it was ready: %s", cmd.ProcessState)
+			return nil, fmt.Errorf("%s exited before it was ready: %s", cmd.Path, cmd.ProcessState)
 		default:
 		}
-		resp, err := http.Get(c.base + "/readyz")
+		resp, err := http.Get(c.base + readyPath)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -123,7 +129,7 @@ func startServer(bin string, cfg app.Config, o options, logs io.Writer) (*child,
 		}
 		if time.Now().After(deadline) {
 			c.stop()
-			return nil, fmt.Errorf("the server did not get ready within a minute: %v", err)
+			return nil, fmt.Errorf("%s did not get ready within a minute: %v", cmd.Path, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
