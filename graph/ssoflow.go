@@ -437,6 +437,11 @@ func (s *Service) finishTest(ctx context.Context, c *ent.SSOConnection, a *ent.S
 	return &SSOFinish{TestClaims: mapped}, nil
 }
 
+// ssoRefusal is a reason finishSignIn refuses the sign-in for.
+type ssoRefusal string
+
+func (r ssoRefusal) Error() string { return string(r) }
+
 // finishSignIn finds the person's account by (connection, issuer, subject), or at a first
 // sign-in decides from the e-mail address, in one transaction:
 //   - an identity is linked: its account signs in, if still a member of the organization;
@@ -455,7 +460,6 @@ func (s *Service) finishSignIn(ctx context.Context, c *ent.SSOConnection, a *ent
 		return nil, err
 	}
 	var kind ssoattempt.HandoffKind
-	var refused error
 	err = s.inTx(ctx, func(ctx context.Context) error {
 		sys := privacy.DecisionContext(ctx, privacy.Allow)
 		db := s.db(ctx)
@@ -474,16 +478,14 @@ func (s *Service) finishSignIn(ctx context.Context, c *ent.SSOConnection, a *ent
 			userID, kind = ident.UserID, ssoattempt.HandoffKindSession
 		case ent.IsNotFound(err):
 			if !claims.EmailVerified {
-				refused = errors.New("email_verified is not true")
-				return nil
+				return ssoRefusal("email_verified is not true")
 			}
 			ok, err := s.domainVerifiedFor(ctx, c, claims.Email)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				refused = errors.New("email outside the domains verified for this connection")
-				return nil
+				return ssoRefusal("email outside the domains verified for this connection")
 			}
 			existing, err := db.User.Query().Where(user.Email(claims.Email)).Only(sys)
 			switch {
@@ -511,15 +513,14 @@ func (s *Service) finishSignIn(ctx context.Context, c *ent.SSOConnection, a *ent
 			SetHandoffExpiresAt(s.now().Add(ssoHandoffTTL)).SetUserID(userID).SetIssuer(claims.Issuer).
 			SetSubject(claims.Subject).SetEmail(claims.Email).SetName(claims.Name).SetIdpMfa(idpMFA).Exec(sys)
 	})
-	if errors.Is(err, errSSONotAdmitted) {
-		// Refused after the transaction rolled back: an account created for a join that then
-		// lost its invitation is gone with it.
-		refused = err
-	} else if err != nil {
-		return nil, err
+	// A refusal rolls the transaction back: an account created for a join that then lost its
+	// invitation is gone with it.
+	var refusal ssoRefusal
+	if errors.As(err, &refusal) || errors.Is(err, errSSONotAdmitted) {
+		return nil, fail(err.Error())
 	}
-	if refused != nil {
-		return nil, fail(refused.Error())
+	if err != nil {
+		return nil, err
 	}
 	param := "sso_code"
 	if kind == ssoattempt.HandoffKindLink {
